@@ -1,0 +1,441 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <variant>
+
+namespace cx::config {
+namespace {
+
+enum class Kind { kString, kInt, kBytes, kDuration, kDouble, kEnum, kMap };
+
+using StrRef = std::string& (*)(Config&);
+using IntRef = std::int64_t& (*)(Config&);
+using DblRef = double& (*)(Config&);
+using MapRef = std::map<std::string, std::string>& (*)(Config&);
+
+// One configuration option. The table below is the single source of truth
+// for loading, validation, defaults and docs/configuration.md.
+struct Option {
+  std::string_view path;
+  Kind kind;
+  std::string_view default_text;  // as it would be written in YAML
+  double min = 0, max = 0;        // inclusive; ints, bytes, durations (ms), doubles
+  std::string_view choices;       // kEnum: "a|b|c"
+  std::string_view description;
+  std::variant<StrRef, IntRef, DblRef, MapRef> ref;
+};
+
+constexpr double kMaxI = 9.0e18;
+
+// clang-format off
+const Option kOptions[] = {
+  {"kafka.bootstrap_servers", Kind::kString, "127.0.0.1:9092", 0, 0, "",
+   "Comma-separated host:port list of the Kafka cluster.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.bootstrap_servers; })},
+  {"kafka.application_id", Kind::kString, "cxstream", 0, 0, "",
+   "Consumer group id; also the prefix of the changelog and repartition topics.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.application_id; })},
+  {"kafka.group_instance_id", Kind::kString, "${POD_NAME:-}", 0, 0, "",
+   "Static membership id (`group.instance.id`); empty disables static membership. Defaults to the pod name.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.group_instance_id; })},
+  {"kafka.security_protocol", Kind::kEnum, "plaintext", 0, 0, "plaintext|ssl|sasl_plaintext|sasl_ssl",
+   "librdkafka `security.protocol`.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.security_protocol; })},
+  {"kafka.sasl_mechanism", Kind::kString, "", 0, 0, "",
+   "librdkafka `sasl.mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER); empty when unused.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.sasl_mechanism; })},
+  {"kafka.sasl_username", Kind::kString, "", 0, 0, "",
+   "SASL user name. Use `${ENV_VAR}` rather than writing it in the file.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.sasl_username; })},
+  {"kafka.sasl_password", Kind::kString, "", 0, 0, "",
+   "SASL password. Use `${ENV_VAR}`; it is never logged.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.sasl_password; })},
+  {"kafka.ssl_ca_location", Kind::kString, "", 0, 0, "",
+   "Path of the CA certificate bundle for TLS; empty uses the system store.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.ssl_ca_location; })},
+  {"kafka.properties", Kind::kMap, "{}", 0, 0, "",
+   "Further librdkafka properties, passed through verbatim (string to string).",
+   MapRef([](Config& c) -> std::map<std::string, std::string>& { return c.kafka.properties; })},
+
+  {"topics.chat", Kind::kString, "cx.chat", 0, 0, "", "Input: conversations and messages.",
+   StrRef([](Config& c) -> std::string& { return c.topics.chat; })},
+  {"topics.orders", Kind::kString, "cx.orders", 0, 0, "", "Input: order lifecycle.",
+   StrRef([](Config& c) -> std::string& { return c.topics.orders; })},
+  {"topics.aftersales", Kind::kString, "cx.aftersales", 0, 0, "", "Input: after-sales cases.",
+   StrRef([](Config& c) -> std::string& { return c.topics.aftersales; })},
+  {"topics.agents", Kind::kString, "cx.agents", 0, 0, "", "Input: agent status, keyed by agent_id.",
+   StrRef([](Config& c) -> std::string& { return c.topics.agents; })},
+  {"topics.sla", Kind::kString, "cx.sla", 0, 0, "", "Output: SLA metric events.",
+   StrRef([](Config& c) -> std::string& { return c.topics.sla; })},
+  {"topics.alerts", Kind::kString, "cx.alerts", 0, 0, "", "Output: alerts.",
+   StrRef([](Config& c) -> std::string& { return c.topics.alerts; })},
+  {"topics.profiles", Kind::kString, "cx.profiles", 0, 0, "", "Output: customer profiles (compacted).",
+   StrRef([](Config& c) -> std::string& { return c.topics.profiles; })},
+  {"topics.staffing", Kind::kString, "cx.staffing", 0, 0, "", "Output: staffing per queue and interval.",
+   StrRef([](Config& c) -> std::string& { return c.topics.staffing; })},
+  {"topics.dlq", Kind::kString, "cx.dlq", 0, 0, "", "Output: records that could not be processed, with the reason.",
+   StrRef([](Config& c) -> std::string& { return c.topics.dlq; })},
+
+  {"limits.max_message_bytes", Kind::kBytes, "1MiB", 64, 64.0 * 1024 * 1024, "",
+   "Largest accepted message value; larger ones are dead-lettered.",
+   IntRef([](Config& c) -> std::int64_t& { return c.limits.max_message_bytes; })},
+  {"limits.max_id_bytes", Kind::kBytes, "256", 8, 65536, "",
+   "Longest accepted id (event_id, customer_id, conversation_id, queue, ...).",
+   IntRef([](Config& c) -> std::int64_t& { return c.limits.max_id_bytes; })},
+  {"limits.max_text_bytes", Kind::kBytes, "16KiB", 16, 16.0 * 1024 * 1024, "",
+   "Longest accepted free text (message text, comment, reason, resolution).",
+   IntRef([](Config& c) -> std::int64_t& { return c.limits.max_text_bytes; })},
+  {"limits.max_future_skew", Kind::kDuration, "5m", 0, 7.0 * 86400000, "",
+   "An event whose `ts` is further than this ahead of the current watermark is dead-lettered.",
+   IntRef([](Config& c) -> std::int64_t& { return c.limits.max_future_skew; })},
+
+  {"time.allowed_lateness", Kind::kDuration, "5s", 0, 86400000, "",
+   "The watermark trails the largest event time seen by this much; events up to this late are ordered correctly before any decision.",
+   IntRef([](Config& c) -> std::int64_t& { return c.time.allowed_lateness; })},
+  {"time.grace", Kind::kDuration, "1s", 0, 3600000, "",
+   "Run mode: the wall clock moves the watermark of a caught-up partition to now minus this grace, for in-flight events.",
+   IntRef([](Config& c) -> std::int64_t& { return c.time.grace; })},
+
+  {"dedup.per_customer", Kind::kInt, "64", 1, 4096, "",
+   "How many recent event ids are remembered per customer (or agent) to apply a repeated event_id once. Memory: 8 bytes each.",
+   IntRef([](Config& c) -> std::int64_t& { return c.dedup.per_customer; })},
+
+  {"state.dir", Kind::kString, "/var/lib/cxstream", 0, 0, "",
+   "Directory of the task state stores (RocksDB), one sub-directory per task.",
+   StrRef([](Config& c) -> std::string& { return c.state.dir; })},
+  {"state.memory_budget_bytes", Kind::kBytes, "512MiB", 16.0 * 1024 * 1024, kMaxI, "",
+   "Memory shared by all tasks for RocksDB block cache, write buffers and the state cache.",
+   IntRef([](Config& c) -> std::int64_t& { return c.state.memory_budget_bytes; })},
+
+  {"commit.interval", Kind::kDuration, "1000ms", 10, 600000, "",
+   "How often a task commits state, timers and input offsets atomically (`commit.interval.ms`).",
+   IntRef([](Config& c) -> std::int64_t& { return c.commit.interval; })},
+
+  {"http.bind", Kind::kString, "0.0.0.0", 0, 0, "", "Address of the HTTP server (/metrics, /healthz, /readyz).",
+   StrRef([](Config& c) -> std::string& { return c.http.bind; })},
+  {"http.port", Kind::kInt, "8080", 0, 65535, "", "Port of the HTTP server; 0 lets the OS choose.",
+   IntRef([](Config& c) -> std::int64_t& { return c.http.port; })},
+
+  {"log.level", Kind::kEnum, "info", 0, 0, "trace|debug|info|warn|error|critical|off",
+   "Minimum level of log lines written to stderr.",
+   StrRef([](Config& c) -> std::string& { return c.log.level; })},
+
+  {"sla.warning_fraction", Kind::kDouble, "0.8", 0, 1, "",
+   "A warning is emitted when this fraction of an SLA target has elapsed; 0 disables warnings.",
+   DblRef([](Config& c) -> double& { return c.sla.warning_fraction; })},
+};
+// clang-format on
+
+std::string_view KindName(Kind k) {
+  switch (k) {
+    case Kind::kString: return "string";
+    case Kind::kInt: return "integer";
+    case Kind::kBytes: return "size";
+    case Kind::kDuration: return "duration";
+    case Kind::kDouble: return "number";
+    case Kind::kEnum: return "enum";
+    case Kind::kMap: return "map";
+  }
+  return "";
+}
+
+// Replaces ${VAR} and ${VAR:-default}.
+bool SubstituteEnv(const std::string& in, EnvLookup env, std::string& out, std::string& err) {
+  out.clear();
+  std::size_t i = 0;
+  while (i < in.size()) {
+    if (in[i] == '$' && i + 1 < in.size() && in[i + 1] == '{') {
+      std::size_t close = in.find('}', i + 2);
+      if (close == std::string::npos) {
+        err = "unterminated ${ in value";
+        return false;
+      }
+      std::string inner = in.substr(i + 2, close - i - 2);
+      std::string name = inner, fallback;
+      bool has_fallback = false;
+      if (auto p = inner.find(":-"); p != std::string::npos) {
+        name = inner.substr(0, p);
+        fallback = inner.substr(p + 2);
+        has_fallback = true;
+      }
+      const char* v = env ? env(name.c_str()) : nullptr;
+      if (v && *v) {
+        out += v;
+      } else if (has_fallback) {
+        out += fallback;
+      } else {
+        err = "environment variable " + name + " is not set";
+        return false;
+      }
+      i = close + 1;
+    } else {
+      out.push_back(in[i++]);
+    }
+  }
+  return true;
+}
+
+std::optional<std::int64_t> ParseBytes(std::string_view s) {
+  std::size_t i = 0;
+  std::int64_t v = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+    if (v > (std::int64_t{1} << 53)) return std::nullopt;
+    v = v * 10 + (s[i++] - '0');
+  }
+  if (i == 0) return std::nullopt;
+  std::string_view unit = s.substr(i);
+  std::int64_t mult = 1;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "KiB") mult = 1024;
+  else if (unit == "MiB") mult = 1024 * 1024;
+  else if (unit == "GiB") mult = 1024LL * 1024 * 1024;
+  else return std::nullopt;
+  return v * mult;
+}
+
+class Loader {
+ public:
+  explicit Loader(EnvLookup env) : env_(env) {}
+
+  void Error(std::string path, std::string msg) { errors_.push_back({std::move(path), std::move(msg)}); }
+
+  // Applies one option from text (from the file or its default).
+  void Apply(const Option& o, const std::string& raw, Config& c) {
+    std::string text;
+    std::string err;
+    if (!SubstituteEnv(raw, env_, text, err)) return Error(std::string(o.path), err);
+    std::string path(o.path);
+    auto range = [&](double v) {
+      if (v < o.min || v > o.max) {
+        std::ostringstream m;
+        m << "value " << text << " is out of range";
+        if (o.kind == Kind::kDuration) {
+          m << " [" << FormatDuration(static_cast<DurationMs>(o.min)) << ", "
+            << FormatDuration(static_cast<DurationMs>(o.max)) << "]";
+        } else if (o.kind == Kind::kDouble) {
+          m << " [" << o.min << ", " << o.max << "]";
+        } else {
+          m << " [" << static_cast<long long>(o.min) << ", " << static_cast<long long>(o.max) << "]";
+        }
+        Error(path, m.str());
+        return false;
+      }
+      return true;
+    };
+    switch (o.kind) {
+      case Kind::kString:
+        std::get<StrRef>(o.ref)(c) = text;
+        break;
+      case Kind::kEnum: {
+        std::string choices(o.choices);
+        bool found = false;
+        std::size_t start = 0;
+        while (start <= choices.size()) {
+          std::size_t bar = choices.find('|', start);
+          if (bar == std::string::npos) bar = choices.size();
+          if (choices.compare(start, bar - start, text) == 0) found = true;
+          start = bar + 1;
+        }
+        if (!found) return Error(path, "\"" + text + "\" is not one of " + choices);
+        std::get<StrRef>(o.ref)(c) = text;
+        break;
+      }
+      case Kind::kInt: {
+        char* end = nullptr;
+        errno = 0;
+        long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno != 0) return Error(path, "expected an integer, got \"" + text + "\"");
+        if (range(static_cast<double>(v))) std::get<IntRef>(o.ref)(c) = v;
+        break;
+      }
+      case Kind::kBytes: {
+        auto v = ParseBytes(text);
+        if (!v) return Error(path, "expected a size such as 65536, 16KiB, 512MiB or 2GiB, got \"" + text + "\"");
+        if (range(static_cast<double>(*v))) std::get<IntRef>(o.ref)(c) = *v;
+        break;
+      }
+      case Kind::kDuration: {
+        auto v = ParseDuration(text);
+        if (!v) return Error(path, "expected a duration such as 250ms, 5s, 15m, 8h or 7d, got \"" + text + "\"");
+        if (range(static_cast<double>(*v))) std::get<IntRef>(o.ref)(c) = *v;
+        break;
+      }
+      case Kind::kDouble: {
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !std::isfinite(v)) {
+          return Error(path, "expected a number, got \"" + text + "\"");
+        }
+        if (range(v)) std::get<DblRef>(o.ref)(c) = v;
+        break;
+      }
+      case Kind::kMap:
+        break;  // only "{}" as a default; maps come from YAML nodes
+    }
+  }
+
+  void ApplyMap(const Option& o, const YAML::Node& node, Config& c) {
+    std::string path(o.path);
+    if (!node.IsMap()) return Error(path, "expected a mapping of strings");
+    auto& m = std::get<MapRef>(o.ref)(c);
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) {
+        Error(path + "." + key, "expected a string");
+        continue;
+      }
+      std::string text, err;
+      if (!SubstituteEnv(kv.second.Scalar(), env_, text, err)) {
+        Error(path + "." + key, err);
+        continue;
+      }
+      m[key] = text;
+    }
+  }
+
+  // Walks the YAML tree; every leaf must be a known option.
+  void Walk(const YAML::Node& node, const std::string& prefix,
+            std::map<std::string, YAML::Node>& found) {
+    if (!node.IsMap()) {
+      Error(prefix, "expected a mapping");
+      return;
+    }
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      std::string path = prefix.empty() ? key : prefix + "." + key;
+      const Option* opt = Find(path);
+      if (opt) {
+        if (opt->kind != Kind::kMap && !kv.second.IsScalar()) {
+          Error(path, "expected a value of type " + std::string(KindName(opt->kind)) + ", got a " +
+                          (kv.second.IsMap() ? "mapping" : kv.second.IsSequence() ? "list" : "null"));
+          continue;
+        }
+        found[path] = kv.second;
+      } else if (IsSection(path) && kv.second.IsMap()) {
+        Walk(kv.second, path, found);
+      } else if (IsSection(path) && kv.second.IsNull()) {
+        // An empty section ("kafka:") keeps every default.
+      } else {
+        Error(path, "unknown key");
+      }
+    }
+  }
+
+  static const Option* Find(const std::string& path) {
+    for (const Option& o : kOptions) {
+      if (o.path == path) return &o;
+    }
+    return nullptr;
+  }
+  static bool IsSection(const std::string& path) {
+    for (const Option& o : kOptions) {
+      if (o.path.size() > path.size() && o.path.compare(0, path.size(), path) == 0 &&
+          o.path[path.size()] == '.') {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::vector<ConfigError> TakeErrors() { return std::move(errors_); }
+
+ private:
+  EnvLookup env_;
+  std::vector<ConfigError> errors_;
+};
+
+const char* RealEnv(const char* name) { return std::getenv(name); }
+
+}  // namespace
+
+LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
+  if (!env) env = &RealEnv;
+  LoadResult result;
+  Loader loader(env);
+  std::map<std::string, YAML::Node> found;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    result.errors.push_back({"", "YAML syntax error at line " + std::to_string(e.mark.line + 1) +
+                                     ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg});
+    return result;
+  }
+  try {
+    if (root.IsDefined() && !root.IsNull()) loader.Walk(root, "", found);
+    for (const Option& o : kOptions) {
+      auto it = found.find(std::string(o.path));
+      if (o.kind == Kind::kMap) {
+        if (it != found.end()) loader.ApplyMap(o, it->second, result.config);
+        continue;
+      }
+      loader.Apply(o, it != found.end() ? it->second.Scalar() : std::string(o.default_text),
+                   result.config);
+    }
+  } catch (const YAML::Exception& e) {
+    loader.Error("", std::string("YAML error: ") + e.what());
+  }
+  result.errors = loader.TakeErrors();
+  return result;
+}
+
+LoadResult LoadConfigFile(const std::string& path, EnvLookup env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back({"", "cannot read configuration file " + path});
+    return r;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigText(ss.str(), env);
+}
+
+Config DefaultConfig() {
+  auto r = LoadConfigText("", [](const char*) -> const char* { return nullptr; });
+  return r.config;
+}
+
+std::string ReferenceMarkdown() {
+  std::ostringstream md;
+  md << "# Configuration reference\n\n"
+     << "Generated from the option table in `config/config.cc` by `cxstream validate-config --reference`;\n"
+     << "a test fails when this file and the table disagree. Do not edit by hand.\n\n"
+     << "Every value may use `${VAR}` or `${VAR:-default}` to read the environment (for secrets).\n"
+     << "Unknown keys are errors. Sizes take `B`, `KiB`, `MiB`, `GiB`; durations take `ms`, `s`, `m`, `h`, `d`.\n";
+  std::string section;
+  for (const Option& o : kOptions) {
+    std::string_view p = o.path;
+    std::string sec(p.substr(0, p.find('.')));
+    if (sec != section) {
+      section = sec;
+      md << "\n## `" << section << "`\n\n| key | type | default | range | description |\n|---|---|---|---|---|\n";
+    }
+    std::string range;
+    if (o.kind == Kind::kEnum) {
+      range = std::string(o.choices);
+      for (auto& ch : range) if (ch == '|') ch = ',';
+    } else if (o.kind == Kind::kDuration) {
+      range = FormatDuration(static_cast<DurationMs>(o.min)) + " .. " + FormatDuration(static_cast<DurationMs>(o.max));
+    } else if (o.kind == Kind::kDouble) {
+      std::ostringstream r;
+      r << o.min << " .. " << o.max;
+      range = r.str();
+    } else if (o.kind == Kind::kInt || o.kind == Kind::kBytes) {
+      range = std::to_string(static_cast<long long>(o.min)) + " .. " +
+              (o.max >= kMaxI ? std::string("") : std::to_string(static_cast<long long>(o.max)));
+    }
+    md << "| `" << o.path << "` | " << KindName(o.kind) << " | `" << (o.default_text.empty() ? "\"\"" : o.default_text)
+       << "` | " << range << " | " << o.description << " |\n";
+  }
+  return md.str();
+}
+
+}  // namespace cx::config

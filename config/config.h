@@ -1,0 +1,116 @@
+// Config: the validated, immutable configuration of a cxstream process.
+//
+// Loaded once at start-up (LoadConfig) from YAML; every option is declared in
+// one table (config.cc: kOptions) with its type, range, default and
+// description, and docs/configuration.md is generated from that table
+// (`cxstream validate-config --reference`). Shared read-only by all tasks.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+
+namespace cx::config {
+
+struct KafkaConfig {
+  std::string bootstrap_servers;
+  std::string application_id;
+  std::string group_instance_id;
+  std::string security_protocol;
+  std::string sasl_mechanism;
+  std::string sasl_username;
+  std::string sasl_password;
+  std::string ssl_ca_location;
+  // Any further librdkafka property, passed through verbatim.
+  std::map<std::string, std::string> properties;
+};
+
+struct TopicsConfig {
+  std::string chat, orders, aftersales, agents;
+  std::string sla, alerts, profiles, staffing, dlq;
+};
+
+struct LimitsConfig {
+  std::int64_t max_message_bytes = 0;
+  std::int64_t max_id_bytes = 0;
+  std::int64_t max_text_bytes = 0;
+  DurationMs max_future_skew = 0;
+};
+
+struct TimeConfig {
+  DurationMs allowed_lateness = 0;
+  DurationMs grace = 0;
+};
+
+struct DedupConfig {
+  std::int64_t per_customer = 0;
+};
+
+struct StateConfig {
+  std::string dir;
+  std::int64_t memory_budget_bytes = 0;
+};
+
+struct CommitConfig {
+  DurationMs interval = 0;
+};
+
+struct HttpConfig {
+  std::string bind;
+  std::int64_t port = 0;
+};
+
+struct LogConfig {
+  std::string level;
+};
+
+struct SlaConfig {
+  double warning_fraction = 0;
+};
+
+struct Config {
+  KafkaConfig kafka;
+  TopicsConfig topics;
+  LimitsConfig limits;
+  TimeConfig time;
+  DedupConfig dedup;
+  StateConfig state;
+  CommitConfig commit;
+  HttpConfig http;
+  LogConfig log;
+  SlaConfig sla;
+};
+
+// One configuration error: the key path ("limits.max_id_bytes") and why.
+struct ConfigError {
+  std::string path;
+  std::string message;
+  std::string ToString() const { return path.empty() ? message : path + ": " + message; }
+};
+
+// Either a Config or every error found (never just the first).
+struct LoadResult {
+  Config config;
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+// Reads environment variables for ${VAR} substitution; replaceable in tests.
+using EnvLookup = const char* (*)(const char*);
+
+// Loads YAML text. `${VAR}` and `${VAR:-default}` in scalar values are
+// replaced from the environment before type checks.
+LoadResult LoadConfigText(const std::string& yaml, EnvLookup env = nullptr);
+// Loads a file; a file that cannot be read is one error naming it.
+LoadResult LoadConfigFile(const std::string& path, EnvLookup env = nullptr);
+// The configuration with every default and no file at all.
+Config DefaultConfig();
+
+// Markdown reference of every option, generated from the option table.
+std::string ReferenceMarkdown();
+
+}  // namespace cx::config

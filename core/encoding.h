@@ -1,0 +1,107 @@
+// Binary encoding of state keys and values.
+//
+// Keys use big-endian fixed-width integers so that RocksDB's bytewise order
+// equals numeric order (timers are scanned by deadline). Values use
+// varints and length-prefixed strings; every value starts with a format
+// version byte so a later release can read what an earlier one wrote.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace cx {
+
+inline void PutFixed64BE(std::string& out, std::uint64_t v) {
+  char buf[8];
+  for (int i = 7; i >= 0; --i) { buf[i] = static_cast<char>(v & 0xff); v >>= 8; }
+  out.append(buf, 8);
+}
+inline std::uint64_t GetFixed64BE(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+// Signed values are biased so negative timestamps still sort first.
+inline void PutOrderedInt64(std::string& out, std::int64_t v) {
+  PutFixed64BE(out, static_cast<std::uint64_t>(v) ^ (1ull << 63));
+}
+inline std::int64_t GetOrderedInt64(const char* p) {
+  return static_cast<std::int64_t>(GetFixed64BE(p) ^ (1ull << 63));
+}
+
+inline void PutVarint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) { out.push_back(static_cast<char>(v | 0x80)); v >>= 7; }
+  out.push_back(static_cast<char>(v));
+}
+inline void PutVarintSigned(std::string& out, std::int64_t v) {
+  PutVarint(out, (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+}
+inline std::size_t VarintLen(std::uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) { v >>= 7; ++n; }
+  return n;
+}
+inline void PutString(std::string& out, std::string_view s) {
+  PutVarint(out, s.size());
+  out.append(s);
+}
+inline void PutDouble(std::string& out, double d) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, 8);
+  PutFixed64BE(out, bits);
+}
+
+// Reads what the Put functions wrote. Any read past the end, or a malformed
+// varint, sets ok() to false and returns zero values from then on, so a
+// caller checks once at the end.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+
+  std::uint64_t Varint() {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= in_.size()) return Bad();
+      auto b = static_cast<unsigned char>(in_[pos_++]);
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    return Bad();
+  }
+  std::int64_t VarintSigned() {
+    std::uint64_t u = Varint();
+    return static_cast<std::int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  }
+  std::string_view String() {
+    std::uint64_t n = Varint();
+    if (!ok_ || n > in_.size() - pos_) { Bad(); return {}; }
+    std::string_view s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  double Double() {
+    if (in_.size() - pos_ < 8) { Bad(); return 0; }
+    std::uint64_t bits = GetFixed64BE(in_.data() + pos_);
+    pos_ += 8;
+    double d;
+    std::memcpy(&d, &bits, 8);
+    return d;
+  }
+  std::uint8_t Byte() {
+    if (pos_ >= in_.size()) return static_cast<std::uint8_t>(Bad());
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  bool ok() const { return ok_; }
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  std::uint64_t Bad() { ok_ = false; pos_ = in_.size(); return 0; }
+
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace cx

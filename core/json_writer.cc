@@ -1,0 +1,132 @@
+#include "core/json_writer.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace cx {
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
+std::size_t Utf8Length(std::string_view s, std::size_t i) {
+  auto b = static_cast<unsigned char>(s[i]);
+  std::size_t n;
+  std::uint32_t cp;
+  if (b < 0x80) return 1;
+  if ((b & 0xE0) == 0xC0) { n = 2; cp = b & 0x1F; }
+  else if ((b & 0xF0) == 0xE0) { n = 3; cp = b & 0x0F; }
+  else if ((b & 0xF8) == 0xF0) { n = 4; cp = b & 0x07; }
+  else return 0;
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  // Overlong forms, surrogates and values beyond U+10FFFF are invalid.
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+void AppendJsonString(std::string_view s, std::string& out) {
+  out.push_back('"');
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      // Copy a run of plain ASCII at once.
+      std::size_t j = i + 1;
+      while (j < s.size()) {
+        auto d = static_cast<unsigned char>(s[j]);
+        if (d < 0x20 || d == '"' || d == '\\' || d >= 0x80) break;
+        ++j;
+      }
+      out.append(s.data() + i, j - i);
+      i = j;
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; ++i; continue;
+      case '\\': out += "\\\\"; ++i; continue;
+      case '\n': out += "\\n"; ++i; continue;
+      case '\r': out += "\\r"; ++i; continue;
+      case '\t': out += "\\t"; ++i; continue;
+      default: break;
+    }
+    if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      ++i;
+      continue;
+    }
+    std::size_t n = Utf8Length(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(s.data() + i, n);
+      i += n;
+    }
+  }
+  out.push_back('"');
+}
+
+void JsonWriter::Separate() {
+  if (need_comma_) out_.push_back(',');
+  need_comma_ = true;
+}
+
+JsonWriter& JsonWriter::BeginObject() { Separate(); out_.push_back('{'); need_comma_ = false; return *this; }
+JsonWriter& JsonWriter::EndObject() { out_.push_back('}'); need_comma_ = true; return *this; }
+JsonWriter& JsonWriter::BeginArray() { Separate(); out_.push_back('['); need_comma_ = false; return *this; }
+JsonWriter& JsonWriter::EndArray() { out_.push_back(']'); need_comma_ = true; return *this; }
+
+JsonWriter& JsonWriter::Key(std::string_view k) {
+  Separate();
+  AppendJsonString(k, out_);
+  out_.push_back(':');
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::String(std::string_view s) { Separate(); AppendJsonString(s, out_); return *this; }
+
+JsonWriter& JsonWriter::Int(std::int64_t v) {
+  Separate();
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, r.ptr);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Double(double v) {
+  Separate();
+  if (!std::isfinite(v)) { out_ += "null"; return *this; }
+  // Fixed 6 decimals, then trim: stable across platforms, no exponent.
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%.6f", v);
+  if (n <= 0 || n >= static_cast<int>(sizeof buf)) { out_ += "null"; return *this; }
+  while (n > 1 && buf[n - 1] == '0') --n;
+  if (buf[n - 1] == '.') --n;
+  if (n == 2 && buf[0] == '-' && buf[1] == '0') { buf[0] = '0'; n = 1; }
+  out_.append(buf, static_cast<std::size_t>(n));
+  return *this;
+}
+
+JsonWriter& JsonWriter::Bool(bool v) { Separate(); out_ += v ? "true" : "false"; return *this; }
+JsonWriter& JsonWriter::Null() { Separate(); out_ += "null"; return *this; }
+JsonWriter& JsonWriter::Time(Timestamp t) {
+  Separate();
+  out_.push_back('"');
+  AppendRfc3339(t, out_);
+  out_.push_back('"');
+  return *this;
+}
+
+}  // namespace cx

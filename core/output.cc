@@ -1,0 +1,16 @@
+#include "core/output.h"
+
+namespace cx {
+
+std::string_view ToString(Stream s) {
+  switch (s) {
+    case Stream::kSla: return "sla";
+    case Stream::kAlerts: return "alerts";
+    case Stream::kProfiles: return "profiles";
+    case Stream::kStaffing: return "staffing";
+    case Stream::kDlq: return "dlq";
+  }
+  return "unknown";
+}
+
+}  // namespace cx

@@ -1,0 +1,256 @@
+#include "engine/task.h"
+
+#include <algorithm>
+
+#include "core/encoding.h"
+#include "core/hash.h"
+#include "core/json_writer.h"
+
+namespace cx::engine {
+namespace {
+
+// State key layout (docs/runtime.md#state-layout):
+//   "C" <len><owner> <processor> "/" <name>   processor state of one owner
+//   "C" <len><owner> "#dedup"                   recent event-id hashes
+//   "M" <name>                                  task metadata (watermark)
+//   "T" ...                                     timers (state/timers.h)
+std::string OwnerPrefix(std::string_view owner) {
+  std::string k;
+  k.reserve(owner.size() + 24);
+  k.push_back('C');
+  PutString(k, owner);
+  return k;
+}
+
+constexpr std::string_view kWatermarkKey = "Mwatermark";
+
+}  // namespace
+
+class Task::Context final : public processors::ProcessorContext {
+ public:
+  explicit Context(Task& task) : task_(task) {}
+
+  void set_current(const processors::Processor* p) { current_ = p; }
+
+  Timestamp watermark() const override { return task_.watermark_; }
+
+  std::optional<std::string> Get(std::string_view owner, std::string_view name) override {
+    auto r = task_.store_.Get(Key(owner, name));
+    if (!r.ok()) {
+      task_.Fail(r.status());
+      return std::nullopt;
+    }
+    return std::move(r.value());
+  }
+  void Put(std::string_view owner, std::string_view name, std::string_view value) override {
+    task_.store_.Put(Key(owner, name), value);
+  }
+  void Delete(std::string_view owner, std::string_view name) override {
+    task_.store_.Delete(Key(owner, name));
+  }
+  void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
+    task_.timers_.Set(MakeTimer(when, owner, tag));
+  }
+  void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
+    task_.timers_.Cancel(MakeTimer(when, owner, tag));
+  }
+  void Emit(Stream stream, std::string key, std::optional<std::string> value) override {
+    ++task_.stats_.outputs[static_cast<int>(stream)];
+    task_.sink_.Emit(OutputRecord{stream, std::move(key), std::move(value)});
+  }
+
+ private:
+  std::string Key(std::string_view owner, std::string_view name) const {
+    std::string k = OwnerPrefix(owner);
+    k.append(current_->name());
+    k.push_back('/');
+    k.append(name);
+    return k;
+  }
+  state::Timer MakeTimer(Timestamp when, std::string_view owner, std::string_view tag) const {
+    return state::Timer{when, std::string(current_->name()), std::string(owner), std::string(tag)};
+  }
+
+  Task& task_;
+  const processors::Processor* current_ = nullptr;
+};
+
+Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
+           std::vector<std::unique_ptr<processors::Processor>> processors)
+    : options_(options),
+      store_(store),
+      sink_(sink),
+      processors_(std::move(processors)),
+      timers_(store),
+      decoder_(options.limits),
+      ctx_(std::make_unique<Context>(*this)) {}
+
+Task::~Task() = default;
+
+Status Task::Open() {
+  Status s = timers_.Load();
+  if (!s.ok()) return s;
+  auto wm = store_.Get(kWatermarkKey);
+  if (!wm.ok()) return wm.status();
+  if (wm->has_value() && (*wm)->size() == 8) {
+    watermark_ = Timestamp{GetOrderedInt64((*wm)->data())};
+    max_ts_ = watermark_ + options_.allowed_lateness;
+  }
+  return Status::Ok();
+}
+
+void Task::Fail(const Status& s) {
+  if (error_.ok()) error_ = s;
+}
+
+void Task::Process(const InputRecord& record) {
+  ++stats_.records;
+  const Event* ev = decoder_.Decode(record.value);
+  if (ev == nullptr) return DeadLetter(record, decoder_.rejection());
+
+  if (record.topic) {
+    TopicKind want = TopicOf(ev->type);
+    bool ok = want == *record.topic ||
+              (want == TopicKind::kAnyCustomer && *record.topic != TopicKind::kAgents);
+    if (!ok) {
+      Rejection r{Rejection::Code::kWrongTopic, "type",
+                  "event type " + std::string(ToString(ev->type)) + " does not belong on this topic"};
+      return DeadLetter(record, r);
+    }
+  }
+  if (watermark_ != Timestamp::Min() && ev->ts - watermark_ > options_.max_future_skew) {
+    Rejection r{Rejection::Code::kFutureTimestamp, "ts",
+                FormatRfc3339(ev->ts) + " is more than " + FormatDuration(options_.max_future_skew) +
+                    " ahead of the watermark " + FormatRfc3339(watermark_)};
+    return DeadLetter(record, r);
+  }
+  if (IsDuplicate(*ev)) {
+    ++stats_.duplicates;
+    return;
+  }
+
+  // Timers due before this event's time fire first, so decisions come out in
+  // event-time order.
+  if (ev->ts > max_ts_) {
+    max_ts_ = ev->ts;
+    Timestamp wm = max_ts_ - options_.allowed_lateness;
+    if (wm > watermark_) {
+      watermark_ = wm;
+      FireTimers();
+    }
+  }
+  if (ev->ts < watermark_) ++stats_.late;
+
+  ++stats_.applied;
+  ++stats_.by_type[static_cast<int>(ev->type)];
+  for (auto& p : processors_) {
+    ctx_->set_current(p.get());
+    p->OnEvent(*ev, *ctx_);
+  }
+}
+
+bool Task::IsDuplicate(const Event& e) {
+  // A ring of the last N event-id hashes per owner: bounded memory per
+  // customer (8 bytes an id), exact for any repeat within the last N events.
+  std::string key = OwnerPrefix(e.key());
+  key.append("#dedup");
+  std::uint64_t h = StableHash64(e.event_id);
+  auto cur = store_.Get(key);
+  if (!cur.ok()) {
+    Fail(cur.status());
+    return false;
+  }
+  std::string ring = cur->value_or(std::string());
+  // Layout: fixed64 next-slot index, then up to N fixed64 hashes.
+  std::size_t n = ring.size() >= 8 ? (ring.size() - 8) / 8 : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (GetFixed64BE(ring.data() + 8 + i * 8) == h) return true;
+  }
+  std::uint64_t next = ring.size() >= 8 ? GetFixed64BE(ring.data()) : 0;
+  std::string slot;
+  PutFixed64BE(slot, h);
+  if (ring.size() < 8) {
+    PutFixed64BE(ring, 0);
+  }
+  if (n < options_.dedup_per_key) {
+    ring.append(slot);
+  } else {
+    std::size_t at = 8 + (next % options_.dedup_per_key) * 8;
+    ring.replace(at, 8, slot);
+  }
+  std::string head;
+  PutFixed64BE(head, (next + 1) % options_.dedup_per_key);
+  ring.replace(0, 8, head);
+  store_.Put(key, ring);
+  return false;
+}
+
+void Task::AdvanceWatermark(Timestamp to) {
+  if (to <= watermark_) return;
+  watermark_ = to;
+  FireTimers();
+}
+
+void Task::FireTimers() {
+  Status s = timers_.FireDue(watermark_, [this](const state::Timer& t) {
+    ++stats_.timers_fired;
+    for (auto& p : processors_) {
+      if (p->name() == t.processor) {
+        ctx_->set_current(p.get());
+        p->OnTimer(t.when, t.owner, t.tag, *ctx_);
+        return;
+      }
+    }
+  });
+  if (!s.ok()) Fail(s);
+}
+
+Status Task::Commit() {
+  if (!error_.ok()) return error_;
+  if (watermark_ != Timestamp::Min()) {
+    std::string v;
+    PutOrderedInt64(v, watermark_.ms);
+    store_.Put(kWatermarkKey, v);
+  }
+  Status s = store_.Commit();
+  if (!s.ok()) Fail(s);
+  return s;
+}
+
+void Task::DeadLetter(const InputRecord& record, const Rejection& why) {
+  ++stats_.dead_lettered;
+  ++stats_.outputs[static_cast<int>(Stream::kDlq)];
+  // Keyed by the source position: stable across re-delivery, so a
+  // re-processed poison record overwrites rather than multiplies downstream.
+  std::string key = record.source.file.empty()
+                        ? record.source.topic + "/" + std::to_string(record.source.partition) + "/" +
+                              std::to_string(record.source.offset)
+                        : record.source.file + ":" + std::to_string(record.source.line);
+  sink_.Emit(OutputRecord{Stream::kDlq, std::move(key),
+                          DeadLetterJson(record.source, why, record.value)});
+}
+
+std::string DeadLetterJson(const RecordSource& source, const Rejection& why, std::string_view raw) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("source").BeginObject();
+  if (!source.file.empty()) {
+    w.Field("file", source.file).Field("line", source.line);
+  } else {
+    w.Field("topic", source.topic).Field("partition", static_cast<std::int64_t>(source.partition))
+        .Field("offset", source.offset);
+  }
+  w.EndObject();
+  w.Field("code", ToString(why.code));
+  if (!why.field.empty()) w.Field("field", why.field);
+  w.Field("reason", why.ToString());
+  // The original bytes, as a JSON string (invalid UTF-8 replaced by U+FFFD);
+  // truncated past 64 KiB so a huge record cannot make a huge dead letter.
+  constexpr std::size_t kMaxRaw = 64 * 1024;
+  w.Field("value", raw.substr(0, kMaxRaw));
+  if (raw.size() > kMaxRaw) w.Field("value_truncated_from", static_cast<std::int64_t>(raw.size()));
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace cx::engine

@@ -1,0 +1,120 @@
+// Task: the unit of processing. One task owns one partition number of the
+// stage's input topics, its Store, its timers and its watermark, and runs the
+// stage's processors over every record in offset order.
+//
+// The same Task runs under `replay` (records from files, pure event time) and
+// under `run` (records from Kafka, watermark also moved by the wall clock):
+// only the source of records, the sink of outputs and the clock differ.
+//
+// Not thread-safe: a task is driven by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/event_decoder.h"
+#include "core/output.h"
+#include "core/status.h"
+#include "core/time.h"
+#include "processors/processor.h"
+#include "state/store.h"
+#include "state/timers.h"
+
+namespace cx::engine {
+
+struct TaskOptions {
+  DecodeLimits limits;
+  DurationMs allowed_lateness = 5'000;
+  DurationMs max_future_skew = 300'000;
+  std::size_t dedup_per_key = 64;
+};
+
+// Where a record came from, for dead letters and logs.
+struct RecordSource {
+  // replay: the input file and 1-based line; run: topic, partition, offset.
+  std::string file;
+  std::int64_t line = 0;
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+};
+
+struct InputRecord {
+  std::string_view value;
+  RecordSource source;
+  // The topic family it was read from; nullopt in replay, where the type
+  // decides the topic.
+  std::optional<TopicKind> topic;
+};
+
+// Counters of one task, read by metrics and summaries.
+struct TaskStats {
+  std::uint64_t records = 0;
+  std::uint64_t applied = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t late = 0;  // applied although older than the watermark
+  std::uint64_t timers_fired = 0;
+  std::uint64_t outputs[kStreamCount] = {};
+  std::uint64_t by_type[kEventTypeCount] = {};
+};
+
+class Task {
+ public:
+  // `store` and `sink` must outlive the task; processors are owned.
+  Task(TaskOptions options, state::Store& store, OutputSink& sink,
+       std::vector<std::unique_ptr<processors::Processor>> processors);
+  ~Task();
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+
+  // Reads persisted timers and the watermark. Call once before Process.
+  Status Open();
+
+  // Processes one record: decode (or dead-letter), deduplicate, advance the
+  // watermark and fire due timers, then apply the event.
+  void Process(const InputRecord& record);
+
+  // Moves the watermark forward to `to` (never back) and fires due timers.
+  // replay calls it at the end of input; run calls it from the wall clock.
+  void AdvanceWatermark(Timestamp to);
+
+  // Commits state and timers atomically.
+  Status Commit();
+
+  Timestamp watermark() const { return watermark_; }
+  Timestamp max_event_time() const { return max_ts_; }
+  const TaskStats& stats() const { return stats_; }
+  // A state failure that the task cannot recover from (sticky): the runtime
+  // stops the task when it is not OK.
+  const Status& error() const { return error_; }
+
+ private:
+  class Context;
+
+  void DeadLetter(const InputRecord& record, const Rejection& why);
+  bool IsDuplicate(const Event& e);
+  void FireTimers();
+  void Fail(const Status& s);
+
+  const TaskOptions options_;
+  state::Store& store_;
+  OutputSink& sink_;
+  std::vector<std::unique_ptr<processors::Processor>> processors_;
+  state::TimerService timers_;
+  EventDecoder decoder_;
+  std::unique_ptr<Context> ctx_;
+  Timestamp watermark_ = Timestamp::Min();
+  Timestamp max_ts_ = Timestamp::Min();
+  TaskStats stats_;
+  Status error_;
+};
+
+// The JSON value of a dead-letter record (docs/outputs.md#dlq).
+std::string DeadLetterJson(const RecordSource& source, const Rejection& why, std::string_view raw);
+
+}  // namespace cx::engine

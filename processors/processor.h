@@ -1,0 +1,58 @@
+// Processor: one piece of domain logic (SLA clocks, profiles, alerts,
+// staffing partials), written against ProcessorContext only, so the same code
+// runs in `replay` over files and in `run` over Kafka.
+//
+// A processor keeps no state of its own between calls: everything that must
+// survive a restart goes through the context's state and timers, which are
+// committed atomically with the input offsets. A processor instance is owned
+// by one task and called from that task's thread only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+#include "core/output.h"
+#include "core/time.h"
+
+namespace cx::processors {
+
+// What the task gives a processor while it handles one event or timer.
+class ProcessorContext {
+ public:
+  virtual ~ProcessorContext() = default;
+
+  // The task's event-time watermark (largest ts seen minus the allowed
+  // lateness, or later in run mode). Decisions that depend on "now" use it.
+  virtual Timestamp watermark() const = 0;
+
+  // Keyed state of this processor. `owner` is the partitioning key
+  // (customer or agent id); `name` distinguishes records of one owner.
+  virtual std::optional<std::string> Get(std::string_view owner, std::string_view name) = 0;
+  virtual void Put(std::string_view owner, std::string_view name, std::string_view value) = 0;
+  virtual void Delete(std::string_view owner, std::string_view name) = 0;
+
+  // Event-time timers of this processor. Setting an existing timer again is
+  // a no-op; cancelling an absent one is harmless.
+  virtual void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) = 0;
+  virtual void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) = 0;
+
+  // Emits an output record; nullopt value is a tombstone.
+  virtual void Emit(Stream stream, std::string key, std::optional<std::string> value) = 0;
+};
+
+class Processor {
+ public:
+  virtual ~Processor() = default;
+
+  // Short and stable: it is part of state and timer keys.
+  virtual std::string_view name() const = 0;
+
+  virtual void OnEvent(const Event& event, ProcessorContext& ctx) = 0;
+  // A timer set by this processor is due: the watermark reached `when`.
+  virtual void OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
+                       ProcessorContext& ctx) = 0;
+};
+
+}  // namespace cx::processors

@@ -1,0 +1,96 @@
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include "state/store.h"
+
+namespace cx::state {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsIOError() || s.IsNoSpace()) return Status::IoError(std::move(msg));
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Status::Unavailable(std::move(msg));
+  return Status::IoError(std::move(msg));
+}
+
+// Pending writes live in a WriteBatchWithIndex, which gives reads and scans
+// over "batch + DB" for free and commits as one atomic WriteBatch.
+class RocksDbStore final : public Store {
+ public:
+  explicit RocksDbStore(std::unique_ptr<rocksdb::DB> db)
+      : db_(std::move(db)), batch_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true) {}
+
+  Result<std::optional<std::string>> Get(std::string_view key) override {
+    std::string value;
+    rocksdb::Status s = batch_.GetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(),
+                                                 rocksdb::Slice(key.data(), key.size()), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "state read");
+    return std::optional<std::string>(std::move(value));
+  }
+  void Put(std::string_view key, std::string_view value) override {
+    batch_.Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  }
+  void Delete(std::string_view key) override { batch_.Delete(rocksdb::Slice(key.data(), key.size())); }
+
+  Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper(end.data(), end.size());
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(
+        batch_.NewIteratorWithBase(db_->DefaultColumnFamily(), db_->NewIterator(ro)));
+    for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      // The batch part of the iterator ignores iterate_upper_bound.
+      if (k.compare(upper) >= 0) break;
+      rocksdb::Slice v = it->value();
+      if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "state scan");
+    return Status::Ok();
+  }
+
+  Status Commit() override {
+    if (batch_.GetWriteBatch()->Count() == 0) return Status::Ok();
+    rocksdb::WriteOptions wo;  // WAL on, no fsync: survives kill -9, not power loss
+    rocksdb::Status s = db_->Write(wo, batch_.GetWriteBatch());
+    if (!s.ok()) return FromRocks(s, "state commit");
+    batch_.Clear();
+    return Status::Ok();
+  }
+  std::size_t PendingBytes() const override {
+    return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize();
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::WriteBatchWithIndex batch_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options) {
+  rocksdb::Options o;
+  o.create_if_missing = options.create_if_missing;
+  o.max_open_files = 256;
+  if (options.block_cache_bytes > 0) {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+    t.cache_index_and_filter_blocks = true;
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  }
+  if (options.write_buffer_bytes > 0) {
+    o.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(options.write_buffer_bytes);
+    o.write_buffer_size = std::max<std::size_t>(options.write_buffer_bytes / 4, 1 << 20);
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(o, options.path, &raw);
+  if (!s.ok()) return FromRocks(s, "open state store " + options.path);
+  return std::unique_ptr<Store>(new RocksDbStore(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+}  // namespace cx::state

@@ -1,0 +1,56 @@
+// Store: a task's ordered key-value state.
+//
+// Writes are buffered and become durable together at Commit(), atomically
+// (the Kafka runtime puts the input offsets in the same commit, so state and
+// offsets never disagree after a crash). Reads and scans see the buffered
+// writes. One Store belongs to one task and is used from that task's thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace cx::state {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // nullopt when absent; a read failure is a non-OK Result.
+  virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
+  virtual void Put(std::string_view key, std::string_view value) = 0;
+  virtual void Delete(std::string_view key) = 0;
+
+  // Calls fn for each key in [begin, end) in bytewise order until fn returns
+  // false. fn must not write to the store.
+  using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
+  virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;
+
+  // Makes every write since the last Commit durable, all or nothing.
+  virtual Status Commit() = 0;
+  // Bytes of writes buffered since the last Commit.
+  virtual std::size_t PendingBytes() const = 0;
+};
+
+// A store in memory only (replay, tests). Commit is a no-op.
+std::unique_ptr<Store> NewMemoryStore();
+
+struct RocksDbOptions {
+  std::string path;
+  // Shared by every task's store when the same values are passed; 0 leaves
+  // RocksDB's defaults. Budgets are set up by the runtime from
+  // state.memory_budget_bytes.
+  std::size_t block_cache_bytes = 0;
+  std::size_t write_buffer_bytes = 0;
+  bool create_if_missing = true;
+};
+
+// Opens (or creates) a RocksDB store at options.path.
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options);
+
+}  // namespace cx::state

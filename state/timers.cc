@@ -1,0 +1,75 @@
+#include "state/timers.h"
+
+#include "core/encoding.h"
+
+namespace cx::state {
+namespace {
+constexpr char kTimerPrefix = 'T';
+constexpr std::string_view kTimerBegin = "T";
+constexpr std::string_view kTimerEnd = "U";  // 'T' + 1
+}  // namespace
+
+std::string TimerService::EncodeKey(const Timer& t) {
+  std::string k;
+  k.reserve(1 + 8 + t.processor.size() + t.owner.size() + t.tag.size() + 4);
+  k.push_back(kTimerPrefix);
+  PutOrderedInt64(k, t.when.ms);
+  PutString(k, t.processor);
+  PutString(k, t.owner);
+  k.append(t.tag);
+  return k;
+}
+
+bool TimerService::DecodeKey(std::string_view key, Timer& t) {
+  if (key.size() < 9 || key[0] != kTimerPrefix) return false;
+  t.when = Timestamp{GetOrderedInt64(key.data() + 1)};
+  Reader r(key.substr(9));
+  t.processor.assign(r.String());
+  t.owner.assign(r.String());
+  if (!r.ok()) return false;
+  std::size_t used = 9 + VarintLen(t.processor.size()) + t.processor.size() +
+                     VarintLen(t.owner.size()) + t.owner.size();
+  t.tag.assign(key.substr(used));
+  return true;
+}
+
+Status TimerService::Load() {
+  Timer t;
+  bool found = false;
+  return First(Timestamp::Max(), t, found);
+}
+
+void TimerService::Set(const Timer& t) {
+  store_.Put(EncodeKey(t), {});
+  ++pending_delta_;
+  if (t.when < next_) next_ = t.when;
+}
+
+void TimerService::Cancel(const Timer& t) {
+  store_.Delete(EncodeKey(t));
+  --pending_delta_;
+}
+
+Status TimerService::First(Timestamp limit, Timer& t, bool& found) {
+  found = false;
+  bool corrupt = false;
+  // next_ is a lower bound of every pending deadline, so the scan may start
+  // there and skip the tombstones of timers already fired.
+  std::string begin(kTimerBegin);
+  if (next_ != Timestamp::Max()) PutOrderedInt64(begin, next_.ms);
+  Status s = store_.Scan(begin, kTimerEnd, [&](std::string_view k, std::string_view) {
+    if (!DecodeKey(k, t)) {
+      corrupt = true;
+      return false;
+    }
+    found = true;
+    return false;
+  });
+  if (!s.ok()) return s;
+  if (corrupt) return Status::Corruption("undecodable timer key");
+  next_ = found ? t.when : Timestamp::Max();
+  if (found && t.when > limit) found = false;
+  return Status::Ok();
+}
+
+}  // namespace cx::state

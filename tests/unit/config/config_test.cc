@@ -1,0 +1,122 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace cx::config {
+namespace {
+
+const char* NoEnv(const char*) { return nullptr; }
+const char* TestEnv(const char* name) {
+  if (std::strcmp(name, "SECRET") == 0) return "s3cr3t";
+  if (std::strcmp(name, "PORT") == 0) return "9100";
+  return nullptr;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool HasError(const LoadResult& r, const std::string& path, const std::string& fragment) {
+  for (const auto& e : r.errors) {
+    if (e.path == path && e.message.find(fragment) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
+  Config c = DefaultConfig();
+  EXPECT_EQ(c.limits.max_message_bytes, 1 << 20);
+  EXPECT_EQ(c.limits.max_id_bytes, 256);
+  EXPECT_EQ(c.limits.max_text_bytes, 16 * 1024);
+  EXPECT_EQ(c.limits.max_future_skew, 5 * 60 * 1000);
+  EXPECT_EQ(c.time.allowed_lateness, 5000);
+  EXPECT_EQ(c.time.grace, 1000);
+  EXPECT_EQ(c.commit.interval, 1000);
+  EXPECT_EQ(c.topics.chat, "cx.chat");
+  EXPECT_EQ(c.topics.dlq, "cx.dlq");
+  EXPECT_DOUBLE_EQ(c.sla.warning_fraction, 0.8);
+}
+
+TEST(ConfigTest, ShippedFileIsValid) {
+  LoadResult r = LoadConfigFile(std::string(CX_SOURCE_DIR) + "/config/cxstream.yaml", &NoEnv);
+  for (const auto& e : r.errors) ADD_FAILURE() << e.ToString();
+  EXPECT_EQ(r.config.kafka.bootstrap_servers, "127.0.0.1:9092");
+}
+
+TEST(ConfigTest, ReportsEveryErrorWithItsPath) {
+  LoadResult r = LoadConfigText(R"(
+limits:
+  max_id_bytes: 3
+  max_text_bytes: lots
+  max_future_skew: 5 minutes
+time:
+  alowed_lateness: 5s
+log:
+  level: chatty
+http:
+  port: [1]
+bogus: 1
+)", &NoEnv);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.errors.size(), 7u);
+  EXPECT_TRUE(HasError(r, "limits.max_id_bytes", "out of range")) << r.errors[0].ToString();
+  EXPECT_TRUE(HasError(r, "limits.max_text_bytes", "expected a size"));
+  EXPECT_TRUE(HasError(r, "limits.max_future_skew", "expected a duration"));
+  EXPECT_TRUE(HasError(r, "time.alowed_lateness", "unknown key"));
+  EXPECT_TRUE(HasError(r, "log.level", "not one of"));
+  EXPECT_TRUE(HasError(r, "http.port", "expected a value of type integer"));
+  EXPECT_TRUE(HasError(r, "bogus", "unknown key"));
+}
+
+TEST(ConfigTest, SubstitutesEnvironmentVariables) {
+  LoadResult r = LoadConfigText(R"(
+kafka:
+  sasl_password: ${SECRET}
+  sasl_username: ${MISSING:-fallback}
+  properties:
+    client.id: ${SECRET}-client
+http:
+  port: ${PORT}
+)", &TestEnv);
+  ASSERT_TRUE(r.ok()) << r.errors[0].ToString();
+  EXPECT_EQ(r.config.kafka.sasl_password, "s3cr3t");
+  EXPECT_EQ(r.config.kafka.sasl_username, "fallback");
+  EXPECT_EQ(r.config.kafka.properties.at("client.id"), "s3cr3t-client");
+  EXPECT_EQ(r.config.http.port, 9100);
+}
+
+TEST(ConfigTest, MissingEnvironmentVariableIsAnErrorNamingIt) {
+  LoadResult r = LoadConfigText("kafka:\n  sasl_password: ${NOPE}\n", &NoEnv);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(HasError(r, "kafka.sasl_password", "NOPE is not set"));
+}
+
+TEST(ConfigTest, YamlSyntaxErrorsGiveTheLine) {
+  LoadResult r = LoadConfigText("kafka:\n  bootstrap_servers: [a\n", &NoEnv);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors[0].message.find("line"), std::string::npos);
+}
+
+TEST(ConfigTest, SizesAndDurationsAcceptUnits) {
+  LoadResult r = LoadConfigText("limits:\n  max_message_bytes: 2MiB\n  max_future_skew: 90s\nstate:\n  memory_budget_bytes: 1GiB\n", &NoEnv);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.limits.max_message_bytes, 2 << 20);
+  EXPECT_EQ(r.config.limits.max_future_skew, 90000);
+  EXPECT_EQ(r.config.state.memory_budget_bytes, 1LL << 30);
+}
+
+TEST(ConfigTest, ReferenceDocIsUpToDate) {
+  // docs/configuration.md is generated: `cxstream validate-config --reference > docs/configuration.md`.
+  EXPECT_EQ(ReadFile(std::string(CX_SOURCE_DIR) + "/docs/configuration.md"), ReferenceMarkdown())
+      << "regenerate docs/configuration.md with: build/runtime/cxstream validate-config --reference > docs/configuration.md";
+}
+
+}  // namespace
+}  // namespace cx::config

@@ -1,0 +1,209 @@
+#include "core/event_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <string>
+
+namespace cx {
+namespace {
+
+std::string Envelope(std::string_view type, std::string_view extra) {
+  std::string s = R"({"event_id":"e1","type":")";
+  s += type;
+  s += R"(","ts":"2026-11-23T10:00:00.000+08:00","customer_id":"c1")";
+  if (!extra.empty()) {
+    s += ",";
+    s += extra;
+  }
+  s += "}";
+  return s;
+}
+
+struct Rejected {
+  Rejection::Code code;
+  std::string field;
+};
+
+Rejected Reject(EventDecoder& d, const std::string& json) {
+  const Event* e = d.Decode(json);
+  EXPECT_EQ(e, nullptr) << json;
+  return {d.rejection().code, d.rejection().field};
+}
+
+TEST(EventDecoderTest, DecodesEveryTypeOfTheContract) {
+  std::ifstream in(std::string(CX_SOURCE_DIR) + "/samples/all_types.ndjson");
+  ASSERT_TRUE(in);
+  EventDecoder d;
+  std::set<EventType> seen;
+  std::string line;
+  while (std::getline(in, line)) {
+    const Event* e = d.Decode(line);
+    ASSERT_NE(e, nullptr) << line << "\n" << d.rejection().ToString();
+    seen.insert(e->type);
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kEventTypeCount));
+}
+
+TEST(EventDecoderTest, ConversationOpenedFields) {
+  EventDecoder d;
+  const Event* e = d.Decode(Envelope("conversation.opened",
+      R"("conversation_id":"v1","channel":"wechat","queue":"q","priority":"urgent","customer_tier":"vip","tenant":"t1")"));
+  ASSERT_NE(e, nullptr) << d.rejection().ToString();
+  EXPECT_EQ(e->type, EventType::kConversationOpened);
+  EXPECT_EQ(e->event_id, "e1");
+  EXPECT_EQ(e->customer_id, "c1");
+  EXPECT_EQ(e->tenant, "t1");
+  EXPECT_EQ(e->channel, Channel::kWechat);
+  EXPECT_EQ(e->priority, Priority::kUrgent);
+  EXPECT_EQ(e->customer_tier, "vip");
+  EXPECT_EQ(e->ts.ms, 1795399200000);
+}
+
+TEST(EventDecoderTest, AgentMessageDefaultsAndFlags) {
+  EventDecoder d;
+  const Event* e = d.Decode(Envelope("message.agent", R"("conversation_id":"v1","agent_id":"a1")"));
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->is_public);
+  EXPECT_FALSE(e->is_auto);
+  e = d.Decode(Envelope("message.agent", R"("conversation_id":"v1","agent_id":"a1","public":false,"auto":true)"));
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->is_public);
+  EXPECT_TRUE(e->is_auto);
+  // The decoder reuses its event: a later message must not inherit flags.
+  e = d.Decode(Envelope("message.agent", R"("conversation_id":"v1","agent_id":"a1")"));
+  EXPECT_TRUE(e->is_public);
+  EXPECT_FALSE(e->is_auto);
+}
+
+TEST(EventDecoderTest, AgentStatusNeedsNoCustomer) {
+  EventDecoder d;
+  const Event* e = d.Decode(
+      R"({"event_id":"e","type":"agent.status","ts":"2026-11-23T10:00:00Z","agent_id":"a1","status":"away","queues":["q1","q2"]})");
+  ASSERT_NE(e, nullptr) << d.rejection().ToString();
+  EXPECT_EQ(e->agent_status, AgentStatus::kAway);
+  EXPECT_EQ(e->queues.size(), 2u);
+  EXPECT_EQ(e->key(), "a1");
+}
+
+TEST(EventDecoderTest, UnknownFieldsAreIgnored) {
+  EventDecoder d;
+  EXPECT_NE(d.Decode(Envelope("conversation.abandoned", R"("conversation_id":"v","future_field":{"x":[1]})")), nullptr);
+}
+
+TEST(EventDecoderTest, RejectsInvalidJson) {
+  EventDecoder d;
+  EXPECT_EQ(Reject(d, "{\"event_id\":").code, Rejection::Code::kInvalidJson);
+  EXPECT_EQ(Reject(d, "").code, Rejection::Code::kInvalidJson);
+  EXPECT_EQ(Reject(d, "[1,2]").code, Rejection::Code::kNotAnObject);
+  EXPECT_EQ(Reject(d, "{\"a\":\"\xff\"}").code, Rejection::Code::kInvalidJson);  // not UTF-8
+}
+
+TEST(EventDecoderTest, RejectsMissingFieldsNamingThem) {
+  EventDecoder d;
+  auto r = Reject(d, Envelope("conversation.opened", R"("conversation_id":"v1","channel":"web","queue":"q")"));
+  EXPECT_EQ(r.code, Rejection::Code::kMissingField);
+  EXPECT_EQ(r.field, "priority");
+  r = Reject(d, R"({"event_id":"e","type":"order.paid","customer_id":"c","order_id":"o","amount":1})");
+  EXPECT_EQ(r.field, "ts");
+  r = Reject(d, R"({"event_id":"e","ts":"2026-11-23T10:00:00Z","customer_id":"c"})");
+  EXPECT_EQ(r.code, Rejection::Code::kMissingField);
+  EXPECT_EQ(r.field, "type");
+  r = Reject(d, R"({"type":"customer.erased","ts":"2026-11-23T10:00:00Z","customer_id":"c"})");
+  EXPECT_EQ(r.field, "event_id");
+}
+
+TEST(EventDecoderTest, RejectsWrongTypes) {
+  EventDecoder d;
+  auto r = Reject(d, Envelope("order.paid", R"("order_id":"o","amount":"12.5")"));
+  EXPECT_EQ(r.code, Rejection::Code::kWrongType);
+  EXPECT_EQ(r.field, "amount");
+  r = Reject(d, Envelope("conversation.rated", R"("conversation_id":"v","csat":4.5)"));
+  EXPECT_EQ(r.code, Rejection::Code::kWrongType);
+  EXPECT_EQ(r.field, "csat");
+  r = Reject(d, Envelope("message.agent", R"("conversation_id":"v","agent_id":"a","public":"yes")"));
+  EXPECT_EQ(r.field, "public");
+  r = Reject(d, R"({"event_id":1,"type":"customer.erased","ts":"2026-11-23T10:00:00Z","customer_id":"c"})");
+  EXPECT_EQ(r.field, "event_id");
+  r = Reject(d, R"({"event_id":"e","type":"customer.erased","ts":1795399200,"customer_id":"c"})");
+  EXPECT_EQ(r.code, Rejection::Code::kWrongType);
+  EXPECT_EQ(r.field, "ts");
+}
+
+TEST(EventDecoderTest, RejectsUnknownTypes) {
+  EventDecoder d;
+  auto r = Reject(d, Envelope("conversation.teleported", ""));
+  EXPECT_EQ(r.code, Rejection::Code::kUnknownType);
+  EXPECT_EQ(r.field, "type");
+}
+
+TEST(EventDecoderTest, RejectsValuesOutOfRangeOrEnumeration) {
+  EventDecoder d;
+  EXPECT_EQ(Reject(d, Envelope("conversation.rated", R"("conversation_id":"v","csat":6)")).code,
+            Rejection::Code::kOutOfRange);
+  EXPECT_EQ(Reject(d, Envelope("message.customer", R"("conversation_id":"v","sentiment":-1.5)")).code,
+            Rejection::Code::kOutOfRange);
+  EXPECT_EQ(Reject(d, Envelope("order.paid", R"("order_id":"o","amount":-3)")).code, Rejection::Code::kOutOfRange);
+  auto r = Reject(d, Envelope("conversation.opened",
+                              R"("conversation_id":"v","channel":"fax","queue":"q","priority":"normal")"));
+  EXPECT_EQ(r.code, Rejection::Code::kOutOfRange);
+  EXPECT_EQ(r.field, "channel");
+  EXPECT_EQ(Reject(d, Envelope("conversation.status", R"("conversation_id":"v","status":"closed")")).field, "status");
+  EXPECT_EQ(Reject(d, Envelope("conversation.abandoned", R"("conversation_id":"")")).code,
+            Rejection::Code::kOutOfRange);
+}
+
+TEST(EventDecoderTest, NonFiniteNumbersNeverPass) {
+  EventDecoder d;
+  // JSON has no NaN or Infinity; an overflowing literal is not a number either.
+  EXPECT_EQ(d.Decode(Envelope("order.paid", R"("order_id":"o","amount":1e999)")), nullptr);
+  EXPECT_EQ(d.Decode(Envelope("order.paid", R"("order_id":"o","amount":NaN)")), nullptr);
+  EXPECT_EQ(Reject(d, Envelope("order.paid", R"("order_id":"o","amount":1e300)")).code, Rejection::Code::kOutOfRange);
+}
+
+TEST(EventDecoderTest, EnforcesLengthLimits) {
+  DecodeLimits limits;
+  limits.max_id_bytes = 8;
+  limits.max_text_bytes = 10;
+  limits.max_message_bytes = 400;
+  EventDecoder d(limits);
+  auto r = Reject(d, Envelope("conversation.abandoned", R"("conversation_id":"123456789")"));
+  EXPECT_EQ(r.code, Rejection::Code::kTooLong);
+  EXPECT_EQ(r.field, "conversation_id");
+  r = Reject(d, Envelope("message.customer", R"("conversation_id":"v","text":"01234567890")"));
+  EXPECT_EQ(r.code, Rejection::Code::kTooLong);
+  EXPECT_EQ(r.field, "text");
+  EXPECT_EQ(Reject(d, Envelope("message.customer", "\"conversation_id\":\"v\",\"x\":\"" + std::string(400, 'a') + "\"")).code,
+            Rejection::Code::kTooLarge);
+}
+
+TEST(EventDecoderTest, RejectsDuplicateFields) {
+  EventDecoder d;
+  auto r = Reject(d, Envelope("conversation.abandoned", R"("conversation_id":"v","conversation_id":"w")"));
+  EXPECT_EQ(r.code, Rejection::Code::kDuplicateField);
+}
+
+TEST(EventDecoderTest, RejectsBadTimestampsWithTheReason) {
+  EventDecoder d;
+  const Event* e = d.Decode(R"({"event_id":"e","type":"customer.erased","ts":"2026-11-23T10:00:00","customer_id":"c"})");
+  ASSERT_EQ(e, nullptr);
+  EXPECT_EQ(d.rejection().code, Rejection::Code::kBadTimestamp);
+  EXPECT_NE(d.rejection().ToString().find("offset"), std::string::npos) << d.rejection().ToString();
+}
+
+TEST(EventDecoderTest, ItemsAreValidated) {
+  EventDecoder d;
+  const Event* e = d.Decode(Envelope("order.created",
+      R"("order_id":"o","amount":10,"currency":"EUR","items":[{"sku":"s","category":"c","qty":2,"price":5}])"));
+  ASSERT_NE(e, nullptr) << d.rejection().ToString();
+  ASSERT_EQ(e->items.size(), 1u);
+  EXPECT_EQ(e->items[0].qty, 2);
+  EXPECT_EQ(Reject(d, Envelope("order.created", R"("order_id":"o","amount":10,"currency":"EUR","items":[{"qty":0}])")).code,
+            Rejection::Code::kOutOfRange);
+  EXPECT_EQ(Reject(d, Envelope("order.created", R"("order_id":"o","amount":10,"currency":"EUR","items":[3])")).code,
+            Rejection::Code::kWrongType);
+}
+
+}  // namespace
+}  // namespace cx

@@ -1,0 +1,74 @@
+#include "core/time.h"
+
+#include <gtest/gtest.h>
+
+namespace cx {
+namespace {
+
+TEST(Rfc3339Test, ParsesUtcAndOffsets) {
+  auto utc = ParseRfc3339("2026-11-23T02:00:00.000Z");
+  ASSERT_TRUE(utc);
+  EXPECT_EQ(utc->ms, 1795399200000);
+  auto cst = ParseRfc3339("2026-11-23T10:00:00.000+08:00");
+  ASSERT_TRUE(cst);
+  EXPECT_EQ(cst->ms, utc->ms);
+  auto west = ParseRfc3339("2026-11-22T21:00:00-05:00");
+  ASSERT_TRUE(west);
+  EXPECT_EQ(west->ms, utc->ms);
+}
+
+TEST(Rfc3339Test, FractionIsTruncatedToMilliseconds) {
+  EXPECT_EQ(ParseRfc3339("1970-01-01T00:00:00.5Z")->ms, 500);
+  EXPECT_EQ(ParseRfc3339("1970-01-01T00:00:00.123456789Z")->ms, 123);
+  EXPECT_EQ(ParseRfc3339("1970-01-01T00:00:01z")->ms, 1000);
+}
+
+TEST(Rfc3339Test, RejectsWhatIsNotRfc3339) {
+  for (const char* bad : {"", "2026-11-23", "2026-11-23T10:00:00", "2026-11-23 10:00:00Z",
+                          "2026-02-30T10:00:00Z", "2026-13-01T10:00:00Z", "2026-11-23T24:00:00Z",
+                          "2026-11-23T10:00:60Z", "2026-11-23T10:00:00.Z", "2026-11-23T10:00:00+0800",
+                          "2026-11-23T10:00:00Zjunk", "2026-11-23T10:00:00.1234567890Z", "0000-01-01T00:00:00Z"}) {
+    std::string why;
+    EXPECT_FALSE(ParseRfc3339(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
+TEST(Rfc3339Test, LeapDayIsAccepted) {
+  EXPECT_TRUE(ParseRfc3339("2028-02-29T00:00:00Z"));
+  EXPECT_FALSE(ParseRfc3339("2027-02-29T00:00:00Z"));
+}
+
+TEST(Rfc3339Test, FormatRoundTrips) {
+  for (std::int64_t ms : {0LL, 1795399200123LL, 951782400000LL /*2000-02-29*/, -1000LL}) {
+    std::string s = FormatRfc3339(Timestamp{ms});
+    auto back = ParseRfc3339(s);
+    ASSERT_TRUE(back) << s;
+    EXPECT_EQ(back->ms, ms) << s;
+  }
+  EXPECT_EQ(FormatRfc3339(Timestamp{1795399200123}), "2026-11-23T02:00:00.123Z");
+}
+
+TEST(DurationTest, ParsesUnits) {
+  EXPECT_EQ(ParseDuration("250ms"), 250);
+  EXPECT_EQ(ParseDuration("5s"), 5000);
+  EXPECT_EQ(ParseDuration("15m"), 900000);
+  EXPECT_EQ(ParseDuration("8h"), 28800000);
+  EXPECT_EQ(ParseDuration("7d"), 604800000);
+  EXPECT_EQ(ParseDuration("1000"), 1000);
+  EXPECT_FALSE(ParseDuration("5 s"));
+  EXPECT_FALSE(ParseDuration("-5s"));
+  EXPECT_FALSE(ParseDuration("s"));
+  EXPECT_FALSE(ParseDuration("99999999999999999d"));
+  EXPECT_EQ(FormatDuration(300000), "5m");
+}
+
+TEST(ManualClockTest, MovesOnlyWhenTold) {
+  ManualClock clock(Timestamp{1000});
+  EXPECT_EQ(clock.Now().ms, 1000);
+  clock.Advance(500);
+  EXPECT_EQ(clock.Now().ms, 1500);
+}
+
+}  // namespace
+}  // namespace cx

@@ -1,0 +1,171 @@
+#include "engine/task.h"
+
+#include <gtest/gtest.h>
+
+#include "core/json_writer.h"
+#include "tests/unit/test_util.h"
+
+namespace cx::engine {
+namespace {
+
+using cx::testing::CollectingSink;
+
+// A small real processor for the core: counts events per customer in state,
+// and one minute after a customer's first event emits the count (a timer).
+class CountingProcessor final : public processors::Processor {
+ public:
+  std::string_view name() const override { return "count"; }
+  void OnEvent(const Event& e, processors::ProcessorContext& ctx) override {
+    auto cur = ctx.Get(e.customer_id, "n");
+    int n = cur ? std::stoi(*cur) : 0;
+    if (n == 0) ctx.SetTimer(e.ts + 60'000, e.customer_id, "report");
+    ctx.Put(e.customer_id, "n", std::to_string(n + 1));
+  }
+  void OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
+               processors::ProcessorContext& ctx) override {
+    auto cur = ctx.Get(owner, "n");
+    JsonWriter w;
+    w.BeginObject().Field("customer_id", owner).Field("count", cur ? std::stoi(*cur) : 0)
+        .TimeField("ts", when).TimeField("watermark", ctx.watermark()).EndObject();
+    ctx.Emit(Stream::kProfiles, std::string(owner), w.Take());
+  }
+};
+
+std::string Ev(std::string id, std::string customer, std::string ts) {
+  return R"({"event_id":")" + id + R"(","type":"conversation.abandoned","ts":")" + ts +
+         R"(","customer_id":")" + customer + R"(","conversation_id":"v"})";
+}
+
+class TaskTest : public ::testing::Test {
+ protected:
+  TaskTest() { Reset(); }
+  void Reset(TaskOptions opts = {}) {
+    store_ = state::NewMemoryStore();
+    sink_ = CollectingSink();
+    std::vector<std::unique_ptr<processors::Processor>> ps;
+    ps.push_back(std::make_unique<CountingProcessor>());
+    task_ = std::make_unique<Task>(opts, *store_, sink_, std::move(ps));
+    ASSERT_TRUE(task_->Open().ok());
+  }
+  void Feed(const std::string& json, std::optional<TopicKind> topic = std::nullopt) {
+    InputRecord r;
+    r.value = json;
+    r.source.file = "in.ndjson";
+    r.source.line = ++line_;
+    r.topic = topic;
+    task_->Process(r);
+  }
+
+  std::unique_ptr<state::Store> store_;
+  CollectingSink sink_;
+  std::unique_ptr<Task> task_;
+  int line_ = 0;
+};
+
+TEST_F(TaskTest, StateTimerAndOutputThroughTheCore) {
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  Feed(Ev("e2", "c1", "2026-11-23T10:00:30Z"));
+  Feed(Ev("e3", "c2", "2026-11-23T10:00:40Z"));
+  EXPECT_TRUE(sink_.records.empty());  // watermark 10:00:35, timer at 10:01:00
+  Feed(Ev("e4", "c2", "2026-11-23T10:01:05Z"));  // watermark 10:01:00: c1's timer fires
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].value,
+            R"({"customer_id":"c1","count":2,"ts":"2026-11-23T10:01:00.000Z","watermark":"2026-11-23T10:01:00.000Z"})");
+  task_->AdvanceWatermark(*ParseRfc3339("2026-11-23T10:01:40Z"));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(CollectingSink::Field(*sink_.records[1].value, "count"), "2");
+  EXPECT_EQ(task_->stats().timers_fired, 2u);
+}
+
+TEST_F(TaskTest, TimersFireBeforeTheEventThatMovesTheWatermarkPastThem) {
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  // An event of c1 at 10:02: the 10:01 timer must report 1 (before this event), not 2.
+  Feed(Ev("e2", "c1", "2026-11-23T10:02:00Z"));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(CollectingSink::Field(*sink_.records[0].value, "count"), "1");
+}
+
+TEST_F(TaskTest, RepeatedEventIdIsAppliedOnceAndCounted) {
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:09Z"));  // same id, other content: still a repeat
+  EXPECT_EQ(task_->stats().applied, 1u);
+  EXPECT_EQ(task_->stats().duplicates, 2u);
+  EXPECT_EQ(task_->stats().dead_lettered, 0u);
+  task_->AdvanceWatermark(*ParseRfc3339("2026-11-23T11:00:00Z"));
+  EXPECT_EQ(CollectingSink::Field(*sink_.records.at(0).value, "count"), "1");
+}
+
+TEST_F(TaskTest, DedupMemoryIsBoundedPerCustomer) {
+  TaskOptions o;
+  o.dedup_per_key = 4;
+  Reset(o);
+  for (int i = 0; i < 6; ++i) Feed(Ev("e" + std::to_string(i), "c1", "2026-11-23T10:00:00Z"));
+  auto ring = store_->Get(std::string("C\x02" "c1#dedup", 10));
+  ASSERT_TRUE(ring.ok() && ring->has_value());
+  EXPECT_EQ((*ring)->size(), 8u + 4 * 8);  // head + 4 hashes, never more
+  Feed(Ev("e5", "c1", "2026-11-23T10:00:00Z"));  // recent: caught
+  EXPECT_EQ(task_->stats().duplicates, 1u);
+  Feed(Ev("e0", "c1", "2026-11-23T10:00:00Z"));  // evicted from the window: applied again
+  EXPECT_EQ(task_->stats().duplicates, 1u);
+  EXPECT_EQ(task_->stats().applied, 7u);
+}
+
+TEST_F(TaskTest, FarFutureTimestampIsDeadLetteredAndDoesNotMoveTheWatermark) {
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  Timestamp before = task_->watermark();
+  Feed(Ev("e2", "c1", "2026-11-23T10:10:00Z"));
+  EXPECT_EQ(task_->watermark(), before);
+  ASSERT_EQ(sink_.Values(Stream::kDlq).size(), 1u);
+  const std::string dlq = sink_.Values(Stream::kDlq)[0];
+  EXPECT_EQ(CollectingSink::Field(dlq, "code"), "future_timestamp");
+  EXPECT_EQ(CollectingSink::Field(dlq, "line"), "2");
+  Feed(Ev("e3", "c1", "2026-11-23T10:04:00Z"));  // within 5 min: fine
+  EXPECT_EQ(task_->stats().applied, 2u);
+}
+
+TEST_F(TaskTest, LateEventsAreAppliedAndCounted) {
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:30Z"));
+  Feed(Ev("e2", "c2", "2026-11-23T10:00:00Z"));  // 30 s late, lateness 5 s
+  EXPECT_EQ(task_->stats().applied, 2u);
+  EXPECT_EQ(task_->stats().late, 1u);
+}
+
+TEST_F(TaskTest, EventOnTheWrongTopicIsDeadLettered) {
+  Feed(R"({"event_id":"e","type":"order.paid","ts":"2026-11-23T10:00:00Z","customer_id":"c","order_id":"o","amount":1})",
+       TopicKind::kChat);
+  Feed(R"({"event_id":"f","type":"customer.erased","ts":"2026-11-23T10:00:00Z","customer_id":"c"})", TopicKind::kOrders);
+  ASSERT_EQ(task_->stats().dead_lettered, 1u);
+  EXPECT_EQ(CollectingSink::Field(sink_.Values(Stream::kDlq)[0], "code"), "wrong_topic");
+}
+
+TEST_F(TaskTest, WatermarkAndTimersSurviveReopenOfTheStore) {
+  TaskOptions opts;
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  ASSERT_TRUE(task_->Commit().ok());
+  Timestamp wm = task_->watermark();
+  // A new task over the same store: as after a restart.
+  CollectingSink sink2;
+  std::vector<std::unique_ptr<processors::Processor>> ps;
+  ps.push_back(std::make_unique<CountingProcessor>());
+  Task again(opts, *store_, sink2, std::move(ps));
+  ASSERT_TRUE(again.Open().ok());
+  EXPECT_EQ(again.watermark(), wm);
+  again.AdvanceWatermark(*ParseRfc3339("2026-11-23T10:05:00Z"));
+  ASSERT_EQ(sink2.records.size(), 1u);
+  EXPECT_EQ(CollectingSink::Field(*sink2.records[0].value, "count"), "1");
+}
+
+TEST(DeadLetterJsonTest, NamesSourceReasonAndKeepsTheOriginal) {
+  RecordSource src;
+  src.topic = "cx.chat";
+  src.partition = 3;
+  src.offset = 42;
+  Rejection r{Rejection::Code::kMissingField, "queue", "required field is missing"};
+  EXPECT_EQ(DeadLetterJson(src, r, "{\"a\":1}"),
+            R"({"source":{"topic":"cx.chat","partition":3,"offset":42},"code":"missing_field","field":"queue",)"
+            R"("reason":"field `queue`: required field is missing","value":"{\"a\":1}"})");
+}
+
+}  // namespace
+}  // namespace cx::engine

@@ -1,0 +1,47 @@
+// Helpers shared by unit tests: a sink that keeps outputs, and event builders.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/output.h"
+
+namespace cx::testing {
+
+class CollectingSink final : public OutputSink {
+ public:
+  void Emit(OutputRecord r) override { records.push_back(std::move(r)); }
+
+  std::vector<std::string> Values(Stream s) const {
+    std::vector<std::string> out;
+    for (const auto& r : records) {
+      if (r.stream == s) out.push_back(r.value.value_or("<tombstone>"));
+    }
+    return out;
+  }
+  // The "event" field of each SLA record, e.g. "v1:activate".
+  std::vector<std::string> SlaEvents() const {
+    std::vector<std::string> out;
+    for (const auto& v : Values(Stream::kSla)) {
+      out.push_back(Field(v, "subject_id") + ":" + Field(v, "event"));
+    }
+    return out;
+  }
+  // Crude field extraction for flat JSON written by JsonWriter.
+  static std::string Field(const std::string& json, const std::string& name) {
+    std::string pat = "\"" + name + "\":";
+    auto p = json.find(pat);
+    if (p == std::string::npos) return "";
+    p += pat.size();
+    if (json[p] == '"') {
+      auto e = json.find('"', p + 1);
+      return json.substr(p + 1, e - p - 1);
+    }
+    auto e = json.find_first_of(",}", p);
+    return json.substr(p, e - p);
+  }
+
+  std::vector<OutputRecord> records;
+};
+
+}  // namespace cx::testing
