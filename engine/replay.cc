@@ -66,6 +66,7 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   auto store = state::NewMemoryStore();
   Task task(TaskOptionsFrom(config), *store, sink, BuildCustomerProcessors(config));
   if (Status s = task.Open(); !s.ok()) return s;
+  if (options.until) task.set_now(*options.until);
 
   ReplaySummary summary;
   std::string line;

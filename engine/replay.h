@@ -5,6 +5,11 @@
 // `ts` seen minus the allowed lateness. At the end of input the watermark
 // moves to the last `ts` (or to `until`) and due timers fire. One output file
 // per stream in `out_dir`.
+//
+// `until` is also "now" for the future-timestamp check; without it the check
+// is against the watermark, so a gap in the data longer than
+// limits.max_future_skew dead-letters the first events after it: give
+// --until (the time the data was captured) when replaying sparse history.
 #pragma once
 
 #include <optional>

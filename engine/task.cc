@@ -118,10 +118,16 @@ void Task::Process(const InputRecord& record) {
       return DeadLetter(record, r);
     }
   }
-  if (watermark_ != Timestamp::Min() && ev->ts - watermark_ > options_.max_future_skew) {
+  // A timestamp far ahead of "now" would drag the watermark with it and fire
+  // every timer early; it is dead-lettered instead. When "now" is known it is
+  // the only reference: measuring from the watermark would let a run of
+  // slightly-future events ratchet it forward step by step.
+  const Timestamp reference = now_ != Timestamp::Min() ? now_ : watermark_;
+  if (reference != Timestamp::Min() && ev->ts - reference > options_.max_future_skew) {
     Rejection r{Rejection::Code::kFutureTimestamp, "ts",
                 FormatRfc3339(ev->ts) + " is more than " + FormatDuration(options_.max_future_skew) +
-                    " ahead of the watermark " + FormatRfc3339(watermark_)};
+                    " ahead of " + (reference == now_ ? "the current time " : "the watermark ") +
+                    FormatRfc3339(reference)};
     return DeadLetter(record, r);
   }
   if (IsDuplicate(*ev)) {

@@ -83,6 +83,12 @@ class Task {
   // replay calls it at the end of input; run calls it from the wall clock.
   void AdvanceWatermark(Timestamp to);
 
+  // Processing time: "now" for the future-timestamp check. run mode sets it
+  // from the wall clock; replay from --until (the time the data was
+  // captured). An event is dead-lettered when its ts is more than
+  // max_future_skew ahead of `now`, or of the watermark while `now` is unset.
+  void set_now(Timestamp now) { now_ = now; }
+
   // Commits state and timers atomically.
   Status Commit();
 
@@ -110,6 +116,7 @@ class Task {
   std::unique_ptr<Context> ctx_;
   Timestamp watermark_ = Timestamp::Min();
   Timestamp max_ts_ = Timestamp::Min();
+  Timestamp now_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;
 };

@@ -169,3 +169,33 @@ TEST(DeadLetterJsonTest, NamesSourceReasonAndKeepsTheOriginal) {
 
 }  // namespace
 }  // namespace cx::engine
+
+namespace cx::engine {
+namespace {
+
+TEST(TaskNowTest, FutureCheckUsesNowWhenItIsAhead) {
+  auto store = state::NewMemoryStore();
+  cx::testing::CollectingSink sink;
+  Task task(TaskOptions{}, *store, sink, {});
+  ASSERT_TRUE(task.Open().ok());
+  task.set_now(*ParseRfc3339("2026-11-23T12:00:00Z"));
+  auto feed = [&](const std::string& ts, int line) {
+    std::string json = R"({"event_id":"e)" + std::to_string(line) + R"(","type":"customer.erased","ts":")" + ts +
+                       R"(","customer_id":"c"})";
+    InputRecord r;
+    r.value = json;
+    r.source.file = "f";
+    r.source.line = line;
+    task.Process(r);
+  };
+  feed("2026-11-23T08:00:00Z", 1);
+  feed("2026-11-23T11:00:00Z", 2);  // 3 h after the previous event: a gap, not the future
+  feed("2026-11-23T12:04:00Z", 3);  // within the skew of now
+  EXPECT_EQ(task.stats().dead_lettered, 0u);
+  feed("2026-11-23T12:06:00Z", 4);  // beyond now + 5 min
+  EXPECT_EQ(task.stats().dead_lettered, 1u);
+  EXPECT_NE(sink.Values(Stream::kDlq)[0].find("ahead of the current time 2026-11-23T12:00:00.000Z"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cx::engine
