@@ -83,7 +83,9 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       processors_(std::move(processors)),
       timers_(store),
       decoder_(options.limits),
-      ctx_(std::make_unique<Context>(*this)) {}
+      ctx_(std::make_unique<Context>(*this)),
+      input_max_ts_(static_cast<std::size_t>(std::max(1, options.inputs)), Timestamp::Min()),
+      input_floor_(input_max_ts_.size(), Timestamp::Min()) {}
 
 Task::~Task() = default;
 
@@ -95,6 +97,7 @@ Status Task::Open() {
   if (wm->has_value() && (*wm)->size() == 8) {
     watermark_ = Timestamp{GetOrderedInt64((*wm)->data())};
     max_ts_ = watermark_ + options_.allowed_lateness;
+    for (auto& t : input_max_ts_) t = max_ts_;
   }
   return Status::Ok();
 }
@@ -137,13 +140,11 @@ void Task::Process(const InputRecord& record) {
 
   // Timers due before this event's time fire first, so decisions come out in
   // event-time order.
-  if (ev->ts > max_ts_) {
-    max_ts_ = ev->ts;
-    Timestamp wm = max_ts_ - options_.allowed_lateness;
-    if (wm > watermark_) {
-      watermark_ = wm;
-      FireTimers();
-    }
+  if (ev->ts > max_ts_) max_ts_ = ev->ts;
+  auto input = static_cast<std::size_t>(record.input);
+  if (input < input_max_ts_.size() && ev->ts > input_max_ts_[input]) {
+    input_max_ts_[input] = ev->ts;
+    UpdateWatermark();
   }
   if (ev->ts < watermark_) ++stats_.late;
 
@@ -189,6 +190,26 @@ bool Task::IsDuplicate(const Event& e) {
   ring.replace(0, 8, head);
   store_.Put(key, ring);
   return false;
+}
+
+void Task::UpdateWatermark() {
+  Timestamp wm = Timestamp::Max();
+  for (std::size_t i = 0; i < input_max_ts_.size(); ++i) {
+    Timestamp event_wm = input_max_ts_[i] == Timestamp::Min() ? Timestamp::Min()
+                                                               : input_max_ts_[i] - options_.allowed_lateness;
+    wm = std::min(wm, std::max(event_wm, input_floor_[i]));
+  }
+  if (wm > watermark_ && wm != Timestamp::Max()) {
+    watermark_ = wm;
+    FireTimers();
+  }
+}
+
+void Task::OnWallClock(Timestamp floor, const std::vector<bool>& caught_up) {
+  for (std::size_t i = 0; i < input_floor_.size(); ++i) {
+    input_floor_[i] = i < caught_up.size() && caught_up[i] ? floor : Timestamp::Min();
+  }
+  UpdateWatermark();
 }
 
 void Task::AdvanceWatermark(Timestamp to) {

@@ -31,6 +31,9 @@ struct TaskOptions {
   DurationMs allowed_lateness = 5'000;
   DurationMs max_future_skew = 300'000;
   std::size_t dedup_per_key = 64;
+  // Number of input partitions the task reads (run: one per customer topic;
+  // replay: 1). The task's watermark is the minimum over its inputs.
+  int inputs = 1;
 };
 
 // Where a record came from, for dead letters and logs.
@@ -49,6 +52,8 @@ struct InputRecord {
   // The topic family it was read from; nullopt in replay, where the type
   // decides the topic.
   std::optional<TopicKind> topic;
+  // Which of the task's inputs it came from, 0 <= input < TaskOptions::inputs.
+  int input = 0;
 };
 
 // Counters of one task, read by metrics and summaries.
@@ -80,8 +85,14 @@ class Task {
   void Process(const InputRecord& record);
 
   // Moves the watermark forward to `to` (never back) and fires due timers.
-  // replay calls it at the end of input; run calls it from the wall clock.
+  // replay calls it at the end of input.
   void AdvanceWatermark(Timestamp to);
+
+  // run mode: the wall clock minus the grace. Each input that is caught up
+  // (nothing left to read as of the last fetch) may have its watermark moved
+  // up to `floor`; an input with a backlog keeps its event-time watermark, so
+  // a worker that is behind never breaches early. Fires due timers.
+  void OnWallClock(Timestamp floor, const std::vector<bool>& caught_up);
 
   // Processing time: "now" for the future-timestamp check. run mode sets it
   // from the wall clock; replay from --until (the time the data was
@@ -105,6 +116,8 @@ class Task {
   void DeadLetter(const InputRecord& record, const Rejection& why);
   bool IsDuplicate(const Event& e);
   void FireTimers();
+  // Recomputes the watermark from the inputs; fires timers if it moved.
+  void UpdateWatermark();
   void Fail(const Status& s);
 
   const TaskOptions options_;
@@ -116,6 +129,8 @@ class Task {
   std::unique_ptr<Context> ctx_;
   Timestamp watermark_ = Timestamp::Min();
   Timestamp max_ts_ = Timestamp::Min();
+  std::vector<Timestamp> input_max_ts_;  // per input: largest ts seen
+  std::vector<Timestamp> input_floor_;   // per input: wall-clock floor when caught up
   Timestamp now_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;

@@ -62,8 +62,34 @@ class RocksDbStore final : public Store {
     batch_.Clear();
     return Status::Ok();
   }
+  void Rollback() override { batch_.Clear(); }
+
+  Status ForEachPending(const PendingFn& fn) override {
+    // The batch-only iterator yields the final entry of each key in order
+    // (the batch is indexed with overwrite_key=true).
+    std::unique_ptr<rocksdb::WBWIIterator> it(batch_.NewIterator());
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::WriteEntry e = it->Entry();
+      std::string_view k(e.key.data(), e.key.size());
+      switch (e.type) {
+        case rocksdb::kPutRecord:
+          fn(k, std::string_view(e.value.data(), e.value.size()));
+          break;
+        case rocksdb::kDeleteRecord:
+        case rocksdb::kSingleDeleteRecord:
+          fn(k, std::nullopt);
+          break;
+        default:
+          return Status::Corruption("unexpected entry type in the state batch");
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "pending scan");
+    return Status::Ok();
+  }
+
   std::size_t PendingBytes() const override {
-    return const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch()->GetDataSize();
+    rocksdb::WriteBatch* b = const_cast<rocksdb::WriteBatchWithIndex&>(batch_).GetWriteBatch();
+    return b->Count() == 0 ? 0 : b->GetDataSize();
   }
 
  private:

@@ -33,6 +33,13 @@ class Store {
 
   // Makes every write since the last Commit durable, all or nothing.
   virtual Status Commit() = 0;
+  // Discards every write since the last Commit.
+  virtual void Rollback() = 0;
+
+  // Calls fn once per key written since the last Commit, in key order, with
+  // its final value (nullopt: deleted). The changelog is made from this.
+  using PendingFn = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
+  virtual Status ForEachPending(const PendingFn& fn) = 0;
   // Bytes of writes buffered since the last Commit.
   virtual std::size_t PendingBytes() const = 0;
 };

@@ -199,3 +199,59 @@ TEST(TaskNowTest, FutureCheckUsesNowWhenItIsAhead) {
 
 }  // namespace
 }  // namespace cx::engine
+
+namespace cx::engine {
+namespace {
+
+// Two inputs (say chat and orders): the watermark is the minimum, and the
+// wall clock only moves inputs that are caught up.
+class MultiInputTaskTest : public ::testing::Test {
+ protected:
+  MultiInputTaskTest() : store_(state::NewMemoryStore()) {
+    TaskOptions o;
+    o.inputs = 2;
+    task_ = std::make_unique<Task>(o, *store_, sink_, std::vector<std::unique_ptr<processors::Processor>>{});
+    EXPECT_TRUE(task_->Open().ok());
+  }
+  void Feed(int input, const std::string& ts) {
+    std::string json = R"({"event_id":"e)" + std::to_string(++n_) + R"(","type":"customer.erased","ts":")" + ts +
+                       R"(","customer_id":"c"})";
+    InputRecord r;
+    r.value = json;
+    r.input = input;
+    r.source.topic = "t";
+    task_->Process(r);
+  }
+  static Timestamp T(const char* s) { return *ParseRfc3339(s); }
+
+  std::unique_ptr<state::Store> store_;
+  cx::testing::CollectingSink sink_;
+  std::unique_ptr<Task> task_;
+  int n_ = 0;
+};
+
+TEST_F(MultiInputTaskTest, WatermarkIsTheMinimumOverInputs) {
+  Feed(0, "2026-11-23T10:10:00Z");
+  EXPECT_EQ(task_->watermark(), Timestamp::Min());  // input 1 has told us nothing yet
+  Feed(1, "2026-11-23T10:00:00Z");
+  EXPECT_EQ(task_->watermark(), T("2026-11-23T09:59:55Z"));
+  Feed(1, "2026-11-23T10:03:00Z");
+  EXPECT_EQ(task_->watermark(), T("2026-11-23T10:02:55Z"));
+}
+
+TEST_F(MultiInputTaskTest, WallClockMovesOnlyCaughtUpInputs) {
+  Feed(0, "2026-11-23T10:00:00Z");
+  Feed(1, "2026-11-23T10:00:00Z");
+  // Input 1 still has a backlog: the wall clock may not move the watermark.
+  task_->OnWallClock(T("2026-11-23T12:00:00Z"), {true, false});
+  EXPECT_EQ(task_->watermark(), T("2026-11-23T09:59:55Z"));
+  // Both caught up: the watermark follows the wall clock.
+  task_->OnWallClock(T("2026-11-23T12:00:00Z"), {true, true});
+  EXPECT_EQ(task_->watermark(), T("2026-11-23T12:00:00Z"));
+  // And never goes back.
+  task_->OnWallClock(T("2026-11-23T11:00:00Z"), {true, true});
+  EXPECT_EQ(task_->watermark(), T("2026-11-23T12:00:00Z"));
+}
+
+}  // namespace
+}  // namespace cx::engine

@@ -105,3 +105,37 @@ TEST(RocksDbStoreTest, UnwritableDirectoryIsAnIoError) {
 
 }  // namespace
 }  // namespace cx::state
+
+namespace cx::state {
+namespace {
+
+
+TEST_P(StoreTest, ForEachPendingGivesTheFinalValueOfEachKeyInOrder) {
+  auto s = Open();
+  s->Put("old", "x");
+  ASSERT_TRUE(s->Commit().ok());
+  s->Put("b", "1");
+  s->Put("a", "1");
+  s->Put("b", "2");
+  s->Delete("old");
+  std::vector<std::string> seen;
+  ASSERT_TRUE(s->ForEachPending([&](std::string_view k, std::optional<std::string_view> v) {
+                 seen.push_back(std::string(k) + "=" + (v ? std::string(*v) : "<deleted>"));
+               }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a=1", "b=2", "old=<deleted>"}));
+}
+
+TEST_P(StoreTest, RollbackDiscardsPendingWrites) {
+  auto s = Open();
+  s->Put("kept", "1");
+  ASSERT_TRUE(s->Commit().ok());
+  s->Put("kept", "2");
+  s->Put("new", "3");
+  s->Rollback();
+  EXPECT_EQ(Get(*s, "kept"), "1");
+  EXPECT_FALSE(Get(*s, "new"));
+  EXPECT_EQ(s->PendingBytes(), 0u);
+}
+
+}  // namespace
+}  // namespace cx::state
