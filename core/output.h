@@ -6,6 +6,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/time.h"
 
 namespace cx {
 
@@ -15,10 +19,20 @@ inline constexpr int kStreamCount = 5;
 std::string_view ToString(Stream s);
 
 struct OutputRecord {
+  OutputRecord() = default;
+  OutputRecord(Stream s, std::string k, std::optional<std::string> v)
+      : stream(s), key(std::move(k)), value(std::move(v)) {}
+
   Stream stream = Stream::kSla;
   std::string key;
   // nullopt is a tombstone (a Kafka record with a null value).
   std::optional<std::string> value;
+  // Kafka headers (dead letters in run mode name their source here).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // What caused it: the event time of the event, or the due time of the
+  // timer (from_timer). For latency metrics only; never part of the value.
+  Timestamp cause_time;
+  bool from_timer = false;
 };
 
 // Receives outputs in the order they were made. Owned by the caller of the

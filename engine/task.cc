@@ -56,7 +56,10 @@ class Task::Context final : public processors::ProcessorContext {
   }
   void Emit(Stream stream, std::string key, std::optional<std::string> value) override {
     ++task_.stats_.outputs[static_cast<int>(stream)];
-    task_.sink_.Emit(OutputRecord{stream, std::move(key), std::move(value)});
+    OutputRecord r{stream, std::move(key), std::move(value)};
+    r.from_timer = task_.firing_.has_value();
+    r.cause_time = task_.firing_ ? *task_.firing_ : task_.current_ts_;
+    task_.sink_.Emit(std::move(r));
   }
 
  private:
@@ -150,6 +153,7 @@ void Task::Process(const InputRecord& record) {
 
   ++stats_.applied;
   ++stats_.by_type[static_cast<int>(ev->type)];
+  current_ts_ = ev->ts;
   for (auto& p : processors_) {
     ctx_->set_current(p.get());
     p->OnEvent(*ev, *ctx_);
@@ -221,24 +225,30 @@ void Task::AdvanceWatermark(Timestamp to) {
 void Task::FireTimers() {
   Status s = timers_.FireDue(watermark_, [this](const state::Timer& t) {
     ++stats_.timers_fired;
+    firing_ = t.when;
     for (auto& p : processors_) {
       if (p->name() == t.processor) {
         ctx_->set_current(p.get());
         p->OnTimer(t.when, t.owner, t.tag, *ctx_);
-        return;
+        break;
       }
     }
+    firing_.reset();
   });
   if (!s.ok()) Fail(s);
 }
 
-Status Task::Commit() {
-  if (!error_.ok()) return error_;
+void Task::Checkpoint() {
   if (watermark_ != Timestamp::Min()) {
     std::string v;
     PutOrderedInt64(v, watermark_.ms);
     store_.Put(kWatermarkKey, v);
   }
+}
+
+Status Task::Commit() {
+  if (!error_.ok()) return error_;
+  Checkpoint();
   Status s = store_.Commit();
   if (!s.ok()) Fail(s);
   return s;
@@ -249,12 +259,25 @@ void Task::DeadLetter(const InputRecord& record, const Rejection& why) {
   ++stats_.outputs[static_cast<int>(Stream::kDlq)];
   // Keyed by the source position: stable across re-delivery, so a
   // re-processed poison record overwrites rather than multiplies downstream.
-  std::string key = record.source.file.empty()
-                        ? record.source.topic + "/" + std::to_string(record.source.partition) + "/" +
-                              std::to_string(record.source.offset)
-                        : record.source.file + ":" + std::to_string(record.source.line);
-  sink_.Emit(OutputRecord{Stream::kDlq, std::move(key),
-                          DeadLetterJson(record.source, why, record.value)});
+  const RecordSource& src = record.source;
+  if (src.file.empty()) {
+    // From Kafka: the original bytes, unchanged, with headers naming the
+    // source and the reason (the convention of Kafka Connect's DLQ), so the
+    // record can be re-produced to its topic once the producer is fixed.
+    OutputRecord r{Stream::kDlq, src.topic + "/" + std::to_string(src.partition) + "/" + std::to_string(src.offset),
+                   std::string(record.value)};
+    r.headers = {{"cx.source.topic", src.topic},
+                 {"cx.source.partition", std::to_string(src.partition)},
+                 {"cx.source.offset", std::to_string(src.offset)},
+                 {"cx.error.code", std::string(ToString(why.code))},
+                 {"cx.error.field", why.field},
+                 {"cx.error.reason", why.ToString()}};
+    r.cause_time = now_;
+    sink_.Emit(std::move(r));
+    return;
+  }
+  sink_.Emit(OutputRecord{Stream::kDlq, src.file + ":" + std::to_string(src.line),
+                          DeadLetterJson(src, why, record.value)});
 }
 
 std::string DeadLetterJson(const RecordSource& source, const Rejection& why, std::string_view raw) {

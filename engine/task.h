@@ -100,8 +100,15 @@ class Task {
   // max_future_skew ahead of `now`, or of the watermark while `now` is unset.
   void set_now(Timestamp now) { now_ = now; }
 
-  // Commits state and timers atomically.
+  // Writes the task's own metadata (the watermark) into the store's pending
+  // writes without committing: run mode adds input offsets and writes the
+  // changelog before it commits the store.
+  void Checkpoint();
+  // Checkpoint() and commit the store (replay, tests).
   Status Commit();
+
+  // Timers waiting to fire.
+  std::int64_t pending_timers() const { return timers_.pending(); }
 
   Timestamp watermark() const { return watermark_; }
   Timestamp max_event_time() const { return max_ts_; }
@@ -132,6 +139,9 @@ class Task {
   std::vector<Timestamp> input_max_ts_;  // per input: largest ts seen
   std::vector<Timestamp> input_floor_;   // per input: wall-clock floor when caught up
   Timestamp now_ = Timestamp::Min();
+  // While a timer fires: its due time, stamped on the outputs it causes.
+  std::optional<Timestamp> firing_;
+  Timestamp current_ts_;
   TaskStats stats_;
   Status error_;
 };

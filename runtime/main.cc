@@ -7,9 +7,18 @@
 #include <string>
 #include <vector>
 
+#include <atomic>
+#include <csignal>
+
 #include "config/config.h"
 #include "core/time.h"
 #include "engine/replay.h"
+#include "tools/devbroker.h"
+#include "tools/kafka_io.h"
+#include "runtime/http_server.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+#include "runtime/worker.h"
 
 namespace {
 
@@ -67,6 +76,34 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
   return 0;
 }
 
+std::atomic<bool> g_stop{false};
+void OnStopSignal(int) { g_stop.store(true); }
+
+int Run(const std::string& config_path, int http_port_override) {
+  auto config = LoadOrReport(config_path);
+  if (!config) return kExitConfig;
+  if (http_port_override >= 0) config->http.port = http_port_override;
+  std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  cx::SystemClock clock;
+  cx::runtime::Metrics metrics;
+  cx::runtime::Worker worker(*config, clock, metrics);
+  cx::runtime::HttpServer http(metrics, {[&worker] { return worker.Healthy(); }, [&worker] { return worker.Ready(); }});
+  if (cx::Status s = http.Start(config->http.bind, static_cast<int>(config->http.port)); !s.ok()) {
+    cx::runtime::Log(cx::runtime::LogLevel::kCritical, "http", "cannot start", {{"reason", std::string_view(s.message())}});
+    return 1;
+  }
+  cx::runtime::Log(cx::runtime::LogLevel::kInfo, "http", "listening", {{"port", static_cast<std::int64_t>(http.port())}});
+  if (cx::Status s = worker.Start(); !s.ok()) {
+    cx::runtime::Log(cx::runtime::LogLevel::kCritical, "worker", "cannot start", {{"reason", std::string_view(s.message())}});
+    return 1;
+  }
+  cx::Status s = worker.Run(g_stop);
+  return s.ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,6 +124,30 @@ int main(int argc, char** argv) {
   replay->add_option("--until", until, "Move the watermark to this RFC 3339 time at the end of input");
   replay->add_option("--out", out_dir, "Output directory for sla/alerts/profiles/staffing/dlq.ndjson")->required();
 
+  int http_port = -1;
+  auto* run = app.add_subcommand("run", "Run a worker: consume, process, produce (joins the consumer group)");
+  run->add_option("--config", config_path, "Configuration file (YAML)")->required();
+  run->add_option("--http-port", http_port, "Override http.port (0: let the OS choose)");
+
+  cx::tools::DevBrokerOptions broker;
+  auto* devbroker = app.add_subcommand("devbroker", "A local Kafka-protocol broker (librdkafka mock cluster) for development and tests");
+  devbroker->add_option("--brokers", broker.brokers, "Number of brokers (default 1)");
+  devbroker->add_option("--partitions", broker.partitions, "Partitions of every topic (default 6)");
+  devbroker->add_option("--bootstrap-file", broker.bootstrap_file, "Write the bootstrap address to this file");
+  devbroker->add_option("--application-id", broker.application_id, "Also create this application's changelog topic (default cxstream)");
+
+  cx::tools::ProduceOptions produce_opts;
+  auto* produce = app.add_subcommand("produce", "Produce NDJSON events to their topics, keyed by customer_id (development)");
+  produce->add_option("--bootstrap", produce_opts.bootstrap, "Kafka bootstrap servers")->required();
+  produce->add_option("--input", produce_opts.inputs, "NDJSON file (repeatable)")->required();
+
+  cx::tools::DumpOptions dump_opts;
+  auto* dump = app.add_subcommand("dump", "Write topics to NDJSON files, one per topic (development)");
+  dump->add_option("--bootstrap", dump_opts.bootstrap, "Kafka bootstrap servers")->required();
+  dump->add_option("--topic", dump_opts.topics, "Topic (repeatable)")->required();
+  dump->add_option("--out", dump_opts.out_dir, "Output directory")->required();
+  dump->add_option("--idle-ms", dump_opts.idle_ms, "Stop after this long with nothing new at the end of every partition");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -96,5 +157,9 @@ int main(int argc, char** argv) {
 
   if (validate->parsed()) return ValidateConfig(config_path, reference);
   if (replay->parsed()) return Replay(config_path, inputs, until, out_dir);
+  if (run->parsed()) return Run(config_path, http_port);
+  if (devbroker->parsed()) return cx::tools::RunDevBroker(broker);
+  if (produce->parsed()) return cx::tools::Produce(produce_opts);
+  if (dump->parsed()) return cx::tools::Dump(dump_opts);
   return kExitUsage;
 }

@@ -41,7 +41,7 @@ for q, (channel, rate) in QUEUES.items():
         if t > START + 3600:
             break
         cust = f"cust-{rng.randint(1, 400):04d}"
-        conv = f"conv-{q}-{int(t)}"
+        conv = f"conv-{q}-{len(events):05d}"
         prio = rng.choices(["low", "normal", "high", "urgent"], [2, 6, 2, 0.5])[0]
         extra = {"customer_tier": "vip"} if rng.random() < 0.1 else {}
         emit(t, "conversation.opened", cust, conversation_id=conv, channel=channel, queue=q, priority=prio, **extra)

@@ -4,6 +4,8 @@
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include <algorithm>
+
 #include "state/store.h"
 
 namespace cx::state {
@@ -99,19 +101,39 @@ class RocksDbStore final : public Store {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options) {
+class RocksDbShared {
+ public:
+  RocksDbShared(std::size_t cache_bytes, std::size_t write_buffer_bytes)
+      : cache(rocksdb::NewLRUCache(cache_bytes)),
+        // Memtables are charged to the block cache, so one number bounds both.
+        write_buffers(std::make_shared<rocksdb::WriteBufferManager>(write_buffer_bytes, cache)),
+        write_buffer_bytes(write_buffer_bytes) {}
+
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+  std::size_t write_buffer_bytes;
+};
+
+std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes, std::size_t write_buffer_bytes) {
+  return std::make_shared<RocksDbShared>(block_cache_bytes + write_buffer_bytes, write_buffer_bytes);
+}
+
+std::size_t MemoryUsage(const RocksDbShared& shared) { return shared.cache->GetUsage(); }
+
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options,
+                                                std::shared_ptr<RocksDbShared> shared) {
   rocksdb::Options o;
   o.create_if_missing = options.create_if_missing;
   o.max_open_files = 256;
-  if (options.block_cache_bytes > 0) {
+  if (shared) {
     rocksdb::BlockBasedTableOptions t;
-    t.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+    t.block_cache = shared->cache;
     t.cache_index_and_filter_blocks = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-  }
-  if (options.write_buffer_bytes > 0) {
-    o.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(options.write_buffer_bytes);
-    o.write_buffer_size = std::max<std::size_t>(options.write_buffer_bytes / 4, 1 << 20);
+    o.write_buffer_manager = shared->write_buffers;
+    o.write_buffer_size = std::clamp<std::size_t>(shared->write_buffer_bytes / 4, 1 << 20, 64 << 20);
+    o.max_write_buffer_number = 3;
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(o, options.path, &raw);

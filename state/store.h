@@ -47,17 +47,22 @@ class Store {
 // A store in memory only (replay, tests). Commit is a no-op.
 std::unique_ptr<Store> NewMemoryStore();
 
+// Memory that all of a worker's RocksDB stores share: one block cache and
+// one write-buffer manager, so the total stays within the configured budget
+// however many tasks the worker holds. Thread-safe.
+class RocksDbShared;
+std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes, std::size_t write_buffer_bytes);
+// Bytes in use: block cache (data, index and filter blocks) and memtables.
+std::size_t MemoryUsage(const RocksDbShared& shared);
+
 struct RocksDbOptions {
   std::string path;
-  // Shared by every task's store when the same values are passed; 0 leaves
-  // RocksDB's defaults. Budgets are set up by the runtime from
-  // state.memory_budget_bytes.
-  std::size_t block_cache_bytes = 0;
-  std::size_t write_buffer_bytes = 0;
   bool create_if_missing = true;
 };
 
-// Opens (or creates) a RocksDB store at options.path.
-Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options);
+// Opens (or creates) a RocksDB store at options.path. `shared` may be null
+// (RocksDB's own defaults, for tests).
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options,
+                                                std::shared_ptr<RocksDbShared> shared = nullptr);
 
 }  // namespace cx::state

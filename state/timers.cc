@@ -34,6 +34,13 @@ bool TimerService::DecodeKey(std::string_view key, Timer& t) {
 }
 
 Status TimerService::Load() {
+  loaded_ = 0;
+  pending_delta_ = 0;
+  Status s = store_.Scan(kTimerBegin, kTimerEnd, [this](std::string_view, std::string_view) {
+    ++loaded_;
+    return true;
+  });
+  if (!s.ok()) return s;
   Timer t;
   bool found = false;
   return First(Timestamp::Max(), t, found);

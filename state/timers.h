@@ -59,8 +59,9 @@ class TimerService {
   // than the true earliest after a Cancel (the next FireDue corrects it).
   Timestamp next() const { return next_; }
   std::uint64_t fired() const { return fired_; }
-  // Number of timers set minus cancelled or fired since start (a gauge).
-  std::int64_t pending_delta() const { return pending_delta_; }
+  // Timers waiting: counted at Load(), then kept up to date. A Set of an
+  // existing timer or a Cancel of an absent one makes it approximate.
+  std::int64_t pending() const { return loaded_ + pending_delta_; }
 
   static std::string EncodeKey(const Timer& t);
   static bool DecodeKey(std::string_view key, Timer& t);
@@ -73,6 +74,7 @@ class TimerService {
   Timestamp next_ = Timestamp::Max();
   std::uint64_t fired_ = 0;
   std::int64_t pending_delta_ = 0;
+  std::int64_t loaded_ = 0;
 };
 
 }  // namespace cx::state

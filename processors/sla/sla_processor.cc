@@ -176,14 +176,27 @@ void SlaProcessor::AgentReply(const Event& e, ProcessorContext& ctx) {
   ctx.Put(e.customer_id, name, c.Encode());
 }
 
-void SlaProcessor::Fulfill(Clock& c, const Event& e, ProcessorContext& ctx) {
-  c.agent_id = e.agent_id;
-  if (e.ts > c.deadline && !c.breached) {
-    // The deadline passed in event time, though its timer had not fired yet
-    // (the reply came within the allowed lateness of it): the breach is real.
+Timestamp SlaProcessor::WarningAt(const Clock& c) const {
+  return c.start + static_cast<DurationMs>(static_cast<double>(c.target) * options_.warning_fraction);
+}
+
+void SlaProcessor::CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx) {
+  const bool warnings = options_.warning_fraction > 0 && options_.warning_fraction < 1;
+  if (warnings && !c.warned && t >= WarningAt(c)) {
+    c.warned = true;
+    EmitRecord(c, "warning", WarningAt(c), ctx);
+  }
+  if (!c.breached && t > c.deadline) {
     c.breached = true;
     EmitRecord(c, "breach", c.deadline, ctx);
   }
+}
+
+void SlaProcessor::Fulfill(Clock& c, const Event& e, ProcessorContext& ctx) {
+  // The deadline (or the warning point) may have passed in event time before
+  // its timer fired: those decisions are real and come first.
+  CatchUp(c, e.ts, ctx);
+  c.agent_id = e.agent_id;
   c.phase = Phase::kFulfilled;
   EmitRecord(c, "fulfill", e.ts, ctx);
 }
@@ -195,6 +208,7 @@ void SlaProcessor::End(const Event& e, ProcessorContext& ctx) {
   Clock c;
   if (c.Decode(*existing) && c.phase == Phase::kRunning) {
     CancelTimers(c, ctx);
+    CatchUp(c, e.ts, ctx);
     EmitRecord(c, "cancel", e.ts, ctx);
   }
   // The conversation is over: its clock record is no longer needed.
@@ -227,8 +241,7 @@ void SlaProcessor::SetTimers(const Clock& c, ProcessorContext& ctx) {
   ctx.SetTimer(c.deadline, c.customer_id, tag);
   if (options_.warning_fraction > 0 && options_.warning_fraction < 1) {
     tag[0] = 'w';
-    ctx.SetTimer(c.start + static_cast<DurationMs>(static_cast<double>(c.target) * options_.warning_fraction),
-                 c.customer_id, tag);
+    ctx.SetTimer(WarningAt(c), c.customer_id, tag);
   }
 }
 
@@ -236,14 +249,16 @@ void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
   std::string tag = "b/" + c.conversation_id;
   ctx.CancelTimer(c.deadline, c.customer_id, tag);
   tag[0] = 'w';
-  ctx.CancelTimer(c.start + static_cast<DurationMs>(static_cast<double>(c.target) * options_.warning_fraction),
-                  c.customer_id, tag);
+  ctx.CancelTimer(WarningAt(c), c.customer_id, tag);
 }
 
 void SlaProcessor::EmitRecord(const Clock& c, std::string_view what, Timestamp ts,
                               ProcessorContext& ctx) {
   JsonWriter w;
-  std::string id = c.conversation_id;
+  // Unique even where conversation ids are unique only per customer.
+  std::string id = c.customer_id;
+  id.push_back('/');
+  id.append(c.conversation_id);
   id.push_back('/');
   id.append(kMetric);
   id.push_back('/');

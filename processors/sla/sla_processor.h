@@ -49,6 +49,12 @@ class SlaProcessor final : public Processor {
   void AgentReply(const Event& e, ProcessorContext& ctx);
   void End(const Event& e, ProcessorContext& ctx);
   void Fulfill(Clock& c, const Event& e, ProcessorContext& ctx);
+  // Emits the warning and breach that were due at or before `t` and not yet
+  // emitted. Called before any event changes a running clock, so what is
+  // emitted depends on event time only, never on how far the watermark had
+  // got when the event arrived (replay and run agree).
+  void CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx);
+  Timestamp WarningAt(const Clock& c) const;
   void EmitRecord(const Clock& c, std::string_view what, Timestamp ts, ProcessorContext& ctx);
   void SetTimers(const Clock& c, ProcessorContext& ctx);
   void CancelTimers(const Clock& c, ProcessorContext& ctx);

@@ -115,7 +115,7 @@ TEST(ConfigTest, SizesAndDurationsAcceptUnits) {
 TEST(ConfigTest, ReferenceDocIsUpToDate) {
   // docs/configuration.md is generated: `cxstream validate-config --reference > docs/configuration.md`.
   EXPECT_EQ(ReadFile(std::string(CX_SOURCE_DIR) + "/docs/configuration.md"), ReferenceMarkdown())
-      << "regenerate docs/configuration.md with: build/runtime/cxstream validate-config --reference > docs/configuration.md";
+      << "regenerate docs/configuration.md with: build/cxstream validate-config --reference > docs/configuration.md";
 }
 
 }  // namespace

@@ -1,0 +1,44 @@
+// Thin RAII and configuration helpers over librdkafka's C API. The C API is
+// used rather than the C++ wrapper because the mock cluster (devbroker) and
+// the per-partition pause/offset calls the worker needs are C-only or
+// clearer there.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/status.h"
+
+namespace cx::runtime {
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const;
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+  void operator()(rd_kafka_topic_partition_list_t* l) const { rd_kafka_topic_partition_list_destroy(l); }
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
+};
+using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using KafkaConf = std::unique_ptr<rd_kafka_conf_t, KafkaDeleter>;
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, KafkaDeleter>;
+using KafkaMessage = std::unique_ptr<rd_kafka_message_t, KafkaDeleter>;
+
+// Sets one property; an error names the property.
+Status SetProperty(rd_kafka_conf_t* conf, const std::string& name, const std::string& value);
+
+// A configuration with the cluster address and security settings of
+// `config.kafka` (TLS, SASL, pass-through properties) applied.
+Result<KafkaConf> BaseConf(const config::Config& config);
+
+// Partition count of each topic (-1 when absent), from one metadata request.
+Result<std::vector<int>> PartitionCounts(rd_kafka_t* rk, const std::vector<std::string>& topics,
+                                         int timeout_ms);
+
+// The name of a stage's changelog topic.
+std::string ChangelogTopic(const config::Config& config, const std::string& stage);
+
+}  // namespace cx::runtime

@@ -1,0 +1,835 @@
+#include "runtime/worker.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "core/encoding.h"
+#include "engine/pipeline.h"
+#include "engine/task.h"
+#include "runtime/kafka.h"
+#include "runtime/log.h"
+#include "state/store.h"
+
+namespace cx::runtime {
+namespace {
+
+constexpr std::string_view kStage = "customer";
+// The END marker closes one commit's frame in the changelog. It cannot clash
+// with a state key: those start with a letter (docs/replay.md#state-layout).
+constexpr std::string_view kEndMarkerKey = std::string_view("\0end", 4);
+// Local-only keys (never in the changelog): the next changelog offset after
+// the last frame this store holds.
+constexpr std::string_view kChangelogPositionKey = "Lchangelog";
+constexpr int kMetadataTimeoutMs = 10'000;
+
+std::string OffsetKey(const std::string& topic, int partition) {
+  return "O" + topic + "/" + std::to_string(partition);
+}
+
+std::optional<std::int64_t> ReadInt64(state::Store& store, std::string_view key) {
+  auto v = store.Get(key);
+  if (!v.ok() || !v->has_value() || (*v)->size() != 8) return std::nullopt;
+  return static_cast<std::int64_t>(GetFixed64BE((*v)->data()));
+}
+void PutInt64(state::Store& store, std::string_view key, std::int64_t value) {
+  std::string v;
+  PutFixed64BE(v, static_cast<std::uint64_t>(value));
+  store.Put(key, v);
+}
+
+double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+// One partition number of the stage: its store, its task and its inputs.
+struct Slot {
+  int partition = 0;
+  std::unique_ptr<state::Store> store;
+  std::unique_ptr<engine::Task> task;           // null while restoring
+  std::atomic<bool> restoring{false};
+  std::atomic<bool> cancel_restore{false};
+  std::vector<std::int64_t> next_offset;        // per input: next offset to process (-1: unknown)
+  std::vector<bool> caught_up;                  // per input: at the end as of the last fetch
+  std::vector<std::string> repair;              // keys to re-write in the next frame
+  std::int64_t end_offset = -1;                 // set by the delivery report of the END marker
+  bool dirty = false;
+};
+
+class Worker::Impl {
+ public:
+  Impl(const config::Config& config, Clock& clock, Metrics& metrics)
+      : config_(config), clock_(clock), metrics_(metrics),
+        topics_{config.topics.chat, config.topics.orders, config.topics.aftersales},
+        kinds_{TopicKind::kChat, TopicKind::kOrders, TopicKind::kAftersales},
+        changelog_(ChangelogTopic(config, std::string(kStage))),
+        sink_(*this) {}
+
+  ~Impl() { StopRestoreThread(); }
+
+  Status Start();
+  Status Run(const std::atomic<bool>& stop);
+  bool Ready() const { return joined_.load() && restoring_.load() == 0 && fatal_flag_.load() == false; }
+  bool Healthy() const {
+    auto last = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(heartbeat_.load()));
+    return !fatal_flag_.load() && std::chrono::steady_clock::now() - last < std::chrono::seconds(120);
+  }
+
+ private:
+  // Produces outputs to Kafka as soon as they are made.
+  class KafkaSink final : public OutputSink {
+   public:
+    explicit KafkaSink(Impl& w) : w_(w) {}
+    void set_ingest_time(std::int64_t ms) { ingest_ms_ = ms; }
+    void Emit(OutputRecord r) override { w_.Produce(r, ingest_ms_); }
+
+   private:
+    Impl& w_;
+    std::int64_t ingest_ms_ = -1;
+  };
+
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                          void* opaque);
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+
+  void Assign(rd_kafka_topic_partition_list_t* parts);
+  void Revoke();
+  Status OpenSlot(int partition);
+  void RestoreLoop();
+  Status Restore(Slot& slot);
+  void FinishRestores();
+  void HandleMessage(rd_kafka_message_t* m);
+  void Tick(bool force_commit);
+  Status CommitAll();
+  void Produce(const OutputRecord& r, std::int64_t ingest_ms);
+  void ProduceRaw(const std::string& topic, int partition, std::string_view key,
+                  std::optional<std::string_view> value, void* opaque,
+                  const std::vector<std::pair<std::string, std::string>>* headers);
+  void Fatal(Status s);
+  int InputIndex(const char* topic) const;
+  void PauseAll(bool pause);
+  void StopRestoreThread();
+  void UpdateGauges();
+
+  const config::Config& config_;
+  Clock& clock_;
+  Metrics& metrics_;
+  const std::vector<std::string> topics_;
+  const std::vector<TopicKind> kinds_;
+  const std::string changelog_;
+  KafkaSink sink_;
+  std::shared_ptr<state::RocksDbShared> memory_;
+  std::size_t max_pending_bytes_ = 0;
+
+  KafkaHandle consumer_;
+  KafkaHandle producer_;
+  KafkaHandle restore_consumer_;
+  std::map<int, std::unique_ptr<Slot>> slots_;
+
+  std::thread restore_thread_;
+  std::mutex restore_mu_;
+  std::condition_variable restore_cv_;
+  std::deque<Slot*> restore_queue_;
+  std::vector<Slot*> restored_;
+  bool restore_stop_ = false;
+
+  std::atomic<bool> joined_{false};
+  std::atomic<int> restoring_{0};
+  std::atomic<bool> fatal_flag_{false};
+  std::atomic<std::int64_t> heartbeat_{0};
+  Status fatal_;
+  std::mutex delivery_mu_;
+  std::string delivery_error_;
+  bool paused_for_backpressure_ = false;
+  std::chrono::steady_clock::time_point next_commit_;
+  std::chrono::steady_clock::time_point last_tick_;
+};
+
+// ---------------------------------------------------------------------------
+// Start-up
+
+Status Worker::Impl::Start() {
+  SetLogLevel(ParseLogLevel(config_.log.level));
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state.dir, ec);
+  if (ec) return Status::Fatal("state.dir " + config_.state.dir + " cannot be created: " + ec.message());
+  // Half the budget for the block cache, a quarter for memtables (charged to
+  // the same cache), a quarter for writes buffered between commits.
+  const auto budget = static_cast<std::size_t>(config_.state.memory_budget_bytes);
+  memory_ = state::NewRocksDbShared(budget / 2, budget / 4);
+  max_pending_bytes_ = budget / 4;
+
+  char err[512];
+  // Producer: idempotent, so retries never duplicate or reorder.
+  auto pconf = BaseConf(config_);
+  if (!pconf.ok()) return pconf.status();
+  for (auto [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"enable.idempotence", "true"}, {"linger.ms", "5"}, {"partitioner", "murmur2_random"},
+           {"queue.buffering.max.kbytes", "65536"}}) {
+    if (Status s = SetProperty(pconf->get(), k, v); !s.ok()) return s;
+  }
+  rd_kafka_conf_set_opaque(pconf->get(), this);
+  rd_kafka_conf_set_dr_msg_cb(pconf->get(), &Impl::OnDelivery);
+  rd_kafka_conf_set_error_cb(pconf->get(), &Impl::OnError);
+  producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, pconf->release(), err, sizeof err));
+  if (!producer_) return Status::Fatal(std::string("producer: ") + err);
+
+  // Group consumer: range assignment gives partition p of every co-partitioned
+  // topic to the same member; offsets live in our state, not in auto-commit.
+  auto cconf = BaseConf(config_);
+  if (!cconf.ok()) return cconf.status();
+  std::vector<std::pair<std::string, std::string>> cprops = {
+      {"group.id", config_.kafka.application_id},
+      {"partition.assignment.strategy", "range"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "true"},
+      {"auto.offset.reset", "earliest"},
+      {"queued.max.messages.kbytes", "16384"},
+  };
+  if (!config_.kafka.group_instance_id.empty()) cprops.emplace_back("group.instance.id", config_.kafka.group_instance_id);
+  for (const auto& [k, v] : cprops) {
+    if (config_.kafka.properties.count(k) && k != "group.id") continue;  // the operator's value wins
+    if (Status s = SetProperty(cconf->get(), k, v); !s.ok()) return s;
+  }
+  rd_kafka_conf_set_opaque(cconf->get(), this);
+  rd_kafka_conf_set_rebalance_cb(cconf->get(), &Impl::OnRebalance);
+  rd_kafka_conf_set_error_cb(cconf->get(), &Impl::OnError);
+  consumer_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, cconf->release(), err, sizeof err));
+  if (!consumer_) return Status::Fatal(std::string("consumer: ") + err);
+  rd_kafka_poll_set_consumer(consumer_.get());
+
+  // Restore consumer: no group, reads changelog partitions by assignment.
+  auto rconf = BaseConf(config_);
+  if (!rconf.ok()) return rconf.status();
+  SetProperty(rconf->get(), "enable.partition.eof", "true");
+  SetProperty(rconf->get(), "enable.auto.commit", "false");
+  SetProperty(rconf->get(), "group.id", config_.kafka.application_id + "-restore");
+  restore_consumer_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, rconf->release(), err, sizeof err));
+  if (!restore_consumer_) return Status::Fatal(std::string("restore consumer: ") + err);
+
+  // Co-partitioning: every customer topic, and the changelog, must have the
+  // same number of partitions, or partition p would not hold the same keys.
+  std::vector<std::string> check = topics_;
+  check.push_back(changelog_);
+  auto counts = PartitionCounts(producer_.get(), check, kMetadataTimeoutMs);
+  if (!counts.ok()) return Status::Fatal("cannot read topic metadata from " + config_.kafka.bootstrap_servers +
+                                         ": " + counts.status().message());
+  for (std::size_t i = 0; i < topics_.size(); ++i) {
+    if ((*counts)[i] < 0) return Status::Fatal("input topic " + topics_[i] + " does not exist");
+  }
+  int n = (*counts)[0];
+  for (std::size_t i = 1; i < topics_.size(); ++i) {
+    if ((*counts)[i] != n) {
+      return Status::Fatal("topics are not co-partitioned: " + topics_[0] + " has " + std::to_string(n) +
+                           " partitions but " + topics_[i] + " has " + std::to_string((*counts)[i]) +
+                           "; every customer topic must have the same partition count");
+    }
+  }
+  if (counts->back() < 0) {
+    return Status::Fatal("changelog topic " + changelog_ + " does not exist: create it with " + std::to_string(n) +
+                         " partitions and cleanup.policy=compact (docs/runtime.md#topics)");
+  }
+  if (counts->back() != n) {
+    return Status::Fatal("changelog topic " + changelog_ + " has " + std::to_string(counts->back()) +
+                         " partitions; it must have " + std::to_string(n) + " like the input topics");
+  }
+
+  PartitionList sub(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
+  for (const auto& t : topics_) rd_kafka_topic_partition_list_add(sub.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (auto e = rd_kafka_subscribe(consumer_.get(), sub.get())) {
+    return Status::Fatal(std::string("subscribe: ") + rd_kafka_err2str(e));
+  }
+  restore_thread_ = std::thread([this] { RestoreLoop(); });
+  Log(LogLevel::kInfo, "worker", "started", {{"group", std::string_view(config_.kafka.application_id)},
+                                            {"partitions", static_cast<std::int64_t>(n)},
+                                            {"state_dir", std::string_view(config_.state.dir)}});
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Callbacks (librdkafka threads or the polling thread, as noted)
+
+// Called on the Run() thread, from rd_kafka_consumer_poll.
+void Worker::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                               void* opaque) {
+  auto* self = static_cast<Impl*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    self->Assign(parts);
+  } else {
+    self->Revoke();
+  }
+}
+
+// Called on the thread that polls the producer (the Run() thread).
+void Worker::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* self = static_cast<Impl*>(opaque);
+  if (m->err) {
+    std::lock_guard<std::mutex> l(self->delivery_mu_);
+    if (self->delivery_error_.empty()) {
+      self->delivery_error_ = std::string("delivery to ") + rd_kafka_topic_name(m->rkt) + " failed: " +
+                              rd_kafka_err2str(m->err);
+    }
+    return;
+  }
+  self->metrics_.Produced(rd_kafka_topic_name(m->rkt)).Increment();
+  if (m->_private) *static_cast<std::int64_t*>(m->_private) = m->offset;
+}
+
+void Worker::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<Impl*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
+    self->fatal_flag_.store(true);
+    Log(LogLevel::kCritical, "kafka", "fatal client error",
+        {{"error", std::string_view(rd_kafka_err2name(orig))}, {"reason", std::string_view(buf)}});
+    return;
+  }
+  Log(LogLevel::kWarn, "kafka", "client error (retried)",
+      {{"error", std::string_view(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)))},
+       {"reason", std::string_view(reason)}});
+}
+
+// ---------------------------------------------------------------------------
+// Assignment and restore
+
+Status Worker::Impl::OpenSlot(int partition) {
+  auto slot = std::make_unique<Slot>();
+  slot->partition = partition;
+  std::string path = config_.state.dir + "/" + std::string(kStage) + "-" + std::to_string(partition);
+  auto store = state::OpenRocksDbStore({.path = path}, memory_);
+  if (!store.ok()) return Status::Fatal("state store " + path + ": " + store.status().message());
+  slot->store = std::move(store).value();
+  slot->next_offset.assign(topics_.size(), -1);
+  slot->caught_up.assign(topics_.size(), false);
+  slots_[partition] = std::move(slot);
+  return Status::Ok();
+}
+
+void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
+  std::set<int> numbers;
+  for (int i = 0; i < parts->cnt; ++i) numbers.insert(parts->elems[i].partition);
+  // Close tasks no longer ours (they were committed at the revoke).
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if (!numbers.count(it->first)) {
+      it->second->cancel_restore.store(true);
+      if (it->second->restoring.load()) { ++it; continue; }  // closed when its restore ends
+      it = slots_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Every assigned task checks its changelog before it processes: a task
+  // that was elsewhere in between may be behind it. Its partitions stay
+  // paused meanwhile, so the group never waits on a restore.
+  for (int p : numbers) {
+    if (!slots_.count(p)) {
+      if (Status s = OpenSlot(p); !s.ok()) return Fatal(s);
+    }
+    Slot& slot = *slots_[p];
+    slot.cancel_restore.store(false);
+    if (!slot.restoring.exchange(true)) {
+      slot.task.reset();
+      restoring_.fetch_add(1);
+      std::lock_guard<std::mutex> l(restore_mu_);
+      restore_queue_.push_back(&slot);
+      restore_cv_.notify_one();
+    }
+  }
+  if (auto e = rd_kafka_assign(consumer_.get(), parts)) {
+    return Fatal(Status::Fatal(std::string("assign: ") + rd_kafka_err2str(e)));
+  }
+  rd_kafka_pause_partitions(consumer_.get(), parts);
+  joined_.store(true);
+  metrics_.assigned_tasks.Set(static_cast<double>(numbers.size()));
+  Log(LogLevel::kInfo, "worker", "partitions assigned", {{"tasks", static_cast<std::int64_t>(numbers.size())}});
+}
+
+void Worker::Impl::Revoke() {
+  Status s = CommitAll();
+  if (!s.ok()) Fatal(s);
+  rd_kafka_assign(consumer_.get(), nullptr);
+  Log(LogLevel::kInfo, "worker", "partitions revoked");
+}
+
+void Worker::Impl::StopRestoreThread() {
+  {
+    std::lock_guard<std::mutex> l(restore_mu_);
+    restore_stop_ = true;
+    for (auto& [p, slot] : slots_) slot->cancel_restore.store(true);
+  }
+  restore_cv_.notify_all();
+  if (restore_thread_.joinable()) restore_thread_.join();
+}
+
+void Worker::Impl::RestoreLoop() {
+  while (true) {
+    Slot* slot = nullptr;
+    {
+      std::unique_lock<std::mutex> l(restore_mu_);
+      restore_cv_.wait(l, [this] { return restore_stop_ || !restore_queue_.empty(); });
+      if (restore_stop_) return;
+      slot = restore_queue_.front();
+      restore_queue_.pop_front();
+    }
+    Status s = Restore(*slot);
+    while (!s.ok() && s.retryable() && !slot->cancel_restore.load()) {
+      Log(LogLevel::kWarn, "restore", "retrying", {{"task", static_cast<std::int64_t>(slot->partition)},
+                                                  {"reason", std::string_view(s.message())}});
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      s = Restore(*slot);
+    }
+    if (!s.ok() && !slot->cancel_restore.load()) {
+      Log(LogLevel::kCritical, "restore", "failed", {{"task", static_cast<std::int64_t>(slot->partition)},
+                                                    {"reason", std::string_view(s.message())}});
+      fatal_flag_.store(true);
+    }
+    std::lock_guard<std::mutex> l(restore_mu_);
+    restored_.push_back(slot);
+  }
+}
+
+// Runs on the restore thread; the slot's store is not touched by the Run()
+// thread until the slot is handed back through restored_.
+Status Worker::Impl::Restore(Slot& slot) {
+  const int p = slot.partition;
+  state::Store& store = *slot.store;
+  std::int64_t lo = 0, hi = 0;
+  if (auto e = rd_kafka_query_watermark_offsets(restore_consumer_.get(), changelog_.c_str(), p, &lo, &hi,
+                                                kMetadataTimeoutMs)) {
+    return Status::Unavailable(std::string("changelog watermarks: ") + rd_kafka_err2str(e));
+  }
+  std::int64_t local = ReadInt64(store, kChangelogPositionKey).value_or(-1);
+  std::int64_t start = local >= 0 ? local : lo;
+  if (local >= 0 && local < lo) {
+    Log(LogLevel::kError, "restore", "changelog no longer holds what this store needs; restoring from its start",
+        {{"task", static_cast<std::int64_t>(p)}, {"local", local}, {"changelog_start", lo}});
+    start = lo;
+  }
+  if (local > hi) {
+    Log(LogLevel::kError, "restore", "local state is ahead of the changelog (was the topic recreated?); keeping it",
+        {{"task", static_cast<std::int64_t>(p)}, {"local", local}, {"changelog_end", hi}});
+    return Status::Ok();
+  }
+  if (start >= hi) return Status::Ok();
+
+  auto began = std::chrono::steady_clock::now();
+  PartitionList list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), changelog_.c_str(), p)->offset = start;
+  if (auto e = rd_kafka_assign(restore_consumer_.get(), list.get())) {
+    return Status::Unavailable(std::string("assign changelog: ") + rd_kafka_err2str(e));
+  }
+  std::set<std::string> frame;  // keys of the frame being read
+  std::int64_t applied = 0, offset = start;
+  auto& remaining = metrics_.RestoreRemaining(p);
+  Status result = Status::Ok();
+  while (offset < hi) {
+    if (slot.cancel_restore.load()) {
+      result = Status::Unavailable("restore cancelled");
+      break;
+    }
+    KafkaMessage m(rd_kafka_consumer_poll(restore_consumer_.get(), 500));
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) break;
+    if (m->err) {
+      result = Status::Unavailable(std::string("changelog read: ") + rd_kafka_message_errstr(m.get()));
+      break;
+    }
+    offset = m->offset + 1;
+    std::string_view key(static_cast<const char*>(m->key), m->key_len);
+    if (key == kEndMarkerKey) {
+      // A whole commit: apply it atomically with the new position.
+      PutInt64(store, kChangelogPositionKey, offset);
+      if (Status s = store.Commit(); !s.ok()) {
+        result = s;
+        break;
+      }
+      applied += static_cast<std::int64_t>(frame.size());
+      metrics_.restored_records.Increment(static_cast<double>(frame.size()));
+      frame.clear();
+    } else if (m->payload) {
+      store.Put(key, std::string_view(static_cast<const char*>(m->payload), m->len));
+      frame.insert(std::string(key));
+    } else {
+      store.Delete(key);
+      frame.insert(std::string(key));
+    }
+    remaining.Set(static_cast<double>(hi - offset));
+  }
+  // Records after the last END belong to a commit that never completed: they
+  // are not applied, and the keys are re-written with their true value in
+  // this task's first commit, so a later restore never sees them as current.
+  store.Rollback();
+  slot.repair.assign(frame.begin(), frame.end());
+  rd_kafka_assign(restore_consumer_.get(), nullptr);
+  remaining.Set(0);
+  double secs = Seconds(std::chrono::steady_clock::now() - began);
+  Log(LogLevel::kInfo, "restore", "restored from changelog",
+      {{"task", static_cast<std::int64_t>(p)}, {"records", applied},
+       {"incomplete_frame_keys", static_cast<std::int64_t>(slot.repair.size())},
+       {"seconds", secs}, {"records_per_s", secs > 0 ? static_cast<double>(applied) / secs : 0.0}});
+  return result;
+}
+
+// On the Run() thread: hands restored tasks over to processing.
+void Worker::Impl::FinishRestores() {
+  std::vector<Slot*> done;
+  {
+    std::lock_guard<std::mutex> l(restore_mu_);
+    done.swap(restored_);
+  }
+  for (Slot* slot : done) {
+    restoring_.fetch_sub(1);
+    slot->restoring.store(false);
+    if (slot->cancel_restore.load()) {
+      slots_.erase(slot->partition);  // no longer assigned
+      continue;
+    }
+    engine::TaskOptions opts = engine::TaskOptionsFrom(config_);
+    opts.inputs = static_cast<int>(topics_.size());
+    slot->task = std::make_unique<engine::Task>(opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_));
+    if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
+    for (const auto& key : slot->repair) {
+      auto v = slot->store->Get(key);
+      if (!v.ok()) return Fatal(v.status());
+      if (v->has_value()) slot->store->Put(key, **v);
+      else slot->store->Delete(key);
+    }
+    if (!slot->repair.empty()) slot->dirty = true;
+    slot->repair.clear();
+    // Resume each input where the state says it stopped.
+    PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
+    for (std::size_t i = 0; i < topics_.size(); ++i) {
+      auto off = ReadInt64(*slot->store, OffsetKey(topics_[i], slot->partition));
+      slot->next_offset[i] = off.value_or(-1);
+      slot->caught_up[i] = false;
+      rd_kafka_topic_partition_list_add(list.get(), topics_[i].c_str(), slot->partition)->offset =
+          off ? *off : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000)) {
+      Log(LogLevel::kWarn, "worker", "seek failed", {{"reason", std::string_view(rd_kafka_error_string(e))}});
+      rd_kafka_error_destroy(e);
+    }
+    if (!paused_for_backpressure_) rd_kafka_resume_partitions(consumer_.get(), list.get());
+    Log(LogLevel::kInfo, "worker", "task processing", {{"task", static_cast<std::int64_t>(slot->partition)}});
+  }
+  metrics_.restoring_tasks.Set(restoring_.load());
+  metrics_.ready.Set(Ready() ? 1 : 0);
+}
+
+// ---------------------------------------------------------------------------
+// Processing
+
+int Worker::Impl::InputIndex(const char* topic) const {
+  for (std::size_t i = 0; i < topics_.size(); ++i) {
+    if (topics_[i] == topic) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
+  const char* topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    int input = InputIndex(topic);
+    auto it = slots_.find(m->partition);
+    if (input >= 0 && it != slots_.end() && it->second->task) it->second->caught_up[input] = true;
+    return;
+  }
+  if (m->err) {
+    switch (m->err) {
+      case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+      case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        return Fatal(Status::Fatal(std::string("consumer: ") + rd_kafka_message_errstr(m)));
+      default:
+        Log(LogLevel::kWarn, "worker", "consumer error (retried)",
+            {{"error", std::string_view(rd_kafka_err2name(m->err))}});
+        return;
+    }
+  }
+  int input = InputIndex(topic);
+  auto it = slots_.find(m->partition);
+  if (input < 0 || it == slots_.end() || !it->second->task) return;  // paused: re-read after the seek
+  Slot& slot = *it->second;
+  if (slot.next_offset[input] >= 0 && m->offset < slot.next_offset[input]) return;  // already in state
+  metrics_.Consumed(topic).Increment();
+
+  engine::InputRecord rec;
+  rec.value = std::string_view(static_cast<const char*>(m->payload ? m->payload : ""), m->len);
+  rec.source.topic = topic;
+  rec.source.partition = m->partition;
+  rec.source.offset = m->offset;
+  rec.topic = kinds_[static_cast<std::size_t>(input)];
+  rec.input = input;
+  rd_kafka_timestamp_type_t tstype;
+  sink_.set_ingest_time(rd_kafka_message_timestamp(m, &tstype));
+
+  const engine::TaskStats before = slot.task->stats();
+  slot.task->Process(rec);
+  const engine::TaskStats& after = slot.task->stats();
+  if (after.duplicates != before.duplicates) metrics_.duplicates.Increment();
+  if (after.late != before.late) metrics_.late.Increment();
+  if (after.timers_fired != before.timers_fired) {
+    metrics_.timers_fired.Increment(static_cast<double>(after.timers_fired - before.timers_fired));
+  }
+  slot.next_offset[input] = m->offset + 1;
+  slot.caught_up[input] = false;
+  slot.dirty = true;
+  if (!slot.task->error().ok()) Fatal(slot.task->error());
+}
+
+void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
+  const std::string* topic = nullptr;
+  switch (r.stream) {
+    case Stream::kSla: topic = &config_.topics.sla; break;
+    case Stream::kAlerts: topic = &config_.topics.alerts; break;
+    case Stream::kProfiles: topic = &config_.topics.profiles; break;
+    case Stream::kStaffing: topic = &config_.topics.staffing; break;
+    case Stream::kDlq: topic = &config_.topics.dlq; break;
+  }
+  if (r.stream == Stream::kDlq) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == "cx.error.code") metrics_.DeadLettered(v).Increment();
+    }
+  }
+  std::optional<std::string_view> value;
+  if (r.value) value = *r.value;
+  ProduceRaw(*topic, RD_KAFKA_PARTITION_UA, r.key, value, nullptr, r.headers.empty() ? nullptr : &r.headers);
+  const std::int64_t now = clock_.Now().ms;
+  if (r.from_timer) {
+    metrics_.breach_lag.Observe(static_cast<double>(now - r.cause_time.ms) / 1000.0);
+  } else if (ingest_ms > 0) {
+    metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now - ingest_ms)) / 1000.0);
+  }
+}
+
+void Worker::Impl::ProduceRaw(const std::string& topic, int partition, std::string_view key,
+                              std::optional<std::string_view> value, void* opaque,
+                              const std::vector<std::pair<std::string, std::string>>* headers) {
+  while (true) {
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (headers) {
+      hdrs = rd_kafka_headers_new(headers->size());
+      for (const auto& [k, v] : *headers) rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
+    }
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key.data(), key.size()),
+        RD_KAFKA_V_VALUE((value ? const_cast<char*>(value->data()) : nullptr), (value ? value->size() : 0)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      return Fatal(Status::Fatal("produce to " + topic + ": " + rd_kafka_err2str(e)));
+    }
+    // Back-pressure: stop fetching input until the producer drains.
+    if (!paused_for_backpressure_) {
+      PauseAll(true);
+      metrics_.backpressure.Set(1);
+    }
+    rd_kafka_poll(producer_.get(), 100);
+    if (fatal_flag_.load()) return;
+  }
+}
+
+void Worker::Impl::PauseAll(bool pause) {
+  paused_for_backpressure_ = pause;
+  rd_kafka_topic_partition_list_t* assigned = nullptr;
+  if (rd_kafka_assignment(consumer_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionList holder(assigned);
+  if (pause) {
+    rd_kafka_pause_partitions(consumer_.get(), assigned);
+    return;
+  }
+  // Resume only the partitions of tasks that are processing.
+  PartitionList resume(rd_kafka_topic_partition_list_new(assigned->cnt));
+  for (int i = 0; i < assigned->cnt; ++i) {
+    auto it = slots_.find(assigned->elems[i].partition);
+    if (it != slots_.end() && it->second->task) {
+      rd_kafka_topic_partition_list_add(resume.get(), assigned->elems[i].topic, assigned->elems[i].partition);
+    }
+  }
+  rd_kafka_resume_partitions(consumer_.get(), resume.get());
+}
+
+void Worker::Impl::Fatal(Status s) {
+  if (fatal_.ok()) fatal_ = s.ok() ? Status::Fatal("unknown") : s;
+  fatal_flag_.store(true);
+}
+
+// ---------------------------------------------------------------------------
+// Time and commits
+
+void Worker::Impl::Tick(bool force_commit) {
+  auto steady = std::chrono::steady_clock::now();
+  heartbeat_.store(steady.time_since_epoch().count());
+  if (paused_for_backpressure_ && rd_kafka_outq_len(producer_.get()) < 1000) {
+    PauseAll(false);
+    metrics_.backpressure.Set(0);
+  }
+  if (steady - last_tick_ >= std::chrono::milliseconds(50)) {
+    last_tick_ = steady;
+    const Timestamp now = clock_.Now();
+    for (auto& [p, slot] : slots_) {
+      if (!slot->task) continue;
+      slot->task->set_now(now);
+      const auto fired = slot->task->stats().timers_fired;
+      slot->task->OnWallClock(now - config_.time.grace, slot->caught_up);
+      if (slot->task->stats().timers_fired != fired) {
+        metrics_.timers_fired.Increment(static_cast<double>(slot->task->stats().timers_fired - fired));
+        slot->dirty = true;
+      }
+      if (!slot->task->error().ok()) Fatal(slot->task->error());
+    }
+  }
+  std::size_t pending = 0;
+  for (auto& [p, slot] : slots_) {
+    if (slot->task) pending += slot->store->PendingBytes();
+  }
+  if (force_commit || steady >= next_commit_ || pending > max_pending_bytes_) {
+    Status s = CommitAll();
+    if (!s.ok()) {
+      metrics_.commit_failures.Increment();
+      Fatal(s);
+    }
+    next_commit_ = steady + std::chrono::milliseconds(config_.commit.interval);
+    UpdateGauges();
+  }
+}
+
+// The commit protocol (docs/runtime.md#commits):
+//  1. wait until every output produced so far is delivered;
+//  2. write each task's changed state keys to its changelog partition,
+//     closed by an END marker, and wait for their delivery;
+//  3. one atomic RocksDB write per task: state, timers, input offsets, and
+//     the changelog position after the END marker;
+//  4. commit the group offsets (for lag monitoring only).
+Status Worker::Impl::CommitAll() {
+  auto began = std::chrono::steady_clock::now();
+  std::vector<Slot*> frames;
+  for (auto& [p, slot] : slots_) {
+    if (slot->task && slot->dirty) frames.push_back(slot.get());
+  }
+  if (frames.empty()) return Status::Ok();
+  auto flush = [this]() -> Status {
+    while (rd_kafka_outq_len(producer_.get()) > 0) {
+      rd_kafka_flush(producer_.get(), 1000);
+      if (fatal_flag_.load()) return fatal_.ok() ? Status::Fatal("fatal Kafka client error") : fatal_;
+      std::lock_guard<std::mutex> l(delivery_mu_);
+      if (!delivery_error_.empty()) return Status::Fatal(delivery_error_);
+    }
+    std::lock_guard<std::mutex> l(delivery_mu_);
+    if (!delivery_error_.empty()) return Status::Fatal(delivery_error_);
+    return Status::Ok();
+  };
+  if (Status s = flush(); !s.ok()) return s;
+
+  for (Slot* slot : frames) {
+    slot->task->Checkpoint();
+    for (std::size_t i = 0; i < topics_.size(); ++i) {
+      if (slot->next_offset[i] >= 0) PutInt64(*slot->store, OffsetKey(topics_[i], slot->partition), slot->next_offset[i]);
+    }
+    Status s = slot->store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
+      if (!key.empty() && key[0] == 'L') return;  // local-only
+      ProduceRaw(changelog_, slot->partition, key, value, nullptr, nullptr);
+    });
+    if (!s.ok()) return s;
+    slot->end_offset = -1;
+    ProduceRaw(changelog_, slot->partition, kEndMarkerKey, std::string_view("1"), &slot->end_offset, nullptr);
+  }
+  if (Status s = flush(); !s.ok()) return s;
+
+  PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(frames.size() * topics_.size())));
+  for (Slot* slot : frames) {
+    if (slot->end_offset < 0) return Status::Fatal("changelog END marker was not acknowledged");
+    PutInt64(*slot->store, kChangelogPositionKey, slot->end_offset + 1);
+    if (Status s = slot->store->Commit(); !s.ok()) {
+      return Status::Fatal("state commit of task " + std::to_string(slot->partition) + ": " + s.message());
+    }
+    slot->dirty = false;
+    for (std::size_t i = 0; i < topics_.size(); ++i) {
+      if (slot->next_offset[i] >= 0) {
+        rd_kafka_topic_partition_list_add(offsets.get(), topics_[i].c_str(), slot->partition)->offset =
+            slot->next_offset[i];
+      }
+    }
+  }
+  if (offsets->cnt > 0) rd_kafka_commit(consumer_.get(), offsets.get(), /*async=*/1);
+  metrics_.commits.Increment();
+  metrics_.commit_seconds.Observe(Seconds(std::chrono::steady_clock::now() - began));
+  return Status::Ok();
+}
+
+void Worker::Impl::UpdateGauges() {
+  double timers = 0;
+  for (auto& [p, slot] : slots_) {
+    if (!slot->task) continue;
+    timers += static_cast<double>(slot->task->pending_timers());
+    const Timestamp wm = slot->task->watermark();
+    if (wm != Timestamp::Min()) metrics_.Watermark(p).Set(static_cast<double>(wm.ms) / 1000.0);
+    for (std::size_t i = 0; i < topics_.size(); ++i) {
+      std::int64_t lo = 0, hi = 0;
+      if (rd_kafka_get_watermark_offsets(consumer_.get(), topics_[i].c_str(), p, &lo, &hi) == 0 && hi >= 0 &&
+          slot->next_offset[i] >= 0) {
+        metrics_.Lag(topics_[i], p).Set(static_cast<double>(std::max<std::int64_t>(0, hi - slot->next_offset[i])));
+      }
+    }
+  }
+  metrics_.pending_timers.Set(timers);
+  metrics_.state_memory_bytes.Set(static_cast<double>(state::MemoryUsage(*memory_)));
+  metrics_.ready.Set(Ready() ? 1 : 0);
+  metrics_.restoring_tasks.Set(restoring_.load());
+}
+
+// ---------------------------------------------------------------------------
+// The loop
+
+Status Worker::Impl::Run(const std::atomic<bool>& stop) {
+  next_commit_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.commit.interval);
+  while (!stop.load() && !fatal_flag_.load()) {
+    KafkaMessage m(rd_kafka_consumer_poll(consumer_.get(), 20));
+    if (m) HandleMessage(m.get());
+    rd_kafka_poll(producer_.get(), 0);
+    FinishRestores();
+    Tick(false);
+  }
+  if (fatal_flag_.load()) {
+    Status s = fatal_.ok() ? Status::Fatal("fatal Kafka client error (see the log line above)") : fatal_;
+    Log(LogLevel::kCritical, "worker", "stopping on a fatal error", {{"reason", std::string_view(s.message())}});
+    StopRestoreThread();
+    return s;
+  }
+  // SIGTERM: finish the batch, commit, leave the group.
+  Log(LogLevel::kInfo, "worker", "shutting down: committing and leaving the group");
+  Status s = CommitAll();
+  StopRestoreThread();
+  rd_kafka_consumer_close(consumer_.get());
+  rd_kafka_flush(producer_.get(), 10'000);
+  if (!s.ok()) return s;
+  Log(LogLevel::kInfo, "worker", "stopped cleanly");
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+
+Worker::Worker(const config::Config& config, Clock& clock, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(config, clock, metrics)) {}
+Worker::~Worker() = default;
+Status Worker::Start() { return impl_->Start(); }
+Status Worker::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
+bool Worker::Ready() const { return impl_->Ready(); }
+bool Worker::Healthy() const { return impl_->Healthy(); }
+
+}  // namespace cx::runtime

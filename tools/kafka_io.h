@@ -1,0 +1,36 @@
+// Development tools for moving NDJSON in and out of Kafka: `cxstream produce`
+// (events to their topics, keyed as the contract says) and `cxstream dump`
+// (topics to NDJSON files). Used by the integration tests and by hand.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cx::tools {
+
+struct ProduceOptions {
+  std::string bootstrap;
+  std::vector<std::string> inputs;
+  // Topic names (defaults of the contract).
+  std::string chat = "cx.chat", orders = "cx.orders", aftersales = "cx.aftersales", agents = "cx.agents";
+  // A line that is not a valid event goes to this topic, unkeyed.
+  std::string malformed_topic = "cx.chat";
+};
+// Each line goes to the topic of its type with the key the contract names
+// (customer_id, or agent_id on agent.status). Returns the exit code.
+int Produce(const ProduceOptions& options);
+
+struct DumpOptions {
+  std::string bootstrap;
+  std::vector<std::string> topics;
+  std::string out_dir;
+  // Stop after this long without a new record once every partition is at
+  // its end, or after max_ms in all.
+  int idle_ms = 2000;
+  int max_ms = 60000;
+};
+// Writes OUT/<topic>.ndjson: each record's value per line (tombstones as
+// {"key":K,"value":null}), partitions in order. Returns the exit code.
+int Dump(const DumpOptions& options);
+
+}  // namespace cx::tools
