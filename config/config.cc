@@ -61,7 +61,7 @@ const Option kOptions[] = {
    "Path of the CA certificate bundle for TLS; empty uses the system store.",
    StrRef([](Config& c) -> std::string& { return c.kafka.ssl_ca_location; })},
   {"kafka.properties", Kind::kMap, "{}", 0, 0, "",
-   "Further librdkafka properties, passed through verbatim (string to string).",
+   "Further librdkafka properties, passed through verbatim (string to string). `consumer.X` applies to consumers only, `producer.X` to producers only.",
    MapRef([](Config& c) -> std::map<std::string, std::string>& { return c.kafka.properties; })},
 
   {"topics.chat", Kind::kString, "cx.chat", 0, 0, "", "Input: conversations and messages.",

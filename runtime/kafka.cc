@@ -25,7 +25,7 @@ void OnKafkaLog(const rd_kafka_t*, int level, const char* facility, const char* 
 
 }  // namespace
 
-Result<KafkaConf> BaseConf(const config::Config& config) {
+Result<KafkaConf> BaseConf(const config::Config& config, ClientKind kind) {
   KafkaConf conf(rd_kafka_conf_new());
   rd_kafka_conf_set_log_cb(conf.get(), &OnKafkaLog);
   const auto& k = config.kafka;
@@ -38,7 +38,12 @@ Result<KafkaConf> BaseConf(const config::Config& config) {
   if (!k.sasl_username.empty()) props.emplace_back("sasl.username", k.sasl_username);
   if (!k.sasl_password.empty()) props.emplace_back("sasl.password", k.sasl_password);
   if (!k.ssl_ca_location.empty()) props.emplace_back("ssl.ca.location", k.ssl_ca_location);
-  for (const auto& [name, value] : k.properties) props.emplace_back(name, value);
+  const std::string_view mine = kind == ClientKind::kConsumer ? "consumer." : "producer.";
+  const std::string_view theirs = kind == ClientKind::kConsumer ? "producer." : "consumer.";
+  for (const auto& [name, value] : k.properties) {
+    if (name.rfind(theirs, 0) == 0) continue;
+    props.emplace_back(name.rfind(mine, 0) == 0 ? name.substr(mine.size()) : name, value);
+  }
   for (const auto& [name, value] : props) {
     if (Status s = SetProperty(conf.get(), name, value); !s.ok()) return s;
   }

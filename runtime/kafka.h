@@ -30,9 +30,13 @@ using KafkaMessage = std::unique_ptr<rd_kafka_message_t, KafkaDeleter>;
 // Sets one property; an error names the property.
 Status SetProperty(rd_kafka_conf_t* conf, const std::string& name, const std::string& value);
 
+enum class ClientKind { kConsumer, kProducer };
+
 // A configuration with the cluster address and security settings of
-// `config.kafka` (TLS, SASL, pass-through properties) applied.
-Result<KafkaConf> BaseConf(const config::Config& config);
+// `config.kafka` (TLS, SASL) and the pass-through `kafka.properties` applied.
+// As in Kafka Streams, a property named `consumer.X` applies (as X) to
+// consumers only and `producer.X` to producers only; others apply to both.
+Result<KafkaConf> BaseConf(const config::Config& config, ClientKind kind);
 
 // Partition count of each topic (-1 when absent), from one metadata request.
 Result<std::vector<int>> PartitionCounts(rd_kafka_t* rk, const std::vector<std::string>& topics,

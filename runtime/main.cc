@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
   auto* produce = app.add_subcommand("produce", "Produce NDJSON events to their topics, keyed by customer_id (development)");
   produce->add_option("--bootstrap", produce_opts.bootstrap, "Kafka bootstrap servers")->required();
   produce->add_option("--input", produce_opts.inputs, "NDJSON file (repeatable)")->required();
+  produce->add_option("--max-batch", produce_opts.max_batch, "Records per message set (default: librdkafka's)");
 
   cx::tools::DumpOptions dump_opts;
   auto* dump = app.add_subcommand("dump", "Write topics to NDJSON files, one per topic (development)");

@@ -170,7 +170,7 @@ Status Worker::Impl::Start() {
 
   char err[512];
   // Producer: idempotent, so retries never duplicate or reorder.
-  auto pconf = BaseConf(config_);
+  auto pconf = BaseConf(config_, ClientKind::kProducer);
   if (!pconf.ok()) return pconf.status();
   for (auto [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
            {"enable.idempotence", "true"}, {"linger.ms", "5"}, {"partitioner", "murmur2_random"},
@@ -185,7 +185,7 @@ Status Worker::Impl::Start() {
 
   // Group consumer: range assignment gives partition p of every co-partitioned
   // topic to the same member; offsets live in our state, not in auto-commit.
-  auto cconf = BaseConf(config_);
+  auto cconf = BaseConf(config_, ClientKind::kConsumer);
   if (!cconf.ok()) return cconf.status();
   std::vector<std::pair<std::string, std::string>> cprops = {
       {"group.id", config_.kafka.application_id},
@@ -198,7 +198,9 @@ Status Worker::Impl::Start() {
   };
   if (!config_.kafka.group_instance_id.empty()) cprops.emplace_back("group.instance.id", config_.kafka.group_instance_id);
   for (const auto& [k, v] : cprops) {
-    if (config_.kafka.properties.count(k) && k != "group.id") continue;  // the operator's value wins
+    if (k != "group.id" && (config_.kafka.properties.count(k) || config_.kafka.properties.count("consumer." + k))) {
+      continue;  // the operator's value wins
+    }
     if (Status s = SetProperty(cconf->get(), k, v); !s.ok()) return s;
   }
   rd_kafka_conf_set_opaque(cconf->get(), this);
@@ -209,7 +211,7 @@ Status Worker::Impl::Start() {
   rd_kafka_poll_set_consumer(consumer_.get());
 
   // Restore consumer: no group, reads changelog partitions by assignment.
-  auto rconf = BaseConf(config_);
+  auto rconf = BaseConf(config_, ClientKind::kConsumer);
   if (!rconf.ok()) return rconf.status();
   SetProperty(rconf->get(), "enable.partition.eof", "true");
   SetProperty(rconf->get(), "enable.auto.commit", "false");

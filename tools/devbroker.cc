@@ -60,6 +60,9 @@ int RunDevBroker(const DevBrokerOptions& o) {
   }
   KafkaConf conf(rd_kafka_conf_new());
   char err[256];
+  // The handle only hosts the mock cluster: it has no cluster of its own to
+  // connect to, and nothing it would log is of interest.
+  rd_kafka_conf_set(conf.get(), "log_level", "0", err, sizeof err);
   // The mock cluster needs a client handle for its bookkeeping only.
   KafkaHandle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err));
   if (!rk) {

@@ -30,6 +30,11 @@ int Produce(const ProduceOptions& o) {
       return 2;
     }
   }
+  if (o.max_batch > 0 &&
+      rd_kafka_conf_set(conf.get(), "batch.num.messages", std::to_string(o.max_batch).c_str(), err, sizeof err)) {
+    std::cerr << "produce: " << err << "\n";
+    return 2;
+  }
   KafkaHandle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err));
   if (!rk) {
     std::cerr << "produce: " << err << "\n";

@@ -15,6 +15,8 @@ struct ProduceOptions {
   std::string chat = "cx.chat", orders = "cx.orders", aftersales = "cx.aftersales", agents = "cx.agents";
   // A line that is not a valid event goes to this topic, unkeyed.
   std::string malformed_topic = "cx.chat";
+  // Records per message set (librdkafka batch.num.messages); 0: default.
+  int max_batch = 0;
 };
 // Each line goes to the topic of its type with the key the contract names
 // (customer_id, or agent_id on agent.status). Returns the exit code.

@@ -1,0 +1,182 @@
+"""Test harness: runs the real cxstream binary (devbroker, workers, produce,
+dump, replay) as processes on loopback, with ports chosen by the OS. Every
+wait is bounded; every process is killed at the end."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+
+class Failure(Exception):
+    pass
+
+
+def wait_for(what, predicate, timeout, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(interval)
+    raise Failure(f"timed out after {timeout}s waiting for {what}")
+
+
+class Env:
+    def __init__(self, binary, source):
+        self.bin = binary
+        self.src = source
+        self.dir = tempfile.mkdtemp(prefix="cx-it-")
+        self.procs = []
+        self.broker = None
+        self.bootstrap = None
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def start_broker(self, partitions=6, brokers=1):
+        bf = self.path("bootstrap")
+        self.broker = subprocess.Popen([self.bin, "devbroker", "--partitions", str(partitions), "--brokers",
+                                        str(brokers), "--bootstrap-file", bf],
+                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                       stderr=open(self.path("broker.log"), "w"), text=True)
+        self.procs.append(self.broker)
+        wait_for("the devbroker", lambda: os.path.exists(bf), 10)
+        self.bootstrap = open(bf).read().strip()
+
+    def broker_command(self, line):
+        self.broker.stdin.write(line + "\n")
+        self.broker.stdin.flush()
+
+    def produce(self, *files, max_batch=0):
+        args = [self.bin, "produce", "--bootstrap", self.bootstrap, "--max-batch", str(max_batch)]
+        for f in files:
+            args += ["--input", f]
+        subprocess.run(args, check=True, stderr=subprocess.DEVNULL, timeout=120)
+
+    def dump(self, topic, idle_ms=1000):
+        out = self.path("dump")
+        subprocess.run([self.bin, "dump", "--bootstrap", self.bootstrap, "--topic", topic, "--out", out,
+                        "--idle-ms", str(idle_ms)], check=True, timeout=120)
+        with open(os.path.join(out, topic + ".ndjson")) as f:
+            return [line.rstrip("\n") for line in f]
+
+    def replay(self, inputs, until):
+        out = self.path("replay")
+        args = [self.bin, "replay", "--until", until, "--out", out]
+        for f in inputs:
+            args += ["--input", f]
+        subprocess.run(args, check=True, stderr=subprocess.DEVNULL, timeout=120)
+        with open(os.path.join(out, "sla.ndjson")) as f:
+            sla = [line.rstrip("\n") for line in f]
+        with open(os.path.join(out, "dlq.ndjson")) as f:
+            dlq = [line.rstrip("\n") for line in f]
+        return sla, dlq
+
+    def worker(self, name, extra_yaml="", properties=None):
+        return Worker(self, name, extra_yaml, properties or {})
+
+
+class Worker:
+    def __init__(self, env, name, extra_yaml, properties):
+        self.env = env
+        self.name = name
+        self.config = env.path(name + ".yaml")
+        with open(self.config, "w") as f:
+            f.write(f"""kafka:
+  bootstrap_servers: {env.bootstrap}
+  properties:
+    consumer.session.timeout.ms: "6000"
+    consumer.heartbeat.interval.ms: "500"
+{''.join(f'    {k}: "{v}"' + chr(10) for k, v in properties.items())}state:
+  dir: {env.path(name + '-state')}
+  memory_budget_bytes: 64MiB
+commit:
+  interval: 500ms
+http:
+  port: 0
+{extra_yaml}""")
+        self.proc = None
+        self.port = None
+        self.log = env.path(name + ".log")
+        self.starts = 0
+
+    def start(self):
+        self.starts += 1
+        self.logfile = open(self.log, "a")
+        start_pos = os.path.getsize(self.log)
+        self.proc = subprocess.Popen([self.env.bin, "run", "--config", self.config],
+                                     stdout=subprocess.DEVNULL, stderr=self.logfile)
+        self.env.procs.append(self.proc)
+
+        def port():
+            if self.proc.poll() is not None:
+                raise Failure(f"{self.name} exited with {self.proc.returncode} at start-up")
+            with open(self.log) as f:
+                f.seek(start_pos)
+                m = re.search(r'"msg":"listening","port":(\d+)', f.read())
+            return int(m.group(1)) if m else None
+        self.port = wait_for(f"{self.name} to listen", port, 15)
+        return self
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout=20):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def metrics(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        values = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+        return values
+
+    def status(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return None
+
+
+def metric_sum(values, prefix):
+    return sum(v for k, v in (values or {}).items() if k == prefix or k.startswith(prefix + "{"))
+
+
+def ids(lines):
+    return [json.loads(line)["id"] for line in lines]
+
+
+def check_complete(run_lines, replay_lines, what):
+    """Every replay output is in run's output; run has nothing else; a
+    duplicate carries an id already sent."""
+    run, want = ids(run_lines), set(ids(replay_lines))
+    missing = want - set(run)
+    extra = set(run) - want
+    if missing or extra:
+        raise Failure(f"{what}: {len(missing)} missing (e.g. {sorted(missing)[:3]}), "
+                      f"{len(extra)} unexpected (e.g. {sorted(extra)[:3]})")
+    return len(run) - len(set(run))

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Integration tests of `cxstream run` against `cxstream devbroker`.
+
+usage: runtime_test.py CXSTREAM SOURCE_DIR TEST
+Each test is bounded in time, checks run's outputs against `replay` of the
+same input, and prints one line `N passed, N failed`.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, Failure, check_complete, ids, metric_sum, wait_for  # noqa: E402
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".000Z"
+
+
+def make_input(env, conversations, seed=1, hours_ago=4):
+    path = env.path(f"input-{seed}.ndjson")
+    start = time.time() - hours_ago * 3600
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "gen_events.py"), path,
+                    str(conversations), str(start), str(seed)], check=True)
+    return path
+
+
+def expected(env, inputs):
+    # Everything is in the past: replay up to now fires every timer, as the
+    # wall clock does in run mode.
+    return env.replay(inputs, rfc3339(time.time()))
+
+
+def wait_complete(env, want_sla, timeout=90):
+    want = set(ids(want_sla))
+    last = []
+
+    def done():
+        nonlocal last
+        last = env.dump("cx.sla", idle_ms=500)
+        return want <= set(ids(last))
+    try:
+        wait_for("every expected SLA record", done, timeout, interval=1)
+    except Failure:
+        missing = want - set(ids(last))
+        raise Failure(f"{len(missing)} of {len(want)} SLA records missing, e.g. {sorted(missing)[:3]}")
+    return last
+
+
+def test_backlog_matches_replay(env):
+    """Historical events produced before the worker starts: run gives what
+    replay gives (no false breach from being behind), then SIGTERM exits 0."""
+    env.start_broker()
+    data = make_input(env, 1500)
+    env.produce(data)
+    want_sla, want_dlq = expected(env, [data])
+    w = env.worker("w1").start()
+    wait_for("readiness", lambda: w.status("/readyz") == 200, 30)
+    got = wait_complete(env, want_sla)
+    dups = check_complete(got, want_sla, "cx.sla")
+    if dups:
+        raise Failure(f"{dups} duplicates without any restart")
+    dlq = env.dump("cx.dlq")
+    if len(dlq) != len(want_dlq):
+        raise Failure(f"cx.dlq has {len(dlq)} records, replay dead-lettered {len(want_dlq)}")
+    m = w.metrics()
+    if metric_sum(m, "cxstream_dead_lettered_total") != len(want_dlq):
+        raise Failure("cxstream_dead_lettered_total does not count the dead letters")
+    if w.status("/healthz") != 200:
+        raise Failure("/healthz is not 200")
+    rc = w.terminate()
+    if rc != 0:
+        raise Failure(f"SIGTERM: exit code {rc}, want 0")
+    print(f"  {len(got)} SLA records, {len(dlq)} dead letters, as replay; clean exit")
+
+
+def split(env, path, chunks):
+    with open(path) as f:
+        lines = f.readlines()
+    out = []
+    for i in range(chunks):
+        p = env.path(f"{os.path.basename(path)}.{i}")
+        with open(p, "w") as f:
+            f.writelines(lines[len(lines) * i // chunks:len(lines) * (i + 1) // chunks])
+        out.append(p)
+    return out
+
+
+def test_kill9_and_restart(env):
+    """kill -9 at random points in mid-stream, several times, while input
+    keeps arriving; after the restarts every output is there and any
+    duplicate carries an id already sent."""
+    import threading
+    env.start_broker()
+    data = make_input(env, 4000, seed=2)
+    want_sla, _ = expected(env, [data])
+    # Static membership, as on Kubernetes: a restarted pod gets its
+    # partitions back without waiting for the session timeout.
+    w = env.worker("w1", "")
+    with open(w.config) as f:
+        cfg = f.read()
+    with open(w.config, "w") as f:
+        f.write(cfg.replace("kafka:\n", "kafka:\n  group_instance_id: w1-pod\n", 1))
+    w.start()
+    chunks = split(env, data, 8)
+    producer = threading.Thread(target=lambda: [(env.produce(c), time.sleep(0.6)) for c in chunks])
+    producer.start()
+    rng = random.Random(7)
+    kills = 0
+    for i in range(3):
+        wait_for("progress before a kill",
+                 lambda: metric_sum(w.metrics(), "cxstream_records_consumed_total") > 0, 30, interval=0.05)
+        time.sleep(rng.uniform(0.05, 0.6))
+        w.kill9()
+        kills += 1
+        w.start()
+    producer.join(60)
+    got = wait_complete(env, want_sla)
+    dups = check_complete(got, want_sla, "cx.sla")
+    print(f"  {kills} kill -9 in mid-stream, {len(got)} SLA records, {dups} duplicates (ids already sent)")
+    w.terminate()
+
+
+def test_three_workers_one_killed(env):
+    """Three workers share the partitions; one is killed in mid-stream; its
+    partitions move, their state is restored from the changelog on the
+    others, and the outputs complete. Consumption is slowed (broker round
+    trip 50 ms, 4 KiB fetches) so the kill lands while the input is read."""
+    env.start_broker(partitions=6)
+    data = make_input(env, 3000, seed=3)
+    want_sla, _ = expected(env, [data])
+    env.produce(data, max_batch=1)  # one record per message set: fetches are paced by size
+    env.broker_command("rtt 1 50")
+    slow = {"consumer.max.partition.fetch.bytes": "2048"}
+    ws = [env.worker(f"w{i}", properties=slow).start() for i in range(3)]
+    wait_for("the first worker to make progress",
+             lambda: metric_sum(ws[0].metrics(), "cxstream_commits_total") >= 1, 60, interval=0.1)
+    time.sleep(0.5)
+    consumed = metric_sum(ws[0].metrics(), "cxstream_records_consumed_total")
+    ws[0].kill9()
+    env.broker_command("rtt 1 0")
+    got = wait_complete(env, want_sla, timeout=150)
+    dups = check_complete(got, want_sla, "cx.sla")
+    restored = wait_for("a restore on the survivors",
+                        lambda: sum(metric_sum(w.metrics(), "cxstream_restored_records_total") for w in ws[1:]), 30)
+    print(f"  first worker killed after consuming {int(consumed)} records; {len(got)} SLA records, "
+          f"{dups} duplicates; survivors restored {int(restored)} changelog records")
+    for w in ws[1:]:
+        w.terminate()
+
+
+def test_broker_down_10s(env):
+    """The broker goes down for 10 s (mock cluster fault injection) while the
+    worker runs; it recovers and nothing is lost."""
+    env.start_broker()
+    first = make_input(env, 1500, seed=4, hours_ago=6)
+    second = make_input(env, 1500, seed=5, hours_ago=3)
+    want_sla, _ = expected(env, [first, second])
+    w = env.worker("w1").start()
+    env.produce(first)
+    time.sleep(2)
+    env.broker_command("down -1")
+    time.sleep(10)
+    env.broker_command("up -1")
+    env.produce(second)
+    got = wait_complete(env, want_sla, timeout=120)
+    dups = check_complete(got, want_sla, "cx.sla")
+    if w.proc.poll() is not None:
+        raise Failure(f"the worker exited ({w.proc.returncode}) during the outage")
+    print(f"  {len(got)} SLA records after a 10 s outage, {dups} duplicates")
+    w.terminate()
+
+
+def test_idle_partition_breach_on_time(env):
+    """A breach on a partition that receives nothing more comes within 1 s
+    after its deadline plus the grace (1 s)."""
+    env.start_broker()
+    w = env.worker("w1").start()
+    wait_for("readiness", lambda: w.status("/readyz") == 200, 30)
+    now = time.time()
+    ev = {"event_id": "idle-1", "type": "conversation.opened", "ts": rfc3339(now).replace(".000Z", "Z"),
+          "customer_id": "idle-customer", "conversation_id": "idle-conv", "channel": "web", "queue": "q",
+          "priority": "urgent"}
+    ev["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1) * 1000):03d}Z"
+    path = env.path("idle.ndjson")
+    with open(path, "w") as f:
+        f.write(json.dumps(ev) + "\n")
+    env.produce(path)
+    deadline = int(now * 1000) / 1000 + 15  # urgent chat: 15 s
+    # Wait until the breach is out, then read the worker's own measure of
+    # how long after its deadline it was produced.
+    wait_for("the breach", lambda: metric_sum(w.metrics(), "cxstream_breach_lag_seconds_count") >= 2,
+             deadline - time.time() + 10, interval=0.1)
+    seen_at = time.time()
+    m = w.metrics()
+    # Two timer outputs (warning, breach); the breach is the later.
+    lag_sum = metric_sum(m, "cxstream_breach_lag_seconds_sum")
+    sla = env.dump("cx.sla")
+    breach = [json.loads(x) for x in sla if json.loads(x)["event"] == "breach"]
+    if not breach:
+        raise Failure("no breach record on cx.sla")
+    if seen_at - deadline > 1 + 1 + 0.5:
+        raise Failure(f"breach observed {seen_at - deadline:.2f} s after the deadline (limit: grace 1 s + 1 s)")
+    print(f"  breach observed {seen_at - deadline:.2f} s after its deadline; deadline lag sum over "
+          f"warning and breach {lag_sum:.2f} s (grace 1 s each)")
+    w.terminate()
+
+
+TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+if __name__ == "__main__":
+    binary, source, name = sys.argv[1], sys.argv[2], sys.argv[3]
+    env = Env(os.path.abspath(binary), source)
+    started = time.monotonic()
+    try:
+        TESTS[name](env)
+        print(f"{name}: OK in {time.monotonic() - started:.1f}s")
+        print("1 passed, 0 failed")
+        rc = 0
+    except Failure as e:
+        print(f"{name}: FAILED: {e}")
+        for log in sorted(os.listdir(env.dir)):
+            if log.endswith(".log"):
+                with open(env.path(log)) as f:
+                    tail = f.readlines()[-15:]
+                print(f"--- {log} (last lines)\n" + "".join(tail))
+        print("0 passed, 1 failed")
+        rc = 1
+    finally:
+        env.close()
+    sys.exit(rc)
