@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   devbroker->add_option("--partitions", broker.partitions, "Partitions of every topic (default 6)");
   devbroker->add_option("--bootstrap-file", broker.bootstrap_file, "Write the bootstrap address to this file");
   devbroker->add_option("--application-id", broker.application_id, "Also create this application's changelog topic (default cxstream)");
+  devbroker->add_option("--topic", broker.extra_topics, "Also create NAME:PARTITIONS (repeatable)");
 
   cx::tools::ProduceOptions produce_opts;
   auto* produce = app.add_subcommand("produce", "Produce NDJSON events to their topics, keyed by customer_id (development)");

@@ -52,6 +52,10 @@ Metrics::Metrics()
       backpressure(BuildGauge().Name("cxstream_backpressure")
                        .Help("1 while input is paused because the producer queue is full")
                        .Register(*registry_).Add({})),
+      cache_hits(BuildCounter().Name("cxstream_state_cache_hits_total")
+                     .Help("State reads served by the RocksDB block cache").Register(*registry_).Add({})),
+      cache_misses(BuildCounter().Name("cxstream_state_cache_misses_total")
+                       .Help("State reads that had to go to disk").Register(*registry_).Add({})),
       consumed_(BuildCounter().Name("cxstream_records_consumed_total").Help("Records consumed, by topic")
                     .Register(*registry_)),
       produced_(BuildCounter().Name("cxstream_records_produced_total").Help("Records produced, by topic")

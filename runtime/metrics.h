@@ -50,6 +50,8 @@ class Metrics {
   prometheus::Gauge& state_memory_bytes;
   prometheus::Gauge& state_pending_bytes;
   prometheus::Gauge& backpressure;
+  prometheus::Counter& cache_hits;    // RocksDB block cache, all tasks
+  prometheus::Counter& cache_misses;
 
  private:
   prometheus::Family<prometheus::Counter>& consumed_;

@@ -791,6 +791,13 @@ void Worker::Impl::UpdateGauges() {
   }
   metrics_.pending_timers.Set(timers);
   metrics_.state_memory_bytes.Set(static_cast<double>(state::MemoryUsage(*memory_)));
+  // The statistics count from zero; the counters follow them.
+  const state::CacheCounts cache = state::CacheStats(*memory_);
+  metrics_.cache_hits.Increment(static_cast<double>(cache.hits) - metrics_.cache_hits.Value());
+  metrics_.cache_misses.Increment(static_cast<double>(cache.misses) - metrics_.cache_misses.Value());
+  std::size_t pending = 0;
+  for (auto& [p, slot] : slots_) pending += slot->store->PendingBytes();
+  metrics_.state_pending_bytes.Set(static_cast<double>(pending));
   metrics_.ready.Set(Ready() ? 1 : 0);
   metrics_.restoring_tasks.Set(restoring_.load());
 }

@@ -1,5 +1,6 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -107,11 +108,16 @@ class RocksDbShared {
       : cache(rocksdb::NewLRUCache(cache_bytes)),
         // Memtables are charged to the block cache, so one number bounds both.
         write_buffers(std::make_shared<rocksdb::WriteBufferManager>(write_buffer_bytes, cache)),
-        write_buffer_bytes(write_buffer_bytes) {}
+        write_buffer_bytes(write_buffer_bytes),
+        statistics(rocksdb::CreateDBStatistics()) {
+    // Tickers only: no per-operation timers on the hot path.
+    statistics->set_stats_level(rocksdb::StatsLevel::kExceptTimers);
+  }
 
   std::shared_ptr<rocksdb::Cache> cache;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
   std::size_t write_buffer_bytes;
+  std::shared_ptr<rocksdb::Statistics> statistics;
 };
 
 std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes, std::size_t write_buffer_bytes) {
@@ -119,6 +125,11 @@ std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes, s
 }
 
 std::size_t MemoryUsage(const RocksDbShared& shared) { return shared.cache->GetUsage(); }
+
+CacheCounts CacheStats(const RocksDbShared& shared) {
+  return {shared.statistics->getTickerCount(rocksdb::BLOCK_CACHE_HIT),
+          shared.statistics->getTickerCount(rocksdb::BLOCK_CACHE_MISS)};
+}
 
 Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options,
                                                 std::shared_ptr<RocksDbShared> shared) {
@@ -134,6 +145,7 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options,
     o.write_buffer_manager = shared->write_buffers;
     o.write_buffer_size = std::clamp<std::size_t>(shared->write_buffer_bytes / 4, 1 << 20, 64 << 20);
     o.max_write_buffer_number = 3;
+    o.statistics = shared->statistics;
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(o, options.path, &raw);

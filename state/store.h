@@ -54,6 +54,12 @@ class RocksDbShared;
 std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes, std::size_t write_buffer_bytes);
 // Bytes in use: block cache (data, index and filter blocks) and memtables.
 std::size_t MemoryUsage(const RocksDbShared& shared);
+// Block-cache lookups that hit and missed, over all stores sharing it.
+struct CacheCounts {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+};
+CacheCounts CacheStats(const RocksDbShared& shared);
 
 struct RocksDbOptions {
   std::string path;

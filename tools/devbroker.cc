@@ -78,8 +78,20 @@ int RunDevBroker(const DevBrokerOptions& o) {
   std::vector<std::string> topics = {"cx.chat", "cx.orders", "cx.aftersales", "cx.agents", "cx.sla",
                                      "cx.alerts", "cx.profiles", "cx.staffing", "cx.dlq",
                                      o.application_id + "-customer-changelog"};
-  for (const auto& t : topics) {
-    if (auto e = rd_kafka_mock_topic_create(mc, t.c_str(), o.partitions, replicas)) {
+  std::vector<std::pair<std::string, int>> specs;
+  for (const auto& t : topics) specs.emplace_back(t, o.partitions);
+  for (const auto& spec : o.extra_topics) {
+    auto colon = spec.rfind(':');
+    int n = colon == std::string::npos ? o.partitions : std::atoi(spec.c_str() + colon + 1);
+    if (n < 1) {
+      std::cerr << "devbroker: --topic " << spec << ": expected NAME:PARTITIONS\n";
+      rd_kafka_mock_cluster_destroy(mc);
+      return 2;
+    }
+    specs.emplace_back(spec.substr(0, colon), n);
+  }
+  for (const auto& [t, n] : specs) {
+    if (auto e = rd_kafka_mock_topic_create(mc, t.c_str(), n, replicas)) {
       std::cerr << "devbroker: create " << t << ": " << rd_kafka_err2str(e) << "\n";
       rd_kafka_mock_cluster_destroy(mc);
       return 1;
@@ -93,7 +105,7 @@ int RunDevBroker(const DevBrokerOptions& o) {
     std::rename(tmp.c_str(), o.bootstrap_file.c_str());
   }
   std::cout << bootstrap << std::endl;
-  std::cerr << "devbroker: " << o.brokers << " broker(s), " << topics.size() << " topics of " << o.partitions
+  std::cerr << "devbroker: " << o.brokers << " broker(s), " << specs.size() << " topics of " << o.partitions
             << " partitions at " << bootstrap << "; Ctrl-C to stop\n";
 
   std::signal(SIGINT, OnSignal);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace cx::tools {
 
@@ -13,6 +14,8 @@ struct DevBrokerOptions {
   // Application id whose changelog topic is created too (the mock cluster
   // does not implement CreateTopics, so the worker cannot create it).
   std::string application_id = "cxstream";
+  // Further topics as NAME:PARTITIONS (e.g. to test a co-partitioning error).
+  std::vector<std::string> extra_topics;
 };
 
 // Runs until SIGINT or SIGTERM; returns the process exit code.

@@ -209,6 +209,48 @@ def test_idle_partition_breach_on_time(env):
     w.terminate()
 
 
+def test_refuses_to_start_when_not_co_partitioned(env):
+    """Partition p of every customer topic must hold the same customers: a
+    partition-count mismatch stops the start-up with a clear message."""
+    bf = env.path("bootstrap")
+    env.broker = subprocess.Popen([env.bin, "devbroker", "--partitions", "6", "--topic", "orders.v2:4",
+                                   "--bootstrap-file", bf], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, text=True)
+    env.procs.append(env.broker)
+    wait_for("the devbroker", lambda: os.path.exists(bf), 10)
+    env.bootstrap = open(bf).read().strip()
+    w = env.worker("w1", "topics:\n  orders: orders.v2\n")
+    w.logfile = open(w.log, "a")
+    p = subprocess.Popen([env.bin, "run", "--config", w.config], stdout=subprocess.DEVNULL, stderr=w.logfile)
+    env.procs.append(p)
+    rc = p.wait(30)
+    log = open(w.log).read()
+    if rc == 0:
+        raise Failure("the worker started although the topics are not co-partitioned")
+    if "not co-partitioned" not in log or "orders.v2 has 4" not in log:
+        raise Failure("the refusal does not name the topics and counts")
+    print("  refused with: " + [l for l in log.splitlines() if "co-partitioned" in l][0][:160])
+
+
+def test_unwritable_state_dir_is_fatal(env):
+    """A state directory that cannot be written stops the worker with a
+    non-zero exit and one clear log line."""
+    env.start_broker()
+    w = env.worker("w1", "")
+    with open(w.config) as f:
+        cfg = f.read()
+    with open(w.config, "w") as f:
+        f.write(cfg.replace(f"dir: {env.path('w1-state')}", "dir: /proc/cxstream-cannot-write"))
+    w.logfile = open(w.log, "a")
+    p = subprocess.Popen([env.bin, "run", "--config", w.config], stdout=subprocess.DEVNULL, stderr=w.logfile)
+    env.procs.append(p)
+    rc = p.wait(30)
+    critical = [l for l in open(w.log) if '"level":"critical"' in l]
+    if rc == 0 or len(critical) != 1 or "state.dir" not in critical[0]:
+        raise Failure(f"exit {rc}, critical lines: {critical}")
+    print("  exit " + str(rc) + ": " + critical[0].strip()[:160])
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":
