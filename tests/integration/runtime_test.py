@@ -90,37 +90,39 @@ def split(env, path, chunks):
 
 
 def test_kill9_and_restart(env):
-    """kill -9 at random points in mid-stream, several times, while input
-    keeps arriving; after the restarts every output is there and any
-    duplicate carries an id already sent."""
-    import threading
+    """kill -9 at random points in mid-stream, several times; after the
+    restarts every output is there and any duplicate carries an id already
+    sent. All input is produced first (historical data produced in pieces
+    would let partitions catch up in between, and the wall clock would then
+    rightly breach conversations whose replies had not arrived yet), and
+    consumption is paced (broker round trip 50 ms, small fetches) so that
+    every kill lands while the input is being read."""
     env.start_broker()
-    data = make_input(env, 4000, seed=2)
+    data = make_input(env, 3000, seed=2)
     want_sla, _ = expected(env, [data])
-    # Static membership, as on Kubernetes: a restarted pod gets its
-    # partitions back without waiting for the session timeout.
-    w = env.worker("w1", "")
+    env.produce(data, max_batch=1)
+    env.broker_command("rtt 1 50")
+    # Static membership, as on Kubernetes.
+    w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "2048"})
     with open(w.config) as f:
         cfg = f.read()
     with open(w.config, "w") as f:
         f.write(cfg.replace("kafka:\n", "kafka:\n  group_instance_id: w1-pod\n", 1))
     w.start()
-    chunks = split(env, data, 8)
-    producer = threading.Thread(target=lambda: [(env.produce(c), time.sleep(0.6)) for c in chunks])
-    producer.start()
     rng = random.Random(7)
-    kills = 0
+    consumed_at_kill = []
     for i in range(3):
         wait_for("progress before a kill",
-                 lambda: metric_sum(w.metrics(), "cxstream_records_consumed_total") > 0, 30, interval=0.05)
-        time.sleep(rng.uniform(0.05, 0.6))
+                 lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
+        time.sleep(rng.uniform(0.05, 0.8))
+        consumed_at_kill.append(int(metric_sum(w.metrics(), "cxstream_records_consumed_total")))
         w.kill9()
-        kills += 1
         w.start()
-    producer.join(60)
-    got = wait_complete(env, want_sla)
+    env.broker_command("rtt 1 0")
+    got = wait_complete(env, want_sla, timeout=120)
     dups = check_complete(got, want_sla, "cx.sla")
-    print(f"  {kills} kill -9 in mid-stream, {len(got)} SLA records, {dups} duplicates (ids already sent)")
+    print(f"  kill -9 after consuming {consumed_at_kill} records since each start; {len(got)} SLA records, "
+          f"{dups} duplicates (ids already sent)")
     w.terminate()
 
 
@@ -154,23 +156,25 @@ def test_three_workers_one_killed(env):
 
 def test_broker_down_10s(env):
     """The broker goes down for 10 s (mock cluster fault injection) while the
-    worker runs; it recovers and nothing is lost."""
+    worker is reading its input; it recovers and nothing is lost. Input is
+    produced first and consumption paced, as in the kill -9 test."""
     env.start_broker()
-    first = make_input(env, 1500, seed=4, hours_ago=6)
-    second = make_input(env, 1500, seed=5, hours_ago=3)
-    want_sla, _ = expected(env, [first, second])
-    w = env.worker("w1").start()
-    env.produce(first)
-    time.sleep(2)
+    data = make_input(env, 3000, seed=4)
+    want_sla, _ = expected(env, [data])
+    env.produce(data, max_batch=1)
+    env.broker_command("rtt 1 50")
+    w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "2048"}).start()
+    wait_for("progress", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
+    consumed = int(metric_sum(w.metrics(), "cxstream_records_consumed_total"))
     env.broker_command("down -1")
     time.sleep(10)
     env.broker_command("up -1")
-    env.produce(second)
+    env.broker_command("rtt 1 0")
     got = wait_complete(env, want_sla, timeout=120)
     dups = check_complete(got, want_sla, "cx.sla")
     if w.proc.poll() is not None:
         raise Failure(f"the worker exited ({w.proc.returncode}) during the outage")
-    print(f"  {len(got)} SLA records after a 10 s outage, {dups} duplicates")
+    print(f"  outage of 10 s after {consumed} records; {len(got)} SLA records, {dups} duplicates")
     w.terminate()
 
 
