@@ -360,6 +360,14 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
 void Worker::Impl::Revoke() {
   Status s = CommitAll();
   if (!s.ok()) Fatal(s);
+  // No task may run between a revoke and the next assignment: its partition
+  // may now belong to another worker, and a timer fired here would produce
+  // outputs and changelog frames for state this worker no longer owns. The
+  // stores stay open; the next assignment checks them against the changelog.
+  for (auto& [p, slot] : slots_) {
+    slot->task.reset();
+    slot->dirty = false;
+  }
   rd_kafka_assign(consumer_.get(), nullptr);
   Log(LogLevel::kInfo, "worker", "partitions revoked");
 }
