@@ -17,7 +17,7 @@ TaskOptions TaskOptionsFrom(const config::Config& c) {
 
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c) {
   std::vector<std::unique_ptr<processors::Processor>> ps;
-  processors::SlaOptions sla;
+  processors::SlaOptions sla;  // the shipped default policies
   sla.warning_fraction = c.sla.warning_fraction;
   ps.push_back(std::make_unique<processors::SlaProcessor>(sla));
   return ps;

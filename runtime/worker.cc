@@ -61,6 +61,7 @@ struct Slot {
   std::vector<bool> caught_up;                  // per input: at the end as of the last fetch
   std::vector<std::string> repair;              // keys to re-write in the next frame
   std::int64_t end_offset = -1;                 // set by the delivery report of the END marker
+  std::vector<bool> first_logged;               // per input: first record after (re)start logged
   bool dirty = false;
 };
 
@@ -150,6 +151,7 @@ class Worker::Impl {
   std::mutex delivery_mu_;
   std::string delivery_error_;
   bool paused_for_backpressure_ = false;
+  Timestamp loop_now_;  // the wall clock, read once per loop turn
   std::chrono::steady_clock::time_point next_commit_;
   std::chrono::steady_clock::time_point last_tick_;
 };
@@ -334,10 +336,25 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
   // Every assigned task checks its changelog before it processes: a task
   // that was elsewhere in between may be behind it. Its partitions stay
   // paused meanwhile, so the group never waits on a restore.
+  // Start each partition at the offset its local store holds (the beginning
+  // when it holds none), so no committed-offset lookup is pending when the
+  // restore ends and the task seeks to the offset it restored.
+  std::map<std::pair<std::string, int>, std::int64_t> start;
   for (int p : numbers) {
     if (!slots_.count(p)) {
       if (Status s = OpenSlot(p); !s.ok()) return Fatal(s);
     }
+    Slot& slot = *slots_[p];
+    if (slot.restoring.load()) continue;  // its store belongs to the restore thread
+    for (const auto& t : topics_) {
+      start[{t, p}] = ReadInt64(*slot.store, OffsetKey(t, p)).value_or(RD_KAFKA_OFFSET_BEGINNING);
+    }
+  }
+  for (int i = 0; i < parts->cnt; ++i) {
+    auto it = start.find({parts->elems[i].topic, parts->elems[i].partition});
+    if (it != start.end()) parts->elems[i].offset = it->second;
+  }
+  for (int p : numbers) {
     Slot& slot = *slots_[p];
     slot.cancel_restore.store(false);
     if (!slot.restoring.exchange(true)) {
@@ -450,7 +467,13 @@ Status Worker::Impl::Restore(Slot& slot) {
     }
     KafkaMessage m(rd_kafka_consumer_poll(restore_consumer_.get(), 500));
     if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) break;
+    // The restore consumer serves one task after another: ignore anything
+    // (an end-of-partition event above all) left from a previous one.
+    if (m->partition != p || !m->rkt || changelog_ != rd_kafka_topic_name(m->rkt)) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (m->offset >= hi) break;
+      continue;
+    }
     if (m->err) {
       result = Status::Unavailable(std::string("changelog read: ") + rd_kafka_message_errstr(m.get()));
       break;
@@ -485,7 +508,8 @@ Status Worker::Impl::Restore(Slot& slot) {
   remaining.Set(0);
   double secs = Seconds(std::chrono::steady_clock::now() - began);
   Log(LogLevel::kInfo, "restore", "restored from changelog",
-      {{"task", static_cast<std::int64_t>(p)}, {"records", applied},
+      {{"task", static_cast<std::int64_t>(p)}, {"records", applied}, {"from", start}, {"to", offset},
+       {"end", hi},
        {"incomplete_frame_keys", static_cast<std::int64_t>(slot.repair.size())},
        {"seconds", secs}, {"records_per_s", secs > 0 ? static_cast<double>(applied) / secs : 0.0}});
   return result;
@@ -509,6 +533,7 @@ void Worker::Impl::FinishRestores() {
     opts.inputs = static_cast<int>(topics_.size());
     slot->task = std::make_unique<engine::Task>(opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_));
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
+    slot->task->set_now(clock_.Now());
     for (const auto& key : slot->repair) {
       auto v = slot->store->Get(key);
       if (!v.ok()) return Fatal(v.status());
@@ -526,12 +551,33 @@ void Worker::Impl::FinishRestores() {
       rd_kafka_topic_partition_list_add(list.get(), topics_[i].c_str(), slot->partition)->offset =
           off ? *off : RD_KAFKA_OFFSET_BEGINNING;
     }
-    if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000)) {
-      Log(LogLevel::kWarn, "worker", "seek failed", {{"reason", std::string_view(rd_kafka_error_string(e))}});
-      rd_kafka_error_destroy(e);
+    // A partition still resolving its start offset refuses a seek for a
+    // moment (ERR__STATE): try again, briefly, rather than read from the
+    // wrong place.
+    for (int attempt = 0;; ++attempt) {
+      for (int i = 0; i < list->cnt; ++i) list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000)) {
+        Log(LogLevel::kWarn, "worker", "seek failed", {{"reason", std::string_view(rd_kafka_error_string(e))}});
+        rd_kafka_error_destroy(e);
+      }
+      bool failed = false;
+      for (int i = 0; i < list->cnt; ++i) failed |= list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (!failed) break;
+      if (attempt == 40) {
+        for (int i = 0; i < list->cnt; ++i) {
+          if (!list->elems[i].err) continue;
+          return Fatal(Status::Fatal(std::string("cannot position ") + list->elems[i].topic + " partition " +
+                                     std::to_string(list->elems[i].partition) + " at the offset its state holds: " +
+                                     rd_kafka_err2str(list->elems[i].err)));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    slot->first_logged.assign(topics_.size(), false);
     if (!paused_for_backpressure_) rd_kafka_resume_partitions(consumer_.get(), list.get());
-    Log(LogLevel::kInfo, "worker", "task processing", {{"task", static_cast<std::int64_t>(slot->partition)}});
+    Log(LogLevel::kInfo, "worker", "task processing",
+        {{"task", static_cast<std::int64_t>(slot->partition)},
+         {"offset_0", slot->next_offset[0]}, {"offset_1", slot->next_offset[1]}, {"offset_2", slot->next_offset[2]}});
   }
   metrics_.restoring_tasks.Set(restoring_.load());
   metrics_.ready.Set(Ready() ? 1 : 0);
@@ -572,7 +618,18 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   auto it = slots_.find(m->partition);
   if (input < 0 || it == slots_.end() || !it->second->task) return;  // paused: re-read after the seek
   Slot& slot = *it->second;
+  if (!slot.first_logged[input]) {
+    slot.first_logged[input] = true;
+    Log(LogLevel::kDebug, "worker", "first record of an input",
+        {{"topic", std::string_view(topic)}, {"partition", static_cast<std::int64_t>(m->partition)},
+         {"offset", m->offset}, {"expected", slot.next_offset[input]}});
+  }
   if (slot.next_offset[input] >= 0 && m->offset < slot.next_offset[input]) return;  // already in state
+  if (slot.next_offset[input] >= 0 && m->offset > slot.next_offset[input]) {
+    Log(LogLevel::kWarn, "worker", "input offset jumped forward",
+        {{"topic", std::string_view(topic)}, {"partition", static_cast<std::int64_t>(m->partition)},
+         {"expected", slot.next_offset[input]}, {"got", m->offset}});
+  }
   metrics_.Consumed(topic).Increment();
 
   engine::InputRecord rec;
@@ -586,6 +643,10 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   sink_.set_ingest_time(rd_kafka_message_timestamp(m, &tstype));
 
   const engine::TaskStats before = slot.task->stats();
+  // "Now" for the future-timestamp check must be set before every record:
+  // a task just restored carries an old watermark, and without "now" the
+  // check would measure from it and dead-letter valid events.
+  slot.task->set_now(loop_now_);
   slot.task->Process(rec);
   const engine::TaskStats& after = slot.task->stats();
   if (after.duplicates != before.duplicates) metrics_.duplicates.Increment();
@@ -817,6 +878,7 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
   next_commit_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.commit.interval);
   while (!stop.load() && !fatal_flag_.load()) {
     KafkaMessage m(rd_kafka_consumer_poll(consumer_.get(), 20));
+    loop_now_ = clock_.Now();
     if (m) HandleMessage(m.get());
     rd_kafka_poll(producer_.get(), 0);
     FinishRestores();

@@ -6,278 +6,556 @@
 namespace cx::processors {
 namespace {
 
-constexpr std::uint8_t kFormat = 1;
-constexpr std::string_view kMetric = "first_response";
-constexpr std::string_view kWarningTag = "w";
-constexpr std::string_view kBreachTag = "b";
+constexpr std::uint8_t kFormat = 2;
 
-enum class Phase : std::uint8_t {
-  kRunning = 1,
-  kFulfilled = 2,       // fulfilled; kept so a repeated reply does nothing
-  kReplyBeforeOpen = 3, // a reply arrived before its conversation.opened
-};
+enum class Phase : std::uint8_t { kRunning = 1, kPaused = 2 };
 
-std::string ClockName(std::string_view conversation_id) {
-  std::string n = "fr/";
-  n.append(conversation_id);
-  return n;
+char TypeChar(SubjectType t) { return t == SubjectType::kConversation ? 'v' : t == SubjectType::kOrder ? 'o' : 'k'; }
+
+std::string SubjectKey(SubjectType t, std::string_view id) {
+  std::string k = "s/";
+  k.push_back(TypeChar(t));
+  k.push_back('/');
+  k.append(id);
+  return k;
+}
+
+std::string ClockKey(Metric m, std::string_view subject_id) {
+  std::string k = "c/";
+  k.push_back(static_cast<char>('a' + static_cast<int>(m)));
+  k.push_back('/');
+  k.append(subject_id);
+  return k;
 }
 
 }  // namespace
 
-// The record kept per conversation for its first_response clock.
-struct SlaProcessor::Clock {
-  Phase phase = Phase::kRunning;
-  bool warned = false;
-  bool breached = false;
-  Timestamp start;
-  Timestamp deadline;
-  DurationMs target = 0;
-  Timestamp reply_at;  // kReplyBeforeOpen: when the agent replied
-  std::string customer_id, conversation_id, queue, agent_id, policy, tenant;
-  Channel channel = Channel::kUnknown;
-  Priority priority = Priority::kNormal;
+// What later events need to know about a conversation, case or order.
+struct SlaProcessor::Subject {
+  SubjectType type = SubjectType::kConversation;
+  std::string id;
+  std::string customer_id;
+  SubjectAttributes attrs;
+  std::string agent_id;
+  bool placeholder = false;   // a reply arrived before conversation.opened
+  Timestamp reply_at;         // placeholder: when
+  bool agent_replied = false; // a public human reply happened
+  bool approved = false;      // case
+  bool item_received = false; // case
+  std::uint32_t cycle = 1;    // case: resolution cycle (reopened starts another)
 
   std::string Encode() const {
     std::string v;
     v.push_back(static_cast<char>(kFormat));
-    v.push_back(static_cast<char>(phase));
-    v.push_back(static_cast<char>((warned ? 1 : 0) | (breached ? 2 : 0)));
-    PutVarintSigned(v, start.ms);
-    PutVarintSigned(v, deadline.ms);
-    PutVarintSigned(v, target);
-    PutVarintSigned(v, reply_at.ms);
+    v.push_back(static_cast<char>(type));
+    PutString(v, id);
     PutString(v, customer_id);
-    PutString(v, conversation_id);
-    PutString(v, queue);
+    v.push_back(static_cast<char>(attrs.channel));
+    PutString(v, attrs.queue);
+    v.push_back(static_cast<char>(attrs.priority));
+    PutString(v, attrs.customer_tier);
+    PutString(v, attrs.tenant);
+    v.push_back(static_cast<char>(attrs.kind));
     PutString(v, agent_id);
-    PutString(v, policy);
-    PutString(v, tenant);
-    v.push_back(static_cast<char>(channel));
-    v.push_back(static_cast<char>(priority));
+    v.push_back(static_cast<char>((placeholder ? 1 : 0) | (agent_replied ? 2 : 0) | (approved ? 4 : 0) |
+                                  (item_received ? 8 : 0)));
+    PutVarintSigned(v, reply_at.ms);
+    PutVarint(v, cycle);
     return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
     if (r.Byte() != kFormat) return false;
-    phase = static_cast<Phase>(r.Byte());
-    std::uint8_t flags = r.Byte();
-    warned = flags & 1;
-    breached = flags & 2;
-    start.ms = r.VarintSigned();
-    deadline.ms = r.VarintSigned();
-    target = r.VarintSigned();
-    reply_at.ms = r.VarintSigned();
+    type = static_cast<SubjectType>(r.Byte());
+    id.assign(r.String());
     customer_id.assign(r.String());
-    conversation_id.assign(r.String());
-    queue.assign(r.String());
+    attrs.channel = static_cast<Channel>(r.Byte());
+    attrs.queue.assign(r.String());
+    attrs.priority = static_cast<Priority>(r.Byte());
+    attrs.customer_tier.assign(r.String());
+    attrs.tenant.assign(r.String());
+    attrs.kind = static_cast<CaseKind>(r.Byte());
     agent_id.assign(r.String());
-    policy.assign(r.String());
-    tenant.assign(r.String());
-    channel = static_cast<Channel>(r.Byte());
-    priority = static_cast<Priority>(r.Byte());
+    std::uint8_t f = r.Byte();
+    placeholder = f & 1;
+    agent_replied = f & 2;
+    approved = f & 4;
+    item_received = f & 8;
+    reply_at.ms = r.VarintSigned();
+    cycle = static_cast<std::uint32_t>(r.Varint());
     return r.ok() && r.done();
   }
 };
 
-DurationMs SlaProcessor::TargetFor(const Event& opened, std::string& policy) const {
-  const auto& t = options_.first_response;
-  auto p = static_cast<std::size_t>(opened.priority);
-  switch (opened.channel) {
-    case Channel::kEmail:
-      policy = "default-email";
-      return t.email[p];
-    case Channel::kPhone:
-      policy = "default-phone";
-      return t.phone[p];
-    default:
-      if (opened.customer_tier == "vip") {
-        policy = "default-chat-vip";
-        return t.chat[p] / t.vip_divisor;
-      }
-      policy = "default-chat";
-      return t.chat[p];
+// One running or paused clock.
+struct SlaProcessor::Clock {
+  Metric metric = Metric::kFirstResponse;
+  SubjectType type = SubjectType::kConversation;
+  std::string subject_id, customer_id;
+  std::uint32_t cycle = 1;   // next_response: the n-th wait; resolution of a case: the n-th opening
+  Phase phase = Phase::kRunning;
+  bool warned = false, breached = false;
+  Timestamp start, deadline, warn_at, paused_at;
+  DurationMs target = 0, paused_total = 0;
+  std::uint32_t pauses = 0;
+  std::string policy, queue, agent_id, customer_tier, tenant;
+  Channel channel = Channel::kUnknown;
+  Priority priority = Priority::kNormal;
+  CaseKind kind = CaseKind::kUnknown;
+
+  std::string Key() const { return ClockKey(metric, subject_id); }
+  DurationMs Elapsed(Timestamp ts) const {
+    return (phase == Phase::kPaused ? paused_at : ts) - start - paused_total;
   }
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    v.push_back(static_cast<char>(metric));
+    v.push_back(static_cast<char>(type));
+    PutString(v, subject_id);
+    PutString(v, customer_id);
+    PutVarint(v, cycle);
+    v.push_back(static_cast<char>(phase));
+    v.push_back(static_cast<char>((warned ? 1 : 0) | (breached ? 2 : 0)));
+    for (Timestamp t : {start, deadline, warn_at, paused_at}) PutVarintSigned(v, t.ms);
+    PutVarintSigned(v, target);
+    PutVarintSigned(v, paused_total);
+    PutVarint(v, pauses);
+    for (const std::string* s : {&policy, &queue, &agent_id, &customer_tier, &tenant}) PutString(v, *s);
+    v.push_back(static_cast<char>(channel));
+    v.push_back(static_cast<char>(priority));
+    v.push_back(static_cast<char>(kind));
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    metric = static_cast<Metric>(r.Byte());
+    type = static_cast<SubjectType>(r.Byte());
+    subject_id.assign(r.String());
+    customer_id.assign(r.String());
+    cycle = static_cast<std::uint32_t>(r.Varint());
+    phase = static_cast<Phase>(r.Byte());
+    std::uint8_t f = r.Byte();
+    warned = f & 1;
+    breached = f & 2;
+    for (Timestamp* t : {&start, &deadline, &warn_at, &paused_at}) t->ms = r.VarintSigned();
+    target = r.VarintSigned();
+    paused_total = r.VarintSigned();
+    pauses = static_cast<std::uint32_t>(r.Varint());
+    for (std::string* s : {&policy, &queue, &agent_id, &customer_tier, &tenant}) s->assign(r.String());
+    channel = static_cast<Channel>(r.Byte());
+    priority = static_cast<Priority>(r.Byte());
+    kind = static_cast<CaseKind>(r.Byte());
+    return r.ok() && r.done();
+  }
+};
+
+namespace {
+
+bool Warnings(double fraction) { return fraction > 0 && fraction < 1; }
+
+}  // namespace
+
+std::optional<SlaProcessor::Clock> SlaProcessor::Load(std::string_view owner, const std::string& name,
+                                                       ProcessorContext& ctx) {
+  auto v = ctx.Get(owner, name);
+  if (!v) return std::nullopt;
+  Clock c;
+  if (!c.Decode(*v)) return std::nullopt;
+  return c;
 }
 
+void SlaProcessor::Store(const Clock& c, ProcessorContext& ctx) { ctx.Put(c.customer_id, c.Key(), c.Encode()); }
+
+// ---------------------------------------------------------------------------
+// Events
+
 void SlaProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
-  switch (e.type) {
-    case EventType::kConversationOpened: return Open(e, ctx);
-    case EventType::kMessageAgent:
-      // Bot replies and internal notes do not answer the customer.
-      if (e.is_public && !e.is_auto) AgentReply(e, ctx);
-      return;
-    case EventType::kConversationAbandoned:
-    case EventType::kConversationClosed: return End(e, ctx);
+  switch (TopicOf(e.type)) {
+    case TopicKind::kChat: return OnConversation(e, ctx);
+    case TopicKind::kAftersales: return OnCase(e, ctx);
+    case TopicKind::kOrders: return OnOrder(e, ctx);
     default: return;
   }
 }
 
-void SlaProcessor::Open(const Event& e, ProcessorContext& ctx) {
-  std::string name = ClockName(e.conversation_id);
-  Clock c;
-  auto existing = ctx.Get(e.customer_id, name);
-  bool reply_seen = false;
-  if (existing) {
-    if (!c.Decode(*existing) || c.phase != Phase::kReplyBeforeOpen) return;  // already open
-    reply_seen = true;
-  }
-  Timestamp reply_at = c.reply_at;
-  std::string agent = c.agent_id;
-  c = Clock{};
-  c.customer_id = e.customer_id;
-  c.conversation_id = e.conversation_id;
-  c.queue = e.queue;
-  c.tenant = e.tenant;
-  c.channel = e.channel;
-  c.priority = e.priority;
-  c.start = e.ts;
-  c.target = TargetFor(e, c.policy);
-  c.deadline = e.ts + c.target;
-  EmitRecord(c, "activate", e.ts, ctx);
-  if (reply_seen && reply_at >= e.ts) {
-    // The reply came first in arrival order but not in event time.
-    Event reply;
-    reply.ts = reply_at;
-    reply.agent_id = agent;
-    Fulfill(c, reply, ctx);
-  } else {
-    SetTimers(c, ctx);
-  }
-  ctx.Put(e.customer_id, name, c.Encode());
-}
+void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
+  const std::string skey = SubjectKey(SubjectType::kConversation, e.conversation_id);
+  Subject s;
+  auto stored = ctx.Get(e.customer_id, skey);
+  bool exists = stored && s.Decode(*stored);
 
-void SlaProcessor::AgentReply(const Event& e, ProcessorContext& ctx) {
-  std::string name = ClockName(e.conversation_id);
-  auto existing = ctx.Get(e.customer_id, name);
-  Clock c;
-  if (!existing) {
-    // Out of order: remember the reply for the open that follows.
-    c.phase = Phase::kReplyBeforeOpen;
-    c.reply_at = e.ts;
-    c.agent_id = e.agent_id;
-    c.customer_id = e.customer_id;
-    c.conversation_id = e.conversation_id;
-    ctx.Put(e.customer_id, name, c.Encode());
-    return;
-  }
-  if (!c.Decode(*existing)) return;
-  if (c.phase == Phase::kReplyBeforeOpen) {
-    if (e.ts < c.reply_at) {
-      c.reply_at = e.ts;
-      c.agent_id = e.agent_id;
-      ctx.Put(e.customer_id, name, c.Encode());
+  switch (e.type) {
+    case EventType::kConversationOpened: {
+      if (exists && !s.placeholder) return;  // opened twice: the first counts
+      const bool replied_first = exists && s.placeholder;
+      const Timestamp reply_at = s.reply_at;
+      const std::string reply_agent = s.agent_id;
+      s = Subject{};
+      s.type = SubjectType::kConversation;
+      s.id = e.conversation_id;
+      s.customer_id = e.customer_id;
+      s.attrs = {e.channel, e.queue, e.priority, e.customer_tier, e.tenant, CaseKind::kUnknown};
+      Start(Metric::kFirstResponse, s, e, ctx);
+      Start(Metric::kResolution, s, e, ctx);
+      if (replied_first && reply_at >= e.ts) {
+        // The reply came first in arrival order, not in event time.
+        Event reply;
+        reply.ts = reply_at;
+        reply.agent_id = reply_agent;
+        Fulfill(Metric::kFirstResponse, s, reply, ctx);
+        s.agent_replied = true;
+        s.agent_id = reply_agent;
+      }
+      ctx.Put(e.customer_id, skey, s.Encode());
+      return;
     }
-    return;
+    case EventType::kMessageAgent: {
+      if (!e.is_public || e.is_auto) return;  // internal notes and bot replies do not answer
+      if (!exists) {
+        s.type = SubjectType::kConversation;
+        s.id = e.conversation_id;
+        s.customer_id = e.customer_id;
+        s.placeholder = true;
+        s.reply_at = e.ts;
+        s.agent_id = e.agent_id;
+        ctx.Put(e.customer_id, skey, s.Encode());
+        return;
+      }
+      if (s.placeholder) {
+        if (e.ts < s.reply_at) {
+          s.reply_at = e.ts;
+          s.agent_id = e.agent_id;
+          ctx.Put(e.customer_id, skey, s.Encode());
+        }
+        return;
+      }
+      Fulfill(Metric::kFirstResponse, s, e, ctx);
+      Fulfill(Metric::kNextResponse, s, e, ctx);
+      s.agent_replied = true;
+      s.agent_id = e.agent_id;
+      ctx.Put(e.customer_id, skey, s.Encode());
+      return;
+    }
+    case EventType::kMessageCustomer:
+      if (!exists || s.placeholder) return;
+      // The customer answered: a resolution paused on them resumes.
+      Resume(Metric::kResolution, s, e, ctx);
+      // After an agent reply, the customer waits again (customer messages
+      // before the first reply belong to first_response; a running clock is
+      // not restarted).
+      if (s.agent_replied) Start(Metric::kNextResponse, s, e, ctx);
+      return;
+    case EventType::kConversationStatus:
+      if (!exists || s.placeholder) return;
+      if (e.status == ConversationStatus::kPending) Pause(Metric::kResolution, s, e, ctx);
+      else Resume(Metric::kResolution, s, e, ctx);
+      return;
+    case EventType::kConversationAssigned:
+      if (!exists || s.placeholder) return;
+      s.agent_id = e.agent_id;
+      ctx.Put(e.customer_id, skey, s.Encode());
+      return;
+    case EventType::kConversationTransferred:
+      if (!exists || s.placeholder) return;
+      s.attrs.queue = e.queue;
+      for (Metric m : {Metric::kFirstResponse, Metric::kNextResponse, Metric::kResolution}) Retarget(m, s, e, ctx);
+      ctx.Put(e.customer_id, skey, s.Encode());
+      return;
+    case EventType::kConversationAbandoned:
+    case EventType::kConversationClosed:
+      if (!exists) return;
+      Cancel(Metric::kFirstResponse, s, e, ctx);
+      Cancel(Metric::kNextResponse, s, e, ctx);
+      if (e.type == EventType::kConversationClosed) Fulfill(Metric::kResolution, s, e, ctx);
+      else Cancel(Metric::kResolution, s, e, ctx);
+      ctx.Delete(e.customer_id, skey);  // the conversation is over
+      return;
+    default:
+      return;
   }
-  if (c.phase != Phase::kRunning) return;
-  CancelTimers(c, ctx);
-  Fulfill(c, e, ctx);
-  ctx.Put(e.customer_id, name, c.Encode());
 }
 
-Timestamp SlaProcessor::WarningAt(const Clock& c) const {
-  return c.start + static_cast<DurationMs>(static_cast<double>(c.target) * options_.warning_fraction);
+void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
+  const std::string skey = SubjectKey(SubjectType::kCase, e.case_id);
+  Subject s;
+  auto stored = ctx.Get(e.customer_id, skey);
+  bool exists = stored && s.Decode(*stored);
+  if (e.type == EventType::kAftersalesOpened) {
+    if (exists) return;
+    s.type = SubjectType::kCase;
+    s.id = e.case_id;
+    s.customer_id = e.customer_id;
+    s.attrs = {e.channel, "", Priority::kNormal, "", e.tenant, e.kind};
+    Start(Metric::kAftersalesApproval, s, e, ctx);
+    Start(Metric::kAftersalesResolution, s, e, ctx);
+    ctx.Put(e.customer_id, skey, s.Encode());
+    return;
+  }
+  if (!exists) return;
+  switch (e.type) {
+    case EventType::kAftersalesApproved:
+      Fulfill(Metric::kAftersalesApproval, s, e, ctx);
+      s.approved = true;
+      // A return is refunded once the item is back; other kinds from approval.
+      if (s.attrs.kind != CaseKind::kReturn || s.item_received) Start(Metric::kAftersalesRefund, s, e, ctx);
+      break;
+    case EventType::kAftersalesRejected:
+      Fulfill(Metric::kAftersalesApproval, s, e, ctx);
+      break;
+    case EventType::kAftersalesItemReceived:
+      s.item_received = true;
+      if (s.attrs.kind == CaseKind::kReturn && s.approved) Start(Metric::kAftersalesRefund, s, e, ctx);
+      break;
+    case EventType::kAftersalesRefunded:
+      Fulfill(Metric::kAftersalesRefund, s, e, ctx);
+      break;
+    case EventType::kAftersalesClosed:
+      Cancel(Metric::kAftersalesApproval, s, e, ctx);
+      Cancel(Metric::kAftersalesRefund, s, e, ctx);
+      Fulfill(Metric::kAftersalesResolution, s, e, ctx);
+      break;
+    case EventType::kAftersalesReopened:
+      ++s.cycle;
+      Start(Metric::kAftersalesResolution, s, e, ctx);
+      break;
+    default:
+      return;
+  }
+  ctx.Put(e.customer_id, skey, s.Encode());
+}
+
+void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
+  const std::string skey = SubjectKey(SubjectType::kOrder, e.order_id);
+  Subject s;
+  auto stored = ctx.Get(e.customer_id, skey);
+  bool exists = stored && s.Decode(*stored);
+  if (!exists) {
+    s.type = SubjectType::kOrder;
+    s.id = e.order_id;
+    s.customer_id = e.customer_id;
+    s.attrs.tenant = e.tenant;
+  }
+  switch (e.type) {
+    case EventType::kOrderPaid:
+      Start(Metric::kOrderShip, s, e, ctx);
+      break;
+    case EventType::kOrderShipped:
+      Fulfill(Metric::kOrderShip, s, e, ctx);
+      Start(Metric::kOrderDelivery, s, e, ctx);
+      break;
+    case EventType::kOrderDelivered:
+      Fulfill(Metric::kOrderDelivery, s, e, ctx);
+      ctx.Delete(e.customer_id, skey);
+      return;
+    case EventType::kOrderCancelled:
+      Cancel(Metric::kOrderShip, s, e, ctx);
+      Cancel(Metric::kOrderDelivery, s, e, ctx);
+      ctx.Delete(e.customer_id, skey);
+      return;
+    default:
+      return;
+  }
+  ctx.Put(e.customer_id, skey, s.Encode());
+}
+
+// ---------------------------------------------------------------------------
+// Clock lifecycle
+
+void SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+  const std::string key = ClockKey(m, s.id);
+  std::optional<Clock> existing = Load(s.customer_id, key, ctx);
+  std::uint32_t cycle = 1;
+  if (existing) {
+    // A running clock is not restarted; a new cycle (reopened case) replaces
+    // the finished one.
+    if (m != Metric::kAftersalesResolution || existing->cycle >= s.cycle) return;
+  }
+  if (m == Metric::kAftersalesResolution) cycle = s.cycle;
+  auto applied = FindPolicy(options_.policies, m, s.attrs);
+  if (!applied) return;  // no policy measures this metric for this subject
+  Clock c;
+  c.metric = m;
+  c.type = s.type;
+  c.subject_id = s.id;
+  c.customer_id = s.customer_id;
+  c.cycle = cycle;
+  if (m == Metric::kNextResponse) {
+    // Each wait for a next response is its own cycle; the count is kept in
+    // a small record beside the clock so ids stay unique.
+    auto n = ctx.Get(s.customer_id, key + "#n");
+    c.cycle = n ? static_cast<std::uint32_t>(std::stoul(*n)) + 1 : 1;
+    ctx.Put(s.customer_id, key + "#n", std::to_string(c.cycle));
+  }
+  c.policy = applied->policy->name;
+  c.target = applied->target;
+  c.start = e.ts;
+  c.deadline = e.ts + c.target;
+  c.warn_at = e.ts + static_cast<DurationMs>(static_cast<double>(c.target) * options_.warning_fraction);
+  c.queue = s.attrs.queue;
+  c.channel = s.attrs.channel;
+  c.priority = s.attrs.priority;
+  c.customer_tier = s.attrs.customer_tier;
+  c.tenant = s.attrs.tenant;
+  c.kind = s.attrs.kind;
+  c.agent_id = s.agent_id;
+  Emit(c, "activate", e.ts, ctx);
+  SetTimers(c, ctx);
+  Store(c, ctx);
+}
+
+void SlaProcessor::Fulfill(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (!c) return;
+  CancelTimers(*c, ctx);
+  CatchUp(*c, e.ts, ctx);
+  if (!e.agent_id.empty()) c->agent_id = e.agent_id;
+  Emit(*c, "fulfill", e.ts, ctx);
+  ctx.Delete(s.customer_id, c->Key());
+}
+
+void SlaProcessor::Cancel(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (!c) return;
+  CancelTimers(*c, ctx);
+  CatchUp(*c, e.ts, ctx);
+  Emit(*c, "cancel", e.ts, ctx);
+  ctx.Delete(s.customer_id, c->Key());
+}
+
+void SlaProcessor::Pause(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (!c || c->phase != Phase::kRunning) return;
+  CancelTimers(*c, ctx);
+  CatchUp(*c, e.ts, ctx);
+  c->phase = Phase::kPaused;
+  c->paused_at = e.ts;
+  ++c->pauses;
+  Emit(*c, "pause", e.ts, ctx);
+  Store(*c, ctx);
+}
+
+void SlaProcessor::Resume(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (!c || c->phase != Phase::kPaused) return;
+  // The deadline (and the warning point) move by the time spent paused.
+  const DurationMs paused = std::max<DurationMs>(0, e.ts - c->paused_at);
+  c->paused_total += paused;
+  c->deadline = c->deadline + paused;
+  c->warn_at = c->warn_at + paused;
+  c->phase = Phase::kRunning;
+  Emit(*c, "resume", e.ts, ctx);
+  SetTimers(*c, ctx);
+  Store(*c, ctx);
+}
+
+void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (!c) return;
+  auto applied = FindPolicy(options_.policies, m, s.attrs);
+  c->queue = s.attrs.queue;
+  if (applied) {
+    // The clock keeps its start and the time already elapsed; only the
+    // target changes to the new queue's, so the deadline moves.
+    if (c->phase == Phase::kRunning) CancelTimers(*c, ctx);
+    c->policy = applied->policy->name;
+    c->target = applied->target;
+    c->deadline = c->start + c->paused_total + c->target;
+    c->warn_at = c->start + c->paused_total +
+                 static_cast<DurationMs>(static_cast<double>(c->target) * options_.warning_fraction);
+    // A paused clock's deadline excludes the current pause; Resume adds it.
+    if (c->phase == Phase::kRunning) {
+      CatchUp(*c, e.ts, ctx);
+      SetTimers(*c, ctx);
+    }
+  }
+  Store(*c, ctx);
 }
 
 void SlaProcessor::CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx) {
-  const bool warnings = options_.warning_fraction > 0 && options_.warning_fraction < 1;
-  if (warnings && !c.warned && t >= WarningAt(c)) {
+  if (c.phase != Phase::kRunning) return;
+  if (Warnings(options_.warning_fraction) && !c.warned && t >= c.warn_at) {
     c.warned = true;
-    EmitRecord(c, "warning", WarningAt(c), ctx);
+    Emit(c, "warning", c.warn_at, ctx);
   }
   if (!c.breached && t > c.deadline) {
     c.breached = true;
-    EmitRecord(c, "breach", c.deadline, ctx);
+    Emit(c, "breach", c.deadline, ctx);
   }
 }
 
-void SlaProcessor::Fulfill(Clock& c, const Event& e, ProcessorContext& ctx) {
-  // The deadline (or the warning point) may have passed in event time before
-  // its timer fired: those decisions are real and come first.
-  CatchUp(c, e.ts, ctx);
-  c.agent_id = e.agent_id;
-  c.phase = Phase::kFulfilled;
-  EmitRecord(c, "fulfill", e.ts, ctx);
-}
-
-void SlaProcessor::End(const Event& e, ProcessorContext& ctx) {
-  std::string name = ClockName(e.conversation_id);
-  auto existing = ctx.Get(e.customer_id, name);
-  if (!existing) return;
-  Clock c;
-  if (c.Decode(*existing) && c.phase == Phase::kRunning) {
-    CancelTimers(c, ctx);
-    CatchUp(c, e.ts, ctx);
-    EmitRecord(c, "cancel", e.ts, ctx);
-  }
-  // The conversation is over: its clock record is no longer needed.
-  ctx.Delete(e.customer_id, name);
-}
-
-void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
-                           ProcessorContext& ctx) {
-  // tag = "<w|b>/<conversation_id>"
-  if (tag.size() < 3 || tag[1] != '/') return;
-  std::string_view kind = tag.substr(0, 1);
-  std::string name = ClockName(tag.substr(2));
-  auto existing = ctx.Get(owner, name);
-  Clock c;
-  if (!existing || !c.Decode(*existing) || c.phase != Phase::kRunning) return;
-  if (kind == kWarningTag && !c.warned) {
-    c.warned = true;
-    EmitRecord(c, "warning", when, ctx);
-  } else if (kind == kBreachTag && !c.breached) {
-    c.breached = true;
-    EmitRecord(c, "breach", c.deadline, ctx);
-  } else {
-    return;
-  }
-  ctx.Put(owner, name, c.Encode());
-}
+// ---------------------------------------------------------------------------
+// Timers
 
 void SlaProcessor::SetTimers(const Clock& c, ProcessorContext& ctx) {
-  std::string tag = "b/" + c.conversation_id;
-  ctx.SetTimer(c.deadline, c.customer_id, tag);
-  if (options_.warning_fraction > 0 && options_.warning_fraction < 1) {
+  std::string tag = "b" + c.Key();
+  if (!c.breached) ctx.SetTimer(c.deadline, c.customer_id, tag);
+  if (Warnings(options_.warning_fraction) && !c.warned) {
     tag[0] = 'w';
-    ctx.SetTimer(WarningAt(c), c.customer_id, tag);
+    ctx.SetTimer(c.warn_at, c.customer_id, tag);
   }
 }
 
 void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
-  std::string tag = "b/" + c.conversation_id;
-  ctx.CancelTimer(c.deadline, c.customer_id, tag);
+  if (c.phase != Phase::kRunning) return;
+  std::string tag = "b" + c.Key();
+  if (!c.breached) ctx.CancelTimer(c.deadline, c.customer_id, tag);
   tag[0] = 'w';
-  ctx.CancelTimer(WarningAt(c), c.customer_id, tag);
+  if (!c.warned) ctx.CancelTimer(c.warn_at, c.customer_id, tag);
 }
 
-void SlaProcessor::EmitRecord(const Clock& c, std::string_view what, Timestamp ts,
-                              ProcessorContext& ctx) {
-  JsonWriter w;
-  // Unique even where conversation ids are unique only per customer.
+void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag, ProcessorContext& ctx) {
+  if (tag.size() < 2) return;
+  std::optional<Clock> c = Load(owner, std::string(tag.substr(1)), ctx);
+  if (!c || c->phase != Phase::kRunning) return;
+  if (tag[0] == 'w' && !c->warned && when == c->warn_at) {
+    c->warned = true;
+    Emit(*c, "warning", c->warn_at, ctx);
+  } else if (tag[0] == 'b' && !c->breached && when == c->deadline) {
+    c->breached = true;
+    Emit(*c, "breach", c->deadline, ctx);
+  } else {
+    return;  // a timer of a deadline that has since moved
+  }
+  Store(*c, ctx);
+}
+
+// ---------------------------------------------------------------------------
+// Output
+
+void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, ProcessorContext& ctx) {
+  // The id names the decision: the same decision always has the same id
+  // (a re-sent record after a crash is recognisable), and no two decisions
+  // share one.
   std::string id = c.customer_id;
   id.push_back('/');
-  id.append(c.conversation_id);
+  id.append(c.subject_id);
   id.push_back('/');
-  id.append(kMetric);
+  id.append(ToString(c.metric));
+  if (c.cycle > 1) id.append("#" + std::to_string(c.cycle));
   id.push_back('/');
   id.append(what);
+  if (what == "pause" || what == "resume") id.append("/" + std::to_string(c.pauses));
+
+  JsonWriter w;
   w.BeginObject()
       .Field("id", id)
       .Field("customer_id", c.customer_id)
-      .Field("metric", kMetric)
-      .Field("subject_type", "conversation")
-      .Field("subject_id", c.conversation_id)
+      .Field("metric", ToString(c.metric))
+      .Field("subject_type", ToString(c.type))
+      .Field("subject_id", c.subject_id)
       .Field("policy", c.policy)
       .Field("event", what)
       .Field("target_s", static_cast<double>(c.target) / 1000.0)
-      .Field("elapsed_s", static_cast<double>(ts - c.start) / 1000.0)
+      .Field("elapsed_s", static_cast<double>(c.Elapsed(ts)) / 1000.0)
       .TimeField("deadline", c.deadline)
-      .TimeField("ts", ts)
-      .Field("queue", c.queue)
-      .Field("channel", ToString(c.channel))
-      .Field("priority", ToString(c.priority));
+      .TimeField("ts", ts);
+  if (!c.queue.empty()) w.Field("queue", c.queue);
+  if (c.channel != Channel::kUnknown) w.Field("channel", ToString(c.channel));
+  if (c.type != SubjectType::kOrder) w.Field("priority", ToString(c.priority));
+  if (c.kind != CaseKind::kUnknown) w.Field("kind", ToString(c.kind));
   if (!c.agent_id.empty()) w.Field("agent_id", c.agent_id);
   if (!c.tenant.empty()) w.Field("tenant", c.tenant);
   if (what == "fulfill") w.Field("breached", c.breached);

@@ -106,6 +106,8 @@ commit:
   interval: 500ms
 http:
   port: 0
+log:
+  level: debug
 {extra_yaml}""")
         self.proc = None
         self.port = None
@@ -180,3 +182,15 @@ def check_complete(run_lines, replay_lines, what):
         raise Failure(f"{what}: {len(missing)} missing (e.g. {sorted(missing)[:3]}), "
                       f"{len(extra)} unexpected (e.g. {sorted(extra)[:3]})")
     return len(run) - len(set(run))
+
+
+def check_dead_letters(run_dlq, replay_dlq, what="cx.dlq"):
+    """The records run dead-lettered (original bytes) are exactly those replay
+    dead-lettered (its envelopes carry them in `value`); re-sends after a
+    restart may repeat one."""
+    want = set(json.loads(line)["value"] for line in replay_dlq)
+    got = set(run_dlq)
+    if got != want:
+        extra = sorted(got - want)
+        raise Failure(f"{what}: {len(extra)} records dead-lettered that replay accepts (e.g. {extra[:2]}), "
+                      f"{len(want - got)} not dead-lettered that replay rejects")

@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Env, Failure, check_complete, ids, metric_sum, wait_for  # noqa: E402
+from harness import Env, Failure, check_complete, check_dead_letters, ids, metric_sum, wait_for  # noqa: E402
 
 
 def rfc3339(t):
@@ -64,6 +64,7 @@ def test_backlog_matches_replay(env):
     if dups:
         raise Failure(f"{dups} duplicates without any restart")
     dlq = env.dump("cx.dlq")
+    check_dead_letters(dlq, want_dlq)
     if len(dlq) != len(want_dlq):
         raise Failure(f"cx.dlq has {len(dlq)} records, replay dead-lettered {len(want_dlq)}")
     m = w.metrics()
@@ -99,7 +100,7 @@ def test_kill9_and_restart(env):
     every kill lands while the input is being read."""
     env.start_broker()
     data = make_input(env, 3000, seed=2)
-    want_sla, _ = expected(env, [data])
+    want_sla, want_dlq = expected(env, [data])
     env.produce(data, max_batch=1)
     env.broker_command("rtt 1 50")
     # Static membership, as on Kubernetes.
@@ -121,6 +122,7 @@ def test_kill9_and_restart(env):
     env.broker_command("rtt 1 0")
     got = wait_complete(env, want_sla, timeout=120)
     dups = check_complete(got, want_sla, "cx.sla")
+    check_dead_letters(env.dump("cx.dlq"), want_dlq)
     print(f"  kill -9 after consuming {consumed_at_kill} records since each start; {len(got)} SLA records, "
           f"{dups} duplicates (ids already sent)")
     w.terminate()
@@ -133,7 +135,7 @@ def test_three_workers_one_killed(env):
     trip 50 ms, 4 KiB fetches) so the kill lands while the input is read."""
     env.start_broker(partitions=6)
     data = make_input(env, 3000, seed=3)
-    want_sla, _ = expected(env, [data])
+    want_sla, want_dlq = expected(env, [data])
     env.produce(data, max_batch=1)  # one record per message set: fetches are paced by size
     env.broker_command("rtt 1 50")
     slow = {"consumer.max.partition.fetch.bytes": "2048"}
@@ -146,6 +148,7 @@ def test_three_workers_one_killed(env):
     env.broker_command("rtt 1 0")
     got = wait_complete(env, want_sla, timeout=150)
     dups = check_complete(got, want_sla, "cx.sla")
+    check_dead_letters(env.dump("cx.dlq"), want_dlq)
     restored = wait_for("a restore on the survivors",
                         lambda: sum(metric_sum(w.metrics(), "cxstream_restored_records_total") for w in ws[1:]), 30)
     print(f"  first worker killed after consuming {int(consumed)} records; {len(got)} SLA records, "
@@ -160,7 +163,7 @@ def test_broker_down_10s(env):
     produced first and consumption paced, as in the kill -9 test."""
     env.start_broker()
     data = make_input(env, 3000, seed=4)
-    want_sla, _ = expected(env, [data])
+    want_sla, want_dlq = expected(env, [data])
     env.produce(data, max_batch=1)
     env.broker_command("rtt 1 50")
     w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "2048"}).start()
@@ -174,6 +177,7 @@ def test_broker_down_10s(env):
     dups = check_complete(got, want_sla, "cx.sla")
     if w.proc.poll() is not None:
         raise Failure(f"the worker exited ({w.proc.returncode}) during the outage")
+    check_dead_letters(env.dump("cx.dlq"), want_dlq)
     print(f"  outage of 10 s after {consumed} records; {len(got)} SLA records, {dups} duplicates")
     w.terminate()
 

@@ -19,11 +19,19 @@ class CollectingSink final : public OutputSink {
     }
     return out;
   }
-  // The "event" field of each SLA record, e.g. "v1:activate".
-  std::vector<std::string> SlaEvents() const {
+  // "<subject_id>:<event>" of each SLA record of one metric, e.g. "v1:activate".
+  std::vector<std::string> SlaEvents(const std::string& metric = "first_response") const {
     std::vector<std::string> out;
     for (const auto& v : Values(Stream::kSla)) {
-      out.push_back(Field(v, "subject_id") + ":" + Field(v, "event"));
+      if (Field(v, "metric") == metric) out.push_back(Field(v, "subject_id") + ":" + Field(v, "event"));
+    }
+    return out;
+  }
+  // The SLA records of one metric and event.
+  std::vector<std::string> Sla(const std::string& metric, const std::string& event) const {
+    std::vector<std::string> out;
+    for (const auto& v : Values(Stream::kSla)) {
+      if (Field(v, "metric") == metric && Field(v, "event") == event) out.push_back(v);
     }
     return out;
   }

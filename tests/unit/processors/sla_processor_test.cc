@@ -19,6 +19,9 @@ class SlaProcessorTest : public ::testing::Test {
     ps.push_back(std::make_unique<SlaProcessor>(SlaOptions{}));
     task_ = std::make_unique<engine::Task>(engine::TaskOptions{}, *store_, sink_, std::move(ps));
     EXPECT_TRUE(task_->Open().ok());
+    // "Now" is after every test event (as --until in a replay of history),
+    // so events hours apart are not taken for the future.
+    task_->set_now(*ParseRfc3339("2027-01-01T00:00:00Z"));
   }
 
   static std::string At(int s) {
@@ -55,18 +58,18 @@ TEST_F(SlaProcessorTest, ReplyInTimeFulfilsWithoutBreach) {
   Reply(20, "v1");
   Until(600);
   EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:fulfill"}));
-  EXPECT_EQ(CollectingSink::Field(sink_.Values(Stream::kSla)[1], "breached"), "false");
-  EXPECT_EQ(CollectingSink::Field(sink_.Values(Stream::kSla)[1], "elapsed_s"), "20");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "fulfill")[0], "breached"), "false");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "fulfill")[0], "elapsed_s"), "20");
 }
 
 TEST_F(SlaProcessorTest, NoReplyGivesWarningThenBreachAtTheDeadline) {
   Open(0, "v1");  // normal chat: 60 s, warning at 48 s
   Until(100);
   EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach"}));
-  const auto sla = sink_.Values(Stream::kSla);
-  EXPECT_EQ(CollectingSink::Field(sla[1], "ts"), "2026-11-23T10:00:48.000Z");
-  EXPECT_EQ(CollectingSink::Field(sla[2], "ts"), "2026-11-23T10:01:00.000Z");
-  EXPECT_EQ(CollectingSink::Field(sla[2], "deadline"), "2026-11-23T10:01:00.000Z");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "warning")[0], "ts"), "2026-11-23T10:00:48.000Z");
+  const auto breach = sink_.Sla("first_response", "breach")[0];
+  EXPECT_EQ(CollectingSink::Field(breach, "ts"), "2026-11-23T10:01:00.000Z");
+  EXPECT_EQ(CollectingSink::Field(breach, "deadline"), "2026-11-23T10:01:00.000Z");
 }
 
 TEST_F(SlaProcessorTest, ReplyAfterBreachFulfilsMarkedBreached) {
@@ -74,7 +77,7 @@ TEST_F(SlaProcessorTest, ReplyAfterBreachFulfilsMarkedBreached) {
   Feed("message.customer", 70, "v1");  // moves the watermark to 65 s: breach fires
   Reply(90, "v1");
   EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:fulfill"}));
-  EXPECT_EQ(CollectingSink::Field(sink_.Values(Stream::kSla)[3], "breached"), "true");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "fulfill")[0], "breached"), "true");
 }
 
 TEST_F(SlaProcessorTest, LateReplyWithinLatenessPreventsTheBreach) {
@@ -83,7 +86,7 @@ TEST_F(SlaProcessorTest, LateReplyWithinLatenessPreventsTheBreach) {
   Reply(55, "v1");                     // arrives late, happened before the deadline
   Until(600);
   EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:fulfill"}));
-  EXPECT_EQ(CollectingSink::Field(sink_.Values(Stream::kSla)[2], "breached"), "false");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "fulfill")[0], "breached"), "false");
 }
 
 TEST_F(SlaProcessorTest, ReplyAfterTheDeadlineBeforeTheTimerStillBreaches) {
@@ -113,7 +116,7 @@ TEST_F(SlaProcessorTest, TargetsFollowChannelPriorityAndVipTier) {
   Open(0, "vip", "normal", "app", R"(,"customer_tier":"vip")");
   Open(0, "mail", "normal", "email");
   Open(0, "call", "low", "phone");
-  auto sla = sink_.Values(Stream::kSla);
+  auto sla = sink_.Sla("first_response", "activate");
   ASSERT_EQ(sla.size(), 4u);
   EXPECT_EQ(CollectingSink::Field(sla[0], "target_s"), "15");
   EXPECT_EQ(CollectingSink::Field(sla[1], "target_s"), "30");
@@ -135,6 +138,159 @@ TEST_F(SlaProcessorTest, SecondReplyDoesNothing) {
   Reply(20, "v1");
   Until(600);
   EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:fulfill"}));
+}
+
+}  // namespace
+}  // namespace cx::processors
+
+namespace cx::processors {
+namespace {
+
+using cx::testing::CollectingSink;
+
+// Events of any type, for metrics beyond first_response. Times are seconds
+// after 2026-11-23T10:00:00Z.
+class SlaMetricsTest : public SlaProcessorTest {
+ protected:
+  void Raw(std::string type, int at, std::string fields) {
+    std::string json = R"({"event_id":"m)" + std::to_string(++n_) + R"(","type":")" + type + R"(","ts":")" + At(at) +
+                       R"(","customer_id":"c1")" + fields + "}";
+    engine::InputRecord r;
+    r.value = json;
+    r.source.file = "t";
+    r.source.line = n_;
+    task_->Process(r);
+    ASSERT_EQ(task_->stats().dead_lettered, 0u) << json;
+  }
+  std::string F(const std::string& metric, const std::string& event, const std::string& field, int i = 0) {
+    auto v = sink_.Sla(metric, event);
+    return static_cast<int>(v.size()) > i ? CollectingSink::Field(v[i], field) : "<none>";
+  }
+};
+
+TEST_F(SlaMetricsTest, NextResponseStartsAtTheCustomerAfterAnAgentReplyAndDoesNotRestart) {
+  Open(0, "v1");
+  Feed("message.customer", 2, "v1");  // before any reply: first_response's
+  Reply(10, "v1");
+  Feed("message.customer", 20, "v1");  // starts next_response (normal: 120 s)
+  Feed("message.customer", 30, "v1");  // does not restart it
+  Reply(50, "v1");
+  Feed("message.customer", 60, "v1");  // a second wait
+  Until(400);
+  EXPECT_EQ(sink_.SlaEvents("next_response"),
+            (std::vector<std::string>{"v1:activate", "v1:fulfill", "v1:activate", "v1:warning", "v1:breach"}));
+  EXPECT_EQ(F("next_response", "activate", "target_s"), "120");
+  EXPECT_EQ(F("next_response", "fulfill", "elapsed_s"), "30");
+  EXPECT_EQ(F("next_response", "breach", "ts"), "2026-11-23T10:03:00.000Z");
+  EXPECT_EQ(F("next_response", "breach", "id"), "c1/v1/next_response#2/breach");
+}
+
+TEST_F(SlaMetricsTest, ResolutionPausesWhilePendingAndTheDeadlineMovesByThePause) {
+  Open(0, "v1", "urgent");  // resolution urgent: 1 h
+  Raw("conversation.status", 600, R"(,"conversation_id":"v1","status":"pending")");
+  Feed("message.customer", 2400, "v1");  // the customer answered: resumes after 30 min paused
+  Raw("conversation.closed", 4800, R"(,"conversation_id":"v1")");  // 50 min of clock time
+  Until(9000);
+  EXPECT_EQ(sink_.SlaEvents("resolution"),
+            (std::vector<std::string>{"v1:activate", "v1:pause", "v1:resume", "v1:warning", "v1:fulfill"}));
+  EXPECT_EQ(F("resolution", "pause", "elapsed_s"), "600");
+  EXPECT_EQ(F("resolution", "resume", "deadline"), "2026-11-23T11:30:00.000Z");  // 11:00 + 30 min
+  EXPECT_EQ(F("resolution", "warning", "ts"), "2026-11-23T11:18:00.000Z");       // 48 min of clock time
+  EXPECT_EQ(F("resolution", "fulfill", "elapsed_s"), "3000");                    // 4800 - 1800 paused
+  EXPECT_EQ(F("resolution", "fulfill", "breached"), "false");
+}
+
+TEST_F(SlaMetricsTest, StatusOpenOrOnHoldResumes) {
+  Open(0, "v1", "urgent");
+  Raw("conversation.status", 100, R"(,"conversation_id":"v1","status":"pending")");
+  Raw("conversation.status", 200, R"(,"conversation_id":"v1","status":"on_hold")");
+  EXPECT_EQ(sink_.SlaEvents("resolution"), (std::vector<std::string>{"v1:activate", "v1:pause", "v1:resume"}));
+}
+
+TEST_F(SlaMetricsTest, TransferKeepsElapsedTimeAndTakesTheNewTarget) {
+  SlaOptions o;
+  Policy vipq;
+  vipq.name = "vip-queue";
+  vipq.queues = {"vipdesk"};
+  vipq.SetTarget(Metric::kFirstResponse, 20'000);
+  o.policies.insert(o.policies.begin(), vipq);
+  std::vector<std::unique_ptr<Processor>> ps;
+  ps.push_back(std::make_unique<SlaProcessor>(o));
+  store_ = state::NewMemoryStore();
+  sink_ = CollectingSink();
+  task_ = std::make_unique<engine::Task>(engine::TaskOptions{}, *store_, sink_, std::move(ps));
+  ASSERT_TRUE(task_->Open().ok());
+  task_->set_now(*ParseRfc3339("2027-01-01T00:00:00Z"));
+  Open(0, "v1");                                             // 60 s in q1
+  Raw("conversation.transferred", 30, R"(,"conversation_id":"v1","queue":"vipdesk")");  // now 20 s: overdue
+  Until(100);
+  EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach"}));
+  EXPECT_EQ(F("first_response", "breach", "ts"), "2026-11-23T10:00:20.000Z");
+  EXPECT_EQ(F("first_response", "breach", "policy"), "vip-queue");
+  EXPECT_EQ(F("first_response", "breach", "queue"), "vipdesk");
+}
+
+TEST_F(SlaMetricsTest, AbandonAfterTheDeadlineIsPrecededByTheBreach) {
+  Open(0, "v1");
+  Feed("conversation.abandoned", 62, "v1");  // watermark 57: the timers had not fired
+  Until(600);
+  EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:cancel"}));
+  EXPECT_EQ(sink_.SlaEvents("resolution"), (std::vector<std::string>{"v1:activate", "v1:cancel"}));
+}
+
+TEST_F(SlaMetricsTest, ReturnIsRefundedFromItemReceivedOtherKindsFromApproval) {
+  Raw("aftersales.opened", 0, R"(,"case_id":"k1","order_id":"o1","kind":"return")");
+  Raw("aftersales.opened", 0, R"(,"case_id":"k2","order_id":"o2","kind":"refund")");
+  Raw("aftersales.approved", 3600, R"(,"case_id":"k1")");
+  Raw("aftersales.approved", 3600, R"(,"case_id":"k2")");
+  Raw("aftersales.item_received", 7200, R"(,"case_id":"k1")");
+  Raw("aftersales.refunded", 10800, R"(,"case_id":"k1","amount":10)");
+  Raw("aftersales.refunded", 10800, R"(,"case_id":"k2","amount":10)");
+  EXPECT_EQ(sink_.SlaEvents("aftersales_approval"),
+            (std::vector<std::string>{"k1:activate", "k2:activate", "k1:fulfill", "k2:fulfill"}));
+  EXPECT_EQ(sink_.SlaEvents("aftersales_refund"),
+            (std::vector<std::string>{"k2:activate", "k1:activate", "k1:fulfill", "k2:fulfill"}));
+  auto refunds = sink_.Sla("aftersales_refund", "fulfill");
+  EXPECT_EQ(CollectingSink::Field(refunds[0], "elapsed_s"), "3600");  // k1: from item_received
+  EXPECT_EQ(CollectingSink::Field(refunds[1], "elapsed_s"), "7200");  // k2: from approval
+  EXPECT_EQ(CollectingSink::Field(refunds[0], "kind"), "return");
+  EXPECT_EQ(F("aftersales_approval", "activate", "target_s"), "86400");
+}
+
+TEST_F(SlaMetricsTest, RejectedCaseHasNoRefundClockAndReopenStartsANewResolution) {
+  Raw("aftersales.opened", 0, R"(,"case_id":"k1","order_id":"o1","kind":"complaint")");
+  Raw("aftersales.rejected", 60, R"(,"case_id":"k1")");
+  Raw("aftersales.closed", 120, R"(,"case_id":"k1")");
+  Raw("aftersales.reopened", 600, R"(,"case_id":"k1")");
+  Raw("aftersales.closed", 900, R"(,"case_id":"k1")");
+  EXPECT_TRUE(sink_.SlaEvents("aftersales_refund").empty());
+  EXPECT_EQ(sink_.SlaEvents("aftersales_resolution"),
+            (std::vector<std::string>{"k1:activate", "k1:fulfill", "k1:activate", "k1:fulfill"}));
+  EXPECT_EQ(F("aftersales_resolution", "fulfill", "id", 1), "c1/k1/aftersales_resolution#2/fulfill");
+  EXPECT_EQ(F("aftersales_resolution", "fulfill", "elapsed_s", 1), "300");
+}
+
+TEST_F(SlaMetricsTest, OrderShipThenDeliveryAndCancellation) {
+  Raw("order.paid", 0, R"(,"order_id":"o1","amount":10)");
+  Raw("order.shipped", 3600, R"(,"order_id":"o1")");
+  Raw("order.delivered", 90000, R"(,"order_id":"o1")");
+  Raw("order.paid", 0, R"(,"order_id":"o2","amount":10)");
+  Raw("order.cancelled", 100, R"(,"order_id":"o2")");
+  EXPECT_EQ(sink_.SlaEvents("order_ship"),
+            (std::vector<std::string>{"o1:activate", "o1:fulfill", "o2:activate", "o2:cancel"}));
+  EXPECT_EQ(sink_.SlaEvents("order_delivery"), (std::vector<std::string>{"o1:activate", "o1:fulfill"}));
+  EXPECT_EQ(F("order_ship", "activate", "target_s"), "172800");
+  EXPECT_EQ(F("order_delivery", "fulfill", "elapsed_s"), "86400");
+  EXPECT_EQ(F("order_ship", "activate", "subject_type"), "order");
+}
+
+TEST_F(SlaMetricsTest, LateShipmentBreachesAtTheDeadline) {
+  Raw("order.paid", 0, R"(,"order_id":"o1","amount":10)");
+  Raw("order.shipped", 200000, R"(,"order_id":"o1")");  // 48 h = 172800 s
+  EXPECT_EQ(sink_.SlaEvents("order_ship"),
+            (std::vector<std::string>{"o1:activate", "o1:warning", "o1:breach", "o1:fulfill"}));
+  EXPECT_EQ(F("order_ship", "breach", "ts"), "2026-11-25T10:00:00.000Z");
+  EXPECT_EQ(F("order_ship", "fulfill", "breached"), "true");
 }
 
 }  // namespace

@@ -1,0 +1,113 @@
+#include "processors/sla/policy.h"
+
+#include <algorithm>
+
+namespace cx::processors {
+namespace {
+
+constexpr std::array<std::string_view, kMetricCount> kMetricNames = {
+    "first_response",      "next_response",      "resolution", "aftersales_approval",
+    "aftersales_refund", "aftersales_resolution", "order_ship", "order_delivery"};
+
+template <typename T>
+bool In(const std::vector<T>& list, const T& v) {
+  return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+}
+
+constexpr DurationMs kS = 1000, kM = 60 * kS, kH = 60 * kM, kD = 24 * kH;
+
+}  // namespace
+
+std::string_view ToString(Metric m) { return kMetricNames[static_cast<std::size_t>(m)]; }
+std::optional<Metric> ParseMetric(std::string_view s) {
+  for (int i = 0; i < kMetricCount; ++i) {
+    if (kMetricNames[i] == s) return static_cast<Metric>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view ToString(SubjectType t) {
+  switch (t) {
+    case SubjectType::kConversation: return "conversation";
+    case SubjectType::kOrder: return "order";
+    case SubjectType::kCase: return "case";
+  }
+  return "";
+}
+
+SubjectType SubjectOf(Metric m) {
+  switch (m) {
+    case Metric::kFirstResponse:
+    case Metric::kNextResponse:
+    case Metric::kResolution: return SubjectType::kConversation;
+    case Metric::kOrderShip:
+    case Metric::kOrderDelivery: return SubjectType::kOrder;
+    default: return SubjectType::kCase;
+  }
+}
+
+bool Policy::Matches(const SubjectAttributes& s) const {
+  return In(channels, s.channel) && In(queues, s.queue) && In(priorities, s.priority) &&
+         In(customer_tiers, s.customer_tier) && In(tenants, s.tenant) && In(kinds, s.kind);
+}
+
+void Policy::SetTarget(Metric m, std::array<DurationMs, 4> per_priority) {
+  for (std::size_t p = 0; p < 4; ++p) targets[static_cast<std::size_t>(m)][p] = per_priority[p];
+}
+void Policy::SetTarget(Metric m, DurationMs all) { SetTarget(m, {all, all, all, all}); }
+
+std::optional<Applied> FindPolicy(const std::vector<Policy>& policies, Metric m, const SubjectAttributes& s) {
+  for (const Policy& p : policies) {
+    if (!p.Matches(s)) continue;
+    if (auto t = p.Target(m, s.priority)) return Applied{&p, *t};
+  }
+  return std::nullopt;
+}
+
+std::vector<Policy> DefaultPolicies() {
+  const std::vector<Channel> chat = {Channel::kWeb, Channel::kApp, Channel::kWechat, Channel::kSocial};
+  std::vector<Policy> ps;
+
+  Policy vip;
+  vip.name = "default-chat-vip";
+  vip.channels = chat;
+  vip.customer_tiers = {"vip"};
+  vip.SetTarget(Metric::kFirstResponse, {60 * kS, 30 * kS, 15 * kS, 7500});  // halved
+  ps.push_back(vip);
+
+  Policy c;
+  c.name = "default-chat";
+  c.channels = chat;
+  c.SetTarget(Metric::kFirstResponse, {120 * kS, 60 * kS, 30 * kS, 15 * kS});
+  c.SetTarget(Metric::kNextResponse, {240 * kS, 120 * kS, 60 * kS, 30 * kS});
+  c.SetTarget(Metric::kResolution, {24 * kH, 8 * kH, 4 * kH, 1 * kH});
+  ps.push_back(c);
+
+  Policy email;
+  email.name = "default-email";
+  email.channels = {Channel::kEmail};
+  email.SetTarget(Metric::kFirstResponse, 8 * kH);
+  ps.push_back(email);
+
+  Policy phone;
+  phone.name = "default-phone";
+  phone.channels = {Channel::kPhone};
+  phone.SetTarget(Metric::kFirstResponse, 60 * kS);
+  ps.push_back(phone);
+
+  Policy as;
+  as.name = "default-aftersales";
+  as.SetTarget(Metric::kAftersalesApproval, 24 * kH);
+  as.SetTarget(Metric::kAftersalesRefund, 48 * kH);
+  as.SetTarget(Metric::kAftersalesResolution, 7 * kD);
+  as.SetTarget(Metric::kOrderShip, 48 * kH);
+  as.SetTarget(Metric::kOrderDelivery, 7 * kD);
+  // Conversations on any channel: resolution and next response as chat.
+  as.SetTarget(Metric::kNextResponse, {240 * kS, 120 * kS, 60 * kS, 30 * kS});
+  as.SetTarget(Metric::kResolution, {24 * kH, 8 * kH, 4 * kH, 1 * kH});
+  as.name = "default";
+  ps.push_back(as);
+  return ps;
+}
+
+}  // namespace cx::processors

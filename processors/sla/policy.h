@@ -1,0 +1,79 @@
+// SLA metrics and policies (docs/sla.md).
+//
+// A policy is a named set of conditions and targets. Policies are kept in an
+// ordered list; for each clock, the first policy whose conditions all match
+// the subject and that sets a target for the clock's metric applies.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/event.h"
+#include "core/time.h"
+
+namespace cx::processors {
+
+enum class Metric : std::uint8_t {
+  kFirstResponse,
+  kNextResponse,
+  kResolution,
+  kAftersalesApproval,
+  kAftersalesRefund,
+  kAftersalesResolution,
+  kOrderShip,
+  kOrderDelivery,
+};
+inline constexpr int kMetricCount = 8;
+std::string_view ToString(Metric m);
+std::optional<Metric> ParseMetric(std::string_view s);
+
+enum class SubjectType : std::uint8_t { kConversation, kOrder, kCase };
+std::string_view ToString(SubjectType t);
+SubjectType SubjectOf(Metric m);
+
+// What a policy's conditions are matched against.
+struct SubjectAttributes {
+  Channel channel = Channel::kUnknown;  // unknown: no channel (orders)
+  std::string queue;
+  Priority priority = Priority::kNormal;
+  std::string customer_tier;
+  std::string tenant;
+  CaseKind kind = CaseKind::kUnknown;
+};
+
+struct Policy {
+  std::string name;
+  // Conditions: each non-empty list must contain the subject's value.
+  std::vector<Channel> channels;
+  std::vector<std::string> queues;
+  std::vector<Priority> priorities;
+  std::vector<std::string> customer_tiers;
+  std::vector<std::string> tenants;
+  std::vector<CaseKind> kinds;
+  // Targets per metric and priority (low, normal, high, urgent); nullopt:
+  // this policy does not measure the metric.
+  std::array<std::array<std::optional<DurationMs>, 4>, kMetricCount> targets{};
+
+  bool Matches(const SubjectAttributes& s) const;
+  std::optional<DurationMs> Target(Metric m, Priority p) const {
+    return targets[static_cast<std::size_t>(m)][static_cast<std::size_t>(p)];
+  }
+  void SetTarget(Metric m, std::array<DurationMs, 4> per_priority);
+  void SetTarget(Metric m, DurationMs all_priorities);
+};
+
+// The applicable policy and target, or nullopt when no policy measures it.
+struct Applied {
+  const Policy* policy;
+  DurationMs target;
+};
+std::optional<Applied> FindPolicy(const std::vector<Policy>& policies, Metric m, const SubjectAttributes& s);
+
+// The shipped defaults (config/cxstream.yaml, docs/sla.md), calendar time.
+std::vector<Policy> DefaultPolicies();
+
+}  // namespace cx::processors
