@@ -19,27 +19,33 @@ using runtime::KafkaHandle;
 using runtime::KafkaMessage;
 using runtime::PartitionList;
 
-int Produce(const ProduceOptions& o) {
+namespace {
+
+// A client with the given properties, or null after printing why.
+KafkaHandle NewClient(rd_kafka_type_t type, const char* what,
+                      const std::vector<std::pair<std::string, std::string>>& props) {
   KafkaConf conf(rd_kafka_conf_new());
   char err[512];
-  for (auto [k, v] : std::initializer_list<std::pair<const char*, std::string>>{
-           {"bootstrap.servers", o.bootstrap}, {"enable.idempotence", "true"}, {"linger.ms", "5"},
-           {"partitioner", "murmur2_random"}}) {
-    if (rd_kafka_conf_set(conf.get(), k, v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      std::cerr << "produce: " << err << "\n";
-      return 2;
+  for (const auto& [k, v] : props) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      std::cerr << what << ": " << err << "\n";
+      return nullptr;
     }
   }
-  if (o.max_batch > 0 &&
-      rd_kafka_conf_set(conf.get(), "batch.num.messages", std::to_string(o.max_batch).c_str(), err, sizeof err)) {
-    std::cerr << "produce: " << err << "\n";
-    return 2;
-  }
-  KafkaHandle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err));
-  if (!rk) {
-    std::cerr << "produce: " << err << "\n";
-    return 1;
-  }
+  KafkaHandle rk(rd_kafka_new(type, conf.release(), err, sizeof err));
+  if (!rk) std::cerr << what << ": " << err << "\n";
+  return rk;
+}
+
+}  // namespace
+
+int Produce(const ProduceOptions& o) {
+  std::vector<std::pair<std::string, std::string>> props = {
+      {"bootstrap.servers", o.bootstrap}, {"enable.idempotence", "true"}, {"linger.ms", "5"},
+      {"partitioner", "murmur2_random"}};
+  if (o.max_batch > 0) props.emplace_back("batch.num.messages", std::to_string(o.max_batch));
+  KafkaHandle rk = NewClient(RD_KAFKA_PRODUCER, "produce", props);
+  if (!rk) return 2;
   // Generous limits: the worker, not this tool, decides what is valid.
   EventDecoder decoder(DecodeLimits{.max_message_bytes = 64 << 20, .max_id_bytes = 1 << 20, .max_text_bytes = 64 << 20});
   std::uint64_t n = 0;
@@ -93,21 +99,10 @@ int Produce(const ProduceOptions& o) {
 }
 
 int Dump(const DumpOptions& o) {
-  KafkaConf conf(rd_kafka_conf_new());
-  char err[512];
-  for (auto [k, v] : std::initializer_list<std::pair<const char*, std::string>>{
-           {"bootstrap.servers", o.bootstrap}, {"group.id", "cxstream-dump"}, {"enable.auto.commit", "false"},
-           {"enable.partition.eof", "true"}}) {
-    if (rd_kafka_conf_set(conf.get(), k, v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      std::cerr << "dump: " << err << "\n";
-      return 2;
-    }
-  }
-  KafkaHandle rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.release(), err, sizeof err));
-  if (!rk) {
-    std::cerr << "dump: " << err << "\n";
-    return 1;
-  }
+  KafkaHandle rk = NewClient(RD_KAFKA_CONSUMER, "dump",
+                             {{"bootstrap.servers", o.bootstrap}, {"group.id", "cxstream-dump"},
+                              {"enable.auto.commit", "false"}, {"enable.partition.eof", "true"}});
+  if (!rk) return 2;
   auto counts = runtime::PartitionCounts(rk.get(), o.topics, 10'000);
   if (!counts.ok()) {
     std::cerr << "dump: " << counts.status().message() << "\n";

@@ -27,15 +27,19 @@ class SlaProcessorTest : public ::testing::Test {
   static std::string At(int s) {
     return FormatRfc3339(Timestamp{*ParseRfc3339("2026-11-23T10:00:00Z")} + s * 1000LL);
   }
-  void Feed(std::string type, int at, std::string conv, std::string extra = "") {
+  // An event of customer c1 with the given type, time and further fields.
+  void Raw(std::string type, int at, std::string fields) {
     std::string json = R"({"event_id":"e)" + std::to_string(++n_) + R"(","type":")" + type + R"(","ts":")" + At(at) +
-                       R"(","customer_id":"c1","conversation_id":")" + conv + "\"" + extra + "}";
+                       R"(","customer_id":"c1")" + fields + "}";
     engine::InputRecord r;
     r.value = json;
     r.source.file = "t";
     r.source.line = n_;
     task_->Process(r);
     ASSERT_EQ(task_->stats().dead_lettered, 0u) << json;
+  }
+  void Feed(std::string type, int at, std::string conv, std::string extra = "") {
+    Raw(type, at, R"(,"conversation_id":")" + conv + "\"" + extra);
   }
   void Open(int at, std::string conv, std::string priority = "normal", std::string channel = "web",
             std::string extra = "") {
@@ -152,16 +156,6 @@ using cx::testing::CollectingSink;
 // after 2026-11-23T10:00:00Z.
 class SlaMetricsTest : public SlaProcessorTest {
  protected:
-  void Raw(std::string type, int at, std::string fields) {
-    std::string json = R"({"event_id":"m)" + std::to_string(++n_) + R"(","type":")" + type + R"(","ts":")" + At(at) +
-                       R"(","customer_id":"c1")" + fields + "}";
-    engine::InputRecord r;
-    r.value = json;
-    r.source.file = "t";
-    r.source.line = n_;
-    task_->Process(r);
-    ASSERT_EQ(task_->stats().dead_lettered, 0u) << json;
-  }
   std::string F(const std::string& metric, const std::string& event, const std::string& field, int i = 0) {
     auto v = sink_.Sla(metric, event);
     return static_cast<int>(v.size()) > i ? CollectingSink::Field(v[i], field) : "<none>";
