@@ -1,5 +1,8 @@
 #include "config/config.h"
 
+#include "core/event.h"
+#include "core/sla_metric.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -310,6 +313,11 @@ class Loader {
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
       std::string path = prefix.empty() ? key : prefix + "." + key;
+      if (path == "sla.policies") {  // structured: parsed by ParsePolicies
+        policies_node_ = kv.second;
+        policies_seen_ = true;
+        continue;
+      }
       const Option* opt = Find(path);
       if (opt) {
         if (opt->kind != Kind::kMap && !kv.second.IsScalar()) {
@@ -346,7 +354,140 @@ class Loader {
 
   std::vector<ConfigError> TakeErrors() { return std::move(errors_); }
 
+  // sla.policies: a list of {name, match: {...}, targets: {...}}.
+  void ParsePolicies(Config& c) {
+    if (!policies_seen_) return;
+    const YAML::Node& list = policies_node_;
+    c.sla.policies_given = true;
+    if (list.IsNull()) return;  // "policies:" with nothing: no SLA is measured
+    if (!list.IsSequence()) return Error("sla.policies", "expected a list of policies");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string path = "sla.policies[" + std::to_string(i) + "]";
+      const YAML::Node& p = list[i];
+      if (!p.IsMap()) {
+        Error(path, "expected a mapping with name, match and targets");
+        continue;
+      }
+      SlaPolicyConfig pc;
+      for (const auto& kv : p) {
+        std::string key = kv.first.as<std::string>();
+        if (key == "name") {
+          pc.name = kv.second.IsScalar() ? kv.second.Scalar() : "";
+        } else if (key == "match") {
+          ParseMatch(path + ".match", kv.second, pc);
+        } else if (key == "targets") {
+          ParseTargets(path + ".targets", kv.second, pc);
+        } else {
+          Error(path + "." + key, "unknown key (name, match, targets)");
+        }
+      }
+      if (pc.name.empty()) Error(path + ".name", "every policy needs a name");
+      else if (!names.insert(pc.name).second) Error(path + ".name", "duplicate policy name \"" + pc.name + "\"");
+      if (pc.targets.empty()) Error(path + ".targets", "a policy must set at least one target");
+      c.sla.policies.push_back(std::move(pc));
+    }
+  }
+
  private:
+  template <typename ParseFn>
+  void ParseList(const std::string& path, const YAML::Node& n, std::vector<std::string>& out, ParseFn valid,
+                 const char* allowed) {
+    std::vector<YAML::Node> items;
+    if (n.IsScalar()) items.push_back(n);
+    else if (n.IsSequence()) for (const auto& x : n) items.push_back(x);
+    else return Error(path, "expected a value or a list");
+    for (const auto& x : items) {
+      if (!x.IsScalar()) {
+        Error(path, "expected a list of strings");
+        continue;
+      }
+      if (!valid(x.Scalar())) {
+        Error(path, "\"" + x.Scalar() + "\" is not one of " + allowed);
+        continue;
+      }
+      out.push_back(x.Scalar());
+    }
+  }
+
+  void ParseMatch(const std::string& path, const YAML::Node& n, SlaPolicyConfig& pc) {
+    if (!n.IsMap()) return Error(path, "expected a mapping of conditions");
+    auto any = [](const std::string& s) { return !s.empty(); };
+    for (const auto& kv : n) {
+      std::string key = kv.first.as<std::string>();
+      std::string p = path + "." + key;
+      if (key == "channel") {
+        ParseList(p, kv.second, pc.channels, [](const std::string& s) { return ParseChannel(s).has_value(); },
+                  "web, app, wechat, social, phone, email");
+      } else if (key == "priority") {
+        ParseList(p, kv.second, pc.priorities, [](const std::string& s) { return ParsePriority(s).has_value(); },
+                  "low, normal, high, urgent");
+      } else if (key == "kind") {
+        ParseList(p, kv.second, pc.kinds, [](const std::string& s) { return ParseCaseKind(s).has_value(); },
+                  "return, exchange, refund, repair, complaint");
+      } else if (key == "queue") {
+        ParseList(p, kv.second, pc.queues, any, "a non-empty name");
+      } else if (key == "customer_tier") {
+        ParseList(p, kv.second, pc.customer_tiers, any, "a non-empty name");
+      } else if (key == "tenant") {
+        ParseList(p, kv.second, pc.tenants, any, "a non-empty name");
+      } else {
+        Error(p, "unknown condition (channel, queue, priority, customer_tier, tenant, kind)");
+      }
+    }
+  }
+
+  void ParseTargets(const std::string& path, const YAML::Node& n, SlaPolicyConfig& pc) {
+    if (!n.IsMap()) return Error(path, "expected a mapping of metric to target");
+    static constexpr const char* kPriorities[] = {"low", "normal", "high", "urgent"};
+    auto duration = [this](const std::string& p, const YAML::Node& v) -> std::optional<DurationMs> {
+      std::string text, err;
+      if (!v.IsScalar()) {
+        Error(p, "expected a duration");
+        return std::nullopt;
+      }
+      if (!SubstituteEnv(v.Scalar(), env_, text, err)) {
+        Error(p, err);
+        return std::nullopt;
+      }
+      auto d = ParseDuration(text);
+      if (!d || *d <= 0) {
+        Error(p, "expected a positive duration such as 90s, 8h or 7d, got \"" + text + "\"");
+        return std::nullopt;
+      }
+      return d;
+    };
+    for (const auto& kv : n) {
+      std::string metric = kv.first.as<std::string>();
+      std::string p = path + "." + metric;
+      if (!ParseMetric(metric)) {
+        Error(p, "unknown metric (first_response, next_response, resolution, aftersales_approval, "
+                 "aftersales_refund, aftersales_resolution, order_ship, order_delivery)");
+        continue;
+      }
+      std::array<std::optional<DurationMs>, 4> t{};
+      if (kv.second.IsMap()) {
+        for (const auto& pv : kv.second) {
+          std::string prio = pv.first.as<std::string>();
+          auto idx = ParsePriority(prio);
+          if (!idx) {
+            Error(p + "." + prio, "unknown priority (low, normal, high, urgent)");
+            continue;
+          }
+          t[static_cast<std::size_t>(*idx)] = duration(p + "." + prio, pv.second);
+        }
+        (void)kPriorities;
+      } else {
+        auto d = duration(p, kv.second);
+        for (auto& x : t) x = d;
+      }
+      pc.targets[metric] = t;
+    }
+  }
+
+  YAML::Node policies_node_;
+  bool policies_seen_ = false;
+
   EnvLookup env_;
   std::vector<ConfigError> errors_;
 };
@@ -379,6 +520,7 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
       loader.Apply(o, it != found.end() ? it->second.Scalar() : std::string(o.default_text),
                    result.config);
     }
+    loader.ParsePolicies(result.config);
   } catch (const YAML::Exception& e) {
     loader.Error("", std::string("YAML error: ") + e.what());
   }
@@ -435,6 +577,23 @@ std::string ReferenceMarkdown() {
     md << "| `" << o.path << "` | " << KindName(o.kind) << " | `" << (o.default_text.empty() ? "\"\"" : o.default_text)
        << "` | " << range << " | " << o.description << " |\n";
   }
+  md << R"(
+## `sla.policies`
+
+An ordered list; for each clock the first policy whose conditions all match
+and which sets a target for the clock's metric applies ([sla.md](sla.md#policies)).
+Without this key the shipped defaults apply (they are written out in
+`config/cxstream.yaml`); with it, exactly the policies listed.
+
+| key | type | meaning |
+|---|---|---|
+| `name` | string | required, unique; appears in every SLA record as `policy` |
+| `match.channel` | list | web, app, wechat, social, phone, email |
+| `match.queue`, `match.customer_tier`, `match.tenant` | list | names |
+| `match.priority` | list | low, normal, high, urgent |
+| `match.kind` | list | return, exchange, refund, repair, complaint (after-sales cases) |
+| `targets.<metric>` | duration, or a mapping priority -> duration | metrics: first_response, next_response, resolution, aftersales_approval, aftersales_refund, aftersales_resolution, order_ship, order_delivery; a priority left out is not measured by this policy |
+)";
   return md.str();
 }
 

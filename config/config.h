@@ -6,7 +6,9 @@
 // (`cxstream validate-config --reference`). Shared read-only by all tasks.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -68,8 +70,23 @@ struct LogConfig {
   std::string level;
 };
 
+// One SLA policy as written in the configuration (docs/sla.md#policies).
+// Values are validated at load; the SLA engine receives them as given.
+struct SlaPolicyConfig {
+  std::string name;
+  // Conditions; an empty list matches anything.
+  std::vector<std::string> channels, queues, priorities, customer_tiers, tenants, kinds;
+  // metric name -> target per priority (low, normal, high, urgent);
+  // nullopt: not measured for that priority by this policy.
+  std::map<std::string, std::array<std::optional<DurationMs>, 4>> targets;
+};
+
 struct SlaConfig {
   double warning_fraction = 0;
+  // The ordered policy list. Without `sla.policies` in the file the shipped
+  // defaults apply (policies_given = false); with it, exactly these.
+  std::vector<SlaPolicyConfig> policies;
+  bool policies_given = false;
 };
 
 struct Config {

@@ -15,9 +15,31 @@ TaskOptions TaskOptionsFrom(const config::Config& c) {
   return o;
 }
 
+std::vector<processors::Policy> SlaPolicies(const config::Config& c) {
+  if (!c.sla.policies_given) return processors::DefaultPolicies();
+  std::vector<processors::Policy> out;
+  // Names were validated when the configuration was loaded.
+  for (const auto& pc : c.sla.policies) {
+    processors::Policy p;
+    p.name = pc.name;
+    for (const auto& v : pc.channels) p.channels.push_back(*ParseChannel(v));
+    for (const auto& v : pc.priorities) p.priorities.push_back(*ParsePriority(v));
+    for (const auto& v : pc.kinds) p.kinds.push_back(*ParseCaseKind(v));
+    p.queues = pc.queues;
+    p.customer_tiers = pc.customer_tiers;
+    p.tenants = pc.tenants;
+    for (const auto& [metric, targets] : pc.targets) {
+      p.targets[static_cast<std::size_t>(*ParseMetric(metric))] = targets;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c) {
   std::vector<std::unique_ptr<processors::Processor>> ps;
-  processors::SlaOptions sla;  // the shipped default policies
+  processors::SlaOptions sla;
+  sla.policies = SlaPolicies(c);
   sla.warning_fraction = c.sla.warning_fraction;
   ps.push_back(std::make_unique<processors::SlaProcessor>(sla));
   return ps;

@@ -9,10 +9,14 @@
 #include "config/config.h"
 #include "engine/task.h"
 #include "processors/processor.h"
+#include "processors/sla/policy.h"
 
 namespace cx::engine {
 
 TaskOptions TaskOptionsFrom(const config::Config& config);
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& config);
+// The SLA policies of the configuration, or the shipped defaults when the
+// configuration names none.
+std::vector<processors::Policy> SlaPolicies(const config::Config& config);
 
 }  // namespace cx::engine

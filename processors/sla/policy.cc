@@ -5,10 +5,6 @@
 namespace cx::processors {
 namespace {
 
-constexpr std::array<std::string_view, kMetricCount> kMetricNames = {
-    "first_response",      "next_response",      "resolution", "aftersales_approval",
-    "aftersales_refund", "aftersales_resolution", "order_ship", "order_delivery"};
-
 template <typename T>
 bool In(const std::vector<T>& list, const T& v) {
   return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
@@ -17,14 +13,6 @@ bool In(const std::vector<T>& list, const T& v) {
 constexpr DurationMs kS = 1000, kM = 60 * kS, kH = 60 * kM, kD = 24 * kH;
 
 }  // namespace
-
-std::string_view ToString(Metric m) { return kMetricNames[static_cast<std::size_t>(m)]; }
-std::optional<Metric> ParseMetric(std::string_view s) {
-  for (int i = 0; i < kMetricCount; ++i) {
-    if (kMetricNames[i] == s) return static_cast<Metric>(i);
-  }
-  return std::nullopt;
-}
 
 std::string_view ToString(SubjectType t) {
   switch (t) {

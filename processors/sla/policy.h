@@ -13,23 +13,13 @@
 #include <vector>
 
 #include "core/event.h"
+#include "core/sla_metric.h"
 #include "core/time.h"
 
 namespace cx::processors {
 
-enum class Metric : std::uint8_t {
-  kFirstResponse,
-  kNextResponse,
-  kResolution,
-  kAftersalesApproval,
-  kAftersalesRefund,
-  kAftersalesResolution,
-  kOrderShip,
-  kOrderDelivery,
-};
-inline constexpr int kMetricCount = 8;
-std::string_view ToString(Metric m);
-std::optional<Metric> ParseMetric(std::string_view s);
+using cx::Metric;
+using cx::kMetricCount;
 
 enum class SubjectType : std::uint8_t { kConversation, kOrder, kCase };
 std::string_view ToString(SubjectType t);

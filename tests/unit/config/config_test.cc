@@ -112,6 +112,57 @@ TEST(ConfigTest, SizesAndDurationsAcceptUnits) {
   EXPECT_EQ(r.config.state.memory_budget_bytes, 1LL << 30);
 }
 
+TEST(ConfigTest, SlaPoliciesAreParsedInOrder) {
+  LoadResult r = LoadConfigText(R"(
+sla:
+  policies:
+    - name: vip
+      match: {customer_tier: vip, channel: [web, app]}
+      targets:
+        first_response: {normal: 30s, urgent: 10s}
+    - name: rest
+      targets: {order_ship: 2d}
+)", &NoEnv);
+  ASSERT_TRUE(r.ok()) << r.errors[0].ToString();
+  ASSERT_TRUE(r.config.sla.policies_given);
+  ASSERT_EQ(r.config.sla.policies.size(), 2u);
+  const auto& vip = r.config.sla.policies[0];
+  EXPECT_EQ(vip.name, "vip");
+  EXPECT_EQ(vip.customer_tiers, (std::vector<std::string>{"vip"}));
+  EXPECT_EQ(vip.channels, (std::vector<std::string>{"web", "app"}));
+  const auto& fr = vip.targets.at("first_response");
+  EXPECT_FALSE(fr[0].has_value());  // low: not measured by this policy
+  EXPECT_EQ(fr[1], 30000);
+  EXPECT_EQ(fr[3], 10000);
+  EXPECT_EQ(r.config.sla.policies[1].targets.at("order_ship")[2], 2 * 86400000LL);
+}
+
+TEST(ConfigTest, SlaPolicyErrorsNameTheirPath) {
+  LoadResult r = LoadConfigText(R"(
+sla:
+  policies:
+    - name: a
+      match: {channel: fax, colour: red}
+      targets: {first_reply: 1m, resolution: {normal: soon, asap: 1h}}
+    - name: a
+      targets: {order_ship: 0s}
+    - targets: {}
+)", &NoEnv);
+  EXPECT_TRUE(HasError(r, "sla.policies[0].match.channel", "\"fax\" is not one of"));
+  EXPECT_TRUE(HasError(r, "sla.policies[0].match.colour", "unknown condition"));
+  EXPECT_TRUE(HasError(r, "sla.policies[0].targets.first_reply", "unknown metric"));
+  EXPECT_TRUE(HasError(r, "sla.policies[0].targets.resolution.normal", "expected a positive duration"));
+  EXPECT_TRUE(HasError(r, "sla.policies[0].targets.resolution.asap", "unknown priority"));
+  EXPECT_TRUE(HasError(r, "sla.policies[1].name", "duplicate policy name"));
+  EXPECT_TRUE(HasError(r, "sla.policies[1].targets.order_ship", "expected a positive duration"));
+  EXPECT_TRUE(HasError(r, "sla.policies[2].name", "every policy needs a name"));
+  EXPECT_TRUE(HasError(r, "sla.policies[2].targets", "at least one target"));
+}
+
+TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) {
+  EXPECT_FALSE(DefaultConfig().sla.policies_given);
+}
+
 TEST(ConfigTest, ReferenceDocIsUpToDate) {
   // docs/configuration.md is generated: `cxstream validate-config --reference > docs/configuration.md`.
   EXPECT_EQ(ReadFile(std::string(CX_SOURCE_DIR) + "/docs/configuration.md"), ReferenceMarkdown())
