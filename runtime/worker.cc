@@ -105,6 +105,7 @@ class Worker::Impl {
   void Assign(rd_kafka_topic_partition_list_t* parts);
   void Revoke();
   Status OpenSlot(int partition);
+  Status CreateChangelog(int partitions);
   void RestoreLoop();
   Status Restore(Slot& slot);
   void FinishRestores();
@@ -240,8 +241,13 @@ Status Worker::Impl::Start() {
     }
   }
   if (counts->back() < 0) {
-    return Status::Fatal("changelog topic " + changelog_ + " does not exist: create it with " + std::to_string(n) +
-                         " partitions and cleanup.policy=compact (docs/runtime.md#topics)");
+    if (Status s = CreateChangelog(n); !s.ok()) {
+      return Status::Fatal("changelog topic " + changelog_ + " does not exist and could not be created (" +
+                           s.message() + "): create it with " + std::to_string(n) +
+                           " partitions and cleanup.policy=compact (docs/runtime.md#topics)");
+    }
+    Log(LogLevel::kInfo, "worker", "created the changelog topic",
+        {{"topic", std::string_view(changelog_)}, {"partitions", static_cast<std::int64_t>(n)}});
   }
   if (counts->back() != n) {
     return Status::Fatal("changelog topic " + changelog_ + " has " + std::to_string(counts->back()) +
@@ -258,6 +264,42 @@ Status Worker::Impl::Start() {
                                             {"partitions", static_cast<std::int64_t>(n)},
                                             {"state_dir", std::string_view(config_.state.dir)}});
   return Status::Ok();
+}
+
+// Creates the changelog topic: compacted, with the input topics' partition
+// count, the broker's default replication.
+Status Worker::Impl::CreateChangelog(int partitions) {
+  char err[512];
+  rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(changelog_.c_str(), partitions, -1, err, sizeof err);
+  if (!topic) return Status::InvalidArgument(err);
+  rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_.get());
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, kMetadataTimeoutMs, err, sizeof err);
+  rd_kafka_CreateTopics(producer_.get(), &topic, 1, options, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, kMetadataTimeoutMs + 5000);
+  Status result = Status::Unavailable("no answer to CreateTopics");
+  if (ev) {
+    if (rd_kafka_event_error(ev)) {
+      result = Status::Unavailable(rd_kafka_event_error_string(ev));
+    } else if (const rd_kafka_CreateTopics_result_t* r = rd_kafka_event_CreateTopics_result(ev)) {
+      std::size_t n = 0;
+      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(r, &n);
+      result = Status::Ok();
+      for (std::size_t i = 0; i < n; ++i) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          const char* msg = rd_kafka_topic_result_error_string(results[i]);
+          result = Status::Unavailable(msg ? msg : rd_kafka_err2str(e));
+        }
+      }
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_NewTopic_destroy(topic);
+  return result;
 }
 
 // ---------------------------------------------------------------------------

@@ -240,6 +240,32 @@ def test_refuses_to_start_when_not_co_partitioned(env):
     print("  refused with: " + [l for l in log.splitlines() if "co-partitioned" in l][0][:160])
 
 
+def test_missing_changelog_is_created_or_named(env):
+    """A changelog that does not exist is created (compacted, same partition
+    count); where the cluster cannot create it (the mock cluster has no
+    CreateTopics) the worker stops with a message that says how."""
+    env.start_broker()
+    w = env.worker("w1", "")
+    with open(w.config) as f:
+        cfg = f.read()
+    with open(w.config, "w") as f:
+        f.write(cfg.replace("kafka:\n", "kafka:\n  application_id: other-app\n", 1))
+    w.logfile = open(w.log, "a")
+    p = subprocess.Popen([env.bin, "run", "--config", w.config], stdout=subprocess.DEVNULL, stderr=w.logfile)
+    env.procs.append(p)
+    try:
+        rc = p.wait(40)
+    except subprocess.TimeoutExpired:
+        rc = None
+    log = open(w.log).read()
+    if "created the changelog topic" in log:
+        print("  the cluster created other-app-customer-changelog")
+        return
+    if rc in (None, 0) or "other-app-customer-changelog does not exist and could not be created" not in log:
+        raise Failure(f"neither created nor refused clearly (exit {rc})")
+    print("  refused: " + [l for l in log.splitlines() if "could not be created" in l][0][:200])
+
+
 def test_unwritable_state_dir_is_fatal(env):
     """A state directory that cannot be written stops the worker with a
     non-zero exit and one clear log line."""
