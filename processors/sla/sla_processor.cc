@@ -42,7 +42,10 @@ struct SlaProcessor::Subject {
   bool agent_replied = false; // a public human reply happened
   bool approved = false;      // case
   bool item_received = false; // case
-  std::uint32_t cycle = 1;    // case: resolution cycle (reopened starts another)
+  // The cycle of the subject's repeating metric: for a case, the opening
+  // its resolution clock measures (reopened starts another); for a
+  // conversation, the number of next-response waits so far.
+  std::uint32_t cycle = 1;
 
   std::string Encode() const {
     std::string v;
@@ -198,6 +201,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       s.id = e.conversation_id;
       s.customer_id = e.customer_id;
       s.attrs = {e.channel, e.queue, e.priority, e.customer_tier, e.tenant, CaseKind::kUnknown};
+      s.cycle = 0;  // no next-response wait yet
       Start(Metric::kFirstResponse, s, e, ctx);
       Start(Metric::kResolution, s, e, ctx);
       if (replied_first && reply_at >= e.ts) {
@@ -245,8 +249,12 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       Resume(Metric::kResolution, s, e, ctx);
       // After an agent reply, the customer waits again (customer messages
       // before the first reply belong to first_response; a running clock is
-      // not restarted).
-      if (s.agent_replied) Start(Metric::kNextResponse, s, e, ctx);
+      // not restarted). Each wait is the next cycle.
+      if (s.agent_replied) {
+        Subject waiting = s;
+        ++waiting.cycle;
+        if (Start(Metric::kNextResponse, waiting, e, ctx)) ctx.Put(e.customer_id, skey, waiting.Encode());
+      }
       return;
     case EventType::kConversationStatus:
       if (!exists || s.placeholder) return;
@@ -364,31 +372,22 @@ void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
 // ---------------------------------------------------------------------------
 // Clock lifecycle
 
-void SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
   const std::string key = ClockKey(m, s.id);
-  std::optional<Clock> existing = Load(s.customer_id, key, ctx);
-  std::uint32_t cycle = 1;
-  if (existing) {
+  const bool cycled = m == Metric::kAftersalesResolution || m == Metric::kNextResponse;
+  if (std::optional<Clock> existing = Load(s.customer_id, key, ctx)) {
     // A running clock is not restarted; a new cycle (reopened case) replaces
     // the finished one.
-    if (m != Metric::kAftersalesResolution || existing->cycle >= s.cycle) return;
+    if (m != Metric::kAftersalesResolution || existing->cycle >= s.cycle) return false;
   }
-  if (m == Metric::kAftersalesResolution) cycle = s.cycle;
   auto applied = FindPolicy(options_.policies, m, s.attrs);
-  if (!applied) return;  // no policy measures this metric for this subject
+  if (!applied) return false;  // no policy measures this metric for this subject
   Clock c;
   c.metric = m;
   c.type = s.type;
   c.subject_id = s.id;
   c.customer_id = s.customer_id;
-  c.cycle = cycle;
-  if (m == Metric::kNextResponse) {
-    // Each wait for a next response is its own cycle; the count is kept in
-    // a small record beside the clock so ids stay unique.
-    auto n = ctx.Get(s.customer_id, key + "#n");
-    c.cycle = n ? static_cast<std::uint32_t>(std::stoul(*n)) + 1 : 1;
-    ctx.Put(s.customer_id, key + "#n", std::to_string(c.cycle));
-  }
+  c.cycle = cycled ? s.cycle : 1;
   c.policy = applied->policy->name;
   c.target = applied->target;
   c.start = e.ts;
@@ -404,24 +403,24 @@ void SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorCo
   Emit(c, "activate", e.ts, ctx);
   SetTimers(c, ctx);
   Store(c, ctx);
+  return true;
 }
 
 void SlaProcessor::Fulfill(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
-  if (!c) return;
-  CancelTimers(*c, ctx);
-  CatchUp(*c, e.ts, ctx);
-  if (!e.agent_id.empty()) c->agent_id = e.agent_id;
-  Emit(*c, "fulfill", e.ts, ctx);
-  ctx.Delete(s.customer_id, c->Key());
+  End(m, s, e, "fulfill", ctx);
 }
 
 void SlaProcessor::Cancel(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
+  End(m, s, e, "cancel", ctx);
+}
+
+void SlaProcessor::End(Metric m, const Subject& s, const Event& e, std::string_view what, ProcessorContext& ctx) {
   std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
   if (!c) return;
   CancelTimers(*c, ctx);
   CatchUp(*c, e.ts, ctx);
-  Emit(*c, "cancel", e.ts, ctx);
+  if (!e.agent_id.empty()) c->agent_id = e.agent_id;  // only agent events carry one
+  Emit(*c, what, e.ts, ctx);
   ctx.Delete(s.customer_id, c->Key());
 }
 

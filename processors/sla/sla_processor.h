@@ -38,9 +38,12 @@ class SlaProcessor final : public Processor {
 
  private:
   // Clock lifecycle.
-  void Start(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx);
+  // True when a clock was started (none was running and a policy applies).
+  bool Start(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx);
   void Fulfill(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx);
   void Cancel(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx);
+  // Fulfil or cancel: emits `what` after any warning or breach that was due.
+  void End(Metric m, const Subject& s, const Event& e, std::string_view what, ProcessorContext& ctx);
   void Pause(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx);
   void Resume(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx);
   void Retarget(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx);

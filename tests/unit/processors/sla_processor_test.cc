@@ -289,3 +289,35 @@ TEST_F(SlaMetricsTest, LateShipmentBreachesAtTheDeadline) {
 
 }  // namespace
 }  // namespace cx::processors
+
+namespace cx::processors {
+namespace {
+
+// Regression: the next-response wait count was kept in a record of its own
+// that outlived the conversation, one leaked record per conversation.
+TEST_F(SlaProcessorTest, ClosedConversationLeavesNoStateBehind) {
+  Open(0, "v1");
+  Reply(10, "v1");
+  Feed("message.customer", 20, "v1");
+  Reply(30, "v1");
+  Feed("message.customer", 40, "v1");
+  Reply(50, "v1");
+  Feed("conversation.closed", 60, "v1");
+  ASSERT_TRUE(task_->Commit().ok());
+  std::vector<std::string> left;
+  ASSERT_TRUE(store_->Scan("C", "D", [&](std::string_view k, std::string_view) {
+                 if (k.size() < 6 || k.substr(k.size() - 6) != "#dedup") left.emplace_back(k);
+                 return true;
+               }).ok());
+  ASSERT_TRUE(store_->Scan("T", "U", [&](std::string_view k, std::string_view) {
+                 left.emplace_back(k);
+                 return true;
+               }).ok());
+  EXPECT_TRUE(left.empty()) << left.size() << " keys left, first: " << left[0];
+  EXPECT_EQ(sink_.SlaEvents("next_response"),
+            (std::vector<std::string>{"v1:activate", "v1:fulfill", "v1:activate", "v1:fulfill"}));
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("next_response", "fulfill")[1], "id"), "c1/v1/next_response#2/fulfill");
+}
+
+}  // namespace
+}  // namespace cx::processors
