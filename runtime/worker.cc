@@ -62,6 +62,7 @@ struct Slot {
   std::vector<std::string> repair;              // keys to re-write in the next frame
   std::int64_t end_offset = -1;                 // set by the delivery report of the END marker
   std::vector<bool> first_logged;               // per input: first record after (re)start logged
+  engine::TaskStats reported;                   // the task's counters already added to the metrics
   bool dirty = false;
 };
 
@@ -121,6 +122,11 @@ class Worker::Impl {
   void PauseAll(bool pause);
   void StopRestoreThread();
   void UpdateGauges();
+  // Adds what a task counted since the last report to the metrics; called at
+  // each commit, not per record, to keep the hot path free of it.
+  void ReportStats(Slot& slot);
+  // Writes buffered by every task's store since its last commit.
+  std::size_t PendingBytes() const;
 
   const config::Config& config_;
   Clock& clock_;
@@ -424,7 +430,9 @@ void Worker::Impl::Revoke() {
   // outputs and changelog frames for state this worker no longer owns. The
   // stores stay open; the next assignment checks them against the changelog.
   for (auto& [p, slot] : slots_) {
+    if (slot->task) ReportStats(*slot);
     slot->task.reset();
+    slot->reported = {};
     slot->dirty = false;
   }
   rd_kafka_assign(consumer_.get(), nullptr);
@@ -574,6 +582,7 @@ void Worker::Impl::FinishRestores() {
     engine::TaskOptions opts = engine::TaskOptionsFrom(config_);
     opts.inputs = static_cast<int>(topics_.size());
     slot->task = std::make_unique<engine::Task>(opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_));
+    slot->reported = {};
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
     slot->task->set_now(clock_.Now());
     for (const auto& key : slot->repair) {
@@ -684,18 +693,11 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   rd_kafka_timestamp_type_t tstype;
   sink_.set_ingest_time(rd_kafka_message_timestamp(m, &tstype));
 
-  const engine::TaskStats before = slot.task->stats();
   // "Now" for the future-timestamp check must be set before every record:
   // a task just restored carries an old watermark, and without "now" the
   // check would measure from it and dead-letter valid events.
   slot.task->set_now(loop_now_);
   slot.task->Process(rec);
-  const engine::TaskStats& after = slot.task->stats();
-  if (after.duplicates != before.duplicates) metrics_.duplicates.Increment();
-  if (after.late != before.late) metrics_.late.Increment();
-  if (after.timers_fired != before.timers_fired) {
-    metrics_.timers_fired.Increment(static_cast<double>(after.timers_fired - before.timers_fired));
-  }
   slot.next_offset[input] = m->offset + 1;
   slot.caught_up[input] = false;
   slot.dirty = true;
@@ -800,18 +802,11 @@ void Worker::Impl::Tick(bool force_commit) {
       slot->task->set_now(now);
       const auto fired = slot->task->stats().timers_fired;
       slot->task->OnWallClock(now - config_.time.grace, slot->caught_up);
-      if (slot->task->stats().timers_fired != fired) {
-        metrics_.timers_fired.Increment(static_cast<double>(slot->task->stats().timers_fired - fired));
-        slot->dirty = true;
-      }
+      if (slot->task->stats().timers_fired != fired) slot->dirty = true;  // fired timers are state changes
       if (!slot->task->error().ok()) Fatal(slot->task->error());
     }
   }
-  std::size_t pending = 0;
-  for (auto& [p, slot] : slots_) {
-    if (slot->task) pending += slot->store->PendingBytes();
-  }
-  if (force_commit || steady >= next_commit_ || pending > max_pending_bytes_) {
+  if (force_commit || steady >= next_commit_ || PendingBytes() > max_pending_bytes_) {
     Status s = CommitAll();
     if (!s.ok()) {
       metrics_.commit_failures.Increment();
@@ -885,10 +880,27 @@ Status Worker::Impl::CommitAll() {
   return Status::Ok();
 }
 
+void Worker::Impl::ReportStats(Slot& slot) {
+  const engine::TaskStats& now = slot.task->stats();
+  metrics_.duplicates.Increment(static_cast<double>(now.duplicates - slot.reported.duplicates));
+  metrics_.late.Increment(static_cast<double>(now.late - slot.reported.late));
+  metrics_.timers_fired.Increment(static_cast<double>(now.timers_fired - slot.reported.timers_fired));
+  slot.reported = now;
+}
+
+std::size_t Worker::Impl::PendingBytes() const {
+  std::size_t pending = 0;
+  for (const auto& [p, slot] : slots_) {
+    if (slot->task) pending += slot->store->PendingBytes();  // a restoring store belongs to the restore thread
+  }
+  return pending;
+}
+
 void Worker::Impl::UpdateGauges() {
   double timers = 0;
   for (auto& [p, slot] : slots_) {
     if (!slot->task) continue;
+    ReportStats(*slot);
     timers += static_cast<double>(slot->task->pending_timers());
     const Timestamp wm = slot->task->watermark();
     if (wm != Timestamp::Min()) metrics_.Watermark(p).Set(static_cast<double>(wm.ms) / 1000.0);
@@ -906,9 +918,7 @@ void Worker::Impl::UpdateGauges() {
   const state::CacheCounts cache = state::CacheStats(*memory_);
   metrics_.cache_hits.Increment(static_cast<double>(cache.hits) - metrics_.cache_hits.Value());
   metrics_.cache_misses.Increment(static_cast<double>(cache.misses) - metrics_.cache_misses.Value());
-  std::size_t pending = 0;
-  for (auto& [p, slot] : slots_) pending += slot->store->PendingBytes();
-  metrics_.state_pending_bytes.Set(static_cast<double>(pending));
+  metrics_.state_pending_bytes.Set(static_cast<double>(PendingBytes()));
   metrics_.ready.Set(Ready() ? 1 : 0);
   metrics_.restoring_tasks.Set(restoring_.load());
 }
