@@ -1,8 +1,5 @@
 #include "config/config.h"
 
-#include "core/event.h"
-#include "core/sla_metric.h"
-
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -12,6 +9,9 @@
 #include <sstream>
 #include <string_view>
 #include <variant>
+
+#include "core/event.h"
+#include "core/sla_metric.h"
 
 namespace cx::config {
 namespace {
@@ -138,13 +138,20 @@ const Option kOptions[] = {
 
 std::string_view KindName(Kind k) {
   switch (k) {
-    case Kind::kString: return "string";
-    case Kind::kInt: return "integer";
-    case Kind::kBytes: return "size";
-    case Kind::kDuration: return "duration";
-    case Kind::kDouble: return "number";
-    case Kind::kEnum: return "enum";
-    case Kind::kMap: return "map";
+    case Kind::kString:
+      return "string";
+    case Kind::kInt:
+      return "integer";
+    case Kind::kBytes:
+      return "size";
+    case Kind::kDuration:
+      return "duration";
+    case Kind::kDouble:
+      return "number";
+    case Kind::kEnum:
+      return "enum";
+    case Kind::kMap:
+      return "map";
   }
   return "";
 }
@@ -195,11 +202,16 @@ std::optional<std::int64_t> ParseBytes(std::string_view s) {
   if (i == 0) return std::nullopt;
   std::string_view unit = s.substr(i);
   std::int64_t mult = 1;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "KiB") mult = 1024;
-  else if (unit == "MiB") mult = 1024 * 1024;
-  else if (unit == "GiB") mult = 1024LL * 1024 * 1024;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "KiB")
+    mult = 1024;
+  else if (unit == "MiB")
+    mult = 1024 * 1024;
+  else if (unit == "GiB")
+    mult = 1024LL * 1024 * 1024;
+  else
+    return std::nullopt;
   return v * mult;
 }
 
@@ -254,19 +266,22 @@ class Loader {
         char* end = nullptr;
         errno = 0;
         long long v = std::strtoll(text.c_str(), &end, 10);
-        if (text.empty() || *end != '\0' || errno != 0) return Error(path, "expected an integer, got \"" + text + "\"");
+        if (text.empty() || *end != '\0' || errno != 0)
+          return Error(path, "expected an integer, got \"" + text + "\"");
         if (range(static_cast<double>(v))) std::get<IntRef>(o.ref)(c) = v;
         break;
       }
       case Kind::kBytes: {
         auto v = ParseBytes(text);
-        if (!v) return Error(path, "expected a size such as 65536, 16KiB, 512MiB or 2GiB, got \"" + text + "\"");
+        if (!v)
+          return Error(path, "expected a size such as 65536, 16KiB, 512MiB or 2GiB, got \"" + text + "\"");
         if (range(static_cast<double>(*v))) std::get<IntRef>(o.ref)(c) = *v;
         break;
       }
       case Kind::kDuration: {
         auto v = ParseDuration(text);
-        if (!v) return Error(path, "expected a duration such as 250ms, 5s, 15m, 8h or 7d, got \"" + text + "\"");
+        if (!v)
+          return Error(path, "expected a duration such as 250ms, 5s, 15m, 8h or 7d, got \"" + text + "\"");
         if (range(static_cast<double>(*v))) std::get<IntRef>(o.ref)(c) = *v;
         break;
       }
@@ -304,8 +319,7 @@ class Loader {
   }
 
   // Walks the YAML tree; every leaf must be a known option.
-  void Walk(const YAML::Node& node, const std::string& prefix,
-            std::map<std::string, YAML::Node>& found) {
+  void Walk(const YAML::Node& node, const std::string& prefix, std::map<std::string, YAML::Node>& found) {
     if (!node.IsMap()) {
       Error(prefix, "expected a mapping");
       return;
@@ -322,7 +336,9 @@ class Loader {
       if (opt) {
         if (opt->kind != Kind::kMap && !kv.second.IsScalar()) {
           Error(path, "expected a value of type " + std::string(KindName(opt->kind)) + ", got a " +
-                          (kv.second.IsMap() ? "mapping" : kv.second.IsSequence() ? "list" : "null"));
+                          (kv.second.IsMap()        ? "mapping"
+                           : kv.second.IsSequence() ? "list"
+                                                    : "null"));
           continue;
         }
         found[path] = kv.second;
@@ -382,8 +398,10 @@ class Loader {
           Error(path + "." + key, "unknown key (name, match, targets)");
         }
       }
-      if (pc.name.empty()) Error(path + ".name", "every policy needs a name");
-      else if (!names.insert(pc.name).second) Error(path + ".name", "duplicate policy name \"" + pc.name + "\"");
+      if (pc.name.empty())
+        Error(path + ".name", "every policy needs a name");
+      else if (!names.insert(pc.name).second)
+        Error(path + ".name", "duplicate policy name \"" + pc.name + "\"");
       if (pc.targets.empty()) Error(path + ".targets", "a policy must set at least one target");
       c.sla.policies.push_back(std::move(pc));
     }
@@ -394,9 +412,12 @@ class Loader {
   void ParseList(const std::string& path, const YAML::Node& n, std::vector<std::string>& out, ParseFn valid,
                  const char* allowed) {
     std::vector<YAML::Node> items;
-    if (n.IsScalar()) items.push_back(n);
-    else if (n.IsSequence()) for (const auto& x : n) items.push_back(x);
-    else return Error(path, "expected a value or a list");
+    if (n.IsScalar())
+      items.push_back(n);
+    else if (n.IsSequence())
+      for (const auto& x : n) items.push_back(x);
+    else
+      return Error(path, "expected a value or a list");
     for (const auto& x : items) {
       if (!x.IsScalar()) {
         Error(path, "expected a list of strings");
@@ -417,14 +438,17 @@ class Loader {
       std::string key = kv.first.as<std::string>();
       std::string p = path + "." + key;
       if (key == "channel") {
-        ParseList(p, kv.second, pc.channels, [](const std::string& s) { return ParseChannel(s).has_value(); },
-                  "web, app, wechat, social, phone, email");
+        ParseList(
+            p, kv.second, pc.channels, [](const std::string& s) { return ParseChannel(s).has_value(); },
+            "web, app, wechat, social, phone, email");
       } else if (key == "priority") {
-        ParseList(p, kv.second, pc.priorities, [](const std::string& s) { return ParsePriority(s).has_value(); },
-                  "low, normal, high, urgent");
+        ParseList(
+            p, kv.second, pc.priorities, [](const std::string& s) { return ParsePriority(s).has_value(); },
+            "low, normal, high, urgent");
       } else if (key == "kind") {
-        ParseList(p, kv.second, pc.kinds, [](const std::string& s) { return ParseCaseKind(s).has_value(); },
-                  "return, exchange, refund, repair, complaint");
+        ParseList(
+            p, kv.second, pc.kinds, [](const std::string& s) { return ParseCaseKind(s).has_value(); },
+            "return, exchange, refund, repair, complaint");
       } else if (key == "queue") {
         ParseList(p, kv.second, pc.queues, any, "a non-empty name");
       } else if (key == "customer_tier") {
@@ -461,8 +485,9 @@ class Loader {
       std::string metric = kv.first.as<std::string>();
       std::string p = path + "." + metric;
       if (!ParseMetric(metric)) {
-        Error(p, "unknown metric (first_response, next_response, resolution, aftersales_approval, "
-                 "aftersales_refund, aftersales_resolution, order_ship, order_delivery)");
+        Error(p,
+              "unknown metric (first_response, next_response, resolution, aftersales_approval, "
+              "aftersales_refund, aftersales_resolution, order_ship, order_delivery)");
         continue;
       }
       std::array<std::optional<DurationMs>, 4> t{};
@@ -517,8 +542,7 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
         if (it != found.end()) loader.ApplyMap(o, it->second, result.config);
         continue;
       }
-      loader.Apply(o, it != found.end() ? it->second.Scalar() : std::string(o.default_text),
-                   result.config);
+      loader.Apply(o, it != found.end() ? it->second.Scalar() : std::string(o.default_text), result.config);
     }
     loader.ParsePolicies(result.config);
   } catch (const YAML::Exception& e) {
@@ -551,21 +575,25 @@ std::string ReferenceMarkdown() {
      << "Generated from the option table in `config/config.cc` by `cxstream validate-config --reference`;\n"
      << "a test fails when this file and the table disagree. Do not edit by hand.\n\n"
      << "Every value may use `${VAR}` or `${VAR:-default}` to read the environment (for secrets).\n"
-     << "Unknown keys are errors. Sizes take `B`, `KiB`, `MiB`, `GiB`; durations take `ms`, `s`, `m`, `h`, `d`.\n";
+     << "Unknown keys are errors. Sizes take `B`, `KiB`, `MiB`, `GiB`; durations take `ms`, `s`, `m`, `h`, "
+        "`d`.\n";
   std::string section;
   for (const Option& o : kOptions) {
     std::string_view p = o.path;
     std::string sec(p.substr(0, p.find('.')));
     if (sec != section) {
       section = sec;
-      md << "\n## `" << section << "`\n\n| key | type | default | range | description |\n|---|---|---|---|---|\n";
+      md << "\n## `" << section
+         << "`\n\n| key | type | default | range | description |\n|---|---|---|---|---|\n";
     }
     std::string range;
     if (o.kind == Kind::kEnum) {
       range = std::string(o.choices);
-      for (auto& ch : range) if (ch == '|') ch = ',';
+      for (auto& ch : range)
+        if (ch == '|') ch = ',';
     } else if (o.kind == Kind::kDuration) {
-      range = FormatDuration(static_cast<DurationMs>(o.min)) + " .. " + FormatDuration(static_cast<DurationMs>(o.max));
+      range = FormatDuration(static_cast<DurationMs>(o.min)) + " .. " +
+              FormatDuration(static_cast<DurationMs>(o.max));
     } else if (o.kind == Kind::kDouble) {
       std::ostringstream r;
       r << o.min << " .. " << o.max;
@@ -574,8 +602,9 @@ std::string ReferenceMarkdown() {
       range = std::to_string(static_cast<long long>(o.min)) + " .. " +
               (o.max >= kMaxI ? std::string("") : std::to_string(static_cast<long long>(o.max)));
     }
-    md << "| `" << o.path << "` | " << KindName(o.kind) << " | `" << (o.default_text.empty() ? "\"\"" : o.default_text)
-       << "` | " << range << " | " << o.description << " |\n";
+    md << "| `" << o.path << "` | " << KindName(o.kind) << " | `"
+       << (o.default_text.empty() ? "\"\"" : o.default_text) << "` | " << range << " | " << o.description
+       << " |\n";
   }
   md << R"(
 ## `sla.policies`

@@ -15,7 +15,10 @@ namespace cx {
 
 inline void PutFixed64BE(std::string& out, std::uint64_t v) {
   char buf[8];
-  for (int i = 7; i >= 0; --i) { buf[i] = static_cast<char>(v & 0xff); v >>= 8; }
+  for (int i = 7; i >= 0; --i) {
+    buf[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
   out.append(buf, 8);
 }
 inline std::uint64_t GetFixed64BE(const char* p) {
@@ -32,7 +35,10 @@ inline std::int64_t GetOrderedInt64(const char* p) {
 }
 
 inline void PutVarint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) { out.push_back(static_cast<char>(v | 0x80)); v >>= 7; }
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
   out.push_back(static_cast<char>(v));
 }
 inline void PutVarintSigned(std::string& out, std::int64_t v) {
@@ -40,7 +46,10 @@ inline void PutVarintSigned(std::string& out, std::int64_t v) {
 }
 inline std::size_t VarintLen(std::uint64_t v) {
   std::size_t n = 1;
-  while (v >= 0x80) { v >>= 7; ++n; }
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
   return n;
 }
 inline void PutString(std::string& out, std::string_view s) {
@@ -76,13 +85,19 @@ class Reader {
   }
   std::string_view String() {
     std::uint64_t n = Varint();
-    if (!ok_ || n > in_.size() - pos_) { Bad(); return {}; }
+    if (!ok_ || n > in_.size() - pos_) {
+      Bad();
+      return {};
+    }
     std::string_view s = in_.substr(pos_, n);
     pos_ += n;
     return s;
   }
   double Double() {
-    if (in_.size() - pos_ < 8) { Bad(); return 0; }
+    if (in_.size() - pos_ < 8) {
+      Bad();
+      return 0;
+    }
     std::uint64_t bits = GetFixed64BE(in_.data() + pos_);
     pos_ += 8;
     double d;
@@ -97,7 +112,11 @@ class Reader {
   bool done() const { return pos_ == in_.size(); }
 
  private:
-  std::uint64_t Bad() { ok_ = false; pos_ = in_.size(); return 0; }
+  std::uint64_t Bad() {
+    ok_ = false;
+    pos_ = in_.size();
+    return 0;
+  }
 
   std::string_view in_;
   std::size_t pos_ = 0;

@@ -6,8 +6,7 @@ namespace cx {
 namespace {
 
 template <typename E, size_t N>
-std::optional<E> Lookup(const std::array<std::string_view, N>& names, std::string_view s,
-                        size_t first = 0) {
+std::optional<E> Lookup(const std::array<std::string_view, N>& names, std::string_view s, size_t first = 0) {
   for (size_t i = first; i < N; ++i) {
     if (names[i] == s) return static_cast<E>(i);
   }
@@ -15,17 +14,33 @@ std::optional<E> Lookup(const std::array<std::string_view, N>& names, std::strin
 }
 
 constexpr std::array<std::string_view, kEventTypeCount> kEventTypeNames = {
-    "conversation.opened",   "message.customer",       "message.agent",
-    "conversation.assigned", "conversation.transferred", "conversation.status",
-    "conversation.abandoned", "conversation.closed",   "conversation.rated",
-    "order.created",         "order.paid",             "order.shipped",
-    "order.delivered",       "order.cancelled",        "aftersales.opened",
-    "aftersales.approved",   "aftersales.rejected",    "aftersales.item_received",
-    "aftersales.escalated",  "aftersales.closed",      "aftersales.reopened",
-    "aftersales.refunded",   "agent.status",           "customer.erased",
+    "conversation.opened",
+    "message.customer",
+    "message.agent",
+    "conversation.assigned",
+    "conversation.transferred",
+    "conversation.status",
+    "conversation.abandoned",
+    "conversation.closed",
+    "conversation.rated",
+    "order.created",
+    "order.paid",
+    "order.shipped",
+    "order.delivered",
+    "order.cancelled",
+    "aftersales.opened",
+    "aftersales.approved",
+    "aftersales.rejected",
+    "aftersales.item_received",
+    "aftersales.escalated",
+    "aftersales.closed",
+    "aftersales.reopened",
+    "aftersales.refunded",
+    "agent.status",
+    "customer.erased",
 };
 constexpr std::array<std::string_view, 7> kChannelNames = {"unknown", "web",   "app",  "wechat",
-                                                            "social",  "phone", "email"};
+                                                           "social",  "phone", "email"};
 constexpr std::array<std::string_view, 4> kPriorityNames = {"low", "normal", "high", "urgent"};
 constexpr std::array<std::string_view, 3> kStatusNames = {"open", "pending", "on_hold"};
 constexpr std::array<std::string_view, 6> kKindNames = {"unknown", "return", "exchange",

@@ -96,12 +96,12 @@ struct Event {
   std::string customer_tier;
   std::string topic;
   std::string text;
-  std::optional<double> sentiment;   // -1..1
-  bool is_public = true;             // message.agent `public`
-  bool is_auto = false;              // message.agent `auto` (bot reply)
+  std::optional<double> sentiment;  // -1..1
+  bool is_public = true;            // message.agent `public`
+  bool is_auto = false;             // message.agent `auto` (bot reply)
   ConversationStatus status = ConversationStatus::kOpen;
   std::string resolution;
-  int csat = 0;                      // 1..5 on conversation.rated
+  int csat = 0;  // 1..5 on conversation.rated
   std::string comment;
 
   // Orders and after-sales.
@@ -118,9 +118,7 @@ struct Event {
 
   // The partitioning key of the event: agent_id on agent events, customer_id
   // otherwise.
-  const std::string& key() const {
-    return type == EventType::kAgentStatus ? agent_id : customer_id;
-  }
+  const std::string& key() const { return type == EventType::kAgentStatus ? agent_id : customer_id; }
 };
 
 }  // namespace cx

@@ -18,20 +18,45 @@ constexpr std::size_t kMaxTypeNameBytes = 64;
 // Every payload field of the contract. The envelope (event_id, type, ts,
 // customer_id, tenant) is handled separately.
 enum Field : std::uint8_t {
-  kConversationId, kChannel, kQueue, kPriority, kCustomerTier, kOrderId, kTopic, kText,
-  kSentiment, kAgentId, kPublic, kAuto, kStatus, kResolution, kCsat, kComment, kAmount,
-  kCurrency, kItems, kCaseId, kKind, kReason, kQueues, kMaxConcurrency,
-  kEventId, kTs, kCustomerId, kTenant, kType,
+  kConversationId,
+  kChannel,
+  kQueue,
+  kPriority,
+  kCustomerTier,
+  kOrderId,
+  kTopic,
+  kText,
+  kSentiment,
+  kAgentId,
+  kPublic,
+  kAuto,
+  kStatus,
+  kResolution,
+  kCsat,
+  kComment,
+  kAmount,
+  kCurrency,
+  kItems,
+  kCaseId,
+  kKind,
+  kReason,
+  kQueues,
+  kMaxConcurrency,
+  kEventId,
+  kTs,
+  kCustomerId,
+  kTenant,
+  kType,
   kFieldCount
 };
 static_assert(kFieldCount <= 32);
 
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
-    "conversation_id", "channel",  "queue",    "priority", "customer_tier", "order_id",
-    "topic",           "text",     "sentiment", "agent_id", "public",       "auto",
-    "status",          "resolution", "csat",   "comment",  "amount",        "currency",
-    "items",           "case_id",  "kind",     "reason",   "queues",        "max_concurrency",
-    "event_id",        "ts",       "customer_id", "tenant", "type",
+    "conversation_id", "channel",    "queue",       "priority", "customer_tier", "order_id",
+    "topic",           "text",       "sentiment",   "agent_id", "public",        "auto",
+    "status",          "resolution", "csat",        "comment",  "amount",        "currency",
+    "items",           "case_id",    "kind",        "reason",   "queues",        "max_concurrency",
+    "event_id",        "ts",         "customer_id", "tenant",   "type",
 };
 
 constexpr std::uint32_t Bit(Field f) { return 1u << f; }
@@ -101,14 +126,20 @@ std::optional<Field> FieldByName(std::string_view name) {
 std::string_view TypeName(simdjson::dom::element_type t) {
   using T = simdjson::dom::element_type;
   switch (t) {
-    case T::ARRAY: return "array";
-    case T::OBJECT: return "object";
+    case T::ARRAY:
+      return "array";
+    case T::OBJECT:
+      return "object";
     case T::INT64:
     case T::UINT64:
-    case T::DOUBLE: return "number";
-    case T::STRING: return "string";
-    case T::BOOL: return "boolean";
-    case T::NULL_VALUE: return "null";
+    case T::DOUBLE:
+      return "number";
+    case T::STRING:
+      return "string";
+    case T::BOOL:
+      return "boolean";
+    case T::NULL_VALUE:
+      return "null";
   }
   return "value";
 }
@@ -118,18 +149,30 @@ std::string_view TypeName(simdjson::dom::element_type t) {
 std::string_view ToString(Rejection::Code c) {
   using C = Rejection::Code;
   switch (c) {
-    case C::kTooLarge: return "too_large";
-    case C::kInvalidJson: return "invalid_json";
-    case C::kNotAnObject: return "not_an_object";
-    case C::kMissingField: return "missing_field";
-    case C::kWrongType: return "wrong_type";
-    case C::kUnknownType: return "unknown_type";
-    case C::kTooLong: return "too_long";
-    case C::kOutOfRange: return "out_of_range";
-    case C::kBadTimestamp: return "bad_timestamp";
-    case C::kDuplicateField: return "duplicate_field";
-    case C::kFutureTimestamp: return "future_timestamp";
-    case C::kWrongTopic: return "wrong_topic";
+    case C::kTooLarge:
+      return "too_large";
+    case C::kInvalidJson:
+      return "invalid_json";
+    case C::kNotAnObject:
+      return "not_an_object";
+    case C::kMissingField:
+      return "missing_field";
+    case C::kWrongType:
+      return "wrong_type";
+    case C::kUnknownType:
+      return "unknown_type";
+    case C::kTooLong:
+      return "too_long";
+    case C::kOutOfRange:
+      return "out_of_range";
+    case C::kBadTimestamp:
+      return "bad_timestamp";
+    case C::kDuplicateField:
+      return "duplicate_field";
+    case C::kFutureTimestamp:
+      return "future_timestamp";
+    case C::kWrongTopic:
+      return "wrong_topic";
   }
   return "unknown";
 }
@@ -157,8 +200,7 @@ namespace {
 // after filling in the rejection.
 class FieldReader {
  public:
-  FieldReader(const DecodeLimits& limits, Event& ev, Rejection& rej)
-      : limits_(limits), ev_(ev), rej_(rej) {}
+  FieldReader(const DecodeLimits& limits, Event& ev, Rejection& rej) : limits_(limits), ev_(ev), rej_(rej) {}
 
   bool Fail(Rejection::Code code, Field f, std::string detail) {
     rej_.code = code;
@@ -175,9 +217,9 @@ class FieldReader {
     if (!v.is_string()) return WrongType(f, v, "string");
     out = v.get_string().value_unsafe();
     if (out.size() > max) {
-      return Fail(Rejection::Code::kTooLong, f,
-                  "length " + std::to_string(out.size()) + " exceeds the limit of " +
-                      std::to_string(max) + " bytes");
+      return Fail(
+          Rejection::Code::kTooLong, f,
+          "length " + std::to_string(out.size()) + " exceeds the limit of " + std::to_string(max) + " bytes");
     }
     return true;
   }
@@ -212,14 +254,12 @@ class FieldReader {
     double d = v.get_double().value_unsafe();
     if (!std::isfinite(d)) return Fail(Rejection::Code::kOutOfRange, f, "must be finite");
     if (d < lo || d > hi) {
-      return Fail(Rejection::Code::kOutOfRange, f,
-                  "must be between " + Fmt(lo) + " and " + Fmt(hi));
+      return Fail(Rejection::Code::kOutOfRange, f, "must be between " + Fmt(lo) + " and " + Fmt(hi));
     }
     out = d;
     return true;
   }
-  bool Integer(Field f, simdjson::dom::element v, std::int64_t lo, std::int64_t hi,
-               std::int64_t& out) {
+  bool Integer(Field f, simdjson::dom::element v, std::int64_t lo, std::int64_t hi, std::int64_t& out) {
     if (!v.is_int64()) {
       if (v.is_number()) return Fail(Rejection::Code::kWrongType, f, "expected an integer");
       return WrongType(f, v, "integer");
@@ -252,24 +292,38 @@ class FieldReader {
   Rejection& rej_;
 };
 
-
 bool FieldReader::Read(Field f, simdjson::dom::element v) {
   switch (f) {
-    case kEventId: return Id(f, v, ev_.event_id);
-    case kCustomerId: return Id(f, v, ev_.customer_id);
-    case kTenant: return Id(f, v, ev_.tenant);
-    case kConversationId: return Id(f, v, ev_.conversation_id);
-    case kOrderId: return Id(f, v, ev_.order_id);
-    case kCaseId: return Id(f, v, ev_.case_id);
-    case kAgentId: return Id(f, v, ev_.agent_id);
-    case kQueue: return Id(f, v, ev_.queue);
-    case kCustomerTier: return Id(f, v, ev_.customer_tier);
-    case kTopic: return Id(f, v, ev_.topic);
-    case kCurrency: return Id(f, v, ev_.currency);
-    case kText: return Text(f, v, ev_.text);
-    case kResolution: return Text(f, v, ev_.resolution);
-    case kComment: return Text(f, v, ev_.comment);
-    case kReason: return Text(f, v, ev_.reason);
+    case kEventId:
+      return Id(f, v, ev_.event_id);
+    case kCustomerId:
+      return Id(f, v, ev_.customer_id);
+    case kTenant:
+      return Id(f, v, ev_.tenant);
+    case kConversationId:
+      return Id(f, v, ev_.conversation_id);
+    case kOrderId:
+      return Id(f, v, ev_.order_id);
+    case kCaseId:
+      return Id(f, v, ev_.case_id);
+    case kAgentId:
+      return Id(f, v, ev_.agent_id);
+    case kQueue:
+      return Id(f, v, ev_.queue);
+    case kCustomerTier:
+      return Id(f, v, ev_.customer_tier);
+    case kTopic:
+      return Id(f, v, ev_.topic);
+    case kCurrency:
+      return Id(f, v, ev_.currency);
+    case kText:
+      return Text(f, v, ev_.text);
+    case kResolution:
+      return Text(f, v, ev_.resolution);
+    case kComment:
+      return Text(f, v, ev_.comment);
+    case kReason:
+      return Text(f, v, ev_.reason);
     case kTs: {
       std::string_view s;
       if (!String(f, v, 64, s)) return false;
@@ -314,8 +368,10 @@ bool FieldReader::Read(Field f, simdjson::dom::element v) {
       ev_.max_concurrency = static_cast<int>(i);
       return true;
     }
-    case kPublic: return Bool(f, v, ev_.is_public);
-    case kAuto: return Bool(f, v, ev_.is_auto);
+    case kPublic:
+      return Bool(f, v, ev_.is_public);
+    case kAuto:
+      return Bool(f, v, ev_.is_auto);
     case kQueues: {
       simdjson::dom::array arr;
       if (v.get_array().get(arr)) return WrongType(f, v, "array of strings");
@@ -359,14 +415,34 @@ bool FieldReader::Read(Field f, simdjson::dom::element v) {
 
 void Reset(Event& e) {
   // Keep the strings' capacity: clear rather than reassign.
-  e.event_id.clear(); e.customer_id.clear(); e.tenant.clear();
-  e.conversation_id.clear(); e.order_id.clear(); e.case_id.clear(); e.agent_id.clear();
-  e.channel = Channel::kUnknown; e.queue.clear(); e.priority = Priority::kNormal;
-  e.customer_tier.clear(); e.topic.clear(); e.text.clear(); e.sentiment.reset();
-  e.is_public = true; e.is_auto = false; e.status = ConversationStatus::kOpen;
-  e.resolution.clear(); e.csat = 0; e.comment.clear(); e.amount.reset(); e.currency.clear();
-  e.items.clear(); e.kind = CaseKind::kUnknown; e.reason.clear();
-  e.agent_status = AgentStatus::kOffline; e.queues.clear(); e.max_concurrency.reset();
+  e.event_id.clear();
+  e.customer_id.clear();
+  e.tenant.clear();
+  e.conversation_id.clear();
+  e.order_id.clear();
+  e.case_id.clear();
+  e.agent_id.clear();
+  e.channel = Channel::kUnknown;
+  e.queue.clear();
+  e.priority = Priority::kNormal;
+  e.customer_tier.clear();
+  e.topic.clear();
+  e.text.clear();
+  e.sentiment.reset();
+  e.is_public = true;
+  e.is_auto = false;
+  e.status = ConversationStatus::kOpen;
+  e.resolution.clear();
+  e.csat = 0;
+  e.comment.clear();
+  e.amount.reset();
+  e.currency.clear();
+  e.items.clear();
+  e.kind = CaseKind::kUnknown;
+  e.reason.clear();
+  e.agent_status = AgentStatus::kOffline;
+  e.queues.clear();
+  e.max_concurrency.reset();
   e.ts = Timestamp{0};
 }
 
@@ -377,8 +453,8 @@ const Event* EventDecoder::Decode(std::string_view bytes) {
   rejection_ = Rejection{};
   if (bytes.size() > im.limits.max_message_bytes) {
     rejection_.code = Rejection::Code::kTooLarge;
-    rejection_.detail = "message of " + std::to_string(bytes.size()) +
-                        " bytes exceeds the limit of " + std::to_string(im.limits.max_message_bytes);
+    rejection_.detail = "message of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
+                        std::to_string(im.limits.max_message_bytes);
     return nullptr;
   }
   std::size_t need = bytes.size() + simdjson::SIMDJSON_PADDING;
@@ -413,7 +489,8 @@ const Event* EventDecoder::Decode(std::string_view bytes) {
   if (!reader.String(kType, type_el, kMaxTypeNameBytes, type_name)) return nullptr;
   auto type = ParseEventType(type_name);
   if (!type) {
-    reader.Fail(Rejection::Code::kUnknownType, kType, "unknown event type \"" + std::string(type_name) + "\"");
+    reader.Fail(Rejection::Code::kUnknownType, kType,
+                "unknown event type \"" + std::string(type_name) + "\"");
     return nullptr;
   }
   ev.type = *type;

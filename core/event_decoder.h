@@ -39,7 +39,7 @@ struct Rejection {
     kWrongTopic,
   };
   Code code = Code::kInvalidJson;
-  std::string field;   // empty when the message as a whole is at fault
+  std::string field;  // empty when the message as a whole is at fault
   std::string detail;
 
   // "field `ts`: ..." or the detail alone.

@@ -13,10 +13,17 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
   std::size_t n;
   std::uint32_t cp;
   if (b < 0x80) return 1;
-  if ((b & 0xE0) == 0xC0) { n = 2; cp = b & 0x1F; }
-  else if ((b & 0xF0) == 0xE0) { n = 3; cp = b & 0x0F; }
-  else if ((b & 0xF8) == 0xF0) { n = 4; cp = b & 0x07; }
-  else return 0;
+  if ((b & 0xE0) == 0xC0) {
+    n = 2;
+    cp = b & 0x1F;
+  } else if ((b & 0xF0) == 0xE0) {
+    n = 3;
+    cp = b & 0x0F;
+  } else if ((b & 0xF8) == 0xF0) {
+    n = 4;
+    cp = b & 0x07;
+  } else
+    return 0;
   if (i + n > s.size()) return 0;
   for (std::size_t k = 1; k < n; ++k) {
     auto c = static_cast<unsigned char>(s[i + k]);
@@ -24,8 +31,8 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
     cp = (cp << 6) | (c & 0x3F);
   }
   // Overlong forms, surrogates and values beyond U+10FFFF are invalid.
-  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
     return 0;
   }
   return n;
@@ -51,12 +58,28 @@ void AppendJsonString(std::string_view s, std::string& out) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; ++i; continue;
-      case '\\': out += "\\\\"; ++i; continue;
-      case '\n': out += "\\n"; ++i; continue;
-      case '\r': out += "\\r"; ++i; continue;
-      case '\t': out += "\\t"; ++i; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        ++i;
+        continue;
+      case '\\':
+        out += "\\\\";
+        ++i;
+        continue;
+      case '\n':
+        out += "\\n";
+        ++i;
+        continue;
+      case '\r':
+        out += "\\r";
+        ++i;
+        continue;
+      case '\t':
+        out += "\\t";
+        ++i;
+        continue;
+      default:
+        break;
     }
     if (c < 0x20) {
       char buf[8];
@@ -82,10 +105,28 @@ void JsonWriter::Separate() {
   need_comma_ = true;
 }
 
-JsonWriter& JsonWriter::BeginObject() { Separate(); out_.push_back('{'); need_comma_ = false; return *this; }
-JsonWriter& JsonWriter::EndObject() { out_.push_back('}'); need_comma_ = true; return *this; }
-JsonWriter& JsonWriter::BeginArray() { Separate(); out_.push_back('['); need_comma_ = false; return *this; }
-JsonWriter& JsonWriter::EndArray() { out_.push_back(']'); need_comma_ = true; return *this; }
+JsonWriter& JsonWriter::BeginObject() {
+  Separate();
+  out_.push_back('{');
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::EndObject() {
+  out_.push_back('}');
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::BeginArray() {
+  Separate();
+  out_.push_back('[');
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::EndArray() {
+  out_.push_back(']');
+  need_comma_ = true;
+  return *this;
+}
 
 JsonWriter& JsonWriter::Key(std::string_view k) {
   Separate();
@@ -95,7 +136,11 @@ JsonWriter& JsonWriter::Key(std::string_view k) {
   return *this;
 }
 
-JsonWriter& JsonWriter::String(std::string_view s) { Separate(); AppendJsonString(s, out_); return *this; }
+JsonWriter& JsonWriter::String(std::string_view s) {
+  Separate();
+  AppendJsonString(s, out_);
+  return *this;
+}
 
 JsonWriter& JsonWriter::Int(std::int64_t v) {
   Separate();
@@ -107,20 +152,37 @@ JsonWriter& JsonWriter::Int(std::int64_t v) {
 
 JsonWriter& JsonWriter::Double(double v) {
   Separate();
-  if (!std::isfinite(v)) { out_ += "null"; return *this; }
+  if (!std::isfinite(v)) {
+    out_ += "null";
+    return *this;
+  }
   // Fixed 6 decimals, then trim: stable across platforms, no exponent.
   char buf[64];
   int n = std::snprintf(buf, sizeof buf, "%.6f", v);
-  if (n <= 0 || n >= static_cast<int>(sizeof buf)) { out_ += "null"; return *this; }
+  if (n <= 0 || n >= static_cast<int>(sizeof buf)) {
+    out_ += "null";
+    return *this;
+  }
   while (n > 1 && buf[n - 1] == '0') --n;
   if (buf[n - 1] == '.') --n;
-  if (n == 2 && buf[0] == '-' && buf[1] == '0') { buf[0] = '0'; n = 1; }
+  if (n == 2 && buf[0] == '-' && buf[1] == '0') {
+    buf[0] = '0';
+    n = 1;
+  }
   out_.append(buf, static_cast<std::size_t>(n));
   return *this;
 }
 
-JsonWriter& JsonWriter::Bool(bool v) { Separate(); out_ += v ? "true" : "false"; return *this; }
-JsonWriter& JsonWriter::Null() { Separate(); out_ += "null"; return *this; }
+JsonWriter& JsonWriter::Bool(bool v) {
+  Separate();
+  out_ += v ? "true" : "false";
+  return *this;
+}
+JsonWriter& JsonWriter::Null() {
+  Separate();
+  out_ += "null";
+  return *this;
+}
 JsonWriter& JsonWriter::Time(Timestamp t) {
   Separate();
   out_.push_back('"');

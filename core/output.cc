@@ -4,11 +4,16 @@ namespace cx {
 
 std::string_view ToString(Stream s) {
   switch (s) {
-    case Stream::kSla: return "sla";
-    case Stream::kAlerts: return "alerts";
-    case Stream::kProfiles: return "profiles";
-    case Stream::kStaffing: return "staffing";
-    case Stream::kDlq: return "dlq";
+    case Stream::kSla:
+      return "sla";
+    case Stream::kAlerts:
+      return "alerts";
+    case Stream::kProfiles:
+      return "profiles";
+    case Stream::kStaffing:
+      return "staffing";
+    case Stream::kDlq:
+      return "dlq";
   }
   return "unknown";
 }

@@ -22,10 +22,10 @@ class Status {
     kOk = 0,
     kInvalidArgument,  // bad input or configuration: dead-letter or refuse to start
     kNotFound,
-    kUnavailable,      // transient: retry with back-off
-    kIoError,          // local I/O failed: the task cannot go on
-    kCorruption,       // stored data cannot be read back
-    kFatal,            // stop the worker (fenced, unauthorised, ...)
+    kUnavailable,  // transient: retry with back-off
+    kIoError,      // local I/O failed: the task cannot go on
+    kCorruption,   // stored data cannot be read back
+    kFatal,        // stop the worker (fenced, unauthorised, ...)
   };
 
   Status() = default;
@@ -57,7 +57,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok());
   }

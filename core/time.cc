@@ -65,8 +65,8 @@ std::optional<Timestamp> ParseRfc3339(std::string_view s, std::string* why) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
     int oh, om;
-    if (!Digits(s, pos + 1, 2, oh) || at(pos + 3) != ':' ||
-        !Digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
+    if (!Digits(s, pos + 1, 2, oh) || at(pos + 3) != ':' || !Digits(s, pos + 4, 2, om) || oh > 23 ||
+        om > 59) {
       Fail(why, "expected offset +hh:mm or -hh:mm");
       return std::nullopt;
     }
@@ -108,14 +108,25 @@ void AppendRfc3339(Timestamp t, std::string& out) {
       se = static_cast<int>(rem / 1000 % 60), milli = static_cast<int>(rem % 1000);
   char buf[32];
   char* p = buf;
-  auto two = [&p](unsigned v) { *p++ = static_cast<char>('0' + v / 10); *p++ = static_cast<char>('0' + v % 10); };
+  auto two = [&p](unsigned v) {
+    *p++ = static_cast<char>('0' + v / 10);
+    *p++ = static_cast<char>('0' + v % 10);
+  };
   if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;
   *p++ = static_cast<char>('0' + y / 1000);
   *p++ = static_cast<char>('0' + y / 100 % 10);
   two(static_cast<unsigned>(y % 100));
-  *p++ = '-'; two(mo); *p++ = '-'; two(d); *p++ = 'T';
-  two(static_cast<unsigned>(h)); *p++ = ':'; two(static_cast<unsigned>(mi)); *p++ = ':';
-  two(static_cast<unsigned>(se)); *p++ = '.';
+  *p++ = '-';
+  two(mo);
+  *p++ = '-';
+  two(d);
+  *p++ = 'T';
+  two(static_cast<unsigned>(h));
+  *p++ = ':';
+  two(static_cast<unsigned>(mi));
+  *p++ = ':';
+  two(static_cast<unsigned>(se));
+  *p++ = '.';
   *p++ = static_cast<char>('0' + milli / 100);
   two(static_cast<unsigned>(milli % 100));
   *p++ = 'Z';
@@ -134,12 +145,18 @@ std::optional<DurationMs> ParseDuration(std::string_view text) {
   if (ec != std::errc() || ptr == text.data() || value < 0) return std::nullopt;
   std::string_view unit(ptr, text.data() + text.size() - ptr);
   std::int64_t mult;
-  if (unit.empty() || unit == "ms") mult = 1;
-  else if (unit == "s") mult = 1000;
-  else if (unit == "m" || unit == "min") mult = 60'000;
-  else if (unit == "h") mult = 3'600'000;
-  else if (unit == "d") mult = 86'400'000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "ms")
+    mult = 1;
+  else if (unit == "s")
+    mult = 1000;
+  else if (unit == "m" || unit == "min")
+    mult = 60'000;
+  else if (unit == "h")
+    mult = 3'600'000;
+  else if (unit == "d")
+    mult = 86'400'000;
+  else
+    return std::nullopt;
   if (value > std::numeric_limits<std::int64_t>::max() / mult) return std::nullopt;
   return value * mult;
 }

@@ -75,7 +75,8 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
     while (std::getline(ins[i], line)) {
       ++n;
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines separate, carry nothing
+      if (line.find_first_not_of(" \t") == std::string::npos)
+        continue;  // blank lines separate, carry nothing
       ++summary.lines;
       InputRecord rec;
       rec.value = line;
@@ -100,7 +101,8 @@ std::string FormatSummary(const ReplaySummary& s) {
   o << "replay: " << s.lines << " records: " << t.applied << " applied, " << t.duplicates
     << " duplicates ignored, " << t.dead_lettered << " dead-lettered, " << t.late
     << " later than the watermark (applied)\n";
-  o << "  watermark at end: " << (s.watermark == Timestamp::Min() ? std::string("-") : FormatRfc3339(s.watermark))
+  o << "  watermark at end: "
+    << (s.watermark == Timestamp::Min() ? std::string("-") : FormatRfc3339(s.watermark))
     << ", timers fired: " << t.timers_fired << "\n";
   o << "  outputs:";
   for (int i = 0; i < kStreamCount; ++i) {

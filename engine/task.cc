@@ -116,8 +116,8 @@ void Task::Process(const InputRecord& record) {
 
   if (record.topic) {
     TopicKind want = TopicOf(ev->type);
-    bool ok = want == *record.topic ||
-              (want == TopicKind::kAnyCustomer && *record.topic != TopicKind::kAgents);
+    bool ok =
+        want == *record.topic || (want == TopicKind::kAnyCustomer && *record.topic != TopicKind::kAgents);
     if (!ok) {
       Rejection r{Rejection::Code::kWrongTopic, "type",
                   "event type " + std::string(ToString(ev->type)) + " does not belong on this topic"};
@@ -200,7 +200,7 @@ void Task::UpdateWatermark() {
   Timestamp wm = Timestamp::Max();
   for (std::size_t i = 0; i < input_max_ts_.size(); ++i) {
     Timestamp event_wm = input_max_ts_[i] == Timestamp::Min() ? Timestamp::Min()
-                                                               : input_max_ts_[i] - options_.allowed_lateness;
+                                                              : input_max_ts_[i] - options_.allowed_lateness;
     wm = std::min(wm, std::max(event_wm, input_floor_[i]));
   }
   if (wm > watermark_ && wm != Timestamp::Max()) {
@@ -264,7 +264,8 @@ void Task::DeadLetter(const InputRecord& record, const Rejection& why) {
     // From Kafka: the original bytes, unchanged, with headers naming the
     // source and the reason (the convention of Kafka Connect's DLQ), so the
     // record can be re-produced to its topic once the producer is fixed.
-    OutputRecord r{Stream::kDlq, src.topic + "/" + std::to_string(src.partition) + "/" + std::to_string(src.offset),
+    OutputRecord r{Stream::kDlq,
+                   src.topic + "/" + std::to_string(src.partition) + "/" + std::to_string(src.offset),
                    std::string(record.value)};
     r.headers = {{"cx.source.topic", src.topic},
                  {"cx.source.partition", std::to_string(src.partition)},
@@ -287,7 +288,8 @@ std::string DeadLetterJson(const RecordSource& source, const Rejection& why, std
   if (!source.file.empty()) {
     w.Field("file", source.file).Field("line", source.line);
   } else {
-    w.Field("topic", source.topic).Field("partition", static_cast<std::int64_t>(source.partition))
+    w.Field("topic", source.topic)
+        .Field("partition", static_cast<std::int64_t>(source.partition))
         .Field("offset", source.offset);
   }
   w.EndObject();

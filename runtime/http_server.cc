@@ -9,9 +9,8 @@ namespace cx::runtime {
 namespace {
 
 void Reply(mg_connection* conn, int code, const char* type, const std::string& body) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", code,
-            code == 200 ? "OK" : "Service Unavailable", type, body.size());
+  mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+            code, code == 200 ? "OK" : "Service Unavailable", type, body.size());
   mg_write(conn, body.data(), body.size());
 }
 

@@ -18,8 +18,10 @@ namespace {
 
 // librdkafka's own log lines, as structured lines like ours (syslog levels).
 void OnKafkaLog(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  LogLevel l = level <= 3 ? LogLevel::kError : level <= 4 ? LogLevel::kWarn : level <= 6 ? LogLevel::kInfo
-                                                                                         : LogLevel::kDebug;
+  LogLevel l = level <= 3   ? LogLevel::kError
+               : level <= 4 ? LogLevel::kWarn
+               : level <= 6 ? LogLevel::kInfo
+                            : LogLevel::kDebug;
   Log(l, "librdkafka", message, {{"facility", std::string_view(facility)}});
 }
 

@@ -33,13 +33,19 @@ void Log(LogLevel level, std::string_view component, std::string_view message,
       .Field("msg", message);
   for (const auto& [k, v] : fields) {
     w.Key(k);
-    std::visit([&w](auto&& x) {
-      using T = std::decay_t<decltype(x)>;
-      if constexpr (std::is_same_v<T, std::string_view>) w.String(x);
-      else if constexpr (std::is_same_v<T, std::int64_t>) w.Int(x);
-      else if constexpr (std::is_same_v<T, double>) w.Double(x);
-      else w.Bool(x);
-    }, v);
+    std::visit(
+        [&w](auto&& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, std::string_view>)
+            w.String(x);
+          else if constexpr (std::is_same_v<T, std::int64_t>)
+            w.Int(x);
+          else if constexpr (std::is_same_v<T, double>)
+            w.Double(x);
+          else
+            w.Bool(x);
+        },
+        v);
   }
   w.EndObject();
   std::string line = w.Take();

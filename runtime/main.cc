@@ -1,24 +1,22 @@
 // cxstream: the one binary. Sub-commands are wired here; each does its work
 // through the libraries (engine, config, ...), so this file stays thin.
 #include <CLI/CLI.hpp>
-
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include <atomic>
-#include <csignal>
-
 #include "config/config.h"
 #include "core/time.h"
 #include "engine/replay.h"
-#include "tools/devbroker.h"
-#include "tools/kafka_io.h"
 #include "runtime/http_server.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/worker.h"
+#include "tools/devbroker.h"
+#include "tools/kafka_io.h"
 
 namespace {
 
@@ -27,8 +25,8 @@ constexpr int kExitConfig = 3;
 
 // Loads the configuration, or prints every error and returns nullopt.
 std::optional<cx::config::Config> LoadOrReport(const std::string& path) {
-  cx::config::LoadResult r =
-      path.empty() ? cx::config::LoadResult{cx::config::DefaultConfig(), {}} : cx::config::LoadConfigFile(path);
+  cx::config::LoadResult r = path.empty() ? cx::config::LoadResult{cx::config::DefaultConfig(), {}}
+                                          : cx::config::LoadConfigFile(path);
   if (!r.ok()) {
     for (const auto& e : r.errors) std::cerr << "config error: " << e.ToString() << "\n";
     std::cerr << r.errors.size() << " configuration error(s) in " << path << "\n";
@@ -51,8 +49,8 @@ int ValidateConfig(const std::string& path, bool reference) {
   return 0;
 }
 
-int Replay(const std::string& config_path, const std::vector<std::string>& inputs,
-           const std::string& until, const std::string& out_dir) {
+int Replay(const std::string& config_path, const std::vector<std::string>& inputs, const std::string& until,
+           const std::string& out_dir) {
   auto config = LoadOrReport(config_path);
   if (!config) return kExitConfig;
   cx::engine::ReplayOptions opts;
@@ -90,14 +88,18 @@ int Run(const std::string& config_path, int http_port_override) {
   cx::SystemClock clock;
   cx::runtime::Metrics metrics;
   cx::runtime::Worker worker(*config, clock, metrics);
-  cx::runtime::HttpServer http(metrics, {[&worker] { return worker.Healthy(); }, [&worker] { return worker.Ready(); }});
+  cx::runtime::HttpServer http(
+      metrics, {[&worker] { return worker.Healthy(); }, [&worker] { return worker.Ready(); }});
   if (cx::Status s = http.Start(config->http.bind, static_cast<int>(config->http.port)); !s.ok()) {
-    cx::runtime::Log(cx::runtime::LogLevel::kCritical, "http", "cannot start", {{"reason", std::string_view(s.message())}});
+    cx::runtime::Log(cx::runtime::LogLevel::kCritical, "http", "cannot start",
+                     {{"reason", std::string_view(s.message())}});
     return 1;
   }
-  cx::runtime::Log(cx::runtime::LogLevel::kInfo, "http", "listening", {{"port", static_cast<std::int64_t>(http.port())}});
+  cx::runtime::Log(cx::runtime::LogLevel::kInfo, "http", "listening",
+                   {{"port", static_cast<std::int64_t>(http.port())}});
   if (cx::Status s = worker.Start(); !s.ok()) {
-    cx::runtime::Log(cx::runtime::LogLevel::kCritical, "worker", "cannot start", {{"reason", std::string_view(s.message())}});
+    cx::runtime::Log(cx::runtime::LogLevel::kCritical, "worker", "cannot start",
+                     {{"reason", std::string_view(s.message())}});
     return 1;
   }
   cx::Status s = worker.Run(g_stop);
@@ -118,11 +120,14 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> inputs;
   std::string until, out_dir;
-  auto* replay = app.add_subcommand("replay", "Process NDJSON event files deterministically into NDJSON outputs");
+  auto* replay =
+      app.add_subcommand("replay", "Process NDJSON event files deterministically into NDJSON outputs");
   replay->add_option("--config", config_path, "Configuration file (YAML); defaults when omitted");
-  replay->add_option("--input", inputs, "Input file of events, one JSON message per line (repeatable)")->required();
+  replay->add_option("--input", inputs, "Input file of events, one JSON message per line (repeatable)")
+      ->required();
   replay->add_option("--until", until, "Move the watermark to this RFC 3339 time at the end of input");
-  replay->add_option("--out", out_dir, "Output directory for sla/alerts/profiles/staffing/dlq.ndjson")->required();
+  replay->add_option("--out", out_dir, "Output directory for sla/alerts/profiles/staffing/dlq.ndjson")
+      ->required();
 
   int http_port = -1;
   auto* run = app.add_subcommand("run", "Run a worker: consume, process, produce (joins the consumer group)");
@@ -130,25 +135,31 @@ int main(int argc, char** argv) {
   run->add_option("--http-port", http_port, "Override http.port (0: let the OS choose)");
 
   cx::tools::DevBrokerOptions broker;
-  auto* devbroker = app.add_subcommand("devbroker", "A local Kafka-protocol broker (librdkafka mock cluster) for development and tests");
+  auto* devbroker = app.add_subcommand(
+      "devbroker", "A local Kafka-protocol broker (librdkafka mock cluster) for development and tests");
   devbroker->add_option("--brokers", broker.brokers, "Number of brokers (default 1)");
   devbroker->add_option("--partitions", broker.partitions, "Partitions of every topic (default 6)");
-  devbroker->add_option("--bootstrap-file", broker.bootstrap_file, "Write the bootstrap address to this file");
-  devbroker->add_option("--application-id", broker.application_id, "Also create this application's changelog topic (default cxstream)");
+  devbroker->add_option("--bootstrap-file", broker.bootstrap_file,
+                        "Write the bootstrap address to this file");
+  devbroker->add_option("--application-id", broker.application_id,
+                        "Also create this application's changelog topic (default cxstream)");
   devbroker->add_option("--topic", broker.extra_topics, "Also create NAME:PARTITIONS (repeatable)");
 
   cx::tools::ProduceOptions produce_opts;
-  auto* produce = app.add_subcommand("produce", "Produce NDJSON events to their topics, keyed by customer_id (development)");
+  auto* produce = app.add_subcommand(
+      "produce", "Produce NDJSON events to their topics, keyed by customer_id (development)");
   produce->add_option("--bootstrap", produce_opts.bootstrap, "Kafka bootstrap servers")->required();
   produce->add_option("--input", produce_opts.inputs, "NDJSON file (repeatable)")->required();
-  produce->add_option("--max-batch", produce_opts.max_batch, "Records per message set (default: librdkafka's)");
+  produce->add_option("--max-batch", produce_opts.max_batch,
+                      "Records per message set (default: librdkafka's)");
 
   cx::tools::DumpOptions dump_opts;
   auto* dump = app.add_subcommand("dump", "Write topics to NDJSON files, one per topic (development)");
   dump->add_option("--bootstrap", dump_opts.bootstrap, "Kafka bootstrap servers")->required();
   dump->add_option("--topic", dump_opts.topics, "Topic (repeatable)")->required();
   dump->add_option("--out", dump_opts.out_dir, "Output directory")->required();
-  dump->add_option("--idle-ms", dump_opts.idle_ms, "Stop after this long with nothing new at the end of every partition");
+  dump->add_option("--idle-ms", dump_opts.idle_ms,
+                   "Stop after this long with nothing new at the end of every partition");
 
   try {
     app.parse(argc, argv);

@@ -15,58 +15,119 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      duplicates(BuildCounter().Name("cxstream_duplicate_events_total")
+      duplicates(BuildCounter()
+                     .Name("cxstream_duplicate_events_total")
                      .Help("Events ignored because their event_id was already applied")
-                     .Register(*registry_).Add({})),
-      late(BuildCounter().Name("cxstream_late_events_total")
-               .Help("Events applied although older than the watermark").Register(*registry_).Add({})),
-      timers_fired(BuildCounter().Name("cxstream_timers_fired_total").Help("Event-time timers fired")
-                       .Register(*registry_).Add({})),
-      restored_records(BuildCounter().Name("cxstream_restored_records_total")
-                           .Help("Changelog records applied during restore").Register(*registry_).Add({})),
-      commits(BuildCounter().Name("cxstream_commits_total").Help("Completed commits").Register(*registry_).Add({})),
-      commit_failures(BuildCounter().Name("cxstream_commit_failures_total").Help("Commits that failed")
-                          .Register(*registry_).Add({})),
-      latency(BuildHistogram().Name("cxstream_processing_latency_seconds")
+                     .Register(*registry_)
+                     .Add({})),
+      late(BuildCounter()
+               .Name("cxstream_late_events_total")
+               .Help("Events applied although older than the watermark")
+               .Register(*registry_)
+               .Add({})),
+      timers_fired(BuildCounter()
+                       .Name("cxstream_timers_fired_total")
+                       .Help("Event-time timers fired")
+                       .Register(*registry_)
+                       .Add({})),
+      restored_records(BuildCounter()
+                           .Name("cxstream_restored_records_total")
+                           .Help("Changelog records applied during restore")
+                           .Register(*registry_)
+                           .Add({})),
+      commits(BuildCounter()
+                  .Name("cxstream_commits_total")
+                  .Help("Completed commits")
+                  .Register(*registry_)
+                  .Add({})),
+      commit_failures(BuildCounter()
+                          .Name("cxstream_commit_failures_total")
+                          .Help("Commits that failed")
+                          .Register(*registry_)
+                          .Add({})),
+      latency(BuildHistogram()
+                  .Name("cxstream_processing_latency_seconds")
                   .Help("From a record's Kafka timestamp to the output it caused being produced")
-                  .Register(*registry_).Add({}, LatencyBuckets())),
-      commit_seconds(BuildHistogram().Name("cxstream_commit_duration_seconds")
+                  .Register(*registry_)
+                  .Add({}, LatencyBuckets())),
+      commit_seconds(BuildHistogram()
+                         .Name("cxstream_commit_duration_seconds")
                          .Help("Duration of a commit: deliveries, changelog, state write, offsets")
-                         .Register(*registry_).Add({}, LatencyBuckets())),
-      breach_lag(BuildHistogram().Name("cxstream_breach_lag_seconds")
+                         .Register(*registry_)
+                         .Add({}, LatencyBuckets())),
+      breach_lag(BuildHistogram()
+                     .Name("cxstream_breach_lag_seconds")
                      .Help("When a breach record was produced, minus its deadline (run mode)")
-                     .Register(*registry_).Add({}, LatencyBuckets())),
-      pending_timers(BuildGauge().Name("cxstream_pending_timers").Help("Event-time timers waiting to fire")
-                         .Register(*registry_).Add({})),
-      assigned_tasks(BuildGauge().Name("cxstream_assigned_tasks").Help("Tasks (partition numbers) assigned")
-                         .Register(*registry_).Add({})),
-      restoring_tasks(BuildGauge().Name("cxstream_restoring_tasks").Help("Tasks restoring from the changelog")
-                          .Register(*registry_).Add({})),
-      ready(BuildGauge().Name("cxstream_ready").Help("1 when every assigned task is restored and processing")
-                .Register(*registry_).Add({})),
-      state_memory_bytes(BuildGauge().Name("cxstream_state_memory_bytes")
+                     .Register(*registry_)
+                     .Add({}, LatencyBuckets())),
+      pending_timers(BuildGauge()
+                         .Name("cxstream_pending_timers")
+                         .Help("Event-time timers waiting to fire")
+                         .Register(*registry_)
+                         .Add({})),
+      assigned_tasks(BuildGauge()
+                         .Name("cxstream_assigned_tasks")
+                         .Help("Tasks (partition numbers) assigned")
+                         .Register(*registry_)
+                         .Add({})),
+      restoring_tasks(BuildGauge()
+                          .Name("cxstream_restoring_tasks")
+                          .Help("Tasks restoring from the changelog")
+                          .Register(*registry_)
+                          .Add({})),
+      ready(BuildGauge()
+                .Name("cxstream_ready")
+                .Help("1 when every assigned task is restored and processing")
+                .Register(*registry_)
+                .Add({})),
+      state_memory_bytes(BuildGauge()
+                             .Name("cxstream_state_memory_bytes")
                              .Help("RocksDB memory: block cache, memtables, index and filter blocks")
-                             .Register(*registry_).Add({})),
-      state_pending_bytes(BuildGauge().Name("cxstream_state_pending_bytes")
-                              .Help("State writes buffered until the next commit").Register(*registry_).Add({})),
-      backpressure(BuildGauge().Name("cxstream_backpressure")
+                             .Register(*registry_)
+                             .Add({})),
+      state_pending_bytes(BuildGauge()
+                              .Name("cxstream_state_pending_bytes")
+                              .Help("State writes buffered until the next commit")
+                              .Register(*registry_)
+                              .Add({})),
+      backpressure(BuildGauge()
+                       .Name("cxstream_backpressure")
                        .Help("1 while input is paused because the producer queue is full")
-                       .Register(*registry_).Add({})),
-      cache_hits(BuildCounter().Name("cxstream_state_cache_hits_total")
-                     .Help("State reads served by the RocksDB block cache").Register(*registry_).Add({})),
-      cache_misses(BuildCounter().Name("cxstream_state_cache_misses_total")
-                       .Help("State reads that had to go to disk").Register(*registry_).Add({})),
-      consumed_(BuildCounter().Name("cxstream_records_consumed_total").Help("Records consumed, by topic")
+                       .Register(*registry_)
+                       .Add({})),
+      cache_hits(BuildCounter()
+                     .Name("cxstream_state_cache_hits_total")
+                     .Help("State reads served by the RocksDB block cache")
+                     .Register(*registry_)
+                     .Add({})),
+      cache_misses(BuildCounter()
+                       .Name("cxstream_state_cache_misses_total")
+                       .Help("State reads that had to go to disk")
+                       .Register(*registry_)
+                       .Add({})),
+      consumed_(BuildCounter()
+                    .Name("cxstream_records_consumed_total")
+                    .Help("Records consumed, by topic")
                     .Register(*registry_)),
-      produced_(BuildCounter().Name("cxstream_records_produced_total").Help("Records produced, by topic")
+      produced_(BuildCounter()
+                    .Name("cxstream_records_produced_total")
+                    .Help("Records produced, by topic")
                     .Register(*registry_)),
-      dead_lettered_(BuildCounter().Name("cxstream_dead_lettered_total")
-                         .Help("Records sent to the dead-letter topic, by error code").Register(*registry_)),
-      lag_(BuildGauge().Name("cxstream_consumer_lag_records")
-               .Help("High watermark minus next offset to read, by input partition").Register(*registry_)),
-      restore_remaining_(BuildGauge().Name("cxstream_restore_remaining_records")
-                             .Help("Changelog records left to restore, by task").Register(*registry_)),
-      watermark_(BuildGauge().Name("cxstream_watermark_seconds")
-                     .Help("Event-time watermark of each task, Unix seconds").Register(*registry_)) {}
+      dead_lettered_(BuildCounter()
+                         .Name("cxstream_dead_lettered_total")
+                         .Help("Records sent to the dead-letter topic, by error code")
+                         .Register(*registry_)),
+      lag_(BuildGauge()
+               .Name("cxstream_consumer_lag_records")
+               .Help("High watermark minus next offset to read, by input partition")
+               .Register(*registry_)),
+      restore_remaining_(BuildGauge()
+                             .Name("cxstream_restore_remaining_records")
+                             .Help("Changelog records left to restore, by task")
+                             .Register(*registry_)),
+      watermark_(BuildGauge()
+                     .Name("cxstream_watermark_seconds")
+                     .Help("Event-time watermark of each task, Unix seconds")
+                     .Register(*registry_)) {}
 
 }  // namespace cx::runtime

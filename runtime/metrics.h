@@ -31,7 +31,9 @@ class Metrics {
   prometheus::Gauge& Lag(const std::string& topic, int partition) {
     return lag_.Add({{"topic", topic}, {"partition", std::to_string(partition)}});
   }
-  prometheus::Gauge& RestoreRemaining(int task) { return restore_remaining_.Add({{"task", std::to_string(task)}}); }
+  prometheus::Gauge& RestoreRemaining(int task) {
+    return restore_remaining_.Add({{"task", std::to_string(task)}});
+  }
   prometheus::Gauge& Watermark(int task) { return watermark_.Add({{"task", std::to_string(task)}}); }
 
   prometheus::Counter& duplicates;
@@ -40,9 +42,9 @@ class Metrics {
   prometheus::Counter& restored_records;
   prometheus::Counter& commits;
   prometheus::Counter& commit_failures;
-  prometheus::Histogram& latency;        // ingest (record timestamp) to output produced
+  prometheus::Histogram& latency;  // ingest (record timestamp) to output produced
   prometheus::Histogram& commit_seconds;
-  prometheus::Histogram& breach_lag;     // breach record produced minus its deadline (run mode)
+  prometheus::Histogram& breach_lag;  // breach record produced minus its deadline (run mode)
   prometheus::Gauge& pending_timers;
   prometheus::Gauge& assigned_tasks;
   prometheus::Gauge& restoring_tasks;
@@ -50,7 +52,7 @@ class Metrics {
   prometheus::Gauge& state_memory_bytes;
   prometheus::Gauge& state_pending_bytes;
   prometheus::Gauge& backpressure;
-  prometheus::Counter& cache_hits;    // RocksDB block cache, all tasks
+  prometheus::Counter& cache_hits;  // RocksDB block cache, all tasks
   prometheus::Counter& cache_misses;
 
  private:

@@ -54,22 +54,24 @@ double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::dura
 struct Slot {
   int partition = 0;
   std::unique_ptr<state::Store> store;
-  std::unique_ptr<engine::Task> task;           // null while restoring
+  std::unique_ptr<engine::Task> task;  // null while restoring
   std::atomic<bool> restoring{false};
   std::atomic<bool> cancel_restore{false};
-  std::vector<std::int64_t> next_offset;        // per input: next offset to process (-1: unknown)
-  std::vector<bool> caught_up;                  // per input: at the end as of the last fetch
-  std::vector<std::string> repair;              // keys to re-write in the next frame
-  std::int64_t end_offset = -1;                 // set by the delivery report of the END marker
-  std::vector<bool> first_logged;               // per input: first record after (re)start logged
-  engine::TaskStats reported;                   // the task's counters already added to the metrics
+  std::vector<std::int64_t> next_offset;  // per input: next offset to process (-1: unknown)
+  std::vector<bool> caught_up;            // per input: at the end as of the last fetch
+  std::vector<std::string> repair;        // keys to re-write in the next frame
+  std::int64_t end_offset = -1;           // set by the delivery report of the END marker
+  std::vector<bool> first_logged;         // per input: first record after (re)start logged
+  engine::TaskStats reported;             // the task's counters already added to the metrics
   bool dirty = false;
 };
 
 class Worker::Impl {
  public:
   Impl(const config::Config& config, Clock& clock, Metrics& metrics)
-      : config_(config), clock_(clock), metrics_(metrics),
+      : config_(config),
+        clock_(clock),
+        metrics_(metrics),
         topics_{config.topics.chat, config.topics.orders, config.topics.aftersales},
         kinds_{TopicKind::kChat, TopicKind::kOrders, TopicKind::kAftersales},
         changelog_(ChangelogTopic(config, std::string(kStage))),
@@ -181,9 +183,11 @@ Status Worker::Impl::Start() {
   // Producer: idempotent, so retries never duplicate or reorder.
   auto pconf = BaseConf(config_, ClientKind::kProducer);
   if (!pconf.ok()) return pconf.status();
-  for (auto [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"enable.idempotence", "true"}, {"linger.ms", "5"}, {"partitioner", "murmur2_random"},
-           {"queue.buffering.max.kbytes", "65536"}}) {
+  for (auto [k, v] :
+       std::initializer_list<std::pair<const char*, const char*>>{{"enable.idempotence", "true"},
+                                                                  {"linger.ms", "5"},
+                                                                  {"partitioner", "murmur2_random"},
+                                                                  {"queue.buffering.max.kbytes", "65536"}}) {
     if (Status s = SetProperty(pconf->get(), k, v); !s.ok()) return s;
   }
   rd_kafka_conf_set_opaque(pconf->get(), this);
@@ -205,9 +209,11 @@ Status Worker::Impl::Start() {
       {"auto.offset.reset", "earliest"},
       {"queued.max.messages.kbytes", "16384"},
   };
-  if (!config_.kafka.group_instance_id.empty()) cprops.emplace_back("group.instance.id", config_.kafka.group_instance_id);
+  if (!config_.kafka.group_instance_id.empty())
+    cprops.emplace_back("group.instance.id", config_.kafka.group_instance_id);
   for (const auto& [k, v] : cprops) {
-    if (k != "group.id" && (config_.kafka.properties.count(k) || config_.kafka.properties.count("consumer." + k))) {
+    if (k != "group.id" &&
+        (config_.kafka.properties.count(k) || config_.kafka.properties.count("consumer." + k))) {
       continue;  // the operator's value wins
     }
     if (Status s = SetProperty(cconf->get(), k, v); !s.ok()) return s;
@@ -233,8 +239,9 @@ Status Worker::Impl::Start() {
   std::vector<std::string> check = topics_;
   check.push_back(changelog_);
   auto counts = PartitionCounts(producer_.get(), check, kMetadataTimeoutMs);
-  if (!counts.ok()) return Status::Fatal("cannot read topic metadata from " + config_.kafka.bootstrap_servers +
-                                         ": " + counts.status().message());
+  if (!counts.ok())
+    return Status::Fatal("cannot read topic metadata from " + config_.kafka.bootstrap_servers + ": " +
+                         counts.status().message());
   for (std::size_t i = 0; i < topics_.size(); ++i) {
     if ((*counts)[i] < 0) return Status::Fatal("input topic " + topics_[i] + " does not exist");
   }
@@ -261,14 +268,16 @@ Status Worker::Impl::Start() {
   }
 
   PartitionList sub(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
-  for (const auto& t : topics_) rd_kafka_topic_partition_list_add(sub.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  for (const auto& t : topics_)
+    rd_kafka_topic_partition_list_add(sub.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
   if (auto e = rd_kafka_subscribe(consumer_.get(), sub.get())) {
     return Status::Fatal(std::string("subscribe: ") + rd_kafka_err2str(e));
   }
   restore_thread_ = std::thread([this] { RestoreLoop(); });
-  Log(LogLevel::kInfo, "worker", "started", {{"group", std::string_view(config_.kafka.application_id)},
-                                            {"partitions", static_cast<std::int64_t>(n)},
-                                            {"state_dir", std::string_view(config_.state.dir)}});
+  Log(LogLevel::kInfo, "worker", "started",
+      {{"group", std::string_view(config_.kafka.application_id)},
+       {"partitions", static_cast<std::int64_t>(n)},
+       {"state_dir", std::string_view(config_.state.dir)}});
   return Status::Ok();
 }
 
@@ -280,7 +289,8 @@ Status Worker::Impl::CreateChangelog(int partitions) {
   if (!topic) return Status::InvalidArgument(err);
   rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
   rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_.get());
-  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_t* options =
+      rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(options, kMetadataTimeoutMs, err, sizeof err);
   rd_kafka_CreateTopics(producer_.get(), &topic, 1, options, queue);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, kMetadataTimeoutMs + 5000);
@@ -312,8 +322,8 @@ Status Worker::Impl::CreateChangelog(int partitions) {
 // Callbacks (librdkafka threads or the polling thread, as noted)
 
 // Called on the Run() thread, from rd_kafka_consumer_poll.
-void Worker::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
-                               void* opaque) {
+void Worker::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* parts, void* opaque) {
   auto* self = static_cast<Impl*>(opaque);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     self->Assign(parts);
@@ -328,8 +338,8 @@ void Worker::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* op
   if (m->err) {
     std::lock_guard<std::mutex> l(self->delivery_mu_);
     if (self->delivery_error_.empty()) {
-      self->delivery_error_ = std::string("delivery to ") + rd_kafka_topic_name(m->rkt) + " failed: " +
-                              rd_kafka_err2str(m->err);
+      self->delivery_error_ =
+          std::string("delivery to ") + rd_kafka_topic_name(m->rkt) + " failed: " + rd_kafka_err2str(m->err);
     }
     return;
   }
@@ -375,7 +385,10 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (!numbers.count(it->first)) {
       it->second->cancel_restore.store(true);
-      if (it->second->restoring.load()) { ++it; continue; }  // closed when its restore ends
+      if (it->second->restoring.load()) {
+        ++it;
+        continue;
+      }  // closed when its restore ends
       it = slots_.erase(it);
     } else {
       ++it;
@@ -419,7 +432,8 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
   rd_kafka_pause_partitions(consumer_.get(), parts);
   joined_.store(true);
   metrics_.assigned_tasks.Set(static_cast<double>(numbers.size()));
-  Log(LogLevel::kInfo, "worker", "partitions assigned", {{"tasks", static_cast<std::int64_t>(numbers.size())}});
+  Log(LogLevel::kInfo, "worker", "partitions assigned",
+      {{"tasks", static_cast<std::int64_t>(numbers.size())}});
 }
 
 void Worker::Impl::Revoke() {
@@ -461,14 +475,14 @@ void Worker::Impl::RestoreLoop() {
     }
     Status s = Restore(*slot);
     while (!s.ok() && s.retryable() && !slot->cancel_restore.load()) {
-      Log(LogLevel::kWarn, "restore", "retrying", {{"task", static_cast<std::int64_t>(slot->partition)},
-                                                  {"reason", std::string_view(s.message())}});
+      Log(LogLevel::kWarn, "restore", "retrying",
+          {{"task", static_cast<std::int64_t>(slot->partition)}, {"reason", std::string_view(s.message())}});
       std::this_thread::sleep_for(std::chrono::seconds(1));
       s = Restore(*slot);
     }
     if (!s.ok() && !slot->cancel_restore.load()) {
-      Log(LogLevel::kCritical, "restore", "failed", {{"task", static_cast<std::int64_t>(slot->partition)},
-                                                    {"reason", std::string_view(s.message())}});
+      Log(LogLevel::kCritical, "restore", "failed",
+          {{"task", static_cast<std::int64_t>(slot->partition)}, {"reason", std::string_view(s.message())}});
       fatal_flag_.store(true);
     }
     std::lock_guard<std::mutex> l(restore_mu_);
@@ -489,12 +503,14 @@ Status Worker::Impl::Restore(Slot& slot) {
   std::int64_t local = ReadInt64(store, kChangelogPositionKey).value_or(-1);
   std::int64_t start = local >= 0 ? local : lo;
   if (local >= 0 && local < lo) {
-    Log(LogLevel::kError, "restore", "changelog no longer holds what this store needs; restoring from its start",
+    Log(LogLevel::kError, "restore",
+        "changelog no longer holds what this store needs; restoring from its start",
         {{"task", static_cast<std::int64_t>(p)}, {"local", local}, {"changelog_start", lo}});
     start = lo;
   }
   if (local > hi) {
-    Log(LogLevel::kError, "restore", "local state is ahead of the changelog (was the topic recreated?); keeping it",
+    Log(LogLevel::kError, "restore",
+        "local state is ahead of the changelog (was the topic recreated?); keeping it",
         {{"task", static_cast<std::int64_t>(p)}, {"local", local}, {"changelog_end", hi}});
     return Status::Ok();
   }
@@ -558,10 +574,14 @@ Status Worker::Impl::Restore(Slot& slot) {
   remaining.Set(0);
   double secs = Seconds(std::chrono::steady_clock::now() - began);
   Log(LogLevel::kInfo, "restore", "restored from changelog",
-      {{"task", static_cast<std::int64_t>(p)}, {"records", applied}, {"from", start}, {"to", offset},
+      {{"task", static_cast<std::int64_t>(p)},
+       {"records", applied},
+       {"from", start},
+       {"to", offset},
        {"end", hi},
        {"incomplete_frame_keys", static_cast<std::int64_t>(slot.repair.size())},
-       {"seconds", secs}, {"records_per_s", secs > 0 ? static_cast<double>(applied) / secs : 0.0}});
+       {"seconds", secs},
+       {"records_per_s", secs > 0 ? static_cast<double>(applied) / secs : 0.0}});
   return result;
 }
 
@@ -581,15 +601,18 @@ void Worker::Impl::FinishRestores() {
     }
     engine::TaskOptions opts = engine::TaskOptionsFrom(config_);
     opts.inputs = static_cast<int>(topics_.size());
-    slot->task = std::make_unique<engine::Task>(opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_));
+    slot->task =
+        std::make_unique<engine::Task>(opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_));
     slot->reported = {};
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
     slot->task->set_now(clock_.Now());
     for (const auto& key : slot->repair) {
       auto v = slot->store->Get(key);
       if (!v.ok()) return Fatal(v.status());
-      if (v->has_value()) slot->store->Put(key, **v);
-      else slot->store->Delete(key);
+      if (v->has_value())
+        slot->store->Put(key, **v);
+      else
+        slot->store->Delete(key);
     }
     if (!slot->repair.empty()) slot->dirty = true;
     slot->repair.clear();
@@ -608,7 +631,8 @@ void Worker::Impl::FinishRestores() {
     for (int attempt = 0;; ++attempt) {
       for (int i = 0; i < list->cnt; ++i) list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
       if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000)) {
-        Log(LogLevel::kWarn, "worker", "seek failed", {{"reason", std::string_view(rd_kafka_error_string(e))}});
+        Log(LogLevel::kWarn, "worker", "seek failed",
+            {{"reason", std::string_view(rd_kafka_error_string(e))}});
         rd_kafka_error_destroy(e);
       }
       bool failed = false;
@@ -617,9 +641,10 @@ void Worker::Impl::FinishRestores() {
       if (attempt == 40) {
         for (int i = 0; i < list->cnt; ++i) {
           if (!list->elems[i].err) continue;
-          return Fatal(Status::Fatal(std::string("cannot position ") + list->elems[i].topic + " partition " +
-                                     std::to_string(list->elems[i].partition) + " at the offset its state holds: " +
-                                     rd_kafka_err2str(list->elems[i].err)));
+          return Fatal(
+              Status::Fatal(std::string("cannot position ") + list->elems[i].topic + " partition " +
+                            std::to_string(list->elems[i].partition) +
+                            " at the offset its state holds: " + rd_kafka_err2str(list->elems[i].err)));
         }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -628,7 +653,9 @@ void Worker::Impl::FinishRestores() {
     if (!paused_for_backpressure_) rd_kafka_resume_partitions(consumer_.get(), list.get());
     Log(LogLevel::kInfo, "worker", "task processing",
         {{"task", static_cast<std::int64_t>(slot->partition)},
-         {"offset_0", slot->next_offset[0]}, {"offset_1", slot->next_offset[1]}, {"offset_2", slot->next_offset[2]}});
+         {"offset_0", slot->next_offset[0]},
+         {"offset_1", slot->next_offset[1]},
+         {"offset_2", slot->next_offset[2]}});
   }
   metrics_.restoring_tasks.Set(restoring_.load());
   metrics_.ready.Set(Ready() ? 1 : 0);
@@ -672,14 +699,18 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   if (!slot.first_logged[input]) {
     slot.first_logged[input] = true;
     Log(LogLevel::kDebug, "worker", "first record of an input",
-        {{"topic", std::string_view(topic)}, {"partition", static_cast<std::int64_t>(m->partition)},
-         {"offset", m->offset}, {"expected", slot.next_offset[input]}});
+        {{"topic", std::string_view(topic)},
+         {"partition", static_cast<std::int64_t>(m->partition)},
+         {"offset", m->offset},
+         {"expected", slot.next_offset[input]}});
   }
   if (slot.next_offset[input] >= 0 && m->offset < slot.next_offset[input]) return;  // already in state
   if (slot.next_offset[input] >= 0 && m->offset > slot.next_offset[input]) {
     Log(LogLevel::kWarn, "worker", "input offset jumped forward",
-        {{"topic", std::string_view(topic)}, {"partition", static_cast<std::int64_t>(m->partition)},
-         {"expected", slot.next_offset[input]}, {"got", m->offset}});
+        {{"topic", std::string_view(topic)},
+         {"partition", static_cast<std::int64_t>(m->partition)},
+         {"expected", slot.next_offset[input]},
+         {"got", m->offset}});
   }
   metrics_.Consumed(topic).Increment();
 
@@ -707,11 +738,21 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
 void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
   const std::string* topic = nullptr;
   switch (r.stream) {
-    case Stream::kSla: topic = &config_.topics.sla; break;
-    case Stream::kAlerts: topic = &config_.topics.alerts; break;
-    case Stream::kProfiles: topic = &config_.topics.profiles; break;
-    case Stream::kStaffing: topic = &config_.topics.staffing; break;
-    case Stream::kDlq: topic = &config_.topics.dlq; break;
+    case Stream::kSla:
+      topic = &config_.topics.sla;
+      break;
+    case Stream::kAlerts:
+      topic = &config_.topics.alerts;
+      break;
+    case Stream::kProfiles:
+      topic = &config_.topics.profiles;
+      break;
+    case Stream::kStaffing:
+      topic = &config_.topics.staffing;
+      break;
+    case Stream::kDlq:
+      topic = &config_.topics.dlq;
+      break;
   }
   if (r.stream == Stream::kDlq) {
     for (const auto& [k, v] : r.headers) {
@@ -736,14 +777,16 @@ void Worker::Impl::ProduceRaw(const std::string& topic, int partition, std::stri
     rd_kafka_headers_t* hdrs = nullptr;
     if (headers) {
       hdrs = rd_kafka_headers_new(headers->size());
-      for (const auto& [k, v] : *headers) rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
+      for (const auto& [k, v] : *headers)
+        rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                            static_cast<ssize_t>(v.size()));
     }
     rd_kafka_resp_err_t e = rd_kafka_producev(
         producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key.data(), key.size()),
         RD_KAFKA_V_VALUE((value ? const_cast<char*>(value->data()) : nullptr), (value ? value->size() : 0)),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return;
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -847,7 +890,8 @@ Status Worker::Impl::CommitAll() {
   for (Slot* slot : frames) {
     slot->task->Checkpoint();
     for (std::size_t i = 0; i < topics_.size(); ++i) {
-      if (slot->next_offset[i] >= 0) PutInt64(*slot->store, OffsetKey(topics_[i], slot->partition), slot->next_offset[i]);
+      if (slot->next_offset[i] >= 0)
+        PutInt64(*slot->store, OffsetKey(topics_[i], slot->partition), slot->next_offset[i]);
     }
     Status s = slot->store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
       if (!key.empty() && key[0] == 'L') return;  // local-only
@@ -891,7 +935,8 @@ void Worker::Impl::ReportStats(Slot& slot) {
 std::size_t Worker::Impl::PendingBytes() const {
   std::size_t pending = 0;
   for (const auto& [p, slot] : slots_) {
-    if (slot->task) pending += slot->store->PendingBytes();  // a restoring store belongs to the restore thread
+    if (slot->task)
+      pending += slot->store->PendingBytes();  // a restoring store belongs to the restore thread
   }
   return pending;
 }
@@ -908,7 +953,8 @@ void Worker::Impl::UpdateGauges() {
       std::int64_t lo = 0, hi = 0;
       if (rd_kafka_get_watermark_offsets(consumer_.get(), topics_[i].c_str(), p, &lo, &hi) == 0 && hi >= 0 &&
           slot->next_offset[i] >= 0) {
-        metrics_.Lag(topics_[i], p).Set(static_cast<double>(std::max<std::int64_t>(0, hi - slot->next_offset[i])));
+        metrics_.Lag(topics_[i], p)
+            .Set(static_cast<double>(std::max<std::int64_t>(0, hi - slot->next_offset[i])));
       }
     }
   }
@@ -938,7 +984,8 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
   }
   if (fatal_flag_.load()) {
     Status s = fatal_.ok() ? Status::Fatal("fatal Kafka client error (see the log line above)") : fatal_;
-    Log(LogLevel::kCritical, "worker", "stopping on a fatal error", {{"reason", std::string_view(s.message())}});
+    Log(LogLevel::kCritical, "worker", "stopping on a fatal error",
+        {{"reason", std::string_view(s.message())}});
     StopRestoreThread();
     return s;
   }

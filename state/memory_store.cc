@@ -43,8 +43,10 @@ class MemoryStore final : public Store {
   }
   Status Commit() override {
     for (auto& [k, v] : pending_) {
-      if (v) committed_[k] = std::move(*v);
-      else committed_.erase(k);
+      if (v)
+        committed_[k] = std::move(*v);
+      else
+        committed_.erase(k);
     }
     pending_.clear();
     pending_bytes_ = 0;
@@ -65,8 +67,10 @@ class MemoryStore final : public Store {
  private:
   void Set(std::string_view key, std::optional<std::string> value) {
     auto it = pending_.find(key);
-    if (it != pending_.end()) it->second = std::move(value);
-    else pending_.emplace(std::string(key), std::move(value));
+    if (it != pending_.end())
+      it->second = std::move(value);
+    else
+      pending_.emplace(std::string(key), std::move(value));
   }
 
   std::map<std::string, std::string, std::less<>> committed_;

@@ -120,7 +120,8 @@ class RocksDbShared {
   std::shared_ptr<rocksdb::Statistics> statistics;
 };
 
-std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes, std::size_t write_buffer_bytes) {
+std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes,
+                                                std::size_t write_buffer_bytes) {
   return std::make_shared<RocksDbShared>(block_cache_bytes + write_buffer_bytes, write_buffer_bytes);
 }
 

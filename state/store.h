@@ -51,7 +51,8 @@ std::unique_ptr<Store> NewMemoryStore();
 // one write-buffer manager, so the total stays within the configured budget
 // however many tasks the worker holds. Thread-safe.
 class RocksDbShared;
-std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes, std::size_t write_buffer_bytes);
+std::shared_ptr<RocksDbShared> NewRocksDbShared(std::size_t block_cache_bytes,
+                                                std::size_t write_buffer_bytes);
 // Bytes in use: block cache (data, index and filter blocks) and memtables.
 std::size_t MemoryUsage(const RocksDbShared& shared);
 // Block-cache lookups that hit and missed, over all stores sharing it.

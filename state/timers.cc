@@ -27,8 +27,8 @@ bool TimerService::DecodeKey(std::string_view key, Timer& t) {
   t.processor.assign(r.String());
   t.owner.assign(r.String());
   if (!r.ok()) return false;
-  std::size_t used = 9 + VarintLen(t.processor.size()) + t.processor.size() +
-                     VarintLen(t.owner.size()) + t.owner.size();
+  std::size_t used =
+      9 + VarintLen(t.processor.size()) + t.processor.size() + VarintLen(t.owner.size()) + t.owner.size();
   t.tag.assign(key.substr(used));
   return true;
 }

@@ -47,8 +47,10 @@ void Command(rd_kafka_mock_cluster_t* mc, const std::string& line) {
     std::cerr << "devbroker: unknown command \"" << cmd << "\" (down, up, leader, rtt)\n";
     return;
   }
-  if (err) std::cerr << "devbroker: " << line << ": " << rd_kafka_err2str(err) << "\n";
-  else if (!cmd.empty()) std::cerr << "devbroker: " << line << ": done\n";
+  if (err)
+    std::cerr << "devbroker: " << line << ": " << rd_kafka_err2str(err) << "\n";
+  else if (!cmd.empty())
+    std::cerr << "devbroker: " << line << ": done\n";
 }
 
 }  // namespace
@@ -75,9 +77,9 @@ int RunDevBroker(const DevBrokerOptions& o) {
     return 1;
   }
   const int replicas = std::min(o.brokers, 3);
-  std::vector<std::string> topics = {"cx.chat", "cx.orders", "cx.aftersales", "cx.agents", "cx.sla",
-                                     "cx.alerts", "cx.profiles", "cx.staffing", "cx.dlq",
-                                     o.application_id + "-customer-changelog"};
+  std::vector<std::string> topics = {
+      "cx.chat",   "cx.orders",   "cx.aftersales", "cx.agents", "cx.sla",
+      "cx.alerts", "cx.profiles", "cx.staffing",   "cx.dlq",    o.application_id + "-customer-changelog"};
   std::vector<std::pair<std::string, int>> specs;
   for (const auto& t : topics) specs.emplace_back(t, o.partitions);
   for (const auto& spec : o.extra_topics) {

@@ -40,14 +40,16 @@ KafkaHandle NewClient(rd_kafka_type_t type, const char* what,
 }  // namespace
 
 int Produce(const ProduceOptions& o) {
-  std::vector<std::pair<std::string, std::string>> props = {
-      {"bootstrap.servers", o.bootstrap}, {"enable.idempotence", "true"}, {"linger.ms", "5"},
-      {"partitioner", "murmur2_random"}};
+  std::vector<std::pair<std::string, std::string>> props = {{"bootstrap.servers", o.bootstrap},
+                                                            {"enable.idempotence", "true"},
+                                                            {"linger.ms", "5"},
+                                                            {"partitioner", "murmur2_random"}};
   if (o.max_batch > 0) props.emplace_back("batch.num.messages", std::to_string(o.max_batch));
   KafkaHandle rk = NewClient(RD_KAFKA_PRODUCER, "produce", props);
   if (!rk) return 2;
   // Generous limits: the worker, not this tool, decides what is valid.
-  EventDecoder decoder(DecodeLimits{.max_message_bytes = 64 << 20, .max_id_bytes = 1 << 20, .max_text_bytes = 64 << 20});
+  EventDecoder decoder(
+      DecodeLimits{.max_message_bytes = 64 << 20, .max_id_bytes = 1 << 20, .max_text_bytes = 64 << 20});
   std::uint64_t n = 0;
   for (const auto& path : o.inputs) {
     std::ifstream in(path, std::ios::binary);
@@ -64,10 +66,19 @@ int Produce(const ProduceOptions& o) {
       std::string key;
       if (e) {
         switch (TopicOf(e->type)) {
-          case TopicKind::kChat: case TopicKind::kAnyCustomer: topic = &o.chat; break;
-          case TopicKind::kOrders: topic = &o.orders; break;
-          case TopicKind::kAftersales: topic = &o.aftersales; break;
-          case TopicKind::kAgents: topic = &o.agents; break;
+          case TopicKind::kChat:
+          case TopicKind::kAnyCustomer:
+            topic = &o.chat;
+            break;
+          case TopicKind::kOrders:
+            topic = &o.orders;
+            break;
+          case TopicKind::kAftersales:
+            topic = &o.aftersales;
+            break;
+          case TopicKind::kAgents:
+            topic = &o.agents;
+            break;
         }
         key = e->key();
       }
@@ -100,8 +111,10 @@ int Produce(const ProduceOptions& o) {
 
 int Dump(const DumpOptions& o) {
   KafkaHandle rk = NewClient(RD_KAFKA_CONSUMER, "dump",
-                             {{"bootstrap.servers", o.bootstrap}, {"group.id", "cxstream-dump"},
-                              {"enable.auto.commit", "false"}, {"enable.partition.eof", "true"}});
+                             {{"bootstrap.servers", o.bootstrap},
+                              {"group.id", "cxstream-dump"},
+                              {"enable.auto.commit", "false"},
+                              {"enable.partition.eof", "true"}});
   if (!rk) return 2;
   auto counts = runtime::PartitionCounts(rk.get(), o.topics, 10'000);
   if (!counts.ok()) {
@@ -112,7 +125,8 @@ int Dump(const DumpOptions& o) {
   int total = 0;
   for (std::size_t i = 0; i < o.topics.size(); ++i) {
     for (int p = 0; p < (*counts)[i]; ++p) {
-      rd_kafka_topic_partition_list_add(list.get(), o.topics[i].c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      rd_kafka_topic_partition_list_add(list.get(), o.topics[i].c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
       ++total;
     }
   }

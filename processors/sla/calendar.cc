@@ -17,13 +17,20 @@ Clock::time_point ToTp(Timestamp t) {
 
 int WeekdayIndex(cctz::civil_day d) {
   switch (cctz::get_weekday(d)) {
-    case cctz::weekday::monday: return 0;
-    case cctz::weekday::tuesday: return 1;
-    case cctz::weekday::wednesday: return 2;
-    case cctz::weekday::thursday: return 3;
-    case cctz::weekday::friday: return 4;
-    case cctz::weekday::saturday: return 5;
-    case cctz::weekday::sunday: return 6;
+    case cctz::weekday::monday:
+      return 0;
+    case cctz::weekday::tuesday:
+      return 1;
+    case cctz::weekday::wednesday:
+      return 2;
+    case cctz::weekday::thursday:
+      return 3;
+    case cctz::weekday::friday:
+      return 4;
+    case cctz::weekday::saturday:
+      return 5;
+    case cctz::weekday::sunday:
+      return 6;
   }
   return 0;
 }
@@ -38,11 +45,13 @@ Result<BusinessCalendar> BusinessCalendar::Create(std::string name, cctz::time_z
                                                   std::set<cctz::civil_day> holidays) {
   bool any = false;
   for (auto& day : week) {
-    std::sort(day.begin(), day.end(), [](const Interval& a, const Interval& b) { return a.begin_min < b.begin_min; });
+    std::sort(day.begin(), day.end(),
+              [](const Interval& a, const Interval& b) { return a.begin_min < b.begin_min; });
     for (std::size_t i = 0; i < day.size(); ++i) {
       const Interval& iv = day[i];
       if (iv.begin_min < 0 || iv.end_min > 24 * 60 || iv.begin_min >= iv.end_min) {
-        return Status::InvalidArgument("calendar " + name + ": an interval must be within one day, start before end");
+        return Status::InvalidArgument("calendar " + name +
+                                       ": an interval must be within one day, start before end");
       }
       if (i > 0 && day[i - 1].end_min > iv.begin_min) {
         return Status::InvalidArgument("calendar " + name + ": intervals of one day overlap");

@@ -16,9 +16,12 @@ constexpr DurationMs kS = 1000, kM = 60 * kS, kH = 60 * kM, kD = 24 * kH;
 
 std::string_view ToString(SubjectType t) {
   switch (t) {
-    case SubjectType::kConversation: return "conversation";
-    case SubjectType::kOrder: return "order";
-    case SubjectType::kCase: return "case";
+    case SubjectType::kConversation:
+      return "conversation";
+    case SubjectType::kOrder:
+      return "order";
+    case SubjectType::kCase:
+      return "case";
   }
   return "";
 }
@@ -27,10 +30,13 @@ SubjectType SubjectOf(Metric m) {
   switch (m) {
     case Metric::kFirstResponse:
     case Metric::kNextResponse:
-    case Metric::kResolution: return SubjectType::kConversation;
+    case Metric::kResolution:
+      return SubjectType::kConversation;
     case Metric::kOrderShip:
-    case Metric::kOrderDelivery: return SubjectType::kOrder;
-    default: return SubjectType::kCase;
+    case Metric::kOrderDelivery:
+      return SubjectType::kOrder;
+    default:
+      return SubjectType::kCase;
   }
 }
 

@@ -18,8 +18,8 @@
 
 namespace cx::processors {
 
-using cx::Metric;
 using cx::kMetricCount;
+using cx::Metric;
 
 enum class SubjectType : std::uint8_t { kConversation, kOrder, kCase };
 std::string_view ToString(SubjectType t);

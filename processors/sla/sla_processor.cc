@@ -10,7 +10,9 @@ constexpr std::uint8_t kFormat = 2;
 
 enum class Phase : std::uint8_t { kRunning = 1, kPaused = 2 };
 
-char TypeChar(SubjectType t) { return t == SubjectType::kConversation ? 'v' : t == SubjectType::kOrder ? 'o' : 'k'; }
+char TypeChar(SubjectType t) {
+  return t == SubjectType::kConversation ? 'v' : t == SubjectType::kOrder ? 'o' : 'k';
+}
 
 std::string SubjectKey(SubjectType t, std::string_view id) {
   std::string k = "s/";
@@ -37,11 +39,11 @@ struct SlaProcessor::Subject {
   std::string customer_id;
   SubjectAttributes attrs;
   std::string agent_id;
-  bool placeholder = false;   // a reply arrived before conversation.opened
-  Timestamp reply_at;         // placeholder: when
-  bool agent_replied = false; // a public human reply happened
-  bool approved = false;      // case
-  bool item_received = false; // case
+  bool placeholder = false;    // a reply arrived before conversation.opened
+  Timestamp reply_at;          // placeholder: when
+  bool agent_replied = false;  // a public human reply happened
+  bool approved = false;       // case
+  bool item_received = false;  // case
   // The cycle of the subject's repeating metric: for a case, the opening
   // its resolution clock measures (reopened starts another); for a
   // conversation, the number of next-response waits so far.
@@ -95,7 +97,7 @@ struct SlaProcessor::Clock {
   Metric metric = Metric::kFirstResponse;
   SubjectType type = SubjectType::kConversation;
   std::string subject_id, customer_id;
-  std::uint32_t cycle = 1;   // next_response: the n-th wait; resolution of a case: the n-th opening
+  std::uint32_t cycle = 1;  // next_response: the n-th wait; resolution of a case: the n-th opening
   Phase phase = Phase::kRunning;
   bool warned = false, breached = false;
   Timestamp start, deadline, warn_at, paused_at;
@@ -162,7 +164,7 @@ bool Warnings(double fraction) { return fraction > 0 && fraction < 1; }
 }  // namespace
 
 std::optional<SlaProcessor::Clock> SlaProcessor::Load(std::string_view owner, const std::string& name,
-                                                       ProcessorContext& ctx) {
+                                                      ProcessorContext& ctx) {
   auto v = ctx.Get(owner, name);
   if (!v) return std::nullopt;
   Clock c;
@@ -170,17 +172,23 @@ std::optional<SlaProcessor::Clock> SlaProcessor::Load(std::string_view owner, co
   return c;
 }
 
-void SlaProcessor::Store(const Clock& c, ProcessorContext& ctx) { ctx.Put(c.customer_id, c.Key(), c.Encode()); }
+void SlaProcessor::Store(const Clock& c, ProcessorContext& ctx) {
+  ctx.Put(c.customer_id, c.Key(), c.Encode());
+}
 
 // ---------------------------------------------------------------------------
 // Events
 
 void SlaProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
   switch (TopicOf(e.type)) {
-    case TopicKind::kChat: return OnConversation(e, ctx);
-    case TopicKind::kAftersales: return OnCase(e, ctx);
-    case TopicKind::kOrders: return OnOrder(e, ctx);
-    default: return;
+    case TopicKind::kChat:
+      return OnConversation(e, ctx);
+    case TopicKind::kAftersales:
+      return OnCase(e, ctx);
+    case TopicKind::kOrders:
+      return OnOrder(e, ctx);
+    default:
+      return;
   }
 }
 
@@ -258,8 +266,10 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       return;
     case EventType::kConversationStatus:
       if (!exists || s.placeholder) return;
-      if (e.status == ConversationStatus::kPending) Pause(Metric::kResolution, s, e, ctx);
-      else Resume(Metric::kResolution, s, e, ctx);
+      if (e.status == ConversationStatus::kPending)
+        Pause(Metric::kResolution, s, e, ctx);
+      else
+        Resume(Metric::kResolution, s, e, ctx);
       return;
     case EventType::kConversationAssigned:
       if (!exists || s.placeholder) return;
@@ -269,7 +279,8 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
     case EventType::kConversationTransferred:
       if (!exists || s.placeholder) return;
       s.attrs.queue = e.queue;
-      for (Metric m : {Metric::kFirstResponse, Metric::kNextResponse, Metric::kResolution}) Retarget(m, s, e, ctx);
+      for (Metric m : {Metric::kFirstResponse, Metric::kNextResponse, Metric::kResolution})
+        Retarget(m, s, e, ctx);
       ctx.Put(e.customer_id, skey, s.Encode());
       return;
     case EventType::kConversationAbandoned:
@@ -277,8 +288,10 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       if (!exists) return;
       Cancel(Metric::kFirstResponse, s, e, ctx);
       Cancel(Metric::kNextResponse, s, e, ctx);
-      if (e.type == EventType::kConversationClosed) Fulfill(Metric::kResolution, s, e, ctx);
-      else Cancel(Metric::kResolution, s, e, ctx);
+      if (e.type == EventType::kConversationClosed)
+        Fulfill(Metric::kResolution, s, e, ctx);
+      else
+        Cancel(Metric::kResolution, s, e, ctx);
       ctx.Delete(e.customer_id, skey);  // the conversation is over
       return;
     default:
@@ -414,7 +427,8 @@ void SlaProcessor::Cancel(Metric m, const Subject& s, const Event& e, ProcessorC
   End(m, s, e, "cancel", ctx);
 }
 
-void SlaProcessor::End(Metric m, const Subject& s, const Event& e, std::string_view what, ProcessorContext& ctx) {
+void SlaProcessor::End(Metric m, const Subject& s, const Event& e, std::string_view what,
+                       ProcessorContext& ctx) {
   std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
   if (!c) return;
   CancelTimers(*c, ctx);
@@ -505,7 +519,8 @@ void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
   if (!c.warned) ctx.CancelTimer(c.warn_at, c.customer_id, tag);
 }
 
-void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag, ProcessorContext& ctx) {
+void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
+                           ProcessorContext& ctx) {
   if (tag.size() < 2) return;
   std::optional<Clock> c = Load(owner, std::string(tag.substr(1)), ctx);
   if (!c || c->phase != Phase::kRunning) return;

@@ -30,8 +30,7 @@ class SlaProcessor final : public Processor {
 
   std::string_view name() const override { return "sla"; }
   void OnEvent(const Event& event, ProcessorContext& ctx) override;
-  void OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
-               ProcessorContext& ctx) override;
+  void OnTimer(Timestamp when, std::string_view owner, std::string_view tag, ProcessorContext& ctx) override;
 
   struct Clock;
   struct Subject;

@@ -10,9 +10,8 @@
 #include "core/json_writer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static cx::EventDecoder decoder(cx::DecodeLimits{.max_message_bytes = 1 << 20,
-                                                   .max_id_bytes = 64,
-                                                   .max_text_bytes = 512});
+  static cx::EventDecoder decoder(
+      cx::DecodeLimits{.max_message_bytes = 1 << 20, .max_id_bytes = 64, .max_text_bytes = 512});
   std::string_view in(reinterpret_cast<const char*>(data), size);
   const cx::Event* e = decoder.Decode(in);
   if (e == nullptr) {
@@ -29,6 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (e->sentiment && (*e->sentiment < -1 || *e->sentiment > 1)) std::abort();
   // Re-encoding the timestamp and parsing it again gives the same instant.
   auto back = cx::ParseRfc3339(cx::FormatRfc3339(e->ts));
-  if (e->ts.ms > -62135596800000 && e->ts.ms < 253402300800000 && (!back || back->ms != e->ts.ms)) std::abort();
+  if (e->ts.ms > -62135596800000 && e->ts.ms < 253402300800000 && (!back || back->ms != e->ts.ms))
+    std::abort();
   return 0;
 }

@@ -63,7 +63,8 @@ log:
 http:
   port: [1]
 bogus: 1
-)", &NoEnv);
+)",
+                                &NoEnv);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.errors.size(), 7u);
   EXPECT_TRUE(HasError(r, "limits.max_id_bytes", "out of range")) << r.errors[0].ToString();
@@ -84,7 +85,8 @@ kafka:
     client.id: ${SECRET}-client
 http:
   port: ${PORT}
-)", &TestEnv);
+)",
+                                &TestEnv);
   ASSERT_TRUE(r.ok()) << r.errors[0].ToString();
   EXPECT_EQ(r.config.kafka.sasl_password, "s3cr3t");
   EXPECT_EQ(r.config.kafka.sasl_username, "fallback");
@@ -105,7 +107,9 @@ TEST(ConfigTest, YamlSyntaxErrorsGiveTheLine) {
 }
 
 TEST(ConfigTest, SizesAndDurationsAcceptUnits) {
-  LoadResult r = LoadConfigText("limits:\n  max_message_bytes: 2MiB\n  max_future_skew: 90s\nstate:\n  memory_budget_bytes: 1GiB\n", &NoEnv);
+  LoadResult r = LoadConfigText(
+      "limits:\n  max_message_bytes: 2MiB\n  max_future_skew: 90s\nstate:\n  memory_budget_bytes: 1GiB\n",
+      &NoEnv);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.config.limits.max_message_bytes, 2 << 20);
   EXPECT_EQ(r.config.limits.max_future_skew, 90000);
@@ -122,7 +126,8 @@ sla:
         first_response: {normal: 30s, urgent: 10s}
     - name: rest
       targets: {order_ship: 2d}
-)", &NoEnv);
+)",
+                                &NoEnv);
   ASSERT_TRUE(r.ok()) << r.errors[0].ToString();
   ASSERT_TRUE(r.config.sla.policies_given);
   ASSERT_EQ(r.config.sla.policies.size(), 2u);
@@ -147,7 +152,8 @@ sla:
     - name: a
       targets: {order_ship: 0s}
     - targets: {}
-)", &NoEnv);
+)",
+                                &NoEnv);
   EXPECT_TRUE(HasError(r, "sla.policies[0].match.channel", "\"fax\" is not one of"));
   EXPECT_TRUE(HasError(r, "sla.policies[0].match.colour", "unknown condition"));
   EXPECT_TRUE(HasError(r, "sla.policies[0].targets.first_reply", "unknown metric"));
@@ -159,14 +165,13 @@ sla:
   EXPECT_TRUE(HasError(r, "sla.policies[2].targets", "at least one target"));
 }
 
-TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) {
-  EXPECT_FALSE(DefaultConfig().sla.policies_given);
-}
+TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) { EXPECT_FALSE(DefaultConfig().sla.policies_given); }
 
 TEST(ConfigTest, ReferenceDocIsUpToDate) {
   // docs/configuration.md is generated: `cxstream validate-config --reference > docs/configuration.md`.
   EXPECT_EQ(ReadFile(std::string(CX_SOURCE_DIR) + "/docs/configuration.md"), ReferenceMarkdown())
-      << "regenerate docs/configuration.md with: build/cxstream validate-config --reference > docs/configuration.md";
+      << "regenerate docs/configuration.md with: build/cxstream validate-config --reference > "
+         "docs/configuration.md";
 }
 
 }  // namespace

@@ -48,7 +48,8 @@ TEST(EventDecoderTest, DecodesEveryTypeOfTheContract) {
 
 TEST(EventDecoderTest, ConversationOpenedFields) {
   EventDecoder d;
-  const Event* e = d.Decode(Envelope("conversation.opened",
+  const Event* e = d.Decode(Envelope(
+      "conversation.opened",
       R"("conversation_id":"v1","channel":"wechat","queue":"q","priority":"urgent","customer_tier":"vip","tenant":"t1")"));
   ASSERT_NE(e, nullptr) << d.rejection().ToString();
   EXPECT_EQ(e->type, EventType::kConversationOpened);
@@ -67,7 +68,8 @@ TEST(EventDecoderTest, AgentMessageDefaultsAndFlags) {
   ASSERT_NE(e, nullptr);
   EXPECT_TRUE(e->is_public);
   EXPECT_FALSE(e->is_auto);
-  e = d.Decode(Envelope("message.agent", R"("conversation_id":"v1","agent_id":"a1","public":false,"auto":true)"));
+  e = d.Decode(
+      Envelope("message.agent", R"("conversation_id":"v1","agent_id":"a1","public":false,"auto":true)"));
   ASSERT_NE(e, nullptr);
   EXPECT_FALSE(e->is_public);
   EXPECT_TRUE(e->is_auto);
@@ -89,7 +91,8 @@ TEST(EventDecoderTest, AgentStatusNeedsNoCustomer) {
 
 TEST(EventDecoderTest, UnknownFieldsAreIgnored) {
   EventDecoder d;
-  EXPECT_NE(d.Decode(Envelope("conversation.abandoned", R"("conversation_id":"v","future_field":{"x":[1]})")), nullptr);
+  EXPECT_NE(d.Decode(Envelope("conversation.abandoned", R"("conversation_id":"v","future_field":{"x":[1]})")),
+            nullptr);
 }
 
 TEST(EventDecoderTest, RejectsInvalidJson) {
@@ -102,7 +105,8 @@ TEST(EventDecoderTest, RejectsInvalidJson) {
 
 TEST(EventDecoderTest, RejectsMissingFieldsNamingThem) {
   EventDecoder d;
-  auto r = Reject(d, Envelope("conversation.opened", R"("conversation_id":"v1","channel":"web","queue":"q")"));
+  auto r =
+      Reject(d, Envelope("conversation.opened", R"("conversation_id":"v1","channel":"web","queue":"q")"));
   EXPECT_EQ(r.code, Rejection::Code::kMissingField);
   EXPECT_EQ(r.field, "priority");
   r = Reject(d, R"({"event_id":"e","type":"order.paid","customer_id":"c","order_id":"o","amount":1})");
@@ -144,12 +148,14 @@ TEST(EventDecoderTest, RejectsValuesOutOfRangeOrEnumeration) {
             Rejection::Code::kOutOfRange);
   EXPECT_EQ(Reject(d, Envelope("message.customer", R"("conversation_id":"v","sentiment":-1.5)")).code,
             Rejection::Code::kOutOfRange);
-  EXPECT_EQ(Reject(d, Envelope("order.paid", R"("order_id":"o","amount":-3)")).code, Rejection::Code::kOutOfRange);
+  EXPECT_EQ(Reject(d, Envelope("order.paid", R"("order_id":"o","amount":-3)")).code,
+            Rejection::Code::kOutOfRange);
   auto r = Reject(d, Envelope("conversation.opened",
                               R"("conversation_id":"v","channel":"fax","queue":"q","priority":"normal")"));
   EXPECT_EQ(r.code, Rejection::Code::kOutOfRange);
   EXPECT_EQ(r.field, "channel");
-  EXPECT_EQ(Reject(d, Envelope("conversation.status", R"("conversation_id":"v","status":"closed")")).field, "status");
+  EXPECT_EQ(Reject(d, Envelope("conversation.status", R"("conversation_id":"v","status":"closed")")).field,
+            "status");
   EXPECT_EQ(Reject(d, Envelope("conversation.abandoned", R"("conversation_id":"")")).code,
             Rejection::Code::kOutOfRange);
 }
@@ -159,7 +165,8 @@ TEST(EventDecoderTest, NonFiniteNumbersNeverPass) {
   // JSON has no NaN or Infinity; an overflowing literal is not a number either.
   EXPECT_EQ(d.Decode(Envelope("order.paid", R"("order_id":"o","amount":1e999)")), nullptr);
   EXPECT_EQ(d.Decode(Envelope("order.paid", R"("order_id":"o","amount":NaN)")), nullptr);
-  EXPECT_EQ(Reject(d, Envelope("order.paid", R"("order_id":"o","amount":1e300)")).code, Rejection::Code::kOutOfRange);
+  EXPECT_EQ(Reject(d, Envelope("order.paid", R"("order_id":"o","amount":1e300)")).code,
+            Rejection::Code::kOutOfRange);
 }
 
 TEST(EventDecoderTest, EnforcesLengthLimits) {
@@ -174,7 +181,9 @@ TEST(EventDecoderTest, EnforcesLengthLimits) {
   r = Reject(d, Envelope("message.customer", R"("conversation_id":"v","text":"01234567890")"));
   EXPECT_EQ(r.code, Rejection::Code::kTooLong);
   EXPECT_EQ(r.field, "text");
-  EXPECT_EQ(Reject(d, Envelope("message.customer", "\"conversation_id\":\"v\",\"x\":\"" + std::string(400, 'a') + "\"")).code,
+  EXPECT_EQ(Reject(d, Envelope("message.customer",
+                               "\"conversation_id\":\"v\",\"x\":\"" + std::string(400, 'a') + "\""))
+                .code,
             Rejection::Code::kTooLarge);
 }
 
@@ -186,7 +195,8 @@ TEST(EventDecoderTest, RejectsDuplicateFields) {
 
 TEST(EventDecoderTest, RejectsBadTimestampsWithTheReason) {
   EventDecoder d;
-  const Event* e = d.Decode(R"({"event_id":"e","type":"customer.erased","ts":"2026-11-23T10:00:00","customer_id":"c"})");
+  const Event* e =
+      d.Decode(R"({"event_id":"e","type":"customer.erased","ts":"2026-11-23T10:00:00","customer_id":"c"})");
   ASSERT_EQ(e, nullptr);
   EXPECT_EQ(d.rejection().code, Rejection::Code::kBadTimestamp);
   EXPECT_NE(d.rejection().ToString().find("offset"), std::string::npos) << d.rejection().ToString();
@@ -194,15 +204,19 @@ TEST(EventDecoderTest, RejectsBadTimestampsWithTheReason) {
 
 TEST(EventDecoderTest, ItemsAreValidated) {
   EventDecoder d;
-  const Event* e = d.Decode(Envelope("order.created",
+  const Event* e = d.Decode(Envelope(
+      "order.created",
       R"("order_id":"o","amount":10,"currency":"EUR","items":[{"sku":"s","category":"c","qty":2,"price":5}])"));
   ASSERT_NE(e, nullptr) << d.rejection().ToString();
   ASSERT_EQ(e->items.size(), 1u);
   EXPECT_EQ(e->items[0].qty, 2);
-  EXPECT_EQ(Reject(d, Envelope("order.created", R"("order_id":"o","amount":10,"currency":"EUR","items":[{"qty":0}])")).code,
+  EXPECT_EQ(Reject(d, Envelope("order.created",
+                               R"("order_id":"o","amount":10,"currency":"EUR","items":[{"qty":0}])"))
+                .code,
             Rejection::Code::kOutOfRange);
-  EXPECT_EQ(Reject(d, Envelope("order.created", R"("order_id":"o","amount":10,"currency":"EUR","items":[3])")).code,
-            Rejection::Code::kWrongType);
+  EXPECT_EQ(
+      Reject(d, Envelope("order.created", R"("order_id":"o","amount":10,"currency":"EUR","items":[3])")).code,
+      Rejection::Code::kWrongType);
 }
 
 }  // namespace

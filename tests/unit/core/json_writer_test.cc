@@ -7,8 +7,18 @@ namespace {
 
 TEST(JsonWriterTest, WritesCompactObjectsInOrder) {
   JsonWriter w;
-  w.BeginObject().Field("b", 1).Field("a", "x").Key("l").BeginArray().Int(1).Int(2).EndArray()
-      .Key("n").Null().Field("t", true).EndObject();
+  w.BeginObject()
+      .Field("b", 1)
+      .Field("a", "x")
+      .Key("l")
+      .BeginArray()
+      .Int(1)
+      .Int(2)
+      .EndArray()
+      .Key("n")
+      .Null()
+      .Field("t", true)
+      .EndObject();
   EXPECT_EQ(w.str(), R"({"b":1,"a":"x","l":[1,2],"n":null,"t":true})");
 }
 
@@ -23,8 +33,13 @@ TEST(JsonWriterTest, KeepsValidUtf8AndReplacesInvalidBytes) {
   AppendJsonString("投诉", out);
   EXPECT_EQ(out, "\"投诉\"");
   out.clear();
-  AppendJsonString("a\xff" "b\xc3", out);
-  EXPECT_EQ(out, "\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\"");
+  AppendJsonString(
+      "a\xff"
+      "b\xc3",
+      out);
+  EXPECT_EQ(out,
+            "\"a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\"");
 }
 
 TEST(JsonWriterTest, DoublesAreStableAndShort) {

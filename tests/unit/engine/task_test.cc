@@ -25,8 +25,12 @@ class CountingProcessor final : public processors::Processor {
                processors::ProcessorContext& ctx) override {
     auto cur = ctx.Get(owner, "n");
     JsonWriter w;
-    w.BeginObject().Field("customer_id", owner).Field("count", cur ? std::stoi(*cur) : 0)
-        .TimeField("ts", when).TimeField("watermark", ctx.watermark()).EndObject();
+    w.BeginObject()
+        .Field("customer_id", owner)
+        .Field("count", cur ? std::stoi(*cur) : 0)
+        .TimeField("ts", when)
+        .TimeField("watermark", ctx.watermark())
+        .EndObject();
     ctx.Emit(Stream::kProfiles, std::string(owner), w.Take());
   }
 };
@@ -66,11 +70,12 @@ TEST_F(TaskTest, StateTimerAndOutputThroughTheCore) {
   Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
   Feed(Ev("e2", "c1", "2026-11-23T10:00:30Z"));
   Feed(Ev("e3", "c2", "2026-11-23T10:00:40Z"));
-  EXPECT_TRUE(sink_.records.empty());  // watermark 10:00:35, timer at 10:01:00
+  EXPECT_TRUE(sink_.records.empty());            // watermark 10:00:35, timer at 10:01:00
   Feed(Ev("e4", "c2", "2026-11-23T10:01:05Z"));  // watermark 10:01:00: c1's timer fires
   ASSERT_EQ(sink_.records.size(), 1u);
-  EXPECT_EQ(sink_.records[0].value,
-            R"({"customer_id":"c1","count":2,"ts":"2026-11-23T10:01:00.000Z","watermark":"2026-11-23T10:01:00.000Z"})");
+  EXPECT_EQ(
+      sink_.records[0].value,
+      R"({"customer_id":"c1","count":2,"ts":"2026-11-23T10:01:00.000Z","watermark":"2026-11-23T10:01:00.000Z"})");
   task_->AdvanceWatermark(*ParseRfc3339("2026-11-23T10:01:40Z"));
   ASSERT_EQ(sink_.records.size(), 2u);
   EXPECT_EQ(CollectingSink::Field(*sink_.records[1].value, "count"), "2");
@@ -101,9 +106,12 @@ TEST_F(TaskTest, DedupMemoryIsBoundedPerCustomer) {
   o.dedup_per_key = 4;
   Reset(o);
   for (int i = 0; i < 6; ++i) Feed(Ev("e" + std::to_string(i), "c1", "2026-11-23T10:00:00Z"));
-  auto ring = store_->Get(std::string("C\x02" "c1#dedup", 10));
+  auto ring =
+      store_->Get(std::string("C\x02"
+                              "c1#dedup",
+                              10));
   ASSERT_TRUE(ring.ok() && ring->has_value());
-  EXPECT_EQ((*ring)->size(), 8u + 4 * 8);  // head + 4 hashes, never more
+  EXPECT_EQ((*ring)->size(), 8u + 4 * 8);        // head + 4 hashes, never more
   Feed(Ev("e5", "c1", "2026-11-23T10:00:00Z"));  // recent: caught
   EXPECT_EQ(task_->stats().duplicates, 1u);
   Feed(Ev("e0", "c1", "2026-11-23T10:00:00Z"));  // evicted from the window: applied again
@@ -132,9 +140,11 @@ TEST_F(TaskTest, LateEventsAreAppliedAndCounted) {
 }
 
 TEST_F(TaskTest, EventOnTheWrongTopicIsDeadLettered) {
-  Feed(R"({"event_id":"e","type":"order.paid","ts":"2026-11-23T10:00:00Z","customer_id":"c","order_id":"o","amount":1})",
-       TopicKind::kChat);
-  Feed(R"({"event_id":"f","type":"customer.erased","ts":"2026-11-23T10:00:00Z","customer_id":"c"})", TopicKind::kOrders);
+  Feed(
+      R"({"event_id":"e","type":"order.paid","ts":"2026-11-23T10:00:00Z","customer_id":"c","order_id":"o","amount":1})",
+      TopicKind::kChat);
+  Feed(R"({"event_id":"f","type":"customer.erased","ts":"2026-11-23T10:00:00Z","customer_id":"c"})",
+       TopicKind::kOrders);
   ASSERT_EQ(task_->stats().dead_lettered, 1u);
   EXPECT_EQ(CollectingSink::Field(sink_.Values(Stream::kDlq)[0], "code"), "wrong_topic");
 }
@@ -162,9 +172,10 @@ TEST(DeadLetterJsonTest, NamesSourceReasonAndKeepsTheOriginal) {
   src.partition = 3;
   src.offset = 42;
   Rejection r{Rejection::Code::kMissingField, "queue", "required field is missing"};
-  EXPECT_EQ(DeadLetterJson(src, r, "{\"a\":1}"),
-            R"({"source":{"topic":"cx.chat","partition":3,"offset":42},"code":"missing_field","field":"queue",)"
-            R"("reason":"field `queue`: required field is missing","value":"{\"a\":1}"})");
+  EXPECT_EQ(
+      DeadLetterJson(src, r, "{\"a\":1}"),
+      R"({"source":{"topic":"cx.chat","partition":3,"offset":42},"code":"missing_field","field":"queue",)"
+      R"("reason":"field `queue`: required field is missing","value":"{\"a\":1}"})");
 }
 
 }  // namespace
@@ -180,8 +191,8 @@ TEST(TaskNowTest, FutureCheckUsesNowWhenItIsAhead) {
   ASSERT_TRUE(task.Open().ok());
   task.set_now(*ParseRfc3339("2026-11-23T12:00:00Z"));
   auto feed = [&](const std::string& ts, int line) {
-    std::string json = R"({"event_id":"e)" + std::to_string(line) + R"(","type":"customer.erased","ts":")" + ts +
-                       R"(","customer_id":"c"})";
+    std::string json = R"({"event_id":"e)" + std::to_string(line) + R"(","type":"customer.erased","ts":")" +
+                       ts + R"(","customer_id":"c"})";
     InputRecord r;
     r.value = json;
     r.source.file = "f";
@@ -194,7 +205,8 @@ TEST(TaskNowTest, FutureCheckUsesNowWhenItIsAhead) {
   EXPECT_EQ(task.stats().dead_lettered, 0u);
   feed("2026-11-23T12:06:00Z", 4);  // beyond now + 5 min
   EXPECT_EQ(task.stats().dead_lettered, 1u);
-  EXPECT_NE(sink.Values(Stream::kDlq)[0].find("ahead of the current time 2026-11-23T12:00:00.000Z"), std::string::npos);
+  EXPECT_NE(sink.Values(Stream::kDlq)[0].find("ahead of the current time 2026-11-23T12:00:00.000Z"),
+            std::string::npos);
 }
 
 }  // namespace
@@ -214,8 +226,8 @@ class MultiInputTaskTest : public ::testing::Test {
     EXPECT_TRUE(task_->Open().ok());
   }
   void Feed(int input, const std::string& ts) {
-    std::string json = R"({"event_id":"e)" + std::to_string(++n_) + R"(","type":"customer.erased","ts":")" + ts +
-                       R"(","customer_id":"c"})";
+    std::string json = R"({"event_id":"e)" + std::to_string(++n_) + R"(","type":"customer.erased","ts":")" +
+                       ts + R"(","customer_id":"c"})";
     InputRecord r;
     r.value = json;
     r.input = input;

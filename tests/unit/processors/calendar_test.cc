@@ -14,7 +14,8 @@ cctz::time_zone Zone(const char* name) {
   return tz;
 }
 
-BusinessCalendar Weekdays(const char* zone, int open_h, int close_h, std::set<cctz::civil_day> holidays = {}) {
+BusinessCalendar Weekdays(const char* zone, int open_h, int close_h,
+                          std::set<cctz::civil_day> holidays = {}) {
   BusinessCalendar::Week week;
   for (int d = 0; d < 5; ++d) week[d] = {{open_h * 60, close_h * 60}};
   auto c = BusinessCalendar::Create("test", Zone(zone), week, std::move(holidays));

@@ -29,8 +29,8 @@ class SlaProcessorTest : public ::testing::Test {
   }
   // An event of customer c1 with the given type, time and further fields.
   void Raw(std::string type, int at, std::string fields) {
-    std::string json = R"({"event_id":"e)" + std::to_string(++n_) + R"(","type":")" + type + R"(","ts":")" + At(at) +
-                       R"(","customer_id":"c1")" + fields + "}";
+    std::string json = R"({"event_id":"e)" + std::to_string(++n_) + R"(","type":")" + type + R"(","ts":")" +
+                       At(at) + R"(","customer_id":"c1")" + fields + "}";
     engine::InputRecord r;
     r.value = json;
     r.source.file = "t";
@@ -70,7 +70,8 @@ TEST_F(SlaProcessorTest, NoReplyGivesWarningThenBreachAtTheDeadline) {
   Open(0, "v1");  // normal chat: 60 s, warning at 48 s
   Until(100);
   EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach"}));
-  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "warning")[0], "ts"), "2026-11-23T10:00:48.000Z");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "warning")[0], "ts"),
+            "2026-11-23T10:00:48.000Z");
   const auto breach = sink_.Sla("first_response", "breach")[0];
   EXPECT_EQ(CollectingSink::Field(breach, "ts"), "2026-11-23T10:01:00.000Z");
   EXPECT_EQ(CollectingSink::Field(breach, "deadline"), "2026-11-23T10:01:00.000Z");
@@ -80,7 +81,8 @@ TEST_F(SlaProcessorTest, ReplyAfterBreachFulfilsMarkedBreached) {
   Open(0, "v1");
   Feed("message.customer", 70, "v1");  // moves the watermark to 65 s: breach fires
   Reply(90, "v1");
-  EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:fulfill"}));
+  EXPECT_EQ(sink_.SlaEvents(),
+            (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:fulfill"}));
   EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "fulfill")[0], "breached"), "true");
 }
 
@@ -97,7 +99,8 @@ TEST_F(SlaProcessorTest, ReplyAfterTheDeadlineBeforeTheTimerStillBreaches) {
   Open(0, "v1");
   Reply(62, "v1");  // watermark 57: the breach timer has not fired, but 62 > 60
   Until(600);
-  EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:fulfill"}));
+  EXPECT_EQ(sink_.SlaEvents(),
+            (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:fulfill"}));
 }
 
 TEST_F(SlaProcessorTest, BotRepliesAndInternalNotesDoNotCount) {
@@ -171,8 +174,9 @@ TEST_F(SlaMetricsTest, NextResponseStartsAtTheCustomerAfterAnAgentReplyAndDoesNo
   Reply(50, "v1");
   Feed("message.customer", 60, "v1");  // a second wait
   Until(400);
-  EXPECT_EQ(sink_.SlaEvents("next_response"),
-            (std::vector<std::string>{"v1:activate", "v1:fulfill", "v1:activate", "v1:warning", "v1:breach"}));
+  EXPECT_EQ(
+      sink_.SlaEvents("next_response"),
+      (std::vector<std::string>{"v1:activate", "v1:fulfill", "v1:activate", "v1:warning", "v1:breach"}));
   EXPECT_EQ(F("next_response", "activate", "target_s"), "120");
   EXPECT_EQ(F("next_response", "fulfill", "elapsed_s"), "30");
   EXPECT_EQ(F("next_response", "breach", "ts"), "2026-11-23T10:03:00.000Z");
@@ -198,7 +202,8 @@ TEST_F(SlaMetricsTest, StatusOpenOrOnHoldResumes) {
   Open(0, "v1", "urgent");
   Raw("conversation.status", 100, R"(,"conversation_id":"v1","status":"pending")");
   Raw("conversation.status", 200, R"(,"conversation_id":"v1","status":"on_hold")");
-  EXPECT_EQ(sink_.SlaEvents("resolution"), (std::vector<std::string>{"v1:activate", "v1:pause", "v1:resume"}));
+  EXPECT_EQ(sink_.SlaEvents("resolution"),
+            (std::vector<std::string>{"v1:activate", "v1:pause", "v1:resume"}));
 }
 
 TEST_F(SlaMetricsTest, TransferKeepsElapsedTimeAndTakesTheNewTarget) {
@@ -215,7 +220,7 @@ TEST_F(SlaMetricsTest, TransferKeepsElapsedTimeAndTakesTheNewTarget) {
   task_ = std::make_unique<engine::Task>(engine::TaskOptions{}, *store_, sink_, std::move(ps));
   ASSERT_TRUE(task_->Open().ok());
   task_->set_now(*ParseRfc3339("2027-01-01T00:00:00Z"));
-  Open(0, "v1");                                             // 60 s in q1
+  Open(0, "v1");                                                                        // 60 s in q1
   Raw("conversation.transferred", 30, R"(,"conversation_id":"v1","queue":"vipdesk")");  // now 20 s: overdue
   Until(100);
   EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach"}));
@@ -228,7 +233,8 @@ TEST_F(SlaMetricsTest, AbandonAfterTheDeadlineIsPrecededByTheBreach) {
   Open(0, "v1");
   Feed("conversation.abandoned", 62, "v1");  // watermark 57: the timers had not fired
   Until(600);
-  EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:cancel"}));
+  EXPECT_EQ(sink_.SlaEvents(),
+            (std::vector<std::string>{"v1:activate", "v1:warning", "v1:breach", "v1:cancel"}));
   EXPECT_EQ(sink_.SlaEvents("resolution"), (std::vector<std::string>{"v1:activate", "v1:cancel"}));
 }
 
@@ -305,18 +311,25 @@ TEST_F(SlaProcessorTest, ClosedConversationLeavesNoStateBehind) {
   Feed("conversation.closed", 60, "v1");
   ASSERT_TRUE(task_->Commit().ok());
   std::vector<std::string> left;
-  ASSERT_TRUE(store_->Scan("C", "D", [&](std::string_view k, std::string_view) {
-                 if (k.size() < 6 || k.substr(k.size() - 6) != "#dedup") left.emplace_back(k);
-                 return true;
-               }).ok());
-  ASSERT_TRUE(store_->Scan("T", "U", [&](std::string_view k, std::string_view) {
-                 left.emplace_back(k);
-                 return true;
-               }).ok());
+  ASSERT_TRUE(store_
+                  ->Scan("C", "D",
+                         [&](std::string_view k, std::string_view) {
+                           if (k.size() < 6 || k.substr(k.size() - 6) != "#dedup") left.emplace_back(k);
+                           return true;
+                         })
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->Scan("T", "U",
+                         [&](std::string_view k, std::string_view) {
+                           left.emplace_back(k);
+                           return true;
+                         })
+                  .ok());
   EXPECT_TRUE(left.empty()) << left.size() << " keys left, first: " << left[0];
   EXPECT_EQ(sink_.SlaEvents("next_response"),
             (std::vector<std::string>{"v1:activate", "v1:fulfill", "v1:activate", "v1:fulfill"}));
-  EXPECT_EQ(CollectingSink::Field(sink_.Sla("next_response", "fulfill")[1], "id"), "c1/v1/next_response#2/fulfill");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("next_response", "fulfill")[1], "id"),
+            "c1/v1/next_response#2/fulfill");
 }
 
 }  // namespace

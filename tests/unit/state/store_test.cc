@@ -80,7 +80,9 @@ TEST_P(StoreTest, ScanStopsWhenAsked) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values(Kind::kMemory, Kind::kRocksDb),
-                         [](const auto& param_info) { return param_info.param == Kind::kMemory ? "Memory" : "RocksDb"; });
+                         [](const auto& param_info) {
+                           return param_info.param == Kind::kMemory ? "Memory" : "RocksDb";
+                         });
 
 TEST(RocksDbStoreTest, CommittedStateSurvivesReopenAndUncommittedDoesNot) {
   TempDir dir;
@@ -108,7 +110,6 @@ TEST(RocksDbStoreTest, UnwritableDirectoryIsAnIoError) {
 
 namespace cx::state {
 namespace {
-
 
 TEST_P(StoreTest, ForEachPendingGivesTheFinalValueOfEachKeyInOrder) {
   auto s = Open();

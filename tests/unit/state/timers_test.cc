@@ -51,13 +51,16 @@ TEST(TimerServiceTest, TimersSetWhileFiringFireInTheSameCallWhenDue) {
   ASSERT_TRUE(timers.Load().ok());
   timers.Set(T(100, "a"));
   std::vector<std::string> fired;
-  ASSERT_TRUE(timers.FireDue(Timestamp{500}, [&](const Timer& t) {
-    fired.push_back(t.owner);
-    if (t.owner == "a") {
-      timers.Set(T(200, "b"));  // due: fires now
-      timers.Set(T(900, "c"));  // not due
-    }
-  }).ok());
+  ASSERT_TRUE(timers
+                  .FireDue(Timestamp{500},
+                           [&](const Timer& t) {
+                             fired.push_back(t.owner);
+                             if (t.owner == "a") {
+                               timers.Set(T(200, "b"));  // due: fires now
+                               timers.Set(T(900, "c"));  // not due
+                             }
+                           })
+                  .ok());
   EXPECT_EQ(fired, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(timers.next().ms, 900);
 }
