@@ -1,8 +1,11 @@
 #include "config/config.h"
 
+#include <cctz/time_zone.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -332,6 +335,10 @@ class Loader {
         policies_seen_ = true;
         continue;
       }
+      if (path == "sla.calendars") {  // structured: parsed by ParseCalendars
+        calendars_node_ = kv.second;
+        continue;
+      }
       const Option* opt = Find(path);
       if (opt) {
         if (opt->kind != Kind::kMap && !kv.second.IsScalar()) {
@@ -394,8 +401,14 @@ class Loader {
           ParseMatch(path + ".match", kv.second, pc);
         } else if (key == "targets") {
           ParseTargets(path + ".targets", kv.second, pc);
+        } else if (key == "calendar") {
+          pc.calendar = kv.second.IsScalar() ? kv.second.Scalar() : "";
+          bool known = false;
+          for (const auto& cal : c.sla.calendars) known = known || cal.name == pc.calendar;
+          if (!known)
+            Error(path + ".calendar", "\"" + pc.calendar + "\" is not a calendar defined in sla.calendars");
         } else {
-          Error(path + "." + key, "unknown key (name, match, targets)");
+          Error(path + "." + key, "unknown key (name, match, targets, calendar)");
         }
       }
       if (pc.name.empty())
@@ -407,7 +420,147 @@ class Loader {
     }
   }
 
+  // sla.calendars: name -> {timezone, hours: {day or day range: intervals},
+  // holidays: [dates]}. Must run before ParsePolicies (policies refer to
+  // calendars by name).
+  void ParseCalendars(Config& c) {
+    const YAML::Node& n = calendars_node_;
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsMap()) return Error("sla.calendars", "expected a mapping of calendar name to calendar");
+    for (const auto& kv : n) {
+      SlaCalendarConfig cal;
+      cal.name = kv.first.as<std::string>();
+      const std::string path = "sla.calendars." + cal.name;
+      if (!kv.second.IsMap()) {
+        Error(path, "expected a mapping with timezone, hours and holidays");
+        continue;
+      }
+      bool any_hours = false;
+      for (const auto& f : kv.second) {
+        const std::string key = f.first.as<std::string>();
+        const std::string p = path + "." + key;
+        if (key == "timezone") {
+          cctz::time_zone tz;
+          cal.timezone = f.second.IsScalar() ? f.second.Scalar() : "";
+          if (!cctz::load_time_zone(cal.timezone, &tz))
+            Error(p, "\"" + cal.timezone + "\" is not an IANA time zone (such as Asia/Shanghai)");
+        } else if (key == "hours") {
+          any_hours = ParseHours(p, f.second, cal);
+        } else if (key == "holidays") {
+          ParseHolidays(p, f.second, cal);
+        } else {
+          Error(p, "unknown key (timezone, hours, holidays)");
+        }
+      }
+      if (cal.timezone.empty()) Error(path + ".timezone", "every calendar needs a time zone");
+      if (!any_hours) Error(path + ".hours", "a calendar needs opening hours on at least one day");
+      c.sla.calendars.push_back(std::move(cal));
+    }
+  }
+
  private:
+  // "mon", "sat", or a range "mon-fri"; weekday indexes, Monday = 0.
+  static std::optional<std::pair<int, int>> ParseDays(const std::string& s) {
+    static constexpr const char* kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+    auto one = [](std::string_view d) -> int {
+      for (int i = 0; i < 7; ++i)
+        if (d == kDays[i]) return i;
+      return -1;
+    };
+    const auto dash = s.find('-');
+    const int a = one(std::string_view(s).substr(0, dash));
+    const int b = dash == std::string::npos ? a : one(std::string_view(s).substr(dash + 1));
+    if (a < 0 || b < a) return std::nullopt;
+    return std::make_pair(a, b);
+  }
+  // "HH:MM" (24:00 allowed as an end) in minutes after midnight.
+  static int ParseClock(std::string_view s) {
+    if (s.size() != 5 || s[2] != ':') return -1;
+    for (std::size_t i : {0u, 1u, 3u, 4u})
+      if (s[i] < '0' || s[i] > '9') return -1;
+    const int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && m != 0)) return -1;
+    return h * 60 + m;
+  }
+
+  bool ParseHours(const std::string& path, const YAML::Node& n, SlaCalendarConfig& cal) {
+    if (!n.IsMap()) {
+      Error(path, "expected a mapping of days (mon..sun, or a range such as mon-fri) to intervals");
+      return false;
+    }
+    std::array<bool, 7> given{};
+    bool any = false;
+    for (const auto& kv : n) {
+      const std::string days = kv.first.as<std::string>();
+      const std::string p = path + "." + days;
+      auto range = ParseDays(days);
+      if (!range) {
+        Error(p, "expected a day (mon, tue, wed, thu, fri, sat, sun) or a range such as mon-fri");
+        continue;
+      }
+      std::vector<std::pair<int, int>> intervals;
+      std::vector<std::string> texts;
+      if (kv.second.IsScalar()) {
+        texts.push_back(kv.second.Scalar());
+      } else if (kv.second.IsSequence()) {
+        for (const auto& x : kv.second) texts.push_back(x.IsScalar() ? x.Scalar() : "");
+      } else if (!kv.second.IsNull()) {  // null: closed that day
+        Error(p, "expected an interval such as 09:00-18:00 or a list of them");
+        continue;
+      }
+      bool ok = true;
+      for (const std::string& t : texts) {
+        const auto dash = t.find('-');
+        const int b = dash == std::string::npos ? -1 : ParseClock(std::string_view(t).substr(0, dash));
+        const int e = dash == std::string::npos ? -1 : ParseClock(std::string_view(t).substr(dash + 1));
+        if (b < 0 || e < 0 || b >= e) {
+          Error(p, "\"" + t + "\" is not an interval HH:MM-HH:MM within one day (start before end)");
+          ok = false;
+          continue;
+        }
+        intervals.emplace_back(b, e);
+      }
+      std::sort(intervals.begin(), intervals.end());
+      for (std::size_t i = 1; i < intervals.size(); ++i) {
+        if (intervals[i - 1].second > intervals[i].first) {
+          Error(p, "intervals overlap");
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      for (int d = range->first; d <= range->second; ++d) {
+        if (given[static_cast<std::size_t>(d)]) {
+          Error(p, "a day is given twice");
+          break;
+        }
+        given[static_cast<std::size_t>(d)] = true;
+        cal.week[static_cast<std::size_t>(d)] = intervals;
+        any = any || !intervals.empty();
+      }
+    }
+    return any;
+  }
+
+  void ParseHolidays(const std::string& path, const YAML::Node& n, SlaCalendarConfig& cal) {
+    if (n.IsNull()) return;
+    if (!n.IsSequence()) return Error(path, "expected a list of dates (YYYY-MM-DD)");
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string t = n[i].IsScalar() ? n[i].Scalar() : "";
+      int y = 0, m = 0, d = 0;
+      char tail = 0;
+      const bool parsed = t.size() == 10 && std::sscanf(t.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3;
+      // Day of month checked against the month's length (and leap years).
+      static constexpr int kDaysIn[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+      const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+      if (!parsed || m < 1 || m > 12 || d < 1 || d > kDaysIn[m - 1] || (m == 2 && d == 29 && !leap)) {
+        Error(path + "[" + std::to_string(i) + "]", "\"" + t + "\" is not a date YYYY-MM-DD");
+        continue;
+      }
+      cal.holidays.push_back({y, m, d});
+    }
+  }
+
   template <typename ParseFn>
   void ParseList(const std::string& path, const YAML::Node& n, std::vector<std::string>& out, ParseFn valid,
                  const char* allowed) {
@@ -512,6 +665,7 @@ class Loader {
 
   YAML::Node policies_node_;
   bool policies_seen_ = false;
+  YAML::Node calendars_node_;
 
   EnvLookup env_;
   std::vector<ConfigError> errors_;
@@ -544,6 +698,7 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
       }
       loader.Apply(o, it != found.end() ? it->second.Scalar() : std::string(o.default_text), result.config);
     }
+    loader.ParseCalendars(result.config);
     loader.ParsePolicies(result.config);
   } catch (const YAML::Exception& e) {
     loader.Error("", std::string("YAML error: ") + e.what());
@@ -622,6 +777,17 @@ Without this key the shipped defaults apply (they are written out in
 | `match.priority` | list | low, normal, high, urgent |
 | `match.kind` | list | return, exchange, refund, repair, complaint (after-sales cases) |
 | `targets.<metric>` | duration, or a mapping priority -> duration | metrics: first_response, next_response, resolution, aftersales_approval, aftersales_refund, aftersales_resolution, order_ship, order_delivery; a priority left out is not measured by this policy |
+| `calendar` | string | a name in `sla.calendars`: this policy's targets count business time (open hours) only; without it, calendar time |
+
+## `sla.calendars`
+
+Business-hours calendars, by name ([sla.md](sla.md#business-hours)).
+
+| key | type | meaning |
+|---|---|---|
+| `<name>.timezone` | string | required; an IANA time zone such as `Asia/Shanghai` (daylight-saving changes are followed) |
+| `<name>.hours.<days>` | interval or list of intervals | `<days>` is `mon` .. `sun` or a range such as `mon-fri`; an interval is `HH:MM-HH:MM` in local time (`24:00` may end one); a day not given is closed |
+| `<name>.holidays` | list of dates | `YYYY-MM-DD`, whole local days closed |
 )";
   return md.str();
 }

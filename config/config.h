@@ -79,6 +79,22 @@ struct SlaPolicyConfig {
   // metric name -> target per priority (low, normal, high, urgent);
   // nullopt: not measured for that priority by this policy.
   std::map<std::string, std::array<std::optional<DurationMs>, 4>> targets;
+  // A business-hours calendar (a name in sla.calendars): the targets count
+  // open time only. Empty: calendar time.
+  std::string calendar;
+};
+
+// A business-hours calendar (docs/sla.md#business-hours), validated at load:
+// the time zone exists in the IANA database, intervals lie within a day and
+// do not overlap, holidays are dates.
+struct SlaCalendarConfig {
+  std::string name;
+  std::string timezone;
+  // Opening intervals per weekday (0 = Monday), in minutes after local
+  // midnight: [begin, end).
+  std::array<std::vector<std::pair<int, int>>, 7> week;
+  // Whole local days closed, as year, month, day.
+  std::vector<std::array<int, 3>> holidays;
 };
 
 struct SlaConfig {
@@ -87,6 +103,8 @@ struct SlaConfig {
   // defaults apply (policies_given = false); with it, exactly these.
   std::vector<SlaPolicyConfig> policies;
   bool policies_given = false;
+  // Named business-hours calendars that policies refer to.
+  std::vector<SlaCalendarConfig> calendars;
 };
 
 struct Config {

@@ -1,5 +1,7 @@
 #include "engine/pipeline.h"
 
+#include <set>
+
 #include "processors/sla/sla_processor.h"
 
 namespace cx::engine {
@@ -28,6 +30,7 @@ std::vector<processors::Policy> SlaPolicies(const config::Config& c) {
     p.queues = pc.queues;
     p.customer_tiers = pc.customer_tiers;
     p.tenants = pc.tenants;
+    p.calendar = pc.calendar;
     for (const auto& [metric, targets] : pc.targets) {
       p.targets[static_cast<std::size_t>(*ParseMetric(metric))] = targets;
     }
@@ -36,12 +39,39 @@ std::vector<processors::Policy> SlaPolicies(const config::Config& c) {
   return out;
 }
 
-std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c) {
-  std::vector<std::unique_ptr<processors::Processor>> ps;
+processors::SlaOptions SlaOptionsFrom(const config::Config& c) {
   processors::SlaOptions sla;
   sla.policies = SlaPolicies(c);
   sla.warning_fraction = c.sla.warning_fraction;
-  ps.push_back(std::make_unique<processors::SlaProcessor>(sla));
+  for (const auto& cc : c.sla.calendars) {
+    cctz::time_zone tz;
+    cctz::load_time_zone(cc.timezone, &tz);  // checked when the configuration was loaded
+    processors::BusinessCalendar::Week week;
+    for (std::size_t d = 0; d < 7; ++d)
+      for (const auto& [b, e] : cc.week[d]) week[d].push_back({b, e});
+    std::set<cctz::civil_day> holidays;
+    for (const auto& h : cc.holidays) holidays.insert(cctz::civil_day(h[0], h[1], h[2]));
+    auto cal = processors::BusinessCalendar::Create(cc.name, tz, std::move(week), std::move(holidays));
+    if (cal.ok()) sla.calendars.emplace(cc.name, std::move(cal).value());
+  }
+  return sla;
+}
+
+Status AddOpenSlaClocks(Task& task, OpenClockCounts& counts) {
+  using processors::SlaProcessor;
+  return task.ScanState("sla", "", SlaProcessor::kOpenCountPrefix,
+                        [&](std::string_view name, std::string_view value) {
+                          Metric m;
+                          std::string queue;
+                          std::int64_t n = 0;
+                          if (SlaProcessor::ParseOpenCount(name, value, m, queue, n))
+                            counts[{m, std::move(queue)}] += n;
+                        });
+}
+
+std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c) {
+  std::vector<std::unique_ptr<processors::Processor>> ps;
+  ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c)));
   return ps;
 }
 

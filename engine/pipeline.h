@@ -3,13 +3,17 @@
 // run exactly the same processors.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
 #include "engine/task.h"
 #include "processors/processor.h"
 #include "processors/sla/policy.h"
+#include "processors/sla/sla_processor.h"
 
 namespace cx::engine {
 
@@ -18,5 +22,13 @@ std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(cons
 // The SLA policies of the configuration, or the shipped defaults when the
 // configuration names none.
 std::vector<processors::Policy> SlaPolicies(const config::Config& config);
+// The SLA engine's options: policies, business-hours calendars, warnings.
+// The configuration was validated at load, so this cannot fail.
+processors::SlaOptions SlaOptionsFrom(const config::Config& config);
+
+// Open SLA clocks of one task by (metric, queue); orders and cases have an
+// empty queue. Read from the task's state (see SlaProcessor::CountOpen).
+using OpenClockCounts = std::map<std::pair<Metric, std::string>, std::int64_t>;
+Status AddOpenSlaClocks(Task& task, OpenClockCounts& counts);
 
 }  // namespace cx::engine

@@ -92,6 +92,7 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   if (Status s = sink.Close(); !s.ok()) return s;
   summary.stats = task.stats();
   summary.watermark = task.watermark();
+  if (Status s = AddOpenSlaClocks(task, summary.open_clocks); !s.ok()) return s;
   return summary;
 }
 
@@ -107,6 +108,12 @@ std::string FormatSummary(const ReplaySummary& s) {
   o << "  outputs:";
   for (int i = 0; i < kStreamCount; ++i) {
     o << " " << ToString(static_cast<Stream>(i)) << "=" << t.outputs[i];
+  }
+  o << "\n";
+  o << "  open SLA clocks:";
+  if (s.open_clocks.empty()) o << " none";
+  for (const auto& [key, n] : s.open_clocks) {
+    o << " " << ToString(key.first) << (key.second.empty() ? "" : "@" + key.second) << "=" << n;
   }
   o << "\n";
   return o.str();

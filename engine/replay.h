@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "core/status.h"
 #include "core/time.h"
+#include "engine/pipeline.h"
 #include "engine/task.h"
 
 namespace cx::engine {
@@ -33,6 +34,7 @@ struct ReplaySummary {
   TaskStats stats;
   Timestamp watermark;
   std::uint64_t lines = 0;
+  OpenClockCounts open_clocks;  // SLA clocks still open at the end
 };
 
 // Fails only for unusable arguments (unreadable input, unwritable output);

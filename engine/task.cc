@@ -92,6 +92,21 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
 
 Task::~Task() = default;
 
+Status Task::ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
+                       const std::function<void(std::string_view, std::string_view)>& fn) {
+  std::string begin = OwnerPrefix(owner);
+  begin.append(processor);
+  begin.push_back('/');
+  const std::size_t name_at = begin.size();
+  begin.append(name_prefix);
+  std::string end = begin;
+  end.push_back('\xff');  // names are text: every name with the prefix sorts before
+  return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
+    fn(key.substr(name_at), value);
+    return true;
+  });
+}
+
 Status Task::Open() {
   Status s = timers_.Load();
   if (!s.ok()) return s;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,6 +110,12 @@ class Task {
 
   // Timers waiting to fire.
   std::int64_t pending_timers() const { return timers_.pending(); }
+
+  // Calls fn(name, value) for every state record of `processor` and `owner`
+  // whose name starts with `name_prefix`, in key order (pending writes
+  // included). For gauges derived from state, such as open SLA clocks.
+  Status ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
+                   const std::function<void(std::string_view name, std::string_view value)>& fn);
 
   Timestamp watermark() const { return watermark_; }
   Timestamp max_event_time() const { return max_ts_; }

@@ -128,6 +128,11 @@ Metrics::Metrics()
       watermark_(BuildGauge()
                      .Name("cxstream_watermark_seconds")
                      .Help("Event-time watermark of each task, Unix seconds")
-                     .Register(*registry_)) {}
+                     .Register(*registry_)),
+      open_clocks_(BuildGauge()
+                       .Name("cxstream_sla_open_clocks")
+                       .Help("SLA clocks running or paused on this worker's tasks, by metric and queue "
+                             "(queue empty for orders and cases)")
+                       .Register(*registry_)) {}
 
 }  // namespace cx::runtime

@@ -35,6 +35,9 @@ class Metrics {
     return restore_remaining_.Add({{"task", std::to_string(task)}});
   }
   prometheus::Gauge& Watermark(int task) { return watermark_.Add({{"task", std::to_string(task)}}); }
+  prometheus::Gauge& OpenClocks(const std::string& metric, const std::string& queue) {
+    return open_clocks_.Add({{"metric", metric}, {"queue", queue}});
+  }
 
   prometheus::Counter& duplicates;
   prometheus::Counter& late;
@@ -62,6 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& lag_;
   prometheus::Family<prometheus::Gauge>& restore_remaining_;
   prometheus::Family<prometheus::Gauge>& watermark_;
+  prometheus::Family<prometheus::Gauge>& open_clocks_;
 };
 
 }  // namespace cx::runtime

@@ -161,6 +161,7 @@ class Worker::Impl {
   std::string delivery_error_;
   bool paused_for_backpressure_ = false;
   Timestamp loop_now_;  // the wall clock, read once per loop turn
+  std::map<std::pair<std::string, std::string>, std::int64_t> open_clock_gauges_;  // (metric, queue)
   std::chrono::steady_clock::time_point next_commit_;
   std::chrono::steady_clock::time_point last_tick_;
 };
@@ -943,9 +944,13 @@ std::size_t Worker::Impl::PendingBytes() const {
 
 void Worker::Impl::UpdateGauges() {
   double timers = 0;
+  engine::OpenClockCounts open;
   for (auto& [p, slot] : slots_) {
     if (!slot->task) continue;
     ReportStats(*slot);
+    if (Status s = engine::AddOpenSlaClocks(*slot->task, open); !s.ok())
+      Log(LogLevel::kWarn, "metrics", "cannot read open SLA clocks",
+          {{"reason", std::string_view(s.message())}});
     timers += static_cast<double>(slot->task->pending_timers());
     const Timestamp wm = slot->task->watermark();
     if (wm != Timestamp::Min()) metrics_.Watermark(p).Set(static_cast<double>(wm.ms) / 1000.0);
@@ -959,6 +964,11 @@ void Worker::Impl::UpdateGauges() {
     }
   }
   metrics_.pending_timers.Set(timers);
+  // A (metric, queue) that had open clocks and has none now reads 0.
+  for (auto& [key, n] : open_clock_gauges_) n = 0;
+  for (const auto& [key, n] : open) open_clock_gauges_[{std::string(ToString(key.first)), key.second}] = n;
+  for (const auto& [key, n] : open_clock_gauges_)
+    metrics_.OpenClocks(key.first, key.second).Set(static_cast<double>(n));
   metrics_.state_memory_bytes.Set(static_cast<double>(state::MemoryUsage(*memory_)));
   // The statistics count from zero; the counters follow them.
   const state::CacheCounts cache = state::CacheStats(*memory_);

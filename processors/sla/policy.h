@@ -47,6 +47,9 @@ struct Policy {
   // Targets per metric and priority (low, normal, high, urgent); nullopt:
   // this policy does not measure the metric.
   std::array<std::array<std::optional<DurationMs>, 4>, kMetricCount> targets{};
+  // The business-hours calendar the targets count in (SlaOptions::calendars);
+  // empty: calendar time.
+  std::string calendar;
 
   bool Matches(const SubjectAttributes& s) const;
   std::optional<DurationMs> Target(Metric m, Priority p) const {

@@ -6,7 +6,10 @@
 namespace cx::processors {
 namespace {
 
-constexpr std::uint8_t kFormat = 2;
+// Record formats. Clock format 3 added the calendar; format 2 records
+// (calendar time) still decode.
+constexpr std::uint8_t kSubjectFormat = 2;
+constexpr std::uint8_t kClockFormat = 3;
 
 enum class Phase : std::uint8_t { kRunning = 1, kPaused = 2 };
 
@@ -51,7 +54,7 @@ struct SlaProcessor::Subject {
 
   std::string Encode() const {
     std::string v;
-    v.push_back(static_cast<char>(kFormat));
+    v.push_back(static_cast<char>(kSubjectFormat));
     v.push_back(static_cast<char>(type));
     PutString(v, id);
     PutString(v, customer_id);
@@ -70,7 +73,7 @@ struct SlaProcessor::Subject {
   }
   bool Decode(std::string_view in) {
     Reader r(in);
-    if (r.Byte() != kFormat) return false;
+    if (r.Byte() != kSubjectFormat) return false;
     type = static_cast<SubjectType>(r.Byte());
     id.assign(r.String());
     customer_id.assign(r.String());
@@ -104,18 +107,16 @@ struct SlaProcessor::Clock {
   DurationMs target = 0, paused_total = 0;
   std::uint32_t pauses = 0;
   std::string policy, queue, agent_id, customer_tier, tenant;
+  std::string calendar;  // business-hours calendar; empty: calendar time
   Channel channel = Channel::kUnknown;
   Priority priority = Priority::kNormal;
   CaseKind kind = CaseKind::kUnknown;
 
   std::string Key() const { return ClockKey(metric, subject_id); }
-  DurationMs Elapsed(Timestamp ts) const {
-    return (phase == Phase::kPaused ? paused_at : ts) - start - paused_total;
-  }
 
   std::string Encode() const {
     std::string v;
-    v.push_back(static_cast<char>(kFormat));
+    v.push_back(static_cast<char>(kClockFormat));
     v.push_back(static_cast<char>(metric));
     v.push_back(static_cast<char>(type));
     PutString(v, subject_id);
@@ -131,11 +132,13 @@ struct SlaProcessor::Clock {
     v.push_back(static_cast<char>(channel));
     v.push_back(static_cast<char>(priority));
     v.push_back(static_cast<char>(kind));
+    PutString(v, calendar);
     return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
-    if (r.Byte() != kFormat) return false;
+    const std::uint8_t format = r.Byte();
+    if (format != 2 && format != kClockFormat) return false;
     metric = static_cast<Metric>(r.Byte());
     type = static_cast<SubjectType>(r.Byte());
     subject_id.assign(r.String());
@@ -153,6 +156,7 @@ struct SlaProcessor::Clock {
     channel = static_cast<Channel>(r.Byte());
     priority = static_cast<Priority>(r.Byte());
     kind = static_cast<CaseKind>(r.Byte());
+    if (format >= 3) calendar.assign(r.String());
     return r.ok() && r.done();
   }
 };
@@ -402,10 +406,10 @@ bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorCo
   c.customer_id = s.customer_id;
   c.cycle = cycled ? s.cycle : 1;
   c.policy = applied->policy->name;
+  c.calendar = applied->policy->calendar;
   c.target = applied->target;
   c.start = e.ts;
-  c.deadline = e.ts + c.target;
-  c.warn_at = e.ts + static_cast<DurationMs>(static_cast<double>(c.target) * options_.warning_fraction);
+  Schedule(c);
   c.queue = s.attrs.queue;
   c.channel = s.attrs.channel;
   c.priority = s.attrs.priority;
@@ -416,6 +420,7 @@ bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorCo
   Emit(c, "activate", e.ts, ctx);
   SetTimers(c, ctx);
   Store(c, ctx);
+  CountOpen(m, c.queue, +1, ctx);
   return true;
 }
 
@@ -436,6 +441,7 @@ void SlaProcessor::End(Metric m, const Subject& s, const Event& e, std::string_v
   if (!e.agent_id.empty()) c->agent_id = e.agent_id;  // only agent events carry one
   Emit(*c, what, e.ts, ctx);
   ctx.Delete(s.customer_id, c->Key());
+  CountOpen(m, c->queue, -1, ctx);
 }
 
 void SlaProcessor::Pause(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
@@ -453,11 +459,12 @@ void SlaProcessor::Pause(Metric m, const Subject& s, const Event& e, ProcessorCo
 void SlaProcessor::Resume(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
   std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
   if (!c || c->phase != Phase::kPaused) return;
-  // The deadline (and the warning point) move by the time spent paused.
-  const DurationMs paused = std::max<DurationMs>(0, e.ts - c->paused_at);
-  c->paused_total += paused;
-  c->deadline = c->deadline + paused;
-  c->warn_at = c->warn_at + paused;
+  // The deadline (and the warning point) move by the time spent paused,
+  // counted in the clock's calendar (closed hours while paused do not count
+  // twice).
+  const BusinessCalendar* cal = CalendarOf(*c);
+  c->paused_total += cal ? cal->Between(c->paused_at, e.ts) : std::max<DurationMs>(0, e.ts - c->paused_at);
+  Schedule(*c);
   c->phase = Phase::kRunning;
   Emit(*c, "resume", e.ts, ctx);
   SetTimers(*c, ctx);
@@ -468,16 +475,19 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
   std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
   if (!c) return;
   auto applied = FindPolicy(options_.policies, m, s.attrs);
+  if (c->queue != s.attrs.queue) {
+    CountOpen(m, c->queue, -1, ctx);
+    CountOpen(m, s.attrs.queue, +1, ctx);
+  }
   c->queue = s.attrs.queue;
   if (applied) {
     // The clock keeps its start and the time already elapsed; only the
     // target changes to the new queue's, so the deadline moves.
     if (c->phase == Phase::kRunning) CancelTimers(*c, ctx);
     c->policy = applied->policy->name;
+    c->calendar = applied->policy->calendar;
     c->target = applied->target;
-    c->deadline = c->start + c->paused_total + c->target;
-    c->warn_at = c->start + c->paused_total +
-                 static_cast<DurationMs>(static_cast<double>(c->target) * options_.warning_fraction);
+    Schedule(*c);
     // A paused clock's deadline excludes the current pause; Resume adds it.
     if (c->phase == Phase::kRunning) {
       CatchUp(*c, e.ts, ctx);
@@ -485,6 +495,69 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
     }
   }
   Store(*c, ctx);
+}
+
+void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx) {
+  std::string name(kOpenCountPrefix);
+  name.append(ToString(m));
+  name.push_back('/');
+  name.append(queue);
+  std::int64_t n = 0;
+  if (auto v = ctx.Get("", name)) {
+    Reader r(*v);
+    n = r.VarintSigned();
+  }
+  n += delta;
+  if (n <= 0) {
+    ctx.Delete("", name);  // no record for a queue with nothing open
+    return;
+  }
+  std::string v;
+  PutVarintSigned(v, n);
+  ctx.Put("", name, v);
+}
+
+bool SlaProcessor::ParseOpenCount(std::string_view name, std::string_view value, Metric& metric,
+                                  std::string& queue, std::int64_t& count) {
+  if (name.substr(0, kOpenCountPrefix.size()) != kOpenCountPrefix) return false;
+  name.remove_prefix(kOpenCountPrefix.size());
+  const auto slash = name.find('/');
+  if (slash == std::string_view::npos) return false;
+  auto m = ParseMetric(name.substr(0, slash));
+  if (!m) return false;
+  Reader r(value);
+  count = r.VarintSigned();
+  if (!r.ok() || !r.done()) return false;
+  metric = *m;
+  queue.assign(name.substr(slash + 1));
+  return true;
+}
+
+const BusinessCalendar* SlaProcessor::CalendarOf(const Clock& c) const {
+  if (c.calendar.empty()) return nullptr;
+  auto it = options_.calendars.find(c.calendar);
+  // A calendar removed from the configuration since the clock started:
+  // the clock goes on in calendar time.
+  return it == options_.calendars.end() ? nullptr : &it->second;
+}
+
+void SlaProcessor::Schedule(Clock& c) const {
+  // The clock's elapsed time (open time since the start, minus time paused)
+  // reaches x at Add(start, paused_total + x).
+  const DurationMs warn = static_cast<DurationMs>(static_cast<double>(c.target) * options_.warning_fraction);
+  if (const BusinessCalendar* cal = CalendarOf(c)) {
+    c.deadline = cal->Add(c.start, c.paused_total + c.target);
+    c.warn_at = cal->Add(c.start, c.paused_total + warn);
+  } else {
+    c.deadline = c.start + c.paused_total + c.target;
+    c.warn_at = c.start + c.paused_total + warn;
+  }
+}
+
+DurationMs SlaProcessor::Elapsed(const Clock& c, Timestamp ts) const {
+  const Timestamp end = c.phase == Phase::kPaused ? c.paused_at : ts;
+  if (const BusinessCalendar* cal = CalendarOf(c)) return cal->Between(c.start, end) - c.paused_total;
+  return end - c.start - c.paused_total;
 }
 
 void SlaProcessor::CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx) {
@@ -504,8 +577,10 @@ void SlaProcessor::CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx) {
 
 void SlaProcessor::SetTimers(const Clock& c, ProcessorContext& ctx) {
   std::string tag = "b" + c.Key();
-  if (!c.breached) ctx.SetTimer(c.deadline, c.customer_id, tag);
-  if (Warnings(options_.warning_fraction) && !c.warned) {
+  // Timestamp::Max(): a calendar that never opens again (within its search
+  // horizon); no timer, the clock waits for its subject's next event.
+  if (!c.breached && c.deadline != Timestamp::Max()) ctx.SetTimer(c.deadline, c.customer_id, tag);
+  if (Warnings(options_.warning_fraction) && !c.warned && c.warn_at != Timestamp::Max()) {
     tag[0] = 'w';
     ctx.SetTimer(c.warn_at, c.customer_id, tag);
   }
@@ -563,15 +638,19 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
       .Field("policy", c.policy)
       .Field("event", what)
       .Field("target_s", static_cast<double>(c.target) / 1000.0)
-      .Field("elapsed_s", static_cast<double>(c.Elapsed(ts)) / 1000.0)
-      .TimeField("deadline", c.deadline)
-      .TimeField("ts", ts);
+      .Field("elapsed_s", static_cast<double>(Elapsed(c, ts)) / 1000.0);
+  if (c.deadline != Timestamp::Max())
+    w.TimeField("deadline", c.deadline);
+  else
+    w.Key("deadline").Null();
+  w.TimeField("ts", ts);
   if (!c.queue.empty()) w.Field("queue", c.queue);
   if (c.channel != Channel::kUnknown) w.Field("channel", ToString(c.channel));
   if (c.type != SubjectType::kOrder) w.Field("priority", ToString(c.priority));
   if (c.kind != CaseKind::kUnknown) w.Field("kind", ToString(c.kind));
   if (!c.agent_id.empty()) w.Field("agent_id", c.agent_id);
   if (!c.tenant.empty()) w.Field("tenant", c.tenant);
+  if (!c.calendar.empty()) w.Field("calendar", c.calendar);
   if (what == "fulfill") w.Field("breached", c.breached);
   w.EndObject();
   ctx.Emit(Stream::kSla, c.customer_id, w.Take());

@@ -9,11 +9,13 @@
 // the warning or breach that was due, even if its timer had not fired yet.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/time.h"
 #include "processors/processor.h"
+#include "processors/sla/calendar.h"
 #include "processors/sla/policy.h"
 
 namespace cx::processors {
@@ -22,6 +24,8 @@ struct SlaOptions {
   std::vector<Policy> policies = DefaultPolicies();
   // Fraction of the target at which a warning is emitted; 0 disables.
   double warning_fraction = 0.8;
+  // Business-hours calendars by name, for policies with a `calendar`.
+  std::map<std::string, BusinessCalendar, std::less<>> calendars;
 };
 
 class SlaProcessor final : public Processor {
@@ -34,6 +38,14 @@ class SlaProcessor final : public Processor {
 
   struct Clock;
   struct Subject;
+
+  // Open clocks per metric and queue are counted in state, so the count
+  // follows its partition through restarts and rebalances: one record per
+  // (metric, queue) with owner "" under names starting with this prefix.
+  static constexpr std::string_view kOpenCountPrefix = "n/";
+  // Reads one such record: false when `name` or `value` is not one.
+  static bool ParseOpenCount(std::string_view name, std::string_view value, Metric& metric,
+                             std::string& queue, std::int64_t& count);
 
  private:
   // Clock lifecycle.
@@ -50,6 +62,14 @@ class SlaProcessor final : public Processor {
   void OnConversation(const Event& e, ProcessorContext& ctx);
   void OnCase(const Event& e, ProcessorContext& ctx);
   void OnOrder(const Event& e, ProcessorContext& ctx);
+
+  // Deadline and warning point from start, target and time paused, counted
+  // in the clock's calendar (business time) or in calendar time.
+  void Schedule(Clock& c) const;
+  DurationMs Elapsed(const Clock& c, Timestamp ts) const;
+  const BusinessCalendar* CalendarOf(const Clock& c) const;
+
+  void CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx);
 
   void CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx);
   void Emit(const Clock& c, std::string_view what, Timestamp ts, ProcessorContext& ctx);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic test traffic: conversations (some answered late, some
-abandoned, bot replies and internal notes), orders and a few malformed
-records, in time order with a little jitter within the lateness.
+abandoned, some still open, bot replies and internal notes), orders (some
+paid and waiting to ship) and a few malformed records, in time order with a little jitter within the lateness.
 
 usage: gen_events.py OUT.ndjson CONVERSATIONS START_EPOCH_S [SEED]
 """
@@ -49,9 +49,14 @@ for i in range(n_conv):
     if rng.random() < 0.2:
         emit(t + wait / 2, "message.agent", cust, conversation_id=conv, agent_id="a1", public=False)
     emit(t + wait, "message.agent", cust, conversation_id=conv, agent_id=f"a{rng.randint(1, 9)}")
-    emit(t + wait + rng.uniform(60, 600), "conversation.closed", cust, conversation_id=conv)
     if rng.random() < 0.3:
-        emit(t + 5, "order.created", cust, order_id=f"o{i}", amount=round(rng.uniform(5, 500), 2), currency="CNY")
+        amount = round(rng.uniform(5, 500), 2)
+        emit(t + 5, "order.created", cust, order_id=f"o{i}", amount=amount, currency="CNY")
+        if rng.random() < 0.5:  # paid and not shipped yet: an open order_ship clock
+            emit(t + 6, "order.paid", cust, order_id=f"o{i}", amount=amount)
+    if rng.random() < 0.05:
+        continue  # still open: its resolution clock runs on
+    emit(t + wait + rng.uniform(60, 600), "conversation.closed", cust, conversation_id=conv)
 
 events = [(tt + rng.uniform(0, 2), line) for tt, line in events]
 events.sort(key=lambda x: x[0])

@@ -6,6 +6,7 @@ Each test is bounded in time, checks run's outputs against `replay` of the
 same input, and prints one line `N passed, N failed`.
 """
 import json
+import re
 import os
 import random
 import subprocess
@@ -50,6 +51,34 @@ def wait_complete(env, want_sla, timeout=90):
     return last
 
 
+def open_clocks(sla_lines):
+    """(metric, queue) -> clocks activated and not yet fulfilled or cancelled,
+    from the SLA records (the contract), to check the open-clocks gauge."""
+    clocks = {}
+    for line in sla_lines:
+        r = json.loads(line)
+        clock = r["id"].rsplit("/", 2 if r["event"] in ("pause", "resume") else 1)[0]
+        if r["event"] == "activate":
+            clocks[clock] = (r["metric"], r.get("queue", ""))
+        elif r["event"] in ("fulfill", "cancel"):
+            clocks.pop(clock, None)
+        elif clock in clocks:
+            clocks[clock] = (r["metric"], r.get("queue", ""))  # a transfer changes the queue
+    out = {}
+    for key in clocks.values():
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def gauge_by_labels(values, name):
+    out = {}
+    for k, v in (values or {}).items():
+        if k.startswith(name + "{") and v:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', k))
+            out[(labels["metric"], labels["queue"])] = int(v)
+    return out
+
+
 def test_backlog_matches_replay(env):
     """Historical events produced before the worker starts: run gives what
     replay gives (no false breach from being behind), then SIGTERM exits 0."""
@@ -72,10 +101,18 @@ def test_backlog_matches_replay(env):
         raise Failure("cxstream_dead_lettered_total does not count the dead letters")
     if w.status("/healthz") != 200:
         raise Failure("/healthz is not 200")
+    want_open = open_clocks(want_sla)
+    try:
+        wait_for("the open-clocks gauge",
+                 lambda: gauge_by_labels(w.metrics(), "cxstream_sla_open_clocks") == want_open, 10)
+    except Failure:
+        raise Failure(f"cxstream_sla_open_clocks is {gauge_by_labels(w.metrics(), 'cxstream_sla_open_clocks')}, "
+                      f"the SLA records leave {want_open} open")
     rc = w.terminate()
     if rc != 0:
         raise Failure(f"SIGTERM: exit code {rc}, want 0")
-    print(f"  {len(got)} SLA records, {len(dlq)} dead letters, as replay; clean exit")
+    print(f"  {len(got)} SLA records, {len(dlq)} dead letters, {sum(want_open.values())} open clocks, as replay; "
+          "clean exit")
 
 
 def split(env, path, chunks):

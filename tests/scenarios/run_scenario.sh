@@ -6,10 +6,12 @@
 # usage: run_scenario.sh CXSTREAM SCENARIO_DIR
 # A scenario directory holds input*.ndjson (replayed in name order), optional
 # config.yaml and `until` (an RFC 3339 time for --until), and expected/ with
-# <stream>.ndjson for each stream that must not be empty (a missing file means
-# the stream must be empty) and optional summary.contains (lines the replay
-# summary must contain).
+# for each stream that must not be empty either <stream>.ndjson (the exact
+# records) or <stream>.table (the fields that matter, one record per row; see
+# compare_table.py), and optional summary.contains (lines the replay summary
+# must contain). A stream with neither file must be empty.
 set -euo pipefail
+here=$(dirname "$(realpath "$0")")
 bin=$(realpath "$1")
 dir=$2
 work=$(mktemp -d)
@@ -24,6 +26,14 @@ for f in input*.ndjson; do args+=(--input "$f"); done
 "$bin" replay "${args[@]}" --out "$work/a" 2> "$work/summary.txt"
 fail=0
 for s in sla alerts profiles staffing dlq; do
+  if [ -f "expected/$s.table" ]; then
+    if ! python3 "$here/compare_table.py" "expected/$s.table" "$work/a/$s.ndjson" > "$work/diff"; then
+      echo "FAIL: $s.ndjson differs from expected/$s.table:"
+      cat "$work/diff"
+      fail=1
+    fi
+    continue
+  fi
   want=expected/$s.ndjson
   [ -f "$want" ] || want=/dev/null
   if ! diff -u "$want" "$work/a/$s.ndjson" > "$work/diff"; then

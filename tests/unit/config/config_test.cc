@@ -165,6 +165,67 @@ sla:
   EXPECT_TRUE(HasError(r, "sla.policies[2].targets", "at least one target"));
 }
 
+TEST(ConfigTest, CalendarsAreParsedAndPoliciesReferToThem) {
+  LoadResult r = LoadConfigText(R"(
+sla:
+  calendars:
+    cn-office:
+      timezone: Asia/Shanghai
+      hours:
+        mon-fri: ["09:00-12:00", "13:00-18:00"]
+        sat: 10:00-24:00
+      holidays: [2026-10-01, "2028-02-29"]
+  policies:
+    - name: email
+      calendar: cn-office
+      targets: {first_response: 8h}
+)",
+                                &NoEnv);
+  ASSERT_TRUE(r.ok()) << r.errors[0].ToString();
+  ASSERT_EQ(r.config.sla.calendars.size(), 1u);
+  const auto& cal = r.config.sla.calendars[0];
+  EXPECT_EQ(cal.name, "cn-office");
+  EXPECT_EQ(cal.timezone, "Asia/Shanghai");
+  using Iv = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(cal.week[0], (Iv{{540, 720}, {780, 1080}}));
+  EXPECT_EQ(cal.week[4], (Iv{{540, 720}, {780, 1080}}));
+  EXPECT_EQ(cal.week[5], (Iv{{600, 1440}}));
+  EXPECT_TRUE(cal.week[6].empty());  // a day not given is closed
+  EXPECT_EQ(cal.holidays, (std::vector<std::array<int, 3>>{{2026, 10, 1}, {2028, 2, 29}}));
+  EXPECT_EQ(r.config.sla.policies[0].calendar, "cn-office");
+}
+
+TEST(ConfigTest, CalendarErrorsNameTheirPath) {
+  LoadResult r = LoadConfigText(R"(
+sla:
+  calendars:
+    a:
+      timezone: Mars/Olympus
+      hours: {mon: "09:00-18:00", mon-tue: "10:00-11:00", fri: "18:00-09:00", sat: ["09:00-12:00", "11:00-13:00"], xmas: "09:00-10:00"}
+      holidays: [2026-02-30, tomorrow, 2027-02-29]
+      colour: red
+    b:
+      hours: {}
+  policies:
+    - name: p
+      calendar: nowhere
+      targets: {first_response: 8h}
+)",
+                                &NoEnv);
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.timezone", "not an IANA time zone"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.hours.mon-tue", "a day is given twice"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.hours.fri", "not an interval"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.hours.sat", "overlap"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.hours.xmas", "expected a day"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.holidays[0]", "not a date"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.holidays[1]", "not a date"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.holidays[2]", "not a date"));  // 2027 is not a leap year
+  EXPECT_TRUE(HasError(r, "sla.calendars.a.colour", "unknown key"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.b.timezone", "needs a time zone"));
+  EXPECT_TRUE(HasError(r, "sla.calendars.b.hours", "opening hours"));
+  EXPECT_TRUE(HasError(r, "sla.policies[0].calendar", "not a calendar defined"));
+}
+
 TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) { EXPECT_FALSE(DefaultConfig().sla.policies_given); }
 
 TEST(ConfigTest, ReferenceDocIsUpToDate) {
