@@ -17,6 +17,7 @@
 #include "runtime/worker.h"
 #include "tools/devbroker.h"
 #include "tools/kafka_io.h"
+#include "tools/staffing_cli.h"
 
 namespace {
 
@@ -108,6 +109,24 @@ int Run(const std::string& config_path, int http_port_override) {
 
 }  // namespace
 
+// A number within [lo, hi] (exclusive where open), with a message a user can read.
+CLI::Validator Number(double lo, double hi, bool lo_open = false, const char* what = "a number") {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          std::size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) throw std::invalid_argument(text);
+        } catch (const std::exception&) {
+          return "\"" + text + "\" is not a number";
+        }
+        if (!(lo_open ? v > lo : v >= lo) || !(v <= hi)) return "\"" + text + "\" must be " + what;
+        return "";
+      },
+      what);
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"cxstream: real-time SLA, profiles, alerts and staffing for customer service"};
   app.require_subcommand(1);
@@ -161,6 +180,36 @@ int main(int argc, char** argv) {
   dump->add_option("--idle-ms", dump_opts.idle_ms,
                    "Stop after this long with nothing new at the end of every partition");
 
+  cx::tools::StaffingCliOptions staffing_opts;
+  auto* staffing = app.add_subcommand(
+      "staffing", "Erlang C / Erlang A calculator: agents needed for a service-level target (JSON out)");
+  constexpr double kBig = 1e12;
+  staffing->add_option("--arrivals", staffing_opts.arrivals, "Contacts arriving in the interval")
+      ->required()
+      ->check(Number(0, kBig, false, ">= 0"));
+  staffing->add_option("--interval-s", staffing_opts.interval_s, "Interval length, seconds")
+      ->required()
+      ->check(Number(0, kBig, true, "> 0"));
+  staffing->add_option("--aht-s", staffing_opts.aht_s, "Average handle time of one contact, seconds")
+      ->required()
+      ->check(Number(0, kBig, true, "> 0"));
+  staffing->add_option("--sl-target", staffing_opts.sl_target, "Service level target, e.g. 0.8")
+      ->required()
+      ->check(Number(0, 0.9999, true, "in (0, 0.9999]"));
+  staffing->add_option("--sl-threshold-s", staffing_opts.sl_threshold_s, "Service level threshold, seconds")
+      ->required()
+      ->check(Number(0, kBig, false, ">= 0"));
+  staffing->add_option("--max-occupancy", staffing_opts.max_occupancy, "Maximum occupancy (default 0.85)")
+      ->check(Number(0, 1, true, "in (0, 1]"));
+  staffing->add_option("--shrinkage", staffing_opts.shrinkage, "Shrinkage in [0, 1) (default 0)")
+      ->check(Number(0, 0.99, false, "in [0, 0.99]"));
+  staffing
+      ->add_option("--concurrency", staffing_opts.concurrency,
+                   "Contacts one agent handles at once (default 1)")
+      ->check(CLI::Range(1, 100));
+  staffing->add_option("--patience-s", staffing_opts.patience_s, "Mean patience, seconds: adds Erlang A")
+      ->check(Number(0, kBig, true, "> 0"));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -174,5 +223,6 @@ int main(int argc, char** argv) {
   if (devbroker->parsed()) return cx::tools::RunDevBroker(broker);
   if (produce->parsed()) return cx::tools::Produce(produce_opts);
   if (dump->parsed()) return cx::tools::Dump(dump_opts);
+  if (staffing->parsed()) return cx::tools::RunStaffing(staffing_opts);
   return kExitUsage;
 }

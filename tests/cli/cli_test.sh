@@ -64,5 +64,20 @@ for s in "$src"/samples/*.ndjson; do
   check "deterministic replay of $(basename "$s")" diff -r "$work/r1" "$work/r2"
 done
 
+# staffing: the issue's reference case, and errors that name the option.
+ref=(--arrivals 100 --interval-s 1800 --aht-s 180 --sl-target 0.8 --sl-threshold-s 20 --shrinkage 0.3)
+"$bin" staffing "${ref[@]}" --max-occupancy 0.85 --patience-s 120 > "$work/staff.json"
+check "staffing exits 0" test $? -eq 0
+check "staffing: 14 raw, 20 scheduled at 0.85" \
+  grep -q '"erlang_c":{"raw_agents":14,"scheduled_agents":20,"service_level":0.88835,"occupancy":0.714286,"wait_probability":0.174132' "$work/staff.json"
+check "staffing: erlang_a with patience" grep -q '"erlang_a":{"raw_agents":' "$work/staff.json"
+check "staffing: one JSON object" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$work/staff.json"
+"$bin" staffing "${ref[@]}" --max-occupancy 0.70 > "$work/staff70.json"
+check "staffing: 15 raw, 22 scheduled at 0.70" grep -q '"raw_agents":15,"scheduled_agents":22' "$work/staff70.json"
+check "staffing: no erlang_a without patience" bash -c "! grep -q erlang_a '$work/staff70.json'"
+"$bin" staffing "${ref[@]}" --interval-s 0 > /dev/null 2> "$work/staff_err.txt"
+check "staffing: bad value exits 2" test $? -eq 2
+check "staffing: error names --interval-s" grep -q -- '--interval-s: "0" must be > 0' "$work/staff_err.txt"
+
 echo "$pass passed, $failures failed"
 [ "$failures" -eq 0 ]
