@@ -21,6 +21,14 @@ inline void PutFixed64BE(std::string& out, std::uint64_t v) {
   }
   out.append(buf, 8);
 }
+inline void PutFixed32BE(std::string& out, std::uint32_t v) {
+  char buf[4];
+  for (int i = 3; i >= 0; --i) {
+    buf[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  out.append(buf, 4);
+}
 inline std::uint64_t GetFixed64BE(const char* p) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
@@ -110,6 +118,8 @@ class Reader {
   }
   bool ok() const { return ok_; }
   bool done() const { return pos_ == in_.size(); }
+  // Bytes not read yet.
+  std::size_t remaining() const { return in_.size() - pos_; }
 
  private:
   std::uint64_t Bad() {

@@ -18,7 +18,8 @@ namespace cx {
 
 // The topic family an event belongs to. In replay the topic follows from the
 // event type; in run mode it must match the topic the record came from.
-enum class TopicKind : std::uint8_t { kChat, kOrders, kAftersales, kAgents, kAnyCustomer };
+// kRepartition: cxstream's own topic between stages, never events.
+enum class TopicKind : std::uint8_t { kChat, kOrders, kAftersales, kAgents, kAnyCustomer, kRepartition };
 
 enum class EventType : std::uint8_t {
   kConversationOpened,

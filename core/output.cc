@@ -14,6 +14,8 @@ std::string_view ToString(Stream s) {
       return "staffing";
     case Stream::kDlq:
       return "dlq";
+    case Stream::kRepartition:
+      return "repartition";
   }
   return "unknown";
 }

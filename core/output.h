@@ -13,9 +13,11 @@
 
 namespace cx {
 
-// One output stream per contract topic.
-enum class Stream : std::uint8_t { kSla, kAlerts, kProfiles, kStaffing, kDlq };
-inline constexpr int kStreamCount = 5;
+// One output stream per contract topic, and the internal repartition stream
+// (records on their way to another stage of cxstream, docs/runtime.md).
+enum class Stream : std::uint8_t { kSla, kAlerts, kProfiles, kStaffing, kDlq, kRepartition };
+inline constexpr int kStreamCount = 6;
+inline constexpr int kContractStreamCount = 5;  // the streams before kRepartition
 std::string_view ToString(Stream s);
 
 struct OutputRecord {
@@ -33,6 +35,9 @@ struct OutputRecord {
   // timer (from_timer). For latency metrics only; never part of the value.
   Timestamp cause_time;
   bool from_timer = false;
+  // The partition to write to; nullopt: chosen from the key. Repartition
+  // records name theirs (by queue hash, or every partition for watermarks).
+  std::optional<int> partition;
 };
 
 // Receives outputs in the order they were made. Owned by the caller of the

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "core/json_writer.h"
 #include "engine/pipeline.h"
@@ -12,15 +14,17 @@
 namespace cx::engine {
 namespace {
 
-// Writes each stream to DIR/<stream>.ndjson, one record per line: the value
-// as it would be produced to Kafka, or {"key":K,"value":null} for a tombstone.
+// Writes each contract stream to DIR/<stream>.ndjson, one record per line:
+// the value as it would be produced to Kafka, or {"key":K,"value":null} for a
+// tombstone. Repartition records are kept for the driver to feed back to the
+// task (one task plays every partition of the next stage).
 class FileSink final : public OutputSink {
  public:
   Status Open(const std::string& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) return Status::InvalidArgument("cannot create output directory " + dir + ": " + ec.message());
-    for (int i = 0; i < kStreamCount; ++i) {
+    for (int i = 0; i < kContractStreamCount; ++i) {
       std::string path = dir + "/" + std::string(ToString(static_cast<Stream>(i))) + ".ndjson";
       files_[i].open(path, std::ios::binary | std::ios::trunc);
       if (!files_[i]) return Status::InvalidArgument("cannot write " + path);
@@ -28,6 +32,10 @@ class FileSink final : public OutputSink {
     return Status::Ok();
   }
   void Emit(OutputRecord r) override {
+    if (r.stream == Stream::kRepartition) {
+      if (r.value) repartitioned_.push_back(std::move(*r.value));
+      return;
+    }
     auto& f = files_[static_cast<int>(r.stream)];
     if (r.value) {
       f << *r.value << '\n';
@@ -38,6 +46,8 @@ class FileSink final : public OutputSink {
       f << line << '\n';
     }
   }
+  std::vector<std::string> TakeRepartitioned() { return std::exchange(repartitioned_, {}); }
+
   Status Close() {
     for (auto& f : files_) {
       f.flush();
@@ -48,7 +58,8 @@ class FileSink final : public OutputSink {
   }
 
  private:
-  std::array<std::ofstream, kStreamCount> files_;
+  std::array<std::ofstream, kContractStreamCount> files_;
+  std::vector<std::string> repartitioned_;
 };
 
 }  // namespace
@@ -64,8 +75,25 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   if (Status s = sink.Open(options.out_dir); !s.ok()) return s;
 
   auto store = state::NewMemoryStore();
-  Task task(TaskOptionsFrom(config), *store, sink, BuildCustomerProcessors(config));
+  // Input 0: the event files; input 1: the repartition loop (one upstream
+  // task, one next-stage partition), as in run mode with one partition.
+  TaskOptions topts = TaskOptionsFrom(config);
+  topts.inputs = 2;
+  topts.repartition_input = 1;
+  topts.repartition_sources = 1;
+  topts.source_id = 0;
+  Task task(topts, *store, sink, BuildCustomerProcessors(config));
   if (Status s = task.Open(); !s.ok()) return s;
+  // Feeds what the task sent to the next stage back to it, as the
+  // repartition topic would, before the next input record.
+  auto loop = [&] {
+    for (const std::string& v : sink.TakeRepartitioned()) {
+      InputRecord rec;
+      rec.value = v;
+      rec.input = 1;
+      task.Process(rec);
+    }
+  };
   if (options.until) task.set_now(*options.until);
 
   ReplaySummary summary;
@@ -83,11 +111,15 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
       rec.source.file = options.inputs[i];
       rec.source.line = n;
       task.Process(rec);
+      loop();
       if (!task.error().ok()) return task.error();
     }
   }
   Timestamp end = options.until ? *options.until : task.max_event_time();
   if (end != Timestamp::Min()) task.AdvanceWatermark(end);
+  task.AnnounceWatermark();
+  loop();
+  if (!task.error().ok()) return task.error();
   if (Status s = task.Commit(); !s.ok()) return s;
   if (Status s = sink.Close(); !s.ok()) return s;
   summary.stats = task.stats();
@@ -106,7 +138,7 @@ std::string FormatSummary(const ReplaySummary& s) {
     << (s.watermark == Timestamp::Min() ? std::string("-") : FormatRfc3339(s.watermark))
     << ", timers fired: " << t.timers_fired << "\n";
   o << "  outputs:";
-  for (int i = 0; i < kStreamCount; ++i) {
+  for (int i = 0; i < kContractStreamCount; ++i) {
     o << " " << ToString(static_cast<Stream>(i)) << "=" << t.outputs[i];
   }
   o << "\n";

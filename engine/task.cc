@@ -23,6 +23,30 @@ std::string OwnerPrefix(std::string_view owner) {
 }
 
 constexpr std::string_view kWatermarkKey = "Mwatermark";
+// Repartitioning: the watermark last announced downstream, the last one
+// heard from each upstream task, and records waiting for the stage watermark.
+constexpr std::string_view kAnnouncedKey = "Mrp-announced";
+constexpr std::string_view kSourceWmPrefix = "Mrp-source/";
+constexpr char kBufferPrefix = 'R';
+
+// Repartition record values: a fact or a watermark announcement.
+constexpr char kFact = 'F';
+constexpr char kMarker = 'W';
+
+// Reads an ordered timestamp written with PutOrderedInt64; absent: unchanged.
+Status ReadTimestamp(state::Store& store, std::string_view key, Timestamp& out) {
+  auto v = store.Get(key);
+  if (!v.ok()) return v.status();
+  const std::optional<std::string>& got = *v;
+  if (got && got->size() == 8) out = Timestamp{GetOrderedInt64(got->data())};
+  return Status::Ok();
+}
+
+std::string SourceWmKey(std::uint32_t source) {
+  std::string k(kSourceWmPrefix);
+  PutFixed32BE(k, source);
+  return k;
+}
 
 }  // namespace
 
@@ -59,6 +83,33 @@ class Task::Context final : public processors::ProcessorContext {
     OutputRecord r{stream, std::move(key), std::move(value)};
     r.from_timer = task_.firing_.has_value();
     r.cause_time = task_.firing_ ? *task_.firing_ : task_.current_ts_;
+    task_.sink_.Emit(std::move(r));
+  }
+  void ForEach(std::string_view owner, std::string_view prefix,
+               const std::function<void(std::string_view, std::string_view)>& fn) override {
+    Status s = task_.ScanState(current_->name(), owner, prefix, fn);
+    if (!s.ok()) task_.Fail(s);
+  }
+  void Repartition(std::string_view key, std::string value) override {
+    const TaskOptions& o = task_.options_;
+    if (o.repartition_sources <= 0) return;  // no next stage configured
+    // Identity: where it came from (source task, input, position) and its
+    // number within that record. The same record re-processed after a crash
+    // gives the same identity, which the next stage recognises.
+    const Timestamp ts = std::max(task_.current_ts_, task_.announced_);
+    std::string v;
+    v.push_back(kFact);
+    PutVarint(v, static_cast<std::uint64_t>(o.source_id));
+    PutVarint(v, static_cast<std::uint64_t>(task_.current_input_));
+    PutVarintSigned(v, task_.current_position_);
+    PutVarint(v, task_.repartition_sub_++);
+    PutVarintSigned(v, ts.ms);
+    PutString(v, key);
+    v.append(value);
+    ++task_.stats_.outputs[static_cast<int>(Stream::kRepartition)];
+    OutputRecord r{Stream::kRepartition, std::string(key), std::move(v)};
+    r.partition = static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources));
+    r.cause_time = task_.current_ts_;
     task_.sink_.Emit(std::move(r));
   }
 
@@ -110,6 +161,15 @@ Status Task::ScanState(std::string_view processor, std::string_view owner, std::
 Status Task::Open() {
   Status s = timers_.Load();
   if (!s.ok()) return s;
+  if (options_.repartition_sources > 0) {
+    source_wm_ = std::vector<Timestamp>(static_cast<std::size_t>(options_.repartition_sources), Timestamp::Min());
+    if (Status r = ReadTimestamp(store_, kAnnouncedKey, announced_); !r.ok()) return r;
+    for (std::size_t i = 0; i < source_wm_.size(); ++i) {
+      if (Status r = ReadTimestamp(store_, SourceWmKey(static_cast<std::uint32_t>(i)), source_wm_[i]); !r.ok())
+        return r;
+    }
+    stage_wm_ = StageWatermark();
+  }
   auto wm = store_.Get(kWatermarkKey);
   if (!wm.ok()) return wm.status();
   if (wm->has_value() && (*wm)->size() == 8) {
@@ -126,6 +186,10 @@ void Task::Fail(const Status& s) {
 
 void Task::Process(const InputRecord& record) {
   ++stats_.records;
+  if (record.input == options_.repartition_input) return ProcessRepartitioned(record);
+  current_input_ = record.input;
+  current_position_ = record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records);
+  repartition_sub_ = 0;
   const Event* ev = decoder_.Decode(record.value);
   if (ev == nullptr) return DeadLetter(record, decoder_.rejection());
 
@@ -214,6 +278,7 @@ bool Task::IsDuplicate(const Event& e) {
 void Task::UpdateWatermark() {
   Timestamp wm = Timestamp::Max();
   for (std::size_t i = 0; i < input_max_ts_.size(); ++i) {
+    if (static_cast<int>(i) == options_.repartition_input) continue;  // not event time of this stage
     Timestamp event_wm = input_max_ts_[i] == Timestamp::Min() ? Timestamp::Min()
                                                               : input_max_ts_[i] - options_.allowed_lateness;
     wm = std::min(wm, std::max(event_wm, input_floor_[i]));
@@ -221,6 +286,7 @@ void Task::UpdateWatermark() {
   if (wm > watermark_ && wm != Timestamp::Max()) {
     watermark_ = wm;
     FireTimers();
+    MaybeAnnounce();
   }
 }
 
@@ -235,6 +301,115 @@ void Task::AdvanceWatermark(Timestamp to) {
   if (to <= watermark_) return;
   watermark_ = to;
   FireTimers();
+  MaybeAnnounce();
+}
+
+// ---------------------------------------------------------------------------
+// Repartitioning (docs/runtime.md#repartitioning)
+
+void Task::MaybeAnnounce() {
+  if (options_.repartition_sources <= 0 || watermark_ == Timestamp::Min()) return;
+  if (announced_ != Timestamp::Min() && watermark_ - announced_ < options_.repartition_step) return;
+  AnnounceWatermark();
+}
+
+void Task::AnnounceWatermark() {
+  if (options_.repartition_sources <= 0 || watermark_ == Timestamp::Min() || watermark_ <= announced_) return;
+  announced_ = watermark_;
+  // To every partition: each next-stage task needs every upstream watermark.
+  for (int p = 0; p < options_.repartition_sources; ++p) {
+    std::string v;
+    v.push_back(kMarker);
+    PutVarint(v, static_cast<std::uint64_t>(options_.source_id));
+    PutVarintSigned(v, announced_.ms);
+    OutputRecord r{Stream::kRepartition, std::string(), std::move(v)};
+    r.partition = p;
+    r.cause_time = announced_;
+    ++stats_.outputs[static_cast<int>(Stream::kRepartition)];
+    sink_.Emit(std::move(r));
+  }
+}
+
+Timestamp Task::StageWatermark() const {
+  if (source_wm_.empty()) return Timestamp::Min();
+  return *std::min_element(source_wm_.begin(), source_wm_.end());
+}
+
+void Task::ProcessRepartitioned(const InputRecord& record) {
+  ++stats_.repartitioned_in;
+  Reader r(record.value);
+  const char kind = static_cast<char>(r.Byte());
+  const auto source = static_cast<std::uint32_t>(r.Varint());
+  if (!r.ok() || source >= source_wm_.size()) {
+    Fail(Status::Corruption("repartition record from an unknown source task " + std::to_string(source) +
+                            " (is the repartition topic shared with another application, or were "
+                            "partitions added?)"));
+    return;
+  }
+  if (kind == kMarker) {
+    const Timestamp wm{r.VarintSigned()};
+    if (!r.ok() || wm <= source_wm_[source]) return;  // repeated or stale
+    source_wm_[source] = wm;
+    std::string v;
+    PutOrderedInt64(v, wm.ms);
+    store_.Put(SourceWmKey(source), v);
+    const Timestamp stage = StageWatermark();
+    if (stage > stage_wm_) DeliverUpTo(stage);
+    return;
+  }
+  const std::uint64_t input = r.Varint();
+  const std::int64_t position = r.VarintSigned();
+  const std::uint64_t sub = r.Varint();
+  const Timestamp ts{r.VarintSigned()};
+  if (!r.ok() || kind != kFact) {
+    Fail(Status::Corruption("malformed repartition record at " + record.source.topic + "/" +
+                            std::to_string(record.source.partition) + "/" + std::to_string(record.source.offset)));
+    return;
+  }
+  // Every new record has ts >= its source's last announcement >= the stage
+  // watermark; one below it was delivered already and is re-sent (the
+  // upstream task re-processed its input after a restart).
+  if (ts < stage_wm_) {
+    ++stats_.repartition_dropped;
+    return;
+  }
+  // Held until the stage watermark passes it, under a key that orders by
+  // time then origin: a re-sent copy lands on the same key.
+  std::string key(1, kBufferPrefix);
+  PutOrderedInt64(key, ts.ms);
+  PutFixed32BE(key, source);
+  PutFixed32BE(key, static_cast<std::uint32_t>(input));
+  PutOrderedInt64(key, position);
+  PutFixed32BE(key, static_cast<std::uint32_t>(sub));
+  store_.Put(key, record.value.substr(record.value.size() - r.remaining()));
+}
+
+void Task::DeliverUpTo(Timestamp stage_wm) {
+  std::string begin(1, kBufferPrefix), end(1, kBufferPrefix);
+  PutOrderedInt64(end, stage_wm.ms);  // ts < stage_wm
+  std::vector<std::pair<std::string, std::string>> due;
+  Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view v) {
+    due.emplace_back(std::string(k), std::string(v));
+    return true;
+  });
+  if (!s.ok()) return Fail(s);
+  for (const auto& [k, v] : due) {
+    const Timestamp ts{GetOrderedInt64(k.data() + 1)};
+    Reader r(v);
+    const std::string_view key = r.String();
+    const std::string_view value = v.substr(v.size() - r.remaining());
+    current_ts_ = ts;
+    for (auto& p : processors_) {
+      ctx_->set_current(p.get());
+      p->OnRepartitioned(key, ts, value, *ctx_);
+    }
+    store_.Delete(k);
+  }
+  stage_wm_ = stage_wm;
+  for (auto& p : processors_) {
+    ctx_->set_current(p.get());
+    p->OnStageWatermark(stage_wm, *ctx_);
+  }
 }
 
 void Task::FireTimers() {
@@ -258,6 +433,11 @@ void Task::Checkpoint() {
     std::string v;
     PutOrderedInt64(v, watermark_.ms);
     store_.Put(kWatermarkKey, v);
+  }
+  if (announced_ != Timestamp::Min()) {
+    std::string v;
+    PutOrderedInt64(v, announced_.ms);
+    store_.Put(kAnnouncedKey, v);
   }
 }
 

@@ -32,9 +32,20 @@ struct TaskOptions {
   DurationMs allowed_lateness = 5'000;
   DurationMs max_future_skew = 300'000;
   std::size_t dedup_per_key = 64;
-  // Number of input partitions the task reads (run: one per customer topic;
-  // replay: 1). The task's watermark is the minimum over its inputs.
+  // Number of input partitions the task reads (run: one per customer topic
+  // and the repartition topic; replay: 1 or 2). The task's watermark is the
+  // minimum over its event inputs.
   int inputs = 1;
+
+  // Repartitioning (docs/runtime.md#repartitioning). With sources > 0 the
+  // task is both an upstream task (it sends records and watermarks to the
+  // next stage) and the next-stage task of one repartition partition.
+  int repartition_input = -1;  // which input carries repartitioned records; -1: none
+  int repartition_sources = 0;  // upstream tasks = repartition partitions
+  int source_id = 0;            // this task's number among them
+  // The task announces its watermark to every repartition partition when it
+  // has moved this much since the last announcement.
+  DurationMs repartition_step = 1'000;
 };
 
 // Where a record came from, for dead letters and logs.
@@ -67,6 +78,8 @@ struct TaskStats {
   std::uint64_t timers_fired = 0;
   std::uint64_t outputs[kStreamCount] = {};
   std::uint64_t by_type[kEventTypeCount] = {};
+  std::uint64_t repartitioned_in = 0;   // next-stage records received
+  std::uint64_t repartition_dropped = 0;  // of which re-sent after delivery (ignored)
 };
 
 class Task {
@@ -101,6 +114,10 @@ class Task {
   // max_future_skew ahead of `now`, or of the watermark while `now` is unset.
   void set_now(Timestamp now) { now_ = now; }
 
+  // Announces the current watermark to the next stage now, whatever the
+  // step (replay calls it at the end of input).
+  void AnnounceWatermark();
+
   // Writes the task's own metadata (the watermark) into the store's pending
   // writes without committing: run mode adds input offsets and writes the
   // changelog before it commits the store.
@@ -133,6 +150,11 @@ class Task {
   // Recomputes the watermark from the inputs; fires timers if it moved.
   void UpdateWatermark();
   void Fail(const Status& s);
+  // Repartitioning: announcing this task's watermark, and receiving.
+  void MaybeAnnounce();
+  void ProcessRepartitioned(const InputRecord& record);
+  void DeliverUpTo(Timestamp stage_wm);
+  Timestamp StageWatermark() const;
 
   const TaskOptions options_;
   state::Store& store_;
@@ -149,6 +171,13 @@ class Task {
   // While a timer fires: its due time, stamped on the outputs it causes.
   std::optional<Timestamp> firing_;
   Timestamp current_ts_;
+  // The current record's origin, for the identity of what it repartitions.
+  int current_input_ = 0;
+  std::int64_t current_position_ = 0;
+  std::uint32_t repartition_sub_ = 0;
+  Timestamp announced_ = Timestamp::Min();  // the last watermark sent downstream
+  std::vector<Timestamp> source_wm_;         // the last watermark heard from each upstream task
+  Timestamp stage_wm_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;
 };

@@ -8,6 +8,7 @@
 // by one task and called from that task's thread only.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,18 @@ class ProcessorContext {
 
   // Emits an output record; nullopt value is a tombstone.
   virtual void Emit(Stream stream, std::string key, std::optional<std::string> value) = 0;
+
+  // Calls fn(name, value) for every record of `owner` whose name starts with
+  // `prefix`, in name order (writes of this transaction included).
+  virtual void ForEach(std::string_view owner, std::string_view prefix,
+                       const std::function<void(std::string_view name, std::string_view value)>& fn) = 0;
+
+  // Sends `value` to the task that owns `key` in the next stage (the queue
+  // stage), stamped with the current event's time (or the watermark this
+  // task last announced, if later). It arrives there through
+  // Processor::OnRepartitioned, in event-time order, exactly once.
+  // Only while handling an event.
+  virtual void Repartition(std::string_view key, std::string value) = 0;
 };
 
 class Processor {
@@ -53,6 +66,15 @@ class Processor {
   // A timer set by this processor is due: the watermark reached `when`.
   virtual void OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
                        ProcessorContext& ctx) = 0;
+
+  // Next-stage records (see ProcessorContext::Repartition), delivered in
+  // (ts, origin) order once every upstream task's watermark has passed `ts`,
+  // so the order and the set do not depend on how many workers there are.
+  virtual void OnRepartitioned(std::string_view /*key*/, Timestamp /*ts*/, std::string_view /*value*/,
+                               ProcessorContext& /*ctx*/) {}
+  // The stage watermark (the minimum over every upstream task) moved to
+  // `wm`: every repartitioned record with ts < wm has been delivered.
+  virtual void OnStageWatermark(Timestamp /*wm*/, ProcessorContext& /*ctx*/) {}
 };
 
 }  // namespace cx::processors

@@ -73,4 +73,8 @@ std::string ChangelogTopic(const config::Config& config, const std::string& stag
   return config.kafka.application_id + "-" + stage + "-changelog";
 }
 
+std::string RepartitionTopic(const config::Config& config, const std::string& stage) {
+  return config.kafka.application_id + "-" + stage + "-repartition";
+}
+
 }  // namespace cx::runtime

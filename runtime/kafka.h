@@ -44,5 +44,7 @@ Result<std::vector<int>> PartitionCounts(rd_kafka_t* rk, const std::vector<std::
 
 // The name of a stage's changelog topic.
 std::string ChangelogTopic(const config::Config& config, const std::string& stage);
+// The topic that carries a stage's records to the next stage (docs/runtime.md#repartitioning).
+std::string RepartitionTopic(const config::Config& config, const std::string& stage);
 
 }  // namespace cx::runtime

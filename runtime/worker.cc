@@ -72,8 +72,12 @@ class Worker::Impl {
       : config_(config),
         clock_(clock),
         metrics_(metrics),
-        topics_{config.topics.chat, config.topics.orders, config.topics.aftersales},
-        kinds_{TopicKind::kChat, TopicKind::kOrders, TopicKind::kAftersales},
+        // Customer topics, agents, and the queue stage's repartition topic:
+        // task p reads partition p of each (docs/runtime.md#topics).
+        topics_{config.topics.chat, config.topics.orders, config.topics.aftersales, config.topics.agents,
+                RepartitionTopic(config, "staffing")},
+        kinds_{TopicKind::kChat, TopicKind::kOrders, TopicKind::kAftersales, TopicKind::kAgents,
+               TopicKind::kRepartition},
         changelog_(ChangelogTopic(config, std::string(kStage))),
         sink_(*this) {}
 
@@ -108,7 +112,8 @@ class Worker::Impl {
   void Assign(rd_kafka_topic_partition_list_t* parts);
   void Revoke();
   Status OpenSlot(int partition);
-  Status CreateChangelog(int partitions);
+  // Creates an internal topic with `partitions`; compacted or with time retention.
+  Status CreateTopic(const std::string& name, int partitions, bool compact);
   void RestoreLoop();
   Status Restore(Slot& slot);
   void FinishRestores();
@@ -144,6 +149,7 @@ class Worker::Impl {
   KafkaHandle producer_;
   KafkaHandle restore_consumer_;
   std::map<int, std::unique_ptr<Slot>> slots_;
+  int partitions_ = 0;  // of every input topic (checked at start)
 
   std::thread restore_thread_;
   std::mutex restore_mu_;
@@ -243,19 +249,32 @@ Status Worker::Impl::Start() {
   if (!counts.ok())
     return Status::Fatal("cannot read topic metadata from " + config_.kafka.bootstrap_servers + ": " +
                          counts.status().message());
-  for (std::size_t i = 0; i < topics_.size(); ++i) {
+  const std::size_t repartition = topics_.size() - 1;  // created here when missing, like the changelog
+  for (std::size_t i = 0; i < repartition; ++i) {
     if ((*counts)[i] < 0) return Status::Fatal("input topic " + topics_[i] + " does not exist");
   }
   int n = (*counts)[0];
+  partitions_ = n;
+  if ((*counts)[repartition] < 0) {
+    if (Status s = CreateTopic(topics_[repartition], n, false); !s.ok()) {
+      return Status::Fatal("repartition topic " + topics_[repartition] +
+                           " does not exist and could not be created (" + s.message() + "): create it with " +
+                           std::to_string(n) + " partitions (docs/runtime.md#topics)");
+    }
+    Log(LogLevel::kInfo, "worker", "created the repartition topic",
+        {{"topic", std::string_view(topics_[repartition])}, {"partitions", static_cast<std::int64_t>(n)}});
+    (*counts)[repartition] = n;
+  }
   for (std::size_t i = 1; i < topics_.size(); ++i) {
     if ((*counts)[i] != n) {
       return Status::Fatal("topics are not co-partitioned: " + topics_[0] + " has " + std::to_string(n) +
                            " partitions but " + topics_[i] + " has " + std::to_string((*counts)[i]) +
-                           "; every customer topic must have the same partition count");
+                           "; the customer topics, the agents topic and the repartition topic must all "
+                           "have the same partition count");
     }
   }
   if (counts->back() < 0) {
-    if (Status s = CreateChangelog(n); !s.ok()) {
+    if (Status s = CreateTopic(changelog_, n, true); !s.ok()) {
       return Status::Fatal("changelog topic " + changelog_ + " does not exist and could not be created (" +
                            s.message() + "): create it with " + std::to_string(n) +
                            " partitions and cleanup.policy=compact (docs/runtime.md#topics)");
@@ -282,13 +301,17 @@ Status Worker::Impl::Start() {
   return Status::Ok();
 }
 
-// Creates the changelog topic: compacted, with the input topics' partition
-// count, the broker's default replication.
-Status Worker::Impl::CreateChangelog(int partitions) {
+// Creates an internal topic with the input topics' partition count and the
+// broker's default replication: the changelog compacted; the repartition
+// topic deleting after a day (its records are consumed within seconds).
+Status Worker::Impl::CreateTopic(const std::string& name, int partitions, bool compact) {
   char err[512];
-  rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(changelog_.c_str(), partitions, -1, err, sizeof err);
+  rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(name.c_str(), partitions, -1, err, sizeof err);
   if (!topic) return Status::InvalidArgument(err);
-  rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
+  if (compact)
+    rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
+  else
+    rd_kafka_NewTopic_set_config(topic, "retention.ms", "86400000");
   rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_.get());
   rd_kafka_AdminOptions_t* options =
       rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -602,6 +625,9 @@ void Worker::Impl::FinishRestores() {
     }
     engine::TaskOptions opts = engine::TaskOptionsFrom(config_);
     opts.inputs = static_cast<int>(topics_.size());
+    opts.repartition_input = static_cast<int>(topics_.size()) - 1;
+    opts.repartition_sources = partitions_;
+    opts.source_id = slot->partition;
     slot->task =
         std::make_unique<engine::Task>(opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_));
     slot->reported = {};
@@ -754,6 +780,11 @@ void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
     case Stream::kDlq:
       topic = &config_.topics.dlq;
       break;
+    case Stream::kRepartition:
+      // Internal: to the next stage, on the partition the task chose. Not an
+      // output a user waits for, so not in the latency metrics.
+      ProduceRaw(topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value, nullptr, nullptr);
+      return;
   }
   if (r.stream == Stream::kDlq) {
     for (const auto& [k, v] : r.headers) {

@@ -79,6 +79,8 @@ int Produce(const ProduceOptions& o) {
           case TopicKind::kAgents:
             topic = &o.agents;
             break;
+          case TopicKind::kRepartition:  // no event type belongs there
+            break;
         }
         key = e->key();
       }
