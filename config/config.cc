@@ -136,6 +136,36 @@ const Option kOptions[] = {
   {"sla.warning_fraction", Kind::kDouble, "0.8", 0, 1, "",
    "A warning is emitted when this fraction of an SLA target has elapsed; 0 disables warnings.",
    DblRef([](Config& c) -> double& { return c.sla.warning_fraction; })},
+  {"staffing.interval", Kind::kDuration, "15m", 60000, 86400000, "",
+   "Length of a staffing interval; must divide a day. One record per queue and interval (docs/staffing.md).",
+   IntRef([](Config& c) -> std::int64_t& { return c.staffing.interval; })},
+  {"staffing.provisional_every", Kind::kDuration, "1m", 0, 3600000, "",
+   "Run mode: a provisional record of the open interval this often; 0 disables.",
+   IntRef([](Config& c) -> std::int64_t& { return c.staffing.provisional_every; })},
+  {"staffing.announce_every", Kind::kDuration, "1s", 10, 60000, "",
+   "Each task tells the queue stage its watermark when it has moved this much; intervals close this much later at most.",
+   IntRef([](Config& c) -> std::int64_t& { return c.staffing.announce_every; })},
+  {"staffing.handle_time_from", Kind::kEnum, "first_reply", 0, 0, "first_reply|opened",
+   "Handle time runs from the first agent reply, or from the opening, to the close.",
+   StrRef([](Config& c) -> std::string& { return c.staffing.handle_time_from; })},
+  {"staffing.forecast_alpha", Kind::kDouble, "0.3", 0.01, 1, "",
+   "Smoothing weight of the newest day in the arrivals forecast (per interval of the day).",
+   DblRef([](Config& c) -> double& { return c.staffing.forecast_alpha; })},
+  {"staffing.sl_target", Kind::kDouble, "0.8", 0.01, 0.9999, "",
+   "Default service-level target: the share of contacts answered within sl_threshold.",
+   DblRef([](Config& c) -> double& { return c.staffing.sl_target; })},
+  {"staffing.sl_threshold", Kind::kDuration, "20s", 0, 86400000, "",
+   "Default service-level threshold.",
+   IntRef([](Config& c) -> std::int64_t& { return c.staffing.sl_threshold; })},
+  {"staffing.max_occupancy", Kind::kDouble, "0.85", 0.01, 1, "",
+   "Default maximum occupancy (busy share of an agent's time) the staffing may plan for.",
+   DblRef([](Config& c) -> double& { return c.staffing.max_occupancy; })},
+  {"staffing.shrinkage", Kind::kDouble, "0.3", 0, 0.99, "",
+   "Default shrinkage (breaks, training, absence): scheduled = required / (1 - shrinkage).",
+   DblRef([](Config& c) -> double& { return c.staffing.shrinkage; })},
+  {"staffing.concurrency", Kind::kInt, "1", 1, 100, "",
+   "Default contacts one agent handles at once (chat); each agent counts as this many servers.",
+   IntRef([](Config& c) -> std::int64_t& { return c.staffing.concurrency; })},
 };
 // clang-format on
 
@@ -339,6 +369,10 @@ class Loader {
         calendars_node_ = kv.second;
         continue;
       }
+      if (path == "staffing.queues") {  // structured: parsed by ParseStaffingQueues
+        staffing_queues_node_ = kv.second;
+        continue;
+      }
       const Option* opt = Find(path);
       if (opt) {
         if (opt->kind != Kind::kMap && !kv.second.IsScalar()) {
@@ -418,6 +452,68 @@ class Loader {
       if (pc.targets.empty()) Error(path + ".targets", "a policy must set at least one target");
       c.sla.policies.push_back(std::move(pc));
     }
+  }
+
+  // staffing.queues: name -> {sl_target, sl_threshold, max_occupancy,
+  // shrinkage, concurrency}, each optional.
+  void ParseStaffingQueues(Config& c) {
+    const YAML::Node& n = staffing_queues_node_;
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsMap()) return Error("staffing.queues", "expected a mapping of queue name to targets");
+    for (const auto& kv : n) {
+      const std::string queue = kv.first.as<std::string>();
+      const std::string path = "staffing.queues." + queue;
+      if (!kv.second.IsMap()) {
+        Error(path, "expected a mapping (sl_target, sl_threshold, max_occupancy, shrinkage, concurrency)");
+        continue;
+      }
+      QueueStaffingConfig q;
+      for (const auto& f : kv.second) {
+        const std::string key = f.first.as<std::string>();
+        const std::string p = path + "." + key;
+        const std::string text = f.second.IsScalar() ? f.second.Scalar() : "";
+        auto number = [&](double lo, double hi) -> std::optional<double> {
+          char* end = nullptr;
+          const double v = std::strtod(text.c_str(), &end);
+          if (text.empty() || *end != '\0' || !(v >= lo && v <= hi)) {
+            std::ostringstream m;
+            m << "expected a number from " << lo << " to " << hi << ", got \"" << text << "\"";
+            Error(p, m.str());
+            return std::nullopt;
+          }
+          return v;
+        };
+        if (key == "sl_target") {
+          q.sl_target = number(0.01, 0.9999);
+        } else if (key == "max_occupancy") {
+          q.max_occupancy = number(0.01, 1);
+        } else if (key == "shrinkage") {
+          q.shrinkage = number(0, 0.99);
+        } else if (key == "concurrency") {
+          if (auto v = number(1, 100)) {
+            if (*v != std::floor(*v))
+              Error(p, "expected a whole number of contacts, got \"" + text + "\"");
+            else
+              q.concurrency = static_cast<std::int64_t>(*v);
+          }
+        } else if (key == "sl_threshold") {
+          auto d = ParseDuration(text);
+          if (!d || *d < 0)
+            Error(p, "expected a duration such as 20s, got \"" + text + "\"");
+          else
+            q.sl_threshold = *d;
+        } else {
+          Error(p, "unknown key (sl_target, sl_threshold, max_occupancy, shrinkage, concurrency)");
+        }
+      }
+      c.staffing.queues[queue] = q;
+    }
+  }
+
+  void CheckStaffing(const Config& c) {
+    if (c.staffing.interval > 0 && 86'400'000 % c.staffing.interval != 0)
+      Error("staffing.interval",
+            "must divide a day (such as 5m, 15m, 30m or 1h), got " + FormatDuration(c.staffing.interval));
   }
 
   // sla.calendars: name -> {timezone, hours: {day or day range: intervals},
@@ -666,6 +762,7 @@ class Loader {
   YAML::Node policies_node_;
   bool policies_seen_ = false;
   YAML::Node calendars_node_;
+  YAML::Node staffing_queues_node_;
 
   EnvLookup env_;
   std::vector<ConfigError> errors_;
@@ -700,6 +797,8 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
     }
     loader.ParseCalendars(result.config);
     loader.ParsePolicies(result.config);
+    loader.ParseStaffingQueues(result.config);
+    loader.CheckStaffing(result.config);
   } catch (const YAML::Exception& e) {
     loader.Error("", std::string("YAML error: ") + e.what());
   }
@@ -788,6 +887,19 @@ Business-hours calendars, by name ([sla.md](sla.md#business-hours)).
 | `<name>.timezone` | string | required; an IANA time zone such as `Asia/Shanghai` (daylight-saving changes are followed) |
 | `<name>.hours.<days>` | interval or list of intervals | `<days>` is `mon` .. `sun` or a range such as `mon-fri`; an interval is `HH:MM-HH:MM` in local time (`24:00` may end one); a day not given is closed |
 | `<name>.holidays` | list of dates | `YYYY-MM-DD`, whole local days closed |
+
+## `staffing.queues`
+
+Per-queue staffing targets by queue name; a key left out takes the
+`staffing.*` default above ([staffing.md](staffing.md#configuration)).
+
+| key | type | range |
+|---|---|---|
+| `<queue>.sl_target` | number | 0.01 .. 0.9999 |
+| `<queue>.sl_threshold` | duration | >= 0 |
+| `<queue>.max_occupancy` | number | 0.01 .. 1 |
+| `<queue>.shrinkage` | number | 0 .. 0.99 |
+| `<queue>.concurrency` | whole number | 1 .. 100 |
 )";
   return md.str();
 }

@@ -107,6 +107,28 @@ struct SlaConfig {
   std::vector<SlaCalendarConfig> calendars;
 };
 
+// Per-queue staffing targets (staffing.queues.<name>); unset fields take
+// the staffing.* defaults.
+struct QueueStaffingConfig {
+  std::optional<double> sl_target, max_occupancy, shrinkage;
+  std::optional<DurationMs> sl_threshold;
+  std::optional<std::int64_t> concurrency;
+};
+
+struct StaffingConfig {
+  DurationMs interval = 0;
+  DurationMs provisional_every = 0;
+  DurationMs announce_every = 0;
+  std::string handle_time_from;
+  double forecast_alpha = 0;
+  double sl_target = 0;
+  DurationMs sl_threshold = 0;
+  double max_occupancy = 0;
+  double shrinkage = 0;
+  std::int64_t concurrency = 0;
+  std::map<std::string, QueueStaffingConfig> queues;
+};
+
 struct Config {
   KafkaConfig kafka;
   TopicsConfig topics;
@@ -118,6 +140,7 @@ struct Config {
   HttpConfig http;
   LogConfig log;
   SlaConfig sla;
+  StaffingConfig staffing;
 };
 
 // One configuration error: the key path ("limits.max_id_bytes") and why.

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "processors/sla/sla_processor.h"
+#include "processors/staffing/staffing_source.h"
 
 namespace cx::engine {
 
@@ -14,6 +15,7 @@ TaskOptions TaskOptionsFrom(const config::Config& c) {
   o.allowed_lateness = c.time.allowed_lateness;
   o.max_future_skew = c.limits.max_future_skew;
   o.dedup_per_key = static_cast<std::size_t>(c.dedup.per_customer);
+  o.repartition_step = c.staffing.announce_every;
   return o;
 }
 
@@ -69,9 +71,33 @@ Status AddOpenSlaClocks(Task& task, OpenClockCounts& counts) {
                         });
 }
 
-std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c) {
+processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& c, Mode mode) {
+  processors::QueueStaffingOptions o;
+  const config::StaffingConfig& s = c.staffing;
+  o.interval = s.interval;
+  o.provisional_every = mode == Mode::kRun ? s.provisional_every : 0;
+  o.forecast_alpha = s.forecast_alpha;
+  o.defaults = {s.sl_target, s.sl_threshold, s.max_occupancy, s.shrinkage, static_cast<int>(s.concurrency)};
+  for (const auto& [name, q] : s.queues) {
+    processors::QueueTarget t = o.defaults;
+    if (q.sl_target) t.sl_target = *q.sl_target;
+    if (q.sl_threshold) t.sl_threshold = *q.sl_threshold;
+    if (q.max_occupancy) t.max_occupancy = *q.max_occupancy;
+    if (q.shrinkage) t.shrinkage = *q.shrinkage;
+    if (q.concurrency) t.concurrency = static_cast<int>(*q.concurrency);
+    o.queues.emplace(name, t);
+  }
+  return o;
+}
+
+std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c,
+                                                                            Mode mode) {
   std::vector<std::unique_ptr<processors::Processor>> ps;
   ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c)));
+  processors::StaffingSourceOptions source;
+  source.handle_time_from_open = c.staffing.handle_time_from == "opened";
+  ps.push_back(std::make_unique<processors::StaffingSource>(source));
+  ps.push_back(std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode)));
   return ps;
 }
 

@@ -14,11 +14,19 @@
 #include "processors/processor.h"
 #include "processors/sla/policy.h"
 #include "processors/sla/sla_processor.h"
+#include "processors/staffing/queue_staffing.h"
 
 namespace cx::engine {
 
+// replay: event time only, no provisional records; run: also the wall clock.
+enum class Mode { kReplay, kRun };
+
 TaskOptions TaskOptionsFrom(const config::Config& config);
-std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& config);
+// The processors of a task: SLA, staffing (its customer-stage half and the
+// queue stage of the task's repartition partition).
+std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& config,
+                                                                            Mode mode);
+processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& config, Mode mode);
 // The SLA policies of the configuration, or the shipped defaults when the
 // configuration names none.
 std::vector<processors::Policy> SlaPolicies(const config::Config& config);

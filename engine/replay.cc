@@ -82,7 +82,7 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   topts.repartition_input = 1;
   topts.repartition_sources = 1;
   topts.source_id = 0;
-  Task task(topts, *store, sink, BuildCustomerProcessors(config));
+  Task task(topts, *store, sink, BuildCustomerProcessors(config, Mode::kReplay));
   if (Status s = task.Open(); !s.ok()) return s;
   // Feeds what the task sent to the next stage back to it, as the
   // repartition topic would, before the next input record.

@@ -162,10 +162,12 @@ Status Task::Open() {
   Status s = timers_.Load();
   if (!s.ok()) return s;
   if (options_.repartition_sources > 0) {
-    source_wm_ = std::vector<Timestamp>(static_cast<std::size_t>(options_.repartition_sources), Timestamp::Min());
+    source_wm_ =
+        std::vector<Timestamp>(static_cast<std::size_t>(options_.repartition_sources), Timestamp::Min());
     if (Status r = ReadTimestamp(store_, kAnnouncedKey, announced_); !r.ok()) return r;
     for (std::size_t i = 0; i < source_wm_.size(); ++i) {
-      if (Status r = ReadTimestamp(store_, SourceWmKey(static_cast<std::uint32_t>(i)), source_wm_[i]); !r.ok())
+      if (Status r = ReadTimestamp(store_, SourceWmKey(static_cast<std::uint32_t>(i)), source_wm_[i]);
+          !r.ok())
         return r;
     }
     stage_wm_ = StageWatermark();
@@ -188,7 +190,8 @@ void Task::Process(const InputRecord& record) {
   ++stats_.records;
   if (record.input == options_.repartition_input) return ProcessRepartitioned(record);
   current_input_ = record.input;
-  current_position_ = record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records);
+  current_position_ =
+      record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records);
   repartition_sub_ = 0;
   const Event* ev = decoder_.Decode(record.value);
   if (ev == nullptr) return DeadLetter(record, decoder_.rejection());
@@ -363,7 +366,8 @@ void Task::ProcessRepartitioned(const InputRecord& record) {
   const Timestamp ts{r.VarintSigned()};
   if (!r.ok() || kind != kFact) {
     Fail(Status::Corruption("malformed repartition record at " + record.source.topic + "/" +
-                            std::to_string(record.source.partition) + "/" + std::to_string(record.source.offset)));
+                            std::to_string(record.source.partition) + "/" +
+                            std::to_string(record.source.offset)));
     return;
   }
   // Every new record has ts >= its source's last announcement >= the stage
@@ -397,7 +401,7 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
     const Timestamp ts{GetOrderedInt64(k.data() + 1)};
     Reader r(v);
     const std::string_view key = r.String();
-    const std::string_view value = v.substr(v.size() - r.remaining());
+    const std::string_view value = std::string_view(v).substr(v.size() - r.remaining());
     current_ts_ = ts;
     for (auto& p : processors_) {
       ctx_->set_current(p.get());

@@ -40,7 +40,7 @@ struct TaskOptions {
   // Repartitioning (docs/runtime.md#repartitioning). With sources > 0 the
   // task is both an upstream task (it sends records and watermarks to the
   // next stage) and the next-stage task of one repartition partition.
-  int repartition_input = -1;  // which input carries repartitioned records; -1: none
+  int repartition_input = -1;   // which input carries repartitioned records; -1: none
   int repartition_sources = 0;  // upstream tasks = repartition partitions
   int source_id = 0;            // this task's number among them
   // The task announces its watermark to every repartition partition when it
@@ -78,7 +78,7 @@ struct TaskStats {
   std::uint64_t timers_fired = 0;
   std::uint64_t outputs[kStreamCount] = {};
   std::uint64_t by_type[kEventTypeCount] = {};
-  std::uint64_t repartitioned_in = 0;   // next-stage records received
+  std::uint64_t repartitioned_in = 0;     // next-stage records received
   std::uint64_t repartition_dropped = 0;  // of which re-sent after delivery (ignored)
 };
 
@@ -176,7 +176,7 @@ class Task {
   std::int64_t current_position_ = 0;
   std::uint32_t repartition_sub_ = 0;
   Timestamp announced_ = Timestamp::Min();  // the last watermark sent downstream
-  std::vector<Timestamp> source_wm_;         // the last watermark heard from each upstream task
+  std::vector<Timestamp> source_wm_;        // the last watermark heard from each upstream task
   Timestamp stage_wm_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;

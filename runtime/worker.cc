@@ -628,8 +628,8 @@ void Worker::Impl::FinishRestores() {
     opts.repartition_input = static_cast<int>(topics_.size()) - 1;
     opts.repartition_sources = partitions_;
     opts.source_id = slot->partition;
-    slot->task =
-        std::make_unique<engine::Task>(opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_));
+    slot->task = std::make_unique<engine::Task>(opts, *slot->store, sink_,
+                                                engine::BuildCustomerProcessors(config_, engine::Mode::kRun));
     slot->reported = {};
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
     slot->task->set_now(clock_.Now());
@@ -783,7 +783,8 @@ void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
     case Stream::kRepartition:
       // Internal: to the next stage, on the partition the task chose. Not an
       // output a user waits for, so not in the latency metrics.
-      ProduceRaw(topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value, nullptr, nullptr);
+      ProduceRaw(topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value, nullptr,
+                 nullptr);
       return;
   }
   if (r.stream == Stream::kDlq) {

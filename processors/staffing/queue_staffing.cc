@@ -1,0 +1,370 @@
+#include "processors/staffing/queue_staffing.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/encoding.h"
+#include "core/json_writer.h"
+#include "processors/staffing/erlang.h"
+#include "processors/staffing/facts.h"
+
+namespace cx::processors {
+namespace {
+
+constexpr std::uint8_t kFormat = 1;
+constexpr DurationMs kDay = 86'400'000;
+constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+// Task-level records (owner ""): the queues this partition has seen, and the
+// last stage-watermark step handled.
+constexpr std::string_view kQueueIndex = "queues/";
+constexpr std::string_view kTick = "tick";
+constexpr std::string_view kWaiting = "w/";
+
+}  // namespace
+
+// The open interval of one queue, and the queue's state now.
+struct QueueStaffing::Stats {
+  Timestamp start = Timestamp::Min();  // of the open interval
+  Timestamp last_provisional = Timestamp::Min();
+  std::int64_t arrivals = 0, transfers_in = 0, answered = 0, answered_within = 0, abandoned = 0, handled = 0;
+  DurationMs wait_answered = 0, wait_abandoned = 0, handle = 0;
+  std::int64_t waiting = 0, in_progress = 0, agents = 0, slots = 0;  // now
+
+  void ResetInterval() {
+    arrivals = transfers_in = answered = answered_within = abandoned = handled = 0;
+    wait_answered = wait_abandoned = handle = 0;
+  }
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    for (std::int64_t x :
+         {start.ms, last_provisional.ms, arrivals, transfers_in, answered, answered_within, abandoned,
+          handled, wait_answered, wait_abandoned, handle, waiting, in_progress, agents, slots})
+      PutVarintSigned(v, x);
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    for (std::int64_t* x :
+         {&start.ms, &last_provisional.ms, &arrivals, &transfers_in, &answered, &answered_within, &abandoned,
+          &handled, &wait_answered, &wait_abandoned, &handle, &waiting, &in_progress, &agents, &slots})
+      *x = r.VarintSigned();
+    return r.ok() && r.done();
+  }
+};
+
+// Arrivals by slot of the day, smoothed exponentially, and today's actual
+// and forecast totals for the intraday correction; the smoothed handle time.
+struct QueueStaffing::Forecast {
+  std::vector<double> level;  // per slot; NaN: no history yet
+  std::int64_t day = -1;
+  double today_actual = 0, today_forecast = 0;
+  double aht_s = kUnknown;
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    PutVarint(v, level.size());
+    for (double x : level) PutDouble(v, x);
+    PutVarintSigned(v, day);
+    PutDouble(v, today_actual);
+    PutDouble(v, today_forecast);
+    PutDouble(v, aht_s);
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    level.assign(static_cast<std::size_t>(std::min<std::uint64_t>(r.Varint(), 100'000)), kUnknown);
+    for (double& x : level) x = r.Double();
+    day = r.VarintSigned();
+    today_actual = r.Double();
+    today_forecast = r.Double();
+    aht_s = r.Double();
+    return r.ok() && r.done();
+  }
+};
+
+const QueueTarget& QueueStaffing::TargetOf(std::string_view queue) const {
+  auto it = options_.queues.find(queue);
+  return it == options_.queues.end() ? options_.defaults : it->second;
+}
+
+Timestamp QueueStaffing::IntervalStart(Timestamp t) const {
+  const DurationMs i = options_.interval;
+  std::int64_t q = t.ms / i;
+  if (t.ms % i < 0) --q;  // floor for times before 1970
+  return Timestamp{q * i};
+}
+
+void QueueStaffing::OnRepartitioned(std::string_view queue, Timestamp ts, std::string_view value,
+                                    ProcessorContext& ctx) {
+  StaffingFact f;
+  if (!f.Decode(value)) return;  // written by this build's StaffingSource: cannot happen
+  Stats s;
+  if (auto v = ctx.Get(queue, "st"); !v || !s.Decode(*v)) {
+    s = Stats{};
+    s.start = IntervalStart(ts);
+    ctx.Put("", std::string(kQueueIndex) + std::string(queue), "");
+  }
+  if (ts >= s.start + options_.interval) CloseUpTo(queue, s, ts, ctx);
+
+  const std::string waiting_key = std::string(kWaiting) + f.conversation;
+  auto stop_waiting = [&] {
+    if (ctx.Get(queue, waiting_key)) {
+      ctx.Delete(queue, waiting_key);
+      s.waiting = std::max<std::int64_t>(0, s.waiting - 1);
+    }
+  };
+  switch (f.kind) {
+    case StaffingFact::Kind::kArrival:
+      ++s.arrivals;
+      if (f.transfer) ++s.transfers_in;
+      if (f.answered) {
+        ++s.in_progress;
+      } else {
+        std::string v;
+        PutVarintSigned(v, ts.ms);
+        ctx.Put(queue, waiting_key, v);
+        ++s.waiting;
+      }
+      break;
+    case StaffingFact::Kind::kAnswer:
+      ++s.answered;
+      s.wait_answered += f.duration;
+      if (f.duration <= TargetOf(queue).sl_threshold) ++s.answered_within;
+      stop_waiting();
+      ++s.in_progress;
+      break;
+    case StaffingFact::Kind::kAbandon:
+      ++s.abandoned;
+      s.wait_abandoned += f.duration;
+      stop_waiting();
+      break;
+    case StaffingFact::Kind::kClose:
+    case StaffingFact::Kind::kTransferOut:
+      if (f.answered) {
+        s.in_progress = std::max<std::int64_t>(0, s.in_progress - 1);
+        if (f.kind == StaffingFact::Kind::kClose) {
+          ++s.handled;
+          s.handle += f.duration;
+        }
+      } else {
+        stop_waiting();
+      }
+      break;
+    case StaffingFact::Kind::kAgents:
+      s.agents = std::max<std::int64_t>(0, s.agents + f.agents);
+      s.slots = std::max<std::int64_t>(0, s.slots + f.slots);
+      break;
+  }
+  ctx.Put(queue, "st", s.Encode());
+}
+
+void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
+  // Work only when the watermark crosses a step: an interval end, or a
+  // provisional point in run mode.
+  const DurationMs step = options_.provisional_every > 0
+                              ? std::min(options_.provisional_every, options_.interval)
+                              : options_.interval;
+  const std::int64_t tick = wm.ms / step;
+  std::string v;
+  PutVarintSigned(v, tick);
+  if (auto last = ctx.Get("", kTick); last && *last == v) return;
+  ctx.Put("", kTick, v);
+
+  std::vector<std::string> queues;
+  ctx.ForEach("", kQueueIndex, [&](std::string_view name, std::string_view) {
+    queues.emplace_back(name.substr(kQueueIndex.size()));
+  });
+  for (const std::string& q : queues) {
+    Stats s;
+    auto stored = ctx.Get(q, "st");
+    if (!stored || !s.Decode(*stored)) continue;
+    const Stats before = s;
+    if (wm >= s.start + options_.interval) CloseUpTo(q, s, wm, ctx);
+    if (options_.provisional_every > 0 && wm > s.start &&
+        (s.last_provisional == Timestamp::Min() ||
+         wm.ms / options_.provisional_every > s.last_provisional.ms / options_.provisional_every)) {
+      s.last_provisional = wm;
+      EmitRecord(q, s, wm, /*provisional=*/true, ctx);
+    }
+    if (s.Encode() != before.Encode()) ctx.Put(q, "st", s.Encode());
+  }
+}
+
+void QueueStaffing::CloseUpTo(std::string_view queue, Stats& s, Timestamp t, ProcessorContext& ctx) {
+  // After a long silence, the empty intervals of more than a day before `t`
+  // are skipped (the forecast keeps one slot per interval of a day).
+  int emitted = 0;
+  const int max_records = static_cast<int>(kDay / options_.interval) + 1;
+  while (s.start + options_.interval <= t) {
+    if (emitted == max_records) {
+      s.start = IntervalStart(t) - options_.interval * (max_records - 1);
+      emitted = 0;
+      continue;
+    }
+    EmitRecord(queue, s, s.start + options_.interval, /*provisional=*/false, ctx);
+    s.start = s.start + options_.interval;
+    s.last_provisional = Timestamp::Min();
+    s.ResetInterval();
+    ++emitted;
+  }
+}
+
+void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp as_of, bool provisional,
+                               ProcessorContext& ctx) {
+  const QueueTarget& target = TargetOf(queue);
+  const Timestamp end = s.start + options_.interval;
+  const auto slots_per_day = static_cast<std::size_t>(kDay / options_.interval);
+
+  // Longest current wait: the earliest entry of the waiting set.
+  Timestamp oldest = Timestamp::Max();
+  ctx.ForEach(queue, kWaiting, [&](std::string_view, std::string_view v) {
+    Reader r(v);
+    oldest = std::min(oldest, Timestamp{r.VarintSigned()});
+  });
+
+  Forecast fc;
+  if (auto v = ctx.Get(queue, "fc"); !v || !fc.Decode(*v) || fc.level.size() != slots_per_day) {
+    fc = Forecast{};
+    fc.level.assign(slots_per_day, kUnknown);
+  }
+  const double aht_interval =
+      s.handled > 0 ? static_cast<double>(s.handle) / static_cast<double>(s.handled) / 1000.0 : kUnknown;
+  const auto slot =
+      static_cast<std::size_t>(((s.start.ms / options_.interval) % static_cast<std::int64_t>(slots_per_day) +
+                                static_cast<std::int64_t>(slots_per_day)) %
+                               static_cast<std::int64_t>(slots_per_day));
+  const std::size_t next = (slot + 1) % slots_per_day;
+  double forecast = 0;
+  double ratio = 1;
+  if (!provisional) {
+    // Close the slot: intraday totals (today's actual against what was
+    // forecast for the same slots), then smooth this slot's level.
+    const std::int64_t day = s.start.ms / kDay;
+    if (day != fc.day) {
+      fc.day = day;
+      fc.today_actual = fc.today_forecast = 0;
+    }
+    const double actual = static_cast<double>(s.arrivals);
+    if (!std::isnan(fc.level[slot])) {
+      fc.today_actual += actual;
+      fc.today_forecast += fc.level[slot];
+    }
+    const double a = options_.forecast_alpha;
+    fc.level[slot] = std::isnan(fc.level[slot]) ? actual : a * actual + (1 - a) * fc.level[slot];
+    if (!std::isnan(aht_interval))
+      fc.aht_s = std::isnan(fc.aht_s) ? aht_interval : a * aht_interval + (1 - a) * fc.aht_s;
+    if (fc.today_forecast > 0) ratio = std::clamp(fc.today_actual / fc.today_forecast, 0.5, 2.0);
+    // The next interval: its slot's level corrected by today's ratio; with
+    // no history for that slot, this interval's arrivals (naive).
+    forecast = std::isnan(fc.level[next]) ? actual : fc.level[next] * ratio;
+    ctx.Put(queue, "fc", fc.Encode());
+  } else {
+    // Provisional: this interval's arrivals so far, projected to its end.
+    const DurationMs elapsed = std::max<DurationMs>(60'000, as_of - s.start);
+    forecast = static_cast<double>(s.arrivals) * static_cast<double>(options_.interval) /
+               static_cast<double>(elapsed);
+  }
+
+  const double aht_s = !std::isnan(aht_interval) ? aht_interval : fc.aht_s;
+  const double waits = static_cast<double>(s.wait_answered + s.wait_abandoned) / 1000.0;
+  const double patience_s = s.abandoned > 0 ? waits / static_cast<double>(s.abandoned) : kUnknown;
+  StaffingResult staffing;
+  bool computed = false;
+  if (!std::isnan(aht_s) && aht_s > 0) {
+    StaffingInput in;
+    in.arrivals = forecast;
+    in.interval_s = static_cast<double>(options_.interval) / 1000.0;
+    in.aht_s = aht_s;
+    in.target = {target.sl_target, static_cast<double>(target.sl_threshold) / 1000.0, target.max_occupancy};
+    in.shrinkage = target.shrinkage;
+    in.concurrency = target.concurrency;
+    in.patience_s = std::isnan(patience_s) ? 0 : patience_s;
+    staffing = StaffingFor(in);
+    computed = true;
+  }
+
+  const std::string id = std::string(queue) + "/" + FormatRfc3339(s.start) +
+                         (provisional ? "/provisional/" + FormatRfc3339(as_of) : std::string());
+  JsonWriter w;
+  w.BeginObject()
+      .Field("id", id)
+      .Field("queue", queue)
+      .TimeField("interval_start", s.start)
+      .TimeField("interval_end", end)
+      .Field("provisional", provisional)
+      .TimeField("ts", as_of)
+      .Field("arrivals", s.arrivals)
+      .Field("transfers_in", s.transfers_in)
+      .Field("answered", s.answered)
+      .Field("answered_within_threshold", s.answered_within)
+      .Field("abandoned", s.abandoned);
+  auto ratio_or_null = [&](std::string_view k, double num, std::int64_t den) {
+    if (den > 0)
+      w.Field(k, num / static_cast<double>(den));
+    else
+      w.Key(k).Null();
+  };
+  ratio_or_null("service_level", static_cast<double>(s.answered_within), s.answered + s.abandoned);
+  ratio_or_null("asa_s", static_cast<double>(s.wait_answered) / 1000.0, s.answered);
+  ratio_or_null("aht_s", static_cast<double>(s.handle) / 1000.0, s.handled);
+  w.Field("handled", s.handled)
+      .Field("backlog", s.waiting)
+      .Field("longest_wait_s",
+             oldest == Timestamp::Max() ? 0.0 : static_cast<double>(as_of - oldest) / 1000.0)
+      .Field("in_progress", s.in_progress)
+      .Field("agents_online", s.agents)
+      .Field("chat_slots_online", s.slots);
+  ratio_or_null("observed_concurrency", static_cast<double>(s.in_progress), s.agents);
+  if (std::isnan(patience_s))
+    w.Key("patience_s").Null();
+  else
+    w.Field("patience_s", patience_s);
+  w.Field("forecast_arrivals", forecast).Field("forecast_ratio", ratio);
+  if (std::isnan(aht_s))
+    w.Key("staffing_aht_s").Null();
+  else
+    w.Field("staffing_aht_s", aht_s);
+  w.Key("target")
+      .BeginObject()
+      .Field("service_level", target.sl_target)
+      .Field("threshold_s", static_cast<double>(target.sl_threshold) / 1000.0)
+      .Field("max_occupancy", target.max_occupancy)
+      .Field("shrinkage", target.shrinkage)
+      .Field("concurrency", target.concurrency)
+      .EndObject();
+  auto model = [&](std::string_view k, const std::optional<StaffingModel>& m, bool erlang_a) {
+    w.Key(k);
+    if (!computed || !m) {
+      w.Null();
+      return;
+    }
+    w.BeginObject()
+        .Field("raw_agents", m->raw_agents)
+        .Field("scheduled_agents", m->scheduled_agents)
+        .Field("service_level", m->service_level)
+        .Field("occupancy", m->occupancy)
+        .Field("wait_probability", m->wait_probability)
+        .Field("asa_s", m->asa_s);
+    if (erlang_a) w.Field("abandon_probability", m->abandon_probability);
+    w.EndObject();
+  };
+  model("erlang_c", staffing.erlang_c, false);
+  model("erlang_a", staffing.erlang_a, true);
+  if (computed && staffing.erlang_c) {
+    w.Field("required_agents", staffing.erlang_c->raw_agents)
+        .Field("scheduled_agents", staffing.erlang_c->scheduled_agents)
+        .Field("delta_agents", static_cast<std::int64_t>(staffing.erlang_c->raw_agents) - s.agents);
+  } else {
+    w.Key("required_agents").Null().Key("scheduled_agents").Null().Key("delta_agents").Null();
+  }
+  w.EndObject();
+  ctx.Emit(Stream::kStaffing, std::string(queue), w.Take());
+}
+
+}  // namespace cx::processors

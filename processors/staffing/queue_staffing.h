@@ -1,0 +1,61 @@
+// QueueStaffing: the queue-stage half of staffing (docs/staffing.md).
+//
+// Receives the customer stage's facts for the queues its partition owns, in
+// event-time order and exactly once (engine repartitioning), counts them per
+// queue and interval, and when an interval closes in event time emits one
+// staffing record: the interval's figures, the state of the queue at its
+// end, a forecast of the next interval and the agents needed (Erlang C and
+// Erlang A, with chat concurrency and shrinkage). In run mode it also emits
+// a provisional record for the open interval every `provisional_every`.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "processors/processor.h"
+
+namespace cx::processors {
+
+// The service-level target and staffing assumptions of one queue.
+struct QueueTarget {
+  double sl_target = 0.8;
+  DurationMs sl_threshold = 20'000;
+  double max_occupancy = 0.85;
+  double shrinkage = 0.3;
+  int concurrency = 1;
+};
+
+struct QueueStaffingOptions {
+  DurationMs interval = 15 * 60'000;  // divides a day
+  DurationMs provisional_every = 0;   // 0: none (replay)
+  double forecast_alpha = 0.3;        // exponential smoothing per slot of the day
+  QueueTarget defaults;
+  std::map<std::string, QueueTarget, std::less<>> queues;  // overrides by queue name
+};
+
+class QueueStaffing final : public Processor {
+ public:
+  explicit QueueStaffing(QueueStaffingOptions options) : options_(std::move(options)) {}
+
+  std::string_view name() const override { return "staffing-queue"; }
+  void OnEvent(const Event&, ProcessorContext&) override {}
+  void OnTimer(Timestamp, std::string_view, std::string_view, ProcessorContext&) override {}
+  void OnRepartitioned(std::string_view key, Timestamp ts, std::string_view value,
+                       ProcessorContext& ctx) override;
+  void OnStageWatermark(Timestamp wm, ProcessorContext& ctx) override;
+
+  struct Stats;
+  struct Forecast;
+
+ private:
+  const QueueTarget& TargetOf(std::string_view queue) const;
+  Timestamp IntervalStart(Timestamp t) const;
+  // Closes every interval of `queue` that ends at or before `t`.
+  void CloseUpTo(std::string_view queue, Stats& s, Timestamp t, ProcessorContext& ctx);
+  void EmitRecord(std::string_view queue, const Stats& s, Timestamp as_of, bool provisional,
+                  ProcessorContext& ctx);
+
+  const QueueStaffingOptions options_;
+};
+
+}  // namespace cx::processors

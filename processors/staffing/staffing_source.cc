@@ -1,0 +1,183 @@
+#include "processors/staffing/staffing_source.h"
+
+#include <algorithm>
+
+#include "core/encoding.h"
+#include "processors/staffing/facts.h"
+
+namespace cx::processors {
+namespace {
+
+constexpr std::uint8_t kFormat = 1;
+
+// One open conversation, as the queue stage needs it.
+struct Conversation {
+  std::string queue;
+  Timestamp opened, entered;  // entered: into the current queue
+  Timestamp answered_at;
+  bool answered = false;
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    PutString(v, queue);
+    PutVarintSigned(v, opened.ms);
+    PutVarintSigned(v, entered.ms);
+    PutVarintSigned(v, answered_at.ms);
+    v.push_back(answered ? 1 : 0);
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    queue.assign(r.String());
+    opened.ms = r.VarintSigned();
+    entered.ms = r.VarintSigned();
+    answered_at.ms = r.VarintSigned();
+    answered = r.Byte() != 0;
+    return r.ok() && r.done();
+  }
+};
+
+// One agent: online or not, in which queues, how many chats at once.
+struct Agent {
+  bool online = false;
+  std::vector<std::string> queues;
+  std::int32_t slots = 1;
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    v.push_back(online ? 1 : 0);
+    PutVarint(v, queues.size());
+    for (const auto& q : queues) PutString(v, q);
+    PutVarintSigned(v, slots);
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    online = r.Byte() != 0;
+    const std::uint64_t n = r.Varint();
+    queues.clear();
+    for (std::uint64_t i = 0; i < n && r.ok(); ++i) queues.emplace_back(r.String());
+    slots = static_cast<std::int32_t>(r.VarintSigned());
+    return r.ok() && r.done();
+  }
+};
+
+std::string ConversationKey(std::string_view conversation_id) { return "v/" + std::string(conversation_id); }
+
+void Send(ProcessorContext& ctx, const std::string& queue, const StaffingFact& f) {
+  ctx.Repartition(queue, f.Encode());
+}
+
+}  // namespace
+
+void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
+  if (e.type == EventType::kAgentStatus) return OnAgent(e, ctx);
+  if (TopicOf(e.type) != TopicKind::kChat) return;
+  const std::string key = ConversationKey(e.conversation_id);
+  Conversation c;
+  auto stored = ctx.Get(e.customer_id, key);
+  const bool exists = stored && c.Decode(*stored);
+  StaffingFact f;
+  f.conversation = e.customer_id + "/" + e.conversation_id;
+
+  switch (e.type) {
+    case EventType::kConversationOpened:
+      if (exists) return;  // opened twice: the first counts
+      c.queue = e.queue;
+      c.opened = c.entered = e.ts;
+      f.kind = StaffingFact::Kind::kArrival;
+      Send(ctx, c.queue, f);
+      ctx.Put(e.customer_id, key, c.Encode());
+      return;
+    case EventType::kMessageAgent:
+      if (!exists || c.answered || !e.is_public || e.is_auto) return;  // bots and notes do not answer
+      c.answered = true;
+      c.answered_at = e.ts;
+      f.kind = StaffingFact::Kind::kAnswer;
+      f.duration = std::max<DurationMs>(0, e.ts - c.entered);
+      Send(ctx, c.queue, f);
+      ctx.Put(e.customer_id, key, c.Encode());
+      return;
+    case EventType::kConversationTransferred: {
+      if (!exists || e.queue == c.queue) return;
+      f.kind = StaffingFact::Kind::kTransferOut;
+      f.answered = c.answered;
+      Send(ctx, c.queue, f);
+      c.queue = e.queue;
+      c.entered = e.ts;
+      f.kind = StaffingFact::Kind::kArrival;
+      f.transfer = true;
+      Send(ctx, c.queue, f);
+      ctx.Put(e.customer_id, key, c.Encode());
+      return;
+    }
+    case EventType::kConversationAbandoned:
+      if (!exists) return;
+      if (c.answered) {  // left after an answer: the conversation is simply over
+        f.kind = StaffingFact::Kind::kClose;
+        f.answered = true;
+        f.duration =
+            std::max<DurationMs>(0, e.ts - (options_.handle_time_from_open ? c.opened : c.answered_at));
+      } else {
+        f.kind = StaffingFact::Kind::kAbandon;
+        f.duration = std::max<DurationMs>(0, e.ts - c.entered);
+      }
+      Send(ctx, c.queue, f);
+      ctx.Delete(e.customer_id, key);
+      return;
+    case EventType::kConversationClosed:
+      if (!exists) return;
+      f.kind = StaffingFact::Kind::kClose;
+      f.answered = c.answered;
+      if (c.answered)
+        f.duration =
+            std::max<DurationMs>(0, e.ts - (options_.handle_time_from_open ? c.opened : c.answered_at));
+      Send(ctx, c.queue, f);
+      ctx.Delete(e.customer_id, key);
+      return;
+    default:
+      return;
+  }
+}
+
+void StaffingSource::OnAgent(const Event& e, ProcessorContext& ctx) {
+  Agent before;
+  if (auto v = ctx.Get(e.agent_id, "agent")) before.Decode(*v);
+  Agent after;
+  after.online = e.agent_status == AgentStatus::kOnline;
+  after.queues = e.queues;
+  std::sort(after.queues.begin(), after.queues.end());
+  after.queues.erase(std::unique(after.queues.begin(), after.queues.end()), after.queues.end());
+  after.slots = std::max(1, e.max_concurrency.value_or(1));
+
+  // Per queue: -1 agent (and its slots) where it was online before, +1 where
+  // it is online now; a queue in both sees only a change of slots.
+  auto contribution = [](const Agent& a, const std::string& q) -> std::pair<int, int> {
+    if (!a.online || !std::binary_search(a.queues.begin(), a.queues.end(), q)) return {0, 0};
+    return {1, a.slots};
+  };
+  std::vector<std::string> all = before.queues;
+  all.insert(all.end(), after.queues.begin(), after.queues.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  for (const std::string& q : all) {
+    const auto [a0, s0] = contribution(before, q);
+    const auto [a1, s1] = contribution(after, q);
+    if (a0 == a1 && s0 == s1) continue;
+    StaffingFact f;
+    f.kind = StaffingFact::Kind::kAgents;
+    f.agents = a1 - a0;
+    f.slots = s1 - s0;
+    Send(ctx, q, f);
+  }
+  if (after.online)  // an agent not online counts nowhere: nothing to keep
+    ctx.Put(e.agent_id, "agent", after.Encode());
+  else
+    ctx.Delete(e.agent_id, "agent");
+}
+
+}  // namespace cx::processors
