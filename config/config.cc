@@ -357,9 +357,16 @@ class Loader {
       Error(prefix, "expected a mapping");
       return;
     }
+    std::set<std::string> seen;
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
       std::string path = prefix.empty() ? key : prefix + "." + key;
+      // YAML parsers keep one of two equal keys silently; a configuration
+      // that says two things is an error.
+      if (!seen.insert(key).second) {
+        Error(path, "given twice");
+        continue;
+      }
       if (path == "sla.policies") {  // structured: parsed by ParsePolicies
         policies_node_ = kv.second;
         policies_seen_ = true;

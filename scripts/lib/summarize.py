@@ -44,6 +44,22 @@ for r in breaches[:5]:
 if len(breaches) > 5:
     print(f"  ... and {len(breaches) - 5} more")
 
+with open(f"{out}/staffing.ndjson") as f:
+    staffing = [json.loads(line) for line in f]
+busy = [r for r in staffing if r["arrivals"] or r["answered"] or r["backlog"]]
+print()
+print("staffing per queue and 15-minute interval (docs/staffing.md; Erlang C for 80 % within 20 s):")
+print(f"{'queue':<10} {'interval (UTC)':<14} {'arrivals':>8} {'answered':>8} {'SL':>5} {'ASA':>7} {'AHT':>7} "
+      f"{'forecast':>8} {'required':>8} {'scheduled':>9}")
+for r in busy:
+    sl = f"{r['service_level']:.2f}" if r["service_level"] is not None else "-"
+    asa = f"{r['asa_s']:.0f} s" if r["asa_s"] is not None else "-"
+    aht = f"{r['aht_s']:.0f} s" if r["aht_s"] is not None else "-"
+    req = r["required_agents"] if r["required_agents"] is not None else "-"
+    sch = r["scheduled_agents"] if r["scheduled_agents"] is not None else "-"
+    print(f"{r['queue']:<10} {r['interval_start'][11:16] + '-' + r['interval_end'][11:16]:<14} {r['arrivals']:>8} "
+          f"{r['answered']:>8} {sl:>5} {asa:>7} {aht:>7} {r['forecast_arrivals']:>8.1f} {req:>8} {sch:>9}")
+
 with open(f"{out}/dlq.ndjson") as f:
     dead = [json.loads(line) for line in f]
 print()

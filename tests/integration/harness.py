@@ -45,10 +45,11 @@ class Env:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def start_broker(self, partitions=6, brokers=1):
+    def start_broker(self, partitions=6, brokers=1, topics=()):
         bf = self.path("bootstrap")
+        extra = [arg for t in topics for arg in ("--topic", f"{t}:{partitions}")]
         self.broker = subprocess.Popen([self.bin, "devbroker", "--partitions", str(partitions), "--brokers",
-                                        str(brokers), "--bootstrap-file", bf],
+                                        str(brokers), "--bootstrap-file", bf] + extra,
                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                        stderr=open(self.path("broker.log"), "w"), text=True)
         self.procs.append(self.broker)
@@ -82,20 +83,23 @@ class Env:
             sla = [line.rstrip("\n") for line in f]
         with open(os.path.join(out, "dlq.ndjson")) as f:
             dlq = [line.rstrip("\n") for line in f]
+        with open(os.path.join(out, "staffing.ndjson")) as f:
+            self.replay_staffing = [line.rstrip("\n") for line in f]
         return sla, dlq
 
-    def worker(self, name, extra_yaml="", properties=None):
-        return Worker(self, name, extra_yaml, properties or {})
+    def worker(self, name, extra_yaml="", properties=None, application_id="cxstream"):
+        return Worker(self, name, extra_yaml, properties or {}, application_id)
 
 
 class Worker:
-    def __init__(self, env, name, extra_yaml, properties):
+    def __init__(self, env, name, extra_yaml, properties, application_id="cxstream"):
         self.env = env
         self.name = name
         self.config = env.path(name + ".yaml")
         with open(self.config, "w") as f:
             f.write(f"""kafka:
   bootstrap_servers: {env.bootstrap}
+  application_id: {application_id}
   properties:
     consumer.session.timeout.ms: "6000"
     consumer.heartbeat.interval.ms: "500"

@@ -278,15 +278,12 @@ def test_refuses_to_start_when_not_co_partitioned(env):
 
 
 def test_missing_changelog_is_created_or_named(env):
-    """A changelog that does not exist is created (compacted, same partition
-    count); where the cluster cannot create it (the mock cluster has no
-    CreateTopics) the worker stops with a message that says how."""
+    """Internal topics that do not exist (changelog, repartition) are created
+    (same partition count); where the cluster cannot create them (the mock
+    cluster has no CreateTopics) the worker stops with a message that says
+    how."""
     env.start_broker()
-    w = env.worker("w1", "")
-    with open(w.config) as f:
-        cfg = f.read()
-    with open(w.config, "w") as f:
-        f.write(cfg.replace("kafka:\n", "kafka:\n  application_id: other-app\n", 1))
+    w = env.worker("w1", "", application_id="other-app")
     w.logfile = open(w.log, "a")
     p = subprocess.Popen([env.bin, "run", "--config", w.config], stdout=subprocess.DEVNULL, stderr=w.logfile)
     env.procs.append(p)
@@ -295,10 +292,12 @@ def test_missing_changelog_is_created_or_named(env):
     except subprocess.TimeoutExpired:
         rc = None
     log = open(w.log).read()
-    if "created the changelog topic" in log:
-        print("  the cluster created other-app-customer-changelog")
+    if "created the changelog topic" in log and "created the repartition topic" in log:
+        print("  the cluster created other-app-customer-changelog and other-app-staffing-repartition")
         return
-    if rc in (None, 0) or "other-app-customer-changelog does not exist and could not be created" not in log:
+    named = re.search(r"other-app-(customer-changelog|staffing-repartition) does not exist and could not be "
+                      r"created .*create it with 6 partitions", log)
+    if rc in (None, 0) or not named:
         raise Failure(f"neither created nor refused clearly (exit {rc})")
     print("  refused: " + [l for l in log.splitlines() if "could not be created" in l][0][:200])
 
@@ -320,6 +319,72 @@ def test_unwritable_state_dir_is_fatal(env):
     if rc == 0 or len(critical) != 1 or "state.dir" not in critical[0]:
         raise Failure(f"exit {rc}, critical lines: {critical}")
     print("  exit " + str(rc) + ": " + critical[0].strip()[:160])
+
+
+def final_staffing(lines, until_iso):
+    """Final (not provisional) staffing records whose interval ended by
+    `until`, by id; a repeated id (re-sent after a restart) must repeat the
+    same record."""
+    out = {}
+    for line in lines:
+        r = json.loads(line)
+        if r["provisional"] or r["interval_end"] > until_iso:
+            continue
+        if r["id"] in out and out[r["id"]] != r:
+            raise Failure(f"staffing record {r['id']} sent twice with different figures")
+        out[r["id"]] = r
+    return out
+
+
+def test_staffing_equal_across_workers(env):
+    """Conversations of every queue arrive on every partition. One worker
+    (application "single") and two workers (application "cxstream") read the
+    same input; every final staffing record of each queue and interval is the
+    same in both and equal to replay's: the per-partition facts are combined
+    in the queue stage, never a worker's local view."""
+    single = ["single-customer-changelog", "single-staffing-repartition", "cx.staffing-single", "cx.sla-single",
+              "cx.dlq-single"]
+    env.start_broker(partitions=6, topics=single)
+    data = make_input(env, 1500, seed=5, hours_ago=3)
+    until = time.time()
+    env.replay([data], rfc3339(until))
+    until_iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(until))
+    want = final_staffing(env.replay_staffing, until_iso + ".999Z")
+    if len(want) < 30 or not any(r["agents_online"] and r["erlang_c"] for r in want.values()):
+        raise Failure(f"the input gives too little to compare ({len(want)} records)")
+    env.produce(data)
+    one = env.worker("one", "topics:\n  staffing: cx.staffing-single\n  sla: cx.sla-single\n  dlq: cx.dlq-single\n",
+                     application_id="single")
+    one.start()
+    two = [env.worker(f"w{i}").start() for i in range(2)]
+
+    def complete(topic):
+        got = {}
+
+        def done():
+            nonlocal got
+            got = final_staffing(env.dump(topic, idle_ms=500), until_iso + ".999Z")
+            return set(want) <= set(got)
+        try:
+            wait_for(f"every final staffing record on {topic}", done, 120, interval=1)
+        except Failure:
+            raise Failure(f"{topic}: {len(set(want) - set(got))} of {len(want)} records missing, "
+                          f"e.g. {sorted(set(want) - set(got))[:3]}")
+        return got
+
+    for topic in ("cx.staffing-single", "cx.staffing"):
+        got = complete(topic)
+        for rid, r in want.items():
+            if got[rid] != r:
+                diff = {k: (r.get(k), got[rid].get(k)) for k in r if r.get(k) != got[rid].get(k)}
+                raise Failure(f"{topic}: {rid} differs from replay: {diff}")
+    provisional = [json.loads(line) for line in env.dump("cx.staffing", idle_ms=500) if '"provisional":true' in line]
+    if not provisional or any("/provisional/" not in r["id"] for r in provisional):
+        raise Failure("run mode wrote no provisional records (one per queue and minute of event time)")
+    for w in [one] + two:
+        w.terminate()
+    print(f"  {len(want)} final staffing records (3 queues), equal from replay, one worker and two workers; "
+          f"{len(provisional)} provisional records")
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}

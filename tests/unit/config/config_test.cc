@@ -226,6 +226,34 @@ sla:
   EXPECT_TRUE(HasError(r, "sla.policies[0].calendar", "not a calendar defined"));
 }
 
+TEST(ConfigTest, AKeyGivenTwiceIsAnError) {
+  LoadResult r = LoadConfigText("kafka:\n  application_id: a\n  application_id: b\n", &NoEnv);
+  EXPECT_TRUE(HasError(r, "kafka.application_id", "given twice"));
+}
+
+TEST(ConfigTest, StaffingQueuesOverrideTheDefaults) {
+  LoadResult r = LoadConfigText(R"(
+staffing:
+  interval: 30m
+  queues:
+    vip: {sl_target: 0.9, sl_threshold: 10s, concurrency: 3}
+    bad: {sl_target: 2, concurrency: 1.5, sl_threshold: soon, colour: red}
+)",
+                                &NoEnv);
+  EXPECT_TRUE(HasError(r, "staffing.queues.bad.sl_target", "expected a number from 0.01 to 0.9999"));
+  EXPECT_TRUE(HasError(r, "staffing.queues.bad.concurrency", "whole number"));
+  EXPECT_TRUE(HasError(r, "staffing.queues.bad.sl_threshold", "expected a duration"));
+  EXPECT_TRUE(HasError(r, "staffing.queues.bad.colour", "unknown key"));
+  const auto& vip = r.config.staffing.queues.at("vip");
+  EXPECT_EQ(vip.sl_target, 0.9);
+  EXPECT_EQ(vip.sl_threshold, 10000);
+  EXPECT_EQ(vip.concurrency, 3);
+  EXPECT_FALSE(vip.shrinkage.has_value());
+  EXPECT_EQ(r.config.staffing.interval, 30 * 60000);
+  EXPECT_TRUE(HasError(LoadConfigText("staffing:\n  interval: 7m\n", &NoEnv), "staffing.interval",
+                       "must divide a day"));
+}
+
 TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) { EXPECT_FALSE(DefaultConfig().sla.policies_given); }
 
 TEST(ConfigTest, ReferenceDocIsUpToDate) {
