@@ -45,6 +45,9 @@ const Option kOptions[] = {
   {"kafka.bootstrap_servers", Kind::kString, "127.0.0.1:9092", 0, 0, "",
    "Comma-separated host:port list of the Kafka cluster.",
    StrRef([](Config& c) -> std::string& { return c.kafka.bootstrap_servers; })},
+  {"kafka.key_partitioner", Kind::kEnum, "murmur2", 0, 0, "murmur2|crc32",
+   "How the producers of the input topics partition by key (murmur2: Java clients and Kafka Streams; crc32: librdkafka's default); the profile API uses it to find a customer's partition.",
+   StrRef([](Config& c) -> std::string& { return c.kafka.key_partitioner; })},
   {"kafka.application_id", Kind::kString, "cxstream", 0, 0, "",
    "Consumer group id; also the prefix of the changelog and repartition topics.",
    StrRef([](Config& c) -> std::string& { return c.kafka.application_id; })},
@@ -128,6 +131,9 @@ const Option kOptions[] = {
    StrRef([](Config& c) -> std::string& { return c.http.bind; })},
   {"http.port", Kind::kInt, "8080", 0, 65535, "", "Port of the HTTP server; 0 lets the OS choose.",
    IntRef([](Config& c) -> std::int64_t& { return c.http.port; })},
+  {"http.api_token_env", Kind::kString, "CXSTREAM_API_TOKEN", 0, 0, "",
+   "Environment variable holding the bearer token of /v1/ (the profile API); unset or empty: no token asked.",
+   StrRef([](Config& c) -> std::string& { return c.http.api_token_env; })},
 
   {"log.level", Kind::kEnum, "info", 0, 0, "trace|debug|info|warn|error|critical|off",
    "Minimum level of log lines written to stderr.",
@@ -136,6 +142,39 @@ const Option kOptions[] = {
   {"sla.warning_fraction", Kind::kDouble, "0.8", 0, 1, "",
    "A warning is emitted when this fraction of an SLA target has elapsed; 0 disables warnings.",
    DblRef([](Config& c) -> double& { return c.sla.warning_fraction; })},
+  {"profiles.debounce", Kind::kDuration, "5s", 0, 3600000, "",
+   "A changed profile is emitted once this much event time after its first change (one record per burst of events).",
+   IntRef([](Config& c) -> std::int64_t& { return c.profiles.debounce; })},
+  {"profiles.retention", Kind::kDuration, "400d", 86400000, 36500LL * 86400000, "",
+   "A customer with no event for this long expires: state deleted, tombstone on the profile topic.",
+   IntRef([](Config& c) -> std::int64_t& { return c.profiles.retention; })},
+  {"profiles.repeat_window", Kind::kDuration, "72h", 0, 90LL * 86400000, "",
+   "A conversation opened this soon after the customer's previous one closed is a repeat contact.",
+   IntRef([](Config& c) -> std::int64_t& { return c.profiles.repeat_window; })},
+  {"profiles.base_currency", Kind::kString, "CNY", 0, 0, "",
+   "Currency of gmv_base and the monetary score; amounts in it need no rate.",
+   StrRef([](Config& c) -> std::string& { return c.profiles.base_currency; })},
+  {"profiles.currency_rates", Kind::kMap, "{}", 0, 0, "",
+   "Value of one unit of each other currency in the base currency (USD: 7.1); others stay out of gmv_base.",
+   MapRef([](Config& c) -> std::map<std::string, std::string>& { return c.profiles.currency_rates; })},
+  {"profiles.low_csat", Kind::kInt, "2", 1, 5, "",
+   "A CSAT at or below this is low.",
+   IntRef([](Config& c) -> std::int64_t& { return c.profiles.low_csat; })},
+  {"profiles.negative_sentiment", Kind::kDouble, "-0.3", -1, 1, "",
+   "A customer message with sentiment below this is negative.",
+   DblRef([](Config& c) -> double& { return c.profiles.negative_sentiment; })},
+  {"profiles.rfm_recency_days", Kind::kString, "7,30,90,180", 0, 0, "",
+   "Recency score: 5 within the first number of days since the last order, 4 within the second, ..., 1 beyond.",
+   StrRef([](Config& c) -> std::string& { return c.profiles.rfm_recency_days; })},
+  {"profiles.rfm_frequency", Kind::kString, "2,3,5,8", 0, 0, "",
+   "Frequency score: paid orders at or above each number add one to a score of 1.",
+   StrRef([](Config& c) -> std::string& { return c.profiles.rfm_frequency; })},
+  {"profiles.rfm_monetary", Kind::kString, "100,500,2000,10000", 0, 0, "",
+   "Monetary score: gmv_base at or above each number adds one to a score of 1.",
+   StrRef([](Config& c) -> std::string& { return c.profiles.rfm_monetary; })},
+  {"profiles.vip_gmv", Kind::kDouble, "10000", 0, 1e15, "",
+   "Tier rule when events name no customer_tier: vip at or above this gmv_base, else standard.",
+   DblRef([](Config& c) -> double& { return c.profiles.vip_gmv; })},
   {"staffing.interval", Kind::kDuration, "15m", 60000, 86400000, "",
    "Length of a staffing interval; must divide a day. One record per queue and interval (docs/staffing.md).",
    IntRef([](Config& c) -> std::int64_t& { return c.staffing.interval; })},
@@ -517,6 +556,21 @@ class Loader {
     }
   }
 
+  void CheckProfiles(const Config& c) {
+    for (const auto& [currency, text] : c.profiles.currency_rates) {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v))
+        Error("profiles.currency_rates." + currency, "expected a positive number, got \"" + text + "\"");
+    }
+    for (const auto& [key, text] : {std::pair{"profiles.rfm_recency_days", &c.profiles.rfm_recency_days},
+                                    std::pair{"profiles.rfm_frequency", &c.profiles.rfm_frequency},
+                                    std::pair{"profiles.rfm_monetary", &c.profiles.rfm_monetary}}) {
+      if (!ParseThresholds(*text))
+        Error(key, "expected four ascending numbers separated by commas, got \"" + *text + "\"");
+    }
+  }
+
   void CheckStaffing(const Config& c) {
     if (c.staffing.interval > 0 && 86'400'000 % c.staffing.interval != 0)
       Error("staffing.interval",
@@ -806,6 +860,7 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
     loader.ParsePolicies(result.config);
     loader.ParseStaffingQueues(result.config);
     loader.CheckStaffing(result.config);
+    loader.CheckProfiles(result.config);
   } catch (const YAML::Exception& e) {
     loader.Error("", std::string("YAML error: ") + e.what());
   }
@@ -823,6 +878,22 @@ LoadResult LoadConfigFile(const std::string& path, EnvLookup env) {
   std::stringstream ss;
   ss << in.rdbuf();
   return LoadConfigText(ss.str(), env);
+}
+
+std::optional<std::array<double, 4>> ParseThresholds(const std::string& text) {
+  std::array<double, 4> out{};
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::size_t comma = text.find(',', at);
+    if ((i < 3) != (comma != std::string::npos)) return std::nullopt;
+    const std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    char* end = nullptr;
+    out[i] = std::strtod(part.c_str(), &end);
+    if (part.empty() || *end != '\0' || !std::isfinite(out[i]) || (i > 0 && out[i] <= out[i - 1]))
+      return std::nullopt;
+    at = comma + 1;
+  }
+  return out;
 }
 
 Config DefaultConfig() {

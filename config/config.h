@@ -27,6 +27,7 @@ struct KafkaConfig {
   std::string sasl_username;
   std::string sasl_password;
   std::string ssl_ca_location;
+  std::string key_partitioner;
   // Any further librdkafka property, passed through verbatim.
   std::map<std::string, std::string> properties;
 };
@@ -64,6 +65,7 @@ struct CommitConfig {
 struct HttpConfig {
   std::string bind;
   std::int64_t port = 0;
+  std::string api_token_env;
 };
 
 struct LogConfig {
@@ -129,6 +131,18 @@ struct StaffingConfig {
   std::map<std::string, QueueStaffingConfig> queues;
 };
 
+struct ProfilesConfig {
+  DurationMs debounce = 0;
+  DurationMs retention = 0;
+  DurationMs repeat_window = 0;
+  std::string base_currency;
+  std::map<std::string, std::string> currency_rates;  // validated as positive numbers
+  std::int64_t low_csat = 0;
+  double negative_sentiment = 0;
+  std::string rfm_recency_days, rfm_frequency, rfm_monetary;  // 4 ascending numbers each
+  double vip_gmv = 0;
+};
+
 struct Config {
   KafkaConfig kafka;
   TopicsConfig topics;
@@ -141,6 +155,7 @@ struct Config {
   LogConfig log;
   SlaConfig sla;
   StaffingConfig staffing;
+  ProfilesConfig profiles;
 };
 
 // One configuration error: the key path ("limits.max_id_bytes") and why.
@@ -167,6 +182,9 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env = nullptr);
 LoadResult LoadConfigFile(const std::string& path, EnvLookup env = nullptr);
 // The configuration with every default and no file at all.
 Config DefaultConfig();
+
+// "7,30,90,180": four ascending numbers (RFM thresholds); nullopt otherwise.
+std::optional<std::array<double, 4>> ParseThresholds(const std::string& text);
 
 // Markdown reference of every option, generated from the option table.
 std::string ReferenceMarkdown();

@@ -1,7 +1,9 @@
 #include "engine/pipeline.h"
 
+#include <cstdlib>
 #include <set>
 
+#include "processors/profiles/profile_processor.h"
 #include "processors/sla/sla_processor.h"
 #include "processors/staffing/staffing_source.h"
 
@@ -71,6 +73,25 @@ Status AddOpenSlaClocks(Task& task, OpenClockCounts& counts) {
                         });
 }
 
+processors::ProfileOptions ProfileOptionsFrom(const config::Config& c) {
+  processors::ProfileOptions o;
+  const config::ProfilesConfig& p = c.profiles;
+  o.debounce = p.debounce;
+  o.retention = p.retention;
+  o.repeat_window = p.repeat_window;
+  o.base_currency = p.base_currency;
+  for (const auto& [currency, text] : p.currency_rates)
+    o.rates[currency] = std::strtod(text.c_str(), nullptr);
+  o.low_csat = static_cast<int>(p.low_csat);
+  o.negative_sentiment = p.negative_sentiment;
+  // Validated when the configuration was loaded.
+  if (auto t = config::ParseThresholds(p.rfm_recency_days)) o.recency_days = *t;
+  if (auto t = config::ParseThresholds(p.rfm_frequency)) o.frequency = *t;
+  if (auto t = config::ParseThresholds(p.rfm_monetary)) o.monetary = *t;
+  o.vip_gmv = p.vip_gmv;
+  return o;
+}
+
 processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& c, Mode mode) {
   processors::QueueStaffingOptions o;
   const config::StaffingConfig& s = c.staffing;
@@ -98,6 +119,7 @@ std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(cons
   source.handle_time_from_open = c.staffing.handle_time_from == "opened";
   ps.push_back(std::make_unique<processors::StaffingSource>(source));
   ps.push_back(std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode)));
+  ps.push_back(std::make_unique<processors::ProfileProcessor>(ProfileOptionsFrom(c)));
   return ps;
 }
 

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "engine/task.h"
 #include "processors/processor.h"
+#include "processors/profiles/profile_processor.h"
 #include "processors/sla/policy.h"
 #include "processors/sla/sla_processor.h"
 #include "processors/staffing/queue_staffing.h"
@@ -27,6 +28,7 @@ TaskOptions TaskOptionsFrom(const config::Config& config);
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& config,
                                                                             Mode mode);
 processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& config, Mode mode);
+processors::ProfileOptions ProfileOptionsFrom(const config::Config& config);
 // The SLA policies of the configuration, or the shipped defaults when the
 // configuration names none.
 std::vector<processors::Policy> SlaPolicies(const config::Config& config);

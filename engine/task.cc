@@ -90,6 +90,29 @@ class Task::Context final : public processors::ProcessorContext {
     Status s = task_.ScanState(current_->name(), owner, prefix, fn);
     if (!s.ok()) task_.Fail(s);
   }
+  void EraseCustomer(std::string_view customer, Timestamp ts) override {
+    const processors::Processor* caller = current_;
+    Event erased;
+    erased.type = EventType::kCustomerErased;
+    erased.customer_id = std::string(customer);
+    erased.ts = ts;
+    erased.event_id = "retention";
+    for (auto& p : task_.processors_) {
+      current_ = p.get();
+      p->OnEvent(erased, *this);
+    }
+    current_ = caller;
+    task_.EraseOwner(customer);
+  }
+  void Broadcast(const processors::Signal& signal) override {
+    const processors::Processor* sender = current_;
+    for (auto& p : task_.processors_) {
+      if (p.get() == sender) continue;
+      current_ = p.get();
+      p->OnSignal(signal, *this);
+    }
+    current_ = sender;
+  }
   void Repartition(std::string_view key, std::string value) override {
     const TaskOptions& o = task_.options_;
     if (o.repartition_sources <= 0) return;  // no next stage configured
@@ -142,6 +165,15 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       input_floor_(input_max_ts_.size(), Timestamp::Min()) {}
 
 Task::~Task() = default;
+
+Result<std::optional<std::string>> Task::ReadState(std::string_view processor, std::string_view owner,
+                                                   std::string_view name) {
+  std::string key = OwnerPrefix(owner);
+  key.append(processor);
+  key.push_back('/');
+  key.append(name);
+  return store_.Get(key);
+}
 
 Status Task::ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
                        const std::function<void(std::string_view, std::string_view)>& fn) {
@@ -240,6 +272,24 @@ void Task::Process(const InputRecord& record) {
     ctx_->set_current(p.get());
     p->OnEvent(*ev, *ctx_);
   }
+  // Right to erasure: after each processor has let go of what it keeps
+  // elsewhere (timers, counts), every record of the customer goes, the
+  // dedup ring included. Deletes reach the changelog as tombstones.
+  if (ev->type == EventType::kCustomerErased) EraseOwner(ev->customer_id);
+}
+
+void Task::EraseOwner(std::string_view owner) {
+  const std::string begin = OwnerPrefix(owner);
+  std::string end = begin;
+  end.push_back('\xff');
+  std::vector<std::string> keys;
+  Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view) {
+    keys.emplace_back(k);
+    return true;
+  });
+  if (!s.ok()) return Fail(s);
+  for (const std::string& k : keys) store_.Delete(k);
+  ++stats_.erased;
 }
 
 bool Task::IsDuplicate(const Event& e) {

@@ -78,6 +78,7 @@ struct TaskStats {
   std::uint64_t timers_fired = 0;
   std::uint64_t outputs[kStreamCount] = {};
   std::uint64_t by_type[kEventTypeCount] = {};
+  std::uint64_t erased = 0;               // customers erased
   std::uint64_t repartitioned_in = 0;     // next-stage records received
   std::uint64_t repartition_dropped = 0;  // of which re-sent after delivery (ignored)
 };
@@ -128,6 +129,10 @@ class Task {
   // Timers waiting to fire.
   std::int64_t pending_timers() const { return timers_.pending(); }
 
+  // One state record of `processor` and `owner` (the profile API).
+  Result<std::optional<std::string>> ReadState(std::string_view processor, std::string_view owner,
+                                               std::string_view name);
+
   // Calls fn(name, value) for every state record of `processor` and `owner`
   // whose name starts with `name_prefix`, in key order (pending writes
   // included). For gauges derived from state, such as open SLA clocks.
@@ -150,6 +155,8 @@ class Task {
   // Recomputes the watermark from the inputs; fires timers if it moved.
   void UpdateWatermark();
   void Fail(const Status& s);
+  // Deletes every record of one owner (customer.erased).
+  void EraseOwner(std::string_view owner);
   // Repartitioning: announcing this task's watermark, and receiving.
   void MaybeAnnounce();
   void ProcessRepartitioned(const InputRecord& record);

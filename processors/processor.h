@@ -19,6 +19,17 @@
 
 namespace cx::processors {
 
+// A fact one processor tells the others of the same task, synchronously
+// (an SLA breach for the profile and the alerts). Views valid during the call.
+struct Signal {
+  std::string_view kind;     // e.g. "sla"
+  std::string_view owner;    // the customer
+  std::string_view subject;  // e.g. the conversation id
+  std::string_view what;     // e.g. "breach"
+  std::string_view detail;   // e.g. the metric
+  Timestamp ts;
+};
+
 // What the task gives a processor while it handles one event or timer.
 class ProcessorContext {
  public:
@@ -53,6 +64,14 @@ class ProcessorContext {
   // Processor::OnRepartitioned, in event-time order, exactly once.
   // Only while handling an event.
   virtual void Repartition(std::string_view key, std::string value) = 0;
+
+  // Calls OnSignal of every other processor of the task, now.
+  virtual void Broadcast(const Signal& signal) = 0;
+
+  // Forgets a customer as `customer.erased` at `ts` would: every processor
+  // handles that event, then every record of the customer is deleted. For
+  // retention; the caller must not touch the customer's state afterwards.
+  virtual void EraseCustomer(std::string_view customer, Timestamp ts) = 0;
 };
 
 class Processor {
@@ -75,6 +94,8 @@ class Processor {
   // The stage watermark (the minimum over every upstream task) moved to
   // `wm`: every repartitioned record with ts < wm has been delivered.
   virtual void OnStageWatermark(Timestamp /*wm*/, ProcessorContext& /*ctx*/) {}
+  // Another processor of the task broadcast `signal` (see ProcessorContext).
+  virtual void OnSignal(const Signal& /*signal*/, ProcessorContext& /*ctx*/) {}
 };
 
 }  // namespace cx::processors

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/status.h"
 #include "runtime/metrics.h"
@@ -21,6 +22,8 @@ class HttpServer {
   struct Probes {
     std::function<bool()> healthy;
     std::function<bool()> ready;
+    // GET /v1/customers/{id}: status and JSON body.
+    std::function<std::pair<int, std::string>(const std::string& customer_id)> profile;
   };
 
   HttpServer(Metrics& metrics, Probes probes) : metrics_(metrics), probes_(std::move(probes)) {}
@@ -28,17 +31,20 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Listens on bind:port (port 0: the OS chooses; see port()).
-  Status Start(const std::string& bind, int port);
+  // Listens on bind:port (port 0: the OS chooses; see port()). A non-empty
+  // `api_token` is required as a bearer token on /v1/.
+  Status Start(const std::string& bind, int port, std::string api_token = "");
   int port() const { return port_; }
 
  private:
   static int HandleMetrics(mg_connection* conn, void* self);
   static int HandleHealth(mg_connection* conn, void* self);
   static int HandleReady(mg_connection* conn, void* self);
+  static int HandleCustomer(mg_connection* conn, void* self);
 
   Metrics& metrics_;
   Probes probes_;
+  std::string api_token_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
 };

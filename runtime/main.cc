@@ -4,6 +4,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -89,9 +90,16 @@ int Run(const std::string& config_path, int http_port_override) {
   cx::SystemClock clock;
   cx::runtime::Metrics metrics;
   cx::runtime::Worker worker(*config, clock, metrics);
-  cx::runtime::HttpServer http(
-      metrics, {[&worker] { return worker.Healthy(); }, [&worker] { return worker.Ready(); }});
-  if (cx::Status s = http.Start(config->http.bind, static_cast<int>(config->http.port)); !s.ok()) {
+  cx::runtime::HttpServer http(metrics,
+                               {[&worker] { return worker.Healthy(); }, [&worker] { return worker.Ready(); },
+                                [&worker](const std::string& id) {
+                                  auto a = worker.QueryProfile(id);
+                                  return std::make_pair(a.status, a.body);
+                                }});
+  const char* token =
+      config->http.api_token_env.empty() ? nullptr : std::getenv(config->http.api_token_env.c_str());
+  if (cx::Status s = http.Start(config->http.bind, static_cast<int>(config->http.port), token ? token : "");
+      !s.ok()) {
     cx::runtime::Log(cx::runtime::LogLevel::kCritical, "http", "cannot start",
                      {{"reason", std::string_view(s.message())}});
     return 1;
@@ -179,6 +187,8 @@ int main(int argc, char** argv) {
   dump->add_option("--out", dump_opts.out_dir, "Output directory")->required();
   dump->add_option("--idle-ms", dump_opts.idle_ms,
                    "Stop after this long with nothing new at the end of every partition");
+  dump->add_flag("--with-keys", dump_opts.with_keys,
+                 "Write {\"key\":K,\"value\":V} per record (binary as JSON strings), e.g. for a changelog");
 
   cx::tools::StaffingCliOptions staffing_opts;
   auto* staffing = app.add_subcommand(

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -13,8 +14,10 @@
 #include <vector>
 
 #include "core/encoding.h"
+#include "core/json_writer.h"
 #include "engine/pipeline.h"
 #include "engine/task.h"
+#include "processors/profiles/profile_processor.h"
 #include "runtime/kafka.h"
 #include "runtime/log.h"
 #include "state/store.h"
@@ -82,6 +85,8 @@ class Worker::Impl {
         sink_(*this) {}
 
   ~Impl() { StopRestoreThread(); }
+
+  Worker::Answer QueryProfile(const std::string& customer_id);
 
   Status Start();
   Status Run(const std::atomic<bool>& stop);
@@ -168,6 +173,17 @@ class Worker::Impl {
   bool paused_for_backpressure_ = false;
   Timestamp loop_now_;  // the wall clock, read once per loop turn
   std::map<std::pair<std::string, std::string>, std::int64_t> open_clock_gauges_;  // (metric, queue)
+
+  // Profile queries from the HTTP threads, answered by the loop.
+  struct Query {
+    std::string customer_id;
+    std::promise<Worker::Answer> answer;
+  };
+  void AnswerQueries();
+  Worker::Answer Answer(const std::string& customer_id);
+  std::mutex queries_mu_;
+  std::deque<std::shared_ptr<Query>> queries_;
+  processors::ProfileProcessor profile_renderer_{engine::ProfileOptionsFrom(config_)};
   std::chrono::steady_clock::time_point next_commit_;
   std::chrono::steady_clock::time_point last_tick_;
 };
@@ -1023,6 +1039,7 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
     rd_kafka_poll(producer_.get(), 0);
     FinishRestores();
     Tick(false);
+    AnswerQueries();
   }
   if (fatal_flag_.load()) {
     Status s = fatal_.ok() ? Status::Fatal("fatal Kafka client error (see the log line above)") : fatal_;
@@ -1043,6 +1060,63 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
 }
 
 // ---------------------------------------------------------------------------
+// The profile API
+
+Worker::Answer Worker::Impl::QueryProfile(const std::string& customer_id) {
+  auto q = std::make_shared<Query>();
+  q->customer_id = customer_id;
+  std::future<Worker::Answer> f = q->answer.get_future();
+  {
+    std::lock_guard<std::mutex> l(queries_mu_);
+    if (queries_.size() >= 1000)
+      return {503, R"({"error":"busy","reason":"too many profile queries waiting"})"};
+    queries_.push_back(q);
+  }
+  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+    return {503, R"({"error":"timeout","reason":"the worker did not answer within 5 s"})"};
+  return f.get();
+}
+
+void Worker::Impl::AnswerQueries() {
+  std::deque<std::shared_ptr<Query>> batch;
+  {
+    std::lock_guard<std::mutex> l(queries_mu_);
+    batch.swap(queries_);
+  }
+  for (auto& q : batch) q->answer.set_value(Answer(q->customer_id));
+}
+
+Worker::Answer Worker::Impl::Answer(const std::string& customer_id) {
+  if (partitions_ <= 0) return {503, R"({"error":"starting","reason":"the worker has not joined yet"})"};
+  // The partition the input producers chose for this key.
+  const int32_t p = config_.kafka.key_partitioner == "crc32"
+                        ? rd_kafka_msg_partitioner_consistent(nullptr, customer_id.data(), customer_id.size(),
+                                                              partitions_, nullptr, nullptr)
+                        : rd_kafka_msg_partitioner_murmur2(nullptr, customer_id.data(), customer_id.size(),
+                                                           partitions_, nullptr, nullptr);
+  auto it = slots_.find(p);
+  if (it == slots_.end()) {
+    JsonWriter w;
+    w.BeginObject()
+        .Field("error", "not_owned")
+        .Field("reason", "another worker of the group owns this customer's partition")
+        .Field("partition", static_cast<std::int64_t>(p))
+        .EndObject();
+    return {421, w.Take()};
+  }
+  Slot& slot = *it->second;
+  if (!slot.task) return {503, R"({"error":"restoring","reason":"the partition's state is being restored"})"};
+  auto v = slot.task->ReadState("profile", customer_id, processors::ProfileProcessor::kRecordName);
+  if (!v.ok()) return {500, R"({"error":"state","reason":"the state could not be read"})"};
+  if (!v->has_value())
+    return {404, R"({"error":"unknown_customer","reason":"no profile for this customer"})"};
+  const Timestamp now = slot.task->watermark() == Timestamp::Min() ? loop_now_ : slot.task->watermark();
+  auto body = profile_renderer_.Render(**v, customer_id, now);
+  if (!body) return {500, R"({"error":"state","reason":"the stored profile could not be decoded"})"};
+  return {200, *body};
+}
+
+// ---------------------------------------------------------------------------
 
 Worker::Worker(const config::Config& config, Clock& clock, Metrics& metrics)
     : impl_(std::make_unique<Impl>(config, clock, metrics)) {}
@@ -1051,5 +1125,8 @@ Status Worker::Start() { return impl_->Start(); }
 Status Worker::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
 bool Worker::Ready() const { return impl_->Ready(); }
 bool Worker::Healthy() const { return impl_->Healthy(); }
+Worker::Answer Worker::QueryProfile(const std::string& customer_id) {
+  return impl_->QueryProfile(customer_id);
+}
 
 }  // namespace cx::runtime

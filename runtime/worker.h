@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 
 #include "config/config.h"
 #include "core/status.h"
@@ -35,6 +36,15 @@ class Worker {
 
   bool Ready() const;
   bool Healthy() const;
+
+  // The profile API (docs/profiles.md#http-api): answers, from any thread,
+  // with an HTTP status and a JSON body. The worker's loop reads the state,
+  // so the answer includes the latest applied event.
+  struct Answer {
+    int status = 503;
+    std::string body;
+  };
+  Answer QueryProfile(const std::string& customer_id);
 
  private:
   class Impl;

@@ -77,10 +77,17 @@ int RunDevBroker(const DevBrokerOptions& o) {
     return 1;
   }
   const int replicas = std::min(o.brokers, 3);
-  std::vector<std::string> topics = {
-      "cx.chat",   "cx.orders",   "cx.aftersales", "cx.agents", "cx.sla",
-      "cx.alerts", "cx.profiles", "cx.staffing",   "cx.dlq",    o.application_id + "-customer-changelog",
-      o.application_id + "-staffing-repartition"};
+  std::vector<std::string> topics = {"cx.chat",
+                                     "cx.orders",
+                                     "cx.aftersales",
+                                     "cx.agents",
+                                     "cx.sla",
+                                     "cx.alerts",
+                                     "cx.profiles",
+                                     "cx.staffing",
+                                     "cx.dlq",
+                                     o.application_id + "-customer-changelog",
+                                     o.application_id + "-staffing-repartition"};
   std::vector<std::pair<std::string, int>> specs;
   for (const auto& t : topics) specs.emplace_back(t, o.partitions);
   for (const auto& spec : o.extra_topics) {

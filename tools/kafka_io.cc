@@ -42,6 +42,9 @@ KafkaHandle NewClient(rd_kafka_type_t type, const char* what,
 int Produce(const ProduceOptions& o) {
   std::vector<std::pair<std::string, std::string>> props = {{"bootstrap.servers", o.bootstrap},
                                                             {"enable.idempotence", "true"},
+                                                            // As Java producers and Kafka Streams: the
+                                                            // worker's kafka.key_partitioner default.
+                                                            {"partitioner", "murmur2_random"},
                                                             {"linger.ms", "5"},
                                                             {"partitioner", "murmur2_random"}};
   if (o.max_batch > 0) props.emplace_back("batch.num.messages", std::to_string(o.max_batch));
@@ -155,7 +158,18 @@ int Dump(const DumpOptions& o) {
     at_end[{topic, m->partition}] = false;
     last = now;
     std::string line;
-    if (m->payload) {
+    if (o.with_keys) {
+      // Keys and values as JSON strings (binary state keys of a changelog
+      // stay readable: invalid UTF-8 becomes U+FFFD).
+      line = "{\"key\":";
+      AppendJsonString(std::string_view(static_cast<const char*>(m->key), m->key_len), line);
+      line += ",\"value\":";
+      if (m->payload)
+        AppendJsonString(std::string_view(static_cast<const char*>(m->payload), m->len), line);
+      else
+        line += "null";
+      line += "}";
+    } else if (m->payload) {
       line.assign(static_cast<const char*>(m->payload), m->len);
     } else {
       line = "{\"key\":";

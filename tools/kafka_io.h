@@ -30,6 +30,8 @@ struct DumpOptions {
   // its end, or after max_ms in all.
   int idle_ms = 2000;
   int max_ms = 60000;
+  // Every record as {"key":K,"value":V} (V a JSON string or null).
+  bool with_keys = false;
 };
 // Writes OUT/<topic>.ndjson: each record's value per line (tombstones as
 // {"key":K,"value":null}), partitions in order. Returns the exit code.

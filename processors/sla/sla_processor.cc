@@ -192,7 +192,22 @@ void SlaProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     case TopicKind::kOrders:
       return OnOrder(e, ctx);
     default:
+      if (e.type == EventType::kCustomerErased) Erase(e.customer_id, ctx);
       return;
+  }
+}
+
+void SlaProcessor::Erase(const std::string& customer, ProcessorContext& ctx) {
+  // The task deletes the customer's records; what lives elsewhere goes
+  // here: the clocks' timers and their place in the open-clock counts. No
+  // record is emitted for an erased customer's clocks.
+  std::vector<std::string> clocks;
+  ctx.ForEach(customer, "c/", [&](std::string_view name, std::string_view) { clocks.emplace_back(name); });
+  for (const std::string& name : clocks) {
+    std::optional<Clock> c = Load(customer, name, ctx);
+    if (!c) continue;
+    CancelTimers(*c, ctx);
+    CountOpen(c->metric, c->queue, -1, ctx);
   }
 }
 
@@ -654,6 +669,8 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   if (what == "fulfill") w.Field("breached", c.breached);
   w.EndObject();
   ctx.Emit(Stream::kSla, c.customer_id, w.Take());
+  // The profile counts breaches suffered; alerts follow every decision.
+  ctx.Broadcast(Signal{"sla", c.customer_id, c.subject_id, what, ToString(c.metric), ts});
 }
 
 }  // namespace cx::processors

@@ -62,6 +62,7 @@ class SlaProcessor final : public Processor {
   void OnConversation(const Event& e, ProcessorContext& ctx);
   void OnCase(const Event& e, ProcessorContext& ctx);
   void OnOrder(const Event& e, ProcessorContext& ctx);
+  void Erase(const std::string& customer, ProcessorContext& ctx);
 
   // Deadline and warning point from start, target and time paused, counted
   // in the clock's calendar (business time) or in calendar time.

@@ -21,7 +21,7 @@ struct StaffingFact {
     kAgents = 6,       // agents (and chat slots) online in the queue changed
   };
   Kind kind = Kind::kArrival;
-  std::string conversation;  // customer_id + "/" + conversation_id (not for kAgents)
+  std::string conversation;  // hash of customer_id + "/" + conversation_id (not for kAgents)
   bool answered = false;     // kArrival (transferred in after an answer), kClose, kTransferOut
   bool transfer = false;     // kArrival: by transfer, not by opening
   DurationMs duration = 0;   // kAnswer, kAbandon: wait; kClose: handle time

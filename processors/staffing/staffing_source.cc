@@ -1,8 +1,10 @@
 #include "processors/staffing/staffing_source.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/encoding.h"
+#include "core/hash.h"
 #include "processors/staffing/facts.h"
 
 namespace cx::processors {
@@ -68,6 +70,17 @@ struct Agent {
 
 std::string ConversationKey(std::string_view conversation_id) { return "v/" + std::string(conversation_id); }
 
+// The queue stage knows a conversation by a hash: no customer id lives in
+// its state (erasure deletes a customer's keys from the customer stage).
+std::string FactId(std::string_view customer, std::string_view conversation) {
+  std::string s(customer);
+  s.push_back('/');
+  s.append(conversation);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(StableHash64(s)));
+  return hex;
+}
+
 void Send(ProcessorContext& ctx, const std::string& queue, const StaffingFact& f) {
   ctx.Repartition(queue, f.Encode());
 }
@@ -76,13 +89,31 @@ void Send(ProcessorContext& ctx, const std::string& queue, const StaffingFact& f
 
 void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
   if (e.type == EventType::kAgentStatus) return OnAgent(e, ctx);
+  if (e.type == EventType::kCustomerErased) {
+    // Its open conversations leave their queues (like a transfer out); the
+    // task deletes the records.
+    std::vector<std::pair<std::string, std::string>> open;  // (conversation id, record)
+    ctx.ForEach(e.customer_id, "v/", [&](std::string_view name, std::string_view v) {
+      open.emplace_back(std::string(name.substr(2)), std::string(v));
+    });
+    for (const auto& [id, v] : open) {
+      Conversation c;
+      if (!c.Decode(v)) continue;
+      StaffingFact f;
+      f.kind = StaffingFact::Kind::kTransferOut;
+      f.conversation = FactId(e.customer_id, id);
+      f.answered = c.answered;
+      Send(ctx, c.queue, f);
+    }
+    return;
+  }
   if (TopicOf(e.type) != TopicKind::kChat) return;
   const std::string key = ConversationKey(e.conversation_id);
   Conversation c;
   auto stored = ctx.Get(e.customer_id, key);
   const bool exists = stored && c.Decode(*stored);
   StaffingFact f;
-  f.conversation = e.customer_id + "/" + e.conversation_id;
+  f.conversation = FactId(e.customer_id, e.conversation_id);
 
   switch (e.type) {
     case EventType::kConversationOpened:

@@ -66,10 +66,10 @@ class Env:
             args += ["--input", f]
         subprocess.run(args, check=True, stderr=subprocess.DEVNULL, timeout=120)
 
-    def dump(self, topic, idle_ms=1000):
+    def dump(self, topic, idle_ms=1000, with_keys=False):
         out = self.path("dump")
         subprocess.run([self.bin, "dump", "--bootstrap", self.bootstrap, "--topic", topic, "--out", out,
-                        "--idle-ms", str(idle_ms)], check=True, timeout=120)
+                        "--idle-ms", str(idle_ms)] + (["--with-keys"] if with_keys else []), check=True, timeout=120)
         with open(os.path.join(out, topic + ".ndjson")) as f:
             return [line.rstrip("\n") for line in f]
 
@@ -118,12 +118,13 @@ log:
         self.log = env.path(name + ".log")
         self.starts = 0
 
-    def start(self):
+    def start(self, env=None):
         self.starts += 1
         self.logfile = open(self.log, "a")
         start_pos = os.path.getsize(self.log)
         self.proc = subprocess.Popen([self.env.bin, "run", "--config", self.config],
-                                     stdout=subprocess.DEVNULL, stderr=self.logfile)
+                                     stdout=subprocess.DEVNULL, stderr=self.logfile,
+                                     env=dict(os.environ, **(env or {})))
         self.env.procs.append(self.proc)
 
         def port():
@@ -157,6 +158,16 @@ log:
             name, _, value = line.rpartition(" ")
             values[name] = float(value)
         return values
+
+    def get(self, path, headers=None):
+        """(status, parsed JSON body or None)."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read().decode())
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+            return e.code, (json.loads(body) if body.strip() else None)
 
     def status(self, path):
         try:

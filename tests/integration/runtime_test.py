@@ -387,6 +387,126 @@ def test_staffing_equal_across_workers(env):
           f"{len(provisional)} provisional records")
 
 
+def test_profile_http_api(env):
+    """GET /v1/customers/{id} on a running worker: the profile from local
+    state (200), an unknown customer (404), a customer of a partition another
+    worker owns (421, naming the partition), and the bearer token (401
+    without it)."""
+    env.start_broker(partitions=4)
+    data = env.path("profile.ndjson")
+    now = time.time()
+    lines = []
+    for i, cust in enumerate(["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]):
+        t = now - 600 + i
+        lines.append(json.dumps({"event_id": f"o{i}", "type": "order.created", "ts": rfc3339(t), "customer_id": cust,
+                                 "order_id": f"ord-{i}", "amount": 100.0 + i, "currency": "CNY"}))
+        lines.append(json.dumps({"event_id": f"p{i}", "type": "order.paid", "ts": rfc3339(t + 1),
+                                 "customer_id": cust, "order_id": f"ord-{i}", "amount": 100.0 + i}))
+    with open(data, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    env.produce(data)
+    token = "s3cret-token"
+    w1 = env.worker("w1").start(env={"CXSTREAM_API_TOKEN": token})
+    auth = {"Authorization": f"Bearer {token}"}
+    wait_for("readiness", lambda: w1.status("/readyz") == 200, 30)
+
+    def alice():
+        code, body = w1.get("/v1/customers/alice", auth)
+        return body if code == 200 and body["orders"]["paid"] == 1 else None
+    body = wait_for("alice's profile", alice, 30, interval=0.5)
+    if body["customer_id"] != "alice" or body["orders"]["gmv_base"] != 100:
+        raise Failure(f"unexpected profile: {body}")
+    code, _ = w1.get("/v1/customers/alice")
+    if code != 401:
+        raise Failure(f"no token: status {code}, want 401")
+    code, _ = w1.get("/v1/customers/alice", {"Authorization": "Bearer wrong"})
+    if code != 401:
+        raise Failure(f"wrong token: status {code}, want 401")
+    code, body = w1.get("/v1/customers/nobody-at-all", auth)
+    if code != 404 or body["error"] != "unknown_customer":
+        raise Failure(f"unknown customer: {code} {body}")
+    # A second worker takes half the partitions: every customer is answered
+    # by one of the two, and the other names the owning partition.
+    w2 = env.worker("w2").start(env={"CXSTREAM_API_TOKEN": token})
+    wait_for("both workers ready with partitions moved",
+             lambda: w1.status("/readyz") == 200 and w2.status("/readyz") == 200 and
+             metric_sum(w2.metrics(), "cxstream_assigned_tasks") >= 1, 60, interval=0.5)
+    moved = 0
+    for i, cust in enumerate(["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]):
+        answers = {}
+
+        def both():
+            answers["w1"] = w1.get(f"/v1/customers/{cust}", auth)
+            answers["w2"] = w2.get(f"/v1/customers/{cust}", auth)
+            codes = sorted([answers["w1"][0], answers["w2"][0]])
+            return codes == [200, 421]
+        wait_for(f"{cust}: one worker answers, the other redirects", both, 30, interval=0.5)
+        ok = answers["w1"] if answers["w1"][0] == 200 else answers["w2"]
+        other = answers["w2"] if ok is answers["w1"] else answers["w1"]
+        if ok[1]["orders"]["gmv_base"] != 100 + i or "partition" not in other[1]:
+            raise Failure(f"{cust}: {answers}")
+        moved += ok is answers["w2"]
+    if moved == 0:
+        raise Failure("the second worker answered for no customer")
+    w1.terminate()
+    w2.terminate()
+    print(f"  8 customers: 200 from the owner, 421 with the partition from the other ({moved} on the new worker); "
+          "401 without the token, 404 for an unknown customer")
+
+
+def test_erasure_leaves_nothing_in_the_changelog(env):
+    """customer.erased: the tombstone reaches the profile topic, and in the
+    changelog the latest record of every key that names the customer is a
+    tombstone (compaction then removes them); the other customer keeps its
+    state."""
+    env.start_broker(partitions=2)
+    now = time.time()
+    lines = []
+    for cust in ("erase-me", "keep-me"):
+        for i, (typ, extra) in enumerate([
+                ("conversation.opened", {"conversation_id": f"v-{cust}", "channel": "web", "queue": "q",
+                                         "priority": "normal", "order_id": f"o-{cust}"}),
+                ("message.customer", {"conversation_id": f"v-{cust}", "sentiment": -0.9}),
+                ("order.created", {"order_id": f"o-{cust}", "amount": 10.0, "currency": "CNY"}),
+                ("order.paid", {"order_id": f"o-{cust}", "amount": 10.0}),
+                ("aftersales.opened", {"case_id": f"k-{cust}", "order_id": f"o-{cust}", "kind": "complaint"})]):
+            e = {"event_id": f"{cust}-{i}", "type": typ, "ts": rfc3339(now - 120 + i), "customer_id": cust}
+            e.update(extra)
+            lines.append(json.dumps(e))
+    first = env.path("first.ndjson")
+    with open(first, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    env.produce(first)
+    w = env.worker("w1").start()
+    wait_for("both profiles", lambda: {json.loads(l)["customer_id"] for l in env.dump("cx.profiles", idle_ms=300)
+                                       if '"customer_id"' in l} >= {"erase-me", "keep-me"}, 60, interval=0.5)
+    erase = env.path("erase.ndjson")
+    with open(erase, "w") as f:
+        f.write(json.dumps({"event_id": "bye", "type": "customer.erased", "ts": rfc3339(now - 100),
+                            "customer_id": "erase-me"}) + "\n")
+    env.produce(erase)
+    wait_for("the tombstone", lambda: '{"key":"erase-me","value":null}' in env.dump("cx.profiles", idle_ms=300),
+             60, interval=0.5)
+    wait_for("a commit after the erasure", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 3, 30)
+    time.sleep(1.5)  # the commit interval is 500 ms
+    latest = {}
+    for line in env.dump("cxstream-customer-changelog", idle_ms=500, with_keys=True):
+        r = json.loads(line)
+        latest[r["key"]] = r["value"]
+    named = [k for k in latest if "erase-me" in k]
+    if not named:
+        raise Failure("the changelog never held the customer's state: the test proves nothing")
+    left = [k for k in named if latest[k] is not None]
+    if left:
+        raise Failure(f"{len(left)} changelog keys of the erased customer still hold a value, e.g. {left[:3]}")
+    kept = [k for k in latest if "keep-me" in k and latest[k] is not None]
+    if not kept:
+        raise Failure("the other customer's state was erased too")
+    w.terminate()
+    print(f"  {len(named)} changelog keys named the customer; the latest record of each is a tombstone; "
+          f"{len(kept)} keys of the other customer keep their values")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":

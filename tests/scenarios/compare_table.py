@@ -53,6 +53,11 @@ def lookup(record, path):
     for part in path.split("."):
         if value is None:
             return None  # inside a null object: null
+        if isinstance(value, list) and part.isdigit():
+            if int(part) >= len(value):
+                return MISSING
+            value = value[int(part)]
+            continue
         if not isinstance(value, dict) or part not in value:
             return MISSING
         value = value[part]

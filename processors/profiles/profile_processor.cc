@@ -1,0 +1,606 @@
+#include "processors/profiles/profile_processor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/encoding.h"
+#include "core/json_writer.h"
+#include "core/sla_metric.h"
+
+namespace cx::processors {
+namespace {
+
+constexpr std::uint8_t kFormat = 1;
+constexpr DurationMs kDay = 86'400'000;
+constexpr int kWindowDays = 90;
+constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64, kMaxConvOrders = 32;
+constexpr std::string_view kRecord = "p";
+constexpr std::string_view kEmitTag = "emit", kExpireTag = "expire";
+
+std::int32_t DayOf(Timestamp t) {
+  std::int64_t d = t.ms / kDay;
+  if (t.ms % kDay < 0) --d;
+  return static_cast<std::int32_t>(d);
+}
+
+void PutStr(std::string& v, const std::string& s) { PutString(v, s); }
+
+template <typename T>
+void PutVec(std::string& v, const std::vector<T>& xs, void (*put)(std::string&, const T&)) {
+  PutVarint(v, xs.size());
+  for (const T& x : xs) put(v, x);
+}
+
+}  // namespace
+
+// Everything the traits need, per customer. Bounded: windows are daily
+// buckets of the last 90 days, lists keep their most recent entries.
+struct ProfileProcessor::Profile {
+  std::uint64_t version = 0;
+  Timestamp first_seen = Timestamp::Min(), last_activity = Timestamp::Min();
+  // Orders.
+  std::int64_t created = 0, paid = 0, cancelled = 0;
+  std::map<std::string, double> paid_amount, refunded_amount;  // by currency
+  Timestamp first_order = Timestamp::Min(), last_order = Timestamp::Min();
+  std::map<std::string, std::int64_t> categories;           // items per category
+  std::vector<std::pair<std::string, std::string>> orders;  // recent (order_id, currency)
+  // Contacts.
+  std::vector<std::pair<std::int32_t, std::int32_t>> conv_days;  // (day, conversations opened)
+  std::array<std::int64_t, 7> channels{};                        // by Channel
+  std::int64_t conversations = 0, repeats = 0;
+  Timestamp last_close = Timestamp::Min();
+  std::vector<std::string> conv_orders;  // orders recent conversations were about
+  std::vector<std::string> open_conversations;
+  // Satisfaction.
+  std::int64_t csat_count = 0, csat_sum = 0, csat_last = 0, low_csat = 0, negative = 0;
+  // After-sales.
+  std::array<std::int64_t, 6> cases{};  // by CaseKind
+  std::int64_t escalations = 0, refunds = 0;
+  std::vector<std::pair<std::string, std::string>> case_orders;  // recent (case_id, order_id)
+  std::vector<std::string> open_cases;
+  // Service received: (day, metric, breaches).
+  std::vector<std::array<std::int32_t, 3>> breaches;
+  std::string tier;  // from events
+  // Pending timers.
+  Timestamp emit_at = Timestamp::Min(), expire_at = Timestamp::Min();
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    PutVarint(v, version);
+    for (Timestamp t : {first_seen, last_activity, first_order, last_order, last_close, emit_at, expire_at})
+      PutVarintSigned(v, t.ms);
+    for (std::int64_t x : {created, paid, cancelled, conversations, repeats, csat_count, csat_sum, csat_last,
+                           low_csat, negative, escalations, refunds})
+      PutVarintSigned(v, x);
+    for (const auto* m : {&paid_amount, &refunded_amount}) {
+      PutVarint(v, m->size());
+      for (const auto& [k, x] : *m) {
+        PutString(v, k);
+        PutDouble(v, x);
+      }
+    }
+    PutVarint(v, categories.size());
+    for (const auto& [k, n] : categories) {
+      PutString(v, k);
+      PutVarintSigned(v, n);
+    }
+    for (const auto* l : {&orders, &case_orders}) {
+      PutVarint(v, l->size());
+      for (const auto& [a, b] : *l) {
+        PutString(v, a);
+        PutString(v, b);
+      }
+    }
+    PutVarint(v, conv_days.size());
+    for (const auto& [d, n] : conv_days) {
+      PutVarintSigned(v, d);
+      PutVarintSigned(v, n);
+    }
+    for (std::int64_t x : channels) PutVarintSigned(v, x);
+    for (std::int64_t x : cases) PutVarintSigned(v, x);
+    for (const auto* l : {&conv_orders, &open_conversations, &open_cases}) PutVec(v, *l, &PutStr);
+    PutVarint(v, breaches.size());
+    for (const auto& b : breaches)
+      for (std::int32_t x : b) PutVarintSigned(v, x);
+    PutString(v, tier);
+    return v;
+  }
+
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    version = r.Varint();
+    for (Timestamp* t :
+         {&first_seen, &last_activity, &first_order, &last_order, &last_close, &emit_at, &expire_at})
+      t->ms = r.VarintSigned();
+    for (std::int64_t* x : {&created, &paid, &cancelled, &conversations, &repeats, &csat_count, &csat_sum,
+                            &csat_last, &low_csat, &negative, &escalations, &refunds})
+      *x = r.VarintSigned();
+    for (auto* m : {&paid_amount, &refunded_amount}) {
+      m->clear();
+      for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+        std::string k(r.String());
+        (*m)[k] = r.Double();
+      }
+    }
+    categories.clear();
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      std::string k(r.String());
+      categories[k] = r.VarintSigned();
+    }
+    for (auto* l : {&orders, &case_orders}) {
+      l->clear();
+      for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+        std::string a(r.String());
+        l->emplace_back(a, std::string(r.String()));
+      }
+    }
+    conv_days.clear();
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      const auto d = static_cast<std::int32_t>(r.VarintSigned());
+      conv_days.emplace_back(d, static_cast<std::int32_t>(r.VarintSigned()));
+    }
+    for (std::int64_t& x : channels) x = r.VarintSigned();
+    for (std::int64_t& x : cases) x = r.VarintSigned();
+    for (auto* l : {&conv_orders, &open_conversations, &open_cases}) {
+      l->clear();
+      for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) l->emplace_back(r.String());
+    }
+    breaches.clear();
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      std::array<std::int32_t, 3> b{};
+      for (std::int32_t& x : b) x = static_cast<std::int32_t>(r.VarintSigned());
+      breaches.push_back(b);
+    }
+    tier.assign(r.String());
+    return r.ok() && r.done();
+  }
+};
+
+namespace {
+
+using Profile = ProfileProcessor::Profile;
+
+// Keeps the most recent `max` entries (the newest are at the back).
+template <typename T>
+void Bound(std::vector<T>& v, std::size_t max) {
+  if (v.size() > max) v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() - max));
+}
+
+void Remove(std::vector<std::string>& v, const std::string& x) {
+  v.erase(std::remove(v.begin(), v.end(), x), v.end());
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Drops daily buckets older than the 90-day window ending at `today`.
+void Prune(Profile& p, std::int32_t today) {
+  const std::int32_t oldest = today - kWindowDays + 1;
+  std::erase_if(p.conv_days, [&](const auto& b) { return b.first < oldest; });
+  std::erase_if(p.breaches, [&](const auto& b) { return b[0] < oldest; });
+}
+
+std::string CurrencyOf(const Profile& p, const std::string& order_id, const std::string& fallback) {
+  for (auto it = p.orders.rbegin(); it != p.orders.rend(); ++it)
+    if (it->first == order_id) return it->second;
+  return fallback;
+}
+
+// A value at or past threshold[i] scores i + 2 (1 below the first).
+int Score(double value, const std::array<double, 4>& thresholds) {
+  int s = 1;
+  for (double t : thresholds)
+    if (value >= t) ++s;
+  return s;
+}
+
+}  // namespace
+
+void ProfileProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
+  if (e.type == EventType::kAgentStatus) return;
+  Profile p;
+  auto stored = ctx.Get(e.customer_id, kRecord);
+  const bool exists = stored && p.Decode(*stored);
+  if (e.type == EventType::kCustomerErased) {
+    if (exists) Forget(e.customer_id, p, ctx);
+    // A tombstone whether or not a profile existed: the topic may hold one
+    // from before a restore or from another system.
+    ctx.Emit(Stream::kProfiles, e.customer_id, std::nullopt);
+    return;
+  }
+  const std::string before = exists ? *stored : std::string();
+  if (!exists) p.first_seen = e.ts;
+  Apply(e, p);
+  Save(e.customer_id, p, before, e.ts, ctx);
+}
+
+void ProfileProcessor::Apply(const Event& e, Profile& p) const {
+  p.last_activity = std::max(p.last_activity, e.ts);
+  Prune(p, DayOf(std::max(p.last_activity, e.ts)));
+  switch (e.type) {
+    case EventType::kOrderCreated:
+      ++p.created;
+      p.orders.emplace_back(e.order_id, e.currency);
+      Bound(p.orders, kMaxRecentOrders);
+      for (const OrderItem& item : e.items) {
+        if (item.category.empty()) continue;
+        p.categories[item.category] += std::max<std::int64_t>(1, item.qty);
+      }
+      if (p.categories.size() > kMaxCategories) {  // drop the smallest
+        auto smallest = std::min_element(p.categories.begin(), p.categories.end(),
+                                         [](const auto& a, const auto& b) { return a.second < b.second; });
+        p.categories.erase(smallest);
+      }
+      p.first_order = p.first_order == Timestamp::Min() ? e.ts : std::min(p.first_order, e.ts);
+      p.last_order = std::max(p.last_order, e.ts);
+      break;
+    case EventType::kOrderPaid:
+      ++p.paid;
+      p.paid_amount[CurrencyOf(p, e.order_id, options_.base_currency)] += e.amount.value_or(0);
+      break;
+    case EventType::kOrderCancelled:
+      ++p.cancelled;
+      break;
+    case EventType::kConversationOpened: {
+      if (Contains(p.open_conversations, e.conversation_id)) break;  // opened twice
+      // A repeat contact: soon after the previous conversation closed, or
+      // about an order a recent conversation was already about.
+      const bool soon = p.last_close != Timestamp::Min() && e.ts - p.last_close <= options_.repeat_window &&
+                        e.ts >= p.last_close;
+      const bool same_order = !e.order_id.empty() && Contains(p.conv_orders, e.order_id);
+      if (p.conversations > 0 && (soon || same_order)) ++p.repeats;
+      ++p.conversations;
+      const std::int32_t day = DayOf(e.ts);
+      auto it =
+          std::find_if(p.conv_days.begin(), p.conv_days.end(), [&](const auto& b) { return b.first == day; });
+      if (it == p.conv_days.end()) {
+        p.conv_days.emplace_back(day, 1);
+        std::sort(p.conv_days.begin(), p.conv_days.end());
+      } else {
+        ++it->second;
+      }
+      ++p.channels[static_cast<std::size_t>(e.channel)];
+      if (!e.order_id.empty()) {
+        p.conv_orders.push_back(e.order_id);
+        Bound(p.conv_orders, kMaxConvOrders);
+      }
+      if (!e.customer_tier.empty()) p.tier = e.customer_tier;
+      p.open_conversations.push_back(e.conversation_id);
+      Bound(p.open_conversations, kMaxOpen);
+      break;
+    }
+    case EventType::kConversationClosed:
+    case EventType::kConversationAbandoned:
+      if (!Contains(p.open_conversations, e.conversation_id)) break;
+      Remove(p.open_conversations, e.conversation_id);
+      p.last_close = std::max(p.last_close, e.ts);
+      break;
+    case EventType::kConversationRated:
+      ++p.csat_count;
+      p.csat_sum += e.csat;
+      p.csat_last = e.csat;
+      if (e.csat <= options_.low_csat) ++p.low_csat;
+      break;
+    case EventType::kMessageCustomer:
+      if (e.sentiment && *e.sentiment < options_.negative_sentiment) ++p.negative;
+      break;
+    case EventType::kAftersalesOpened:
+      ++p.cases[static_cast<std::size_t>(e.kind)];
+      p.case_orders.emplace_back(e.case_id, e.order_id);
+      Bound(p.case_orders, kMaxRecentOrders);
+      if (!Contains(p.open_cases, e.case_id)) p.open_cases.push_back(e.case_id);
+      Bound(p.open_cases, kMaxOpen);
+      break;
+    case EventType::kAftersalesReopened:
+      if (!Contains(p.open_cases, e.case_id)) p.open_cases.push_back(e.case_id);
+      Bound(p.open_cases, kMaxOpen);
+      break;
+    case EventType::kAftersalesClosed:
+      Remove(p.open_cases, e.case_id);
+      break;
+    case EventType::kAftersalesEscalated:
+      ++p.escalations;
+      break;
+    case EventType::kAftersalesRefunded: {
+      ++p.refunds;
+      std::string order;
+      for (const auto& [c, o] : p.case_orders)
+        if (c == e.case_id) order = o;
+      p.refunded_amount[CurrencyOf(p, order, options_.base_currency)] += e.amount.value_or(0);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+std::optional<std::string> ProfileProcessor::Render(std::string_view stored, std::string_view customer,
+                                                    Timestamp now) const {
+  Profile p;
+  if (!p.Decode(stored)) return std::nullopt;
+  return ToJson(p, customer, now);
+}
+
+void ProfileProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
+  if (s.kind != "sla" || s.what != "breach") return;
+  auto metric = ParseMetric(s.detail);
+  if (!metric) return;
+  Profile p;
+  auto stored = ctx.Get(s.owner, kRecord);
+  const bool exists = stored && p.Decode(*stored);
+  const std::string before = exists ? *stored : std::string();
+  if (!exists) p.first_seen = s.ts;
+  Prune(p, DayOf(std::max(p.last_activity, s.ts)));
+  const std::int32_t day = DayOf(s.ts), m = static_cast<std::int32_t>(*metric);
+  auto it = std::find_if(p.breaches.begin(), p.breaches.end(),
+                         [&](const auto& b) { return b[0] == day && b[1] == m; });
+  if (it == p.breaches.end())
+    p.breaches.push_back({day, m, 1});
+  else
+    ++(*it)[2];
+  Save(s.owner, p, before, s.ts, ctx);
+}
+
+void ProfileProcessor::Save(std::string_view customer, Profile& p, const std::string& before, Timestamp ts,
+                            ProcessorContext& ctx) {
+  // Retention: one timer at a time, moved on when it fires early.
+  if (p.expire_at == Timestamp::Min()) {
+    p.expire_at = p.last_activity + options_.retention;
+    ctx.SetTimer(p.expire_at, customer, kExpireTag);
+  }
+  std::string now = p.Encode();
+  if (now == before) return;
+  if (p.emit_at == Timestamp::Min()) {  // the first change since the last emission
+    p.emit_at = ts + options_.debounce;
+    ctx.SetTimer(p.emit_at, customer, kEmitTag);
+    now = p.Encode();
+  }
+  ctx.Put(customer, kRecord, now);
+}
+
+void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
+                               ProcessorContext& ctx) {
+  Profile p;
+  auto stored = ctx.Get(owner, kRecord);
+  if (!stored || !p.Decode(*stored)) return;
+  if (tag == kEmitTag) {
+    if (when != p.emit_at) return;
+    p.emit_at = Timestamp::Min();
+    ++p.version;
+    ctx.Emit(Stream::kProfiles, std::string(owner), ToJson(p, owner, when));
+    ctx.Put(owner, kRecord, p.Encode());
+    return;
+  }
+  if (tag == kExpireTag && when == p.expire_at) {
+    if (p.last_activity + options_.retention <= when) {
+      // Inactive for the whole retention: the customer expires, everywhere
+      // (as an erasure: this processor's tombstone, the SLA clocks, the
+      // staffing records, the dedup ring).
+      ctx.EraseCustomer(owner, when);
+      return;
+    }
+    p.expire_at = p.last_activity + options_.retention;
+    ctx.SetTimer(p.expire_at, owner, kExpireTag);
+    ctx.Put(owner, kRecord, p.Encode());
+  }
+}
+
+void ProfileProcessor::Forget(std::string_view customer, const Profile& p, ProcessorContext& ctx) {
+  if (p.emit_at != Timestamp::Min()) ctx.CancelTimer(p.emit_at, customer, kEmitTag);
+  if (p.expire_at != Timestamp::Min()) ctx.CancelTimer(p.expire_at, customer, kExpireTag);
+  ctx.Delete(customer, kRecord);
+}
+
+std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer, Timestamp now) const {
+  const std::int32_t today = DayOf(now);
+  auto in_window = [&](std::int32_t day, int days) { return day > today - days && day <= today; };
+  auto rate = [&](const std::string& currency) -> std::optional<double> {
+    if (currency == options_.base_currency) return 1.0;
+    auto it = options_.rates.find(currency);
+    if (it == options_.rates.end()) return std::nullopt;
+    return it->second;
+  };
+  // GMV: paid minus refunded, per currency, and in the base currency for
+  // the currencies with a rate.
+  std::map<std::string, double> gmv = p.paid_amount;
+  for (const auto& [c, x] : p.refunded_amount) gmv[c] -= x;
+  double gmv_base = 0, paid_base = 0, refunded_base = 0;
+  for (const auto& [c, x] : gmv)
+    if (auto r = rate(c)) gmv_base += x * *r;
+  for (const auto& [c, x] : p.paid_amount)
+    if (auto r = rate(c)) paid_base += x * *r;
+  for (const auto& [c, x] : p.refunded_amount)
+    if (auto r = rate(c)) refunded_base += x * *r;
+
+  JsonWriter w;
+  w.BeginObject()
+      .Field("customer_id", customer)
+      .Field("version", static_cast<std::int64_t>(p.version))
+      .TimeField("ts", now);
+
+  w.Key("orders")
+      .BeginObject()
+      .Field("created", p.created)
+      .Field("paid", p.paid)
+      .Field("cancelled", p.cancelled);
+  w.Key("gmv").BeginObject();
+  for (const auto& [c, x] : gmv) w.Field(c, x);
+  w.EndObject();
+  w.Field("gmv_base", gmv_base).Field("base_currency", options_.base_currency);
+  if (p.paid > 0)
+    w.Field("average_order_value", gmv_base / static_cast<double>(p.paid));
+  else
+    w.Key("average_order_value").Null();
+  if (p.first_order != Timestamp::Min())
+    w.TimeField("first_order_at", p.first_order).TimeField("last_order_at", p.last_order);
+  else
+    w.Key("first_order_at").Null().Key("last_order_at").Null();
+  std::vector<std::pair<std::string, std::int64_t>> cats(p.categories.begin(), p.categories.end());
+  std::stable_sort(cats.begin(), cats.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  w.Key("top_categories").BeginArray();
+  for (std::size_t i = 0; i < cats.size() && i < 3; ++i) w.String(cats[i].first);
+  w.EndArray().EndObject();
+
+  std::int64_t c7 = 0, c30 = 0, c90 = 0;
+  for (const auto& [d, n] : p.conv_days) {
+    if (in_window(d, 7)) c7 += n;
+    if (in_window(d, 30)) c30 += n;
+    if (in_window(d, 90)) c90 += n;
+  }
+  w.Key("contacts")
+      .BeginObject()
+      .Field("conversations_7d", c7)
+      .Field("conversations_30d", c30)
+      .Field("conversations_90d", c90)
+      .Field("conversations_total", p.conversations);
+  w.Key("channels").BeginObject();
+  std::size_t preferred = 0;
+  for (std::size_t c = 1; c < p.channels.size(); ++c) {
+    if (p.channels[c] == 0) continue;
+    w.Field(ToString(static_cast<Channel>(c)), p.channels[c]);
+    if (preferred == 0 || p.channels[c] > p.channels[preferred]) preferred = c;
+  }
+  w.EndObject();
+  if (preferred)
+    w.Field("preferred_channel", ToString(static_cast<Channel>(preferred)));
+  else
+    w.Key("preferred_channel").Null();
+  w.Field("repeat_contacts", p.repeats);
+  if (p.conversations > 0)
+    w.Field("first_contact_resolution_rate",
+            1.0 - static_cast<double>(p.repeats) / static_cast<double>(p.conversations));
+  else
+    w.Key("first_contact_resolution_rate").Null();
+  w.EndObject();
+
+  w.Key("satisfaction").BeginObject();
+  if (p.csat_count > 0)
+    w.Field("csat_average", static_cast<double>(p.csat_sum) / static_cast<double>(p.csat_count))
+        .Field("csat_last", p.csat_last);
+  else
+    w.Key("csat_average").Null().Key("csat_last").Null();
+  w.Field("low_csat", p.low_csat).Field("negative_messages", p.negative).EndObject();
+
+  const std::int64_t complaints = p.cases[static_cast<std::size_t>(CaseKind::kComplaint)];
+  const double refund_rate = paid_base > 0 ? refunded_base / paid_base : 0;
+  w.Key("aftersales").BeginObject().Key("cases").BeginObject();
+  for (std::size_t k = 1; k < p.cases.size(); ++k)
+    if (p.cases[k]) w.Field(ToString(static_cast<CaseKind>(k)), p.cases[k]);
+  w.EndObject()
+      .Field("complaints", complaints)
+      .Field("escalations", p.escalations)
+      .Field("refunds", p.refunds);
+  w.Key("refunded").BeginObject();
+  for (const auto& [c, x] : p.refunded_amount) w.Field(c, x);
+  w.EndObject();
+  if (paid_base > 0)
+    w.Field("refund_rate", refund_rate);
+  else
+    w.Key("refund_rate").Null();
+  w.EndObject();
+
+  std::array<std::int64_t, kMetricCount> b30{}, b90{};
+  std::int64_t breaches_30d = 0;
+  for (const auto& b : p.breaches) {
+    if (in_window(b[0], 30)) {
+      b30[static_cast<std::size_t>(b[1])] += b[2];
+      breaches_30d += b[2];
+    }
+    if (in_window(b[0], 90)) b90[static_cast<std::size_t>(b[1])] += b[2];
+  }
+  w.Key("service").BeginObject();
+  for (const auto* arr : {&b30, &b90}) {
+    w.Key(arr == &b30 ? "sla_breaches_30d" : "sla_breaches_90d").BeginObject();
+    for (int m = 0; m < kMetricCount; ++m)
+      if ((*arr)[static_cast<std::size_t>(m)])
+        w.Field(ToString(static_cast<Metric>(m)), (*arr)[static_cast<std::size_t>(m)]);
+    w.EndObject();
+  }
+  w.EndObject();
+
+  w.Key("now")
+      .BeginObject()
+      .Field("open_conversations", static_cast<std::int64_t>(p.open_conversations.size()))
+      .Field("open_cases", static_cast<std::int64_t>(p.open_cases.size()))
+      .EndObject();
+
+  // Scores.
+  const double recency_days = p.last_order == Timestamp::Min()
+                                  ? -1
+                                  : static_cast<double>(now - p.last_order) / static_cast<double>(kDay);
+  int r = 1;
+  if (recency_days >= 0) {
+    r = 5;
+    for (double t : options_.recency_days)
+      if (recency_days > t) --r;
+  }
+  const int f = Score(static_cast<double>(p.paid), options_.frequency);
+  const int m = Score(gmv_base, options_.monetary);
+  std::string segment;
+  if (p.paid == 0)
+    segment = "prospect";
+  else if (r >= 4 && f >= 4 && m >= 4)
+    segment = "champions";
+  else if (f >= 4)
+    segment = "loyal";
+  else if (r >= 4 && f <= 1)
+    segment = "new";
+  else if (r <= 2 && f >= 3)
+    segment = "at_risk";
+  else if (r <= 2)
+    segment = "hibernating";
+  else
+    segment = "regular";
+  const std::string tier = !p.tier.empty() ? p.tier : gmv_base >= options_.vip_gmv ? "vip" : "standard";
+
+  // Churn risk: a logistic score of named factors, each in [0, 1] times its
+  // weight (docs/profiles.md#churn-risk).
+  struct Factor {
+    const char* name;
+    double weight, value;
+  };
+  const double conv = std::max<double>(1, static_cast<double>(p.conversations));
+  const Factor factors[] = {
+      {"order_recency", 1.5, recency_days >= 0 ? std::min(recency_days / 180.0, 1.0) : 0.0},
+      {"repeat_contacts", 1.5, static_cast<double>(p.repeats) / conv},
+      {"sla_breaches_30d", 1.0, std::min(static_cast<double>(breaches_30d), 5.0) / 5.0},
+      {"low_csat", 1.5,
+       p.csat_count > 0 ? static_cast<double>(p.low_csat) / static_cast<double>(p.csat_count) : 0},
+      {"complaints_and_escalations", 1.0,
+       std::min(static_cast<double>(complaints + p.escalations), 3.0) / 3.0},
+      {"refund_rate", 1.0, std::clamp(refund_rate, 0.0, 1.0)},
+      {"negative_sentiment", 0.5, std::min(static_cast<double>(p.negative), 5.0) / 5.0},
+  };
+  double z = -2.5;
+  std::vector<std::pair<double, const char*>> contributions;
+  for (const Factor& fa : factors) {
+    z += fa.weight * fa.value;
+    // Listed when it adds at least 0.001 to z.
+    if (fa.weight * fa.value >= 0.001) contributions.emplace_back(fa.weight * fa.value, fa.name);
+  }
+  std::stable_sort(contributions.begin(), contributions.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  w.Key("scores").BeginObject();
+  if (recency_days >= 0)
+    w.Field("recency_days", recency_days);
+  else
+    w.Key("recency_days").Null();
+  w.Key("rfm").BeginObject().Field("r", r).Field("f", f).Field("m", m).EndObject();
+  w.Field("segment", segment).Field("tier", tier).Field("churn_risk", 1.0 / (1.0 + std::exp(-z)));
+  w.Key("churn_factors").BeginArray();
+  for (std::size_t i = 0; i < contributions.size() && i < 3; ++i)
+    w.BeginObject()
+        .Field("factor", contributions[i].second)
+        .Field("contribution", contributions[i].first)
+        .EndObject();
+  w.EndArray().EndObject();
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace cx::processors

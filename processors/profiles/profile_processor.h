@@ -1,0 +1,65 @@
+// ProfileProcessor: an always-current profile per customer (docs/profiles.md).
+//
+// One record per customer holds every counter the traits need, updated
+// incrementally by each event (never a scan of the customer's history):
+// windows are daily buckets pruned past 90 days, lists are bounded. When a
+// trait changes, a debounce timer emits the profile once per
+// `debounce` of event time, with a version number. `customer.erased` and
+// retention delete the customer's state and emit a tombstone.
+#pragma once
+
+#include <array>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "processors/processor.h"
+
+namespace cx::processors {
+
+struct ProfileOptions {
+  DurationMs debounce = 5'000;
+  DurationMs retention = 400LL * 86'400'000;
+  DurationMs repeat_window =
+      72LL * 3'600'000;  // a new conversation this soon after the last close repeats it
+  std::string base_currency = "CNY";
+  std::map<std::string, double, std::less<>> rates;  // currency -> value in base currency
+  int low_csat = 2;                                  // CSAT at or below is low
+  double negative_sentiment = -0.3;                  // sentiment below is negative
+  // RFM thresholds, ascending: a value at or past threshold[i] scores i + 2.
+  std::array<double, 4> recency_days = {7, 30, 90, 180};  // reversed: fewer days scores higher
+  std::array<double, 4> frequency = {2, 3, 5, 8};
+  std::array<double, 4> monetary = {100, 500, 2000, 10000};
+  double vip_gmv = 10'000;  // tier rule when events name no tier
+};
+
+class ProfileProcessor final : public Processor {
+ public:
+  explicit ProfileProcessor(ProfileOptions options) : options_(std::move(options)) {}
+
+  std::string_view name() const override { return "profile"; }
+  void OnEvent(const Event& event, ProcessorContext& ctx) override;
+  void OnTimer(Timestamp when, std::string_view owner, std::string_view tag, ProcessorContext& ctx) override;
+  void OnSignal(const Signal& signal, ProcessorContext& ctx) override;
+
+  struct Profile;
+
+  // The profile as JSON, as of `now` (windows and recency are measured
+  // against it). Exposed for the HTTP API and tests.
+  std::string ToJson(const Profile& p, std::string_view customer_id, Timestamp now) const;
+  // The stored record ("p") as JSON, or nullopt when it cannot be read.
+  std::optional<std::string> Render(std::string_view stored, std::string_view customer_id,
+                                    Timestamp now) const;
+  static constexpr std::string_view kRecordName = "p";
+
+ private:
+  void Apply(const Event& e, Profile& p) const;
+  // Stores `p`; when it changed, makes sure an emission is pending.
+  void Save(std::string_view customer, Profile& p, const std::string& before, Timestamp ts,
+            ProcessorContext& ctx);
+  void Forget(std::string_view customer, const Profile& p, ProcessorContext& ctx);
+
+  const ProfileOptions options_;
+};
+
+}  // namespace cx::processors
