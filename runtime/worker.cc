@@ -813,7 +813,10 @@ void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
   ProduceRaw(*topic, RD_KAFKA_PARTITION_UA, r.key, value, nullptr, r.headers.empty() ? nullptr : &r.headers);
   const std::int64_t now = clock_.Now().ms;
   if (r.from_timer) {
-    metrics_.breach_lag.Observe(static_cast<double>(now - r.cause_time.ms) / 1000.0);
+    // SLA warnings and breaches: produced minus due. Other timer outputs
+    // (a debounced profile) are not deadlines.
+    if (r.stream == Stream::kSla)
+      metrics_.breach_lag.Observe(static_cast<double>(now - r.cause_time.ms) / 1000.0);
   } else if (ingest_ms > 0) {
     metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now - ingest_ms)) / 1000.0);
   }
