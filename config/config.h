@@ -131,6 +131,16 @@ struct StaffingConfig {
   std::map<std::string, QueueStaffingConfig> queues;
 };
 
+struct AlertsConfig {
+  // Per kind, in processors::AlertKind order: critical|error|warning|info|off.
+  std::array<std::string, 9> severity;
+  std::string source, vip_tier, keywords;
+  DurationMs vip_wait = 0, repeat_window = 0, low_csat_resolve_after = 0, aftersales_overdue = 0,
+             storm_window = 0, group_wait = 0;
+  std::int64_t repeat_count = 0, low_csat = 0, storm_count = 0;
+  double negative_sentiment = 0;
+};
+
 struct ProfilesConfig {
   DurationMs debounce = 0;
   DurationMs retention = 0;
@@ -156,6 +166,7 @@ struct Config {
   SlaConfig sla;
   StaffingConfig staffing;
   ProfilesConfig profiles;
+  AlertsConfig alerts;
 };
 
 // One configuration error: the key path ("limits.max_id_bytes") and why.

@@ -31,6 +31,8 @@ class JsonWriter {
   JsonWriter& Bool(bool v);
   JsonWriter& Null();
   JsonWriter& Time(Timestamp t);  // RFC 3339 string
+  // A value already written as JSON by a JsonWriter (inserted as is).
+  JsonWriter& Raw(std::string_view json);
 
   // Key plus value shorthands.
   JsonWriter& Field(std::string_view k, std::string_view v) { return Key(k).String(v); }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "processors/alerts/alert_processor.h"
 #include "processors/profiles/profile_processor.h"
 #include "processors/sla/sla_processor.h"
 #include "processors/staffing/staffing_source.h"
@@ -73,6 +74,41 @@ Status AddOpenSlaClocks(Task& task, OpenClockCounts& counts) {
                         });
 }
 
+processors::AlertOptions AlertOptionsFrom(const config::Config& c) {
+  processors::AlertOptions o;
+  const config::AlertsConfig& a = c.alerts;
+  for (std::size_t k = 0; k < a.severity.size(); ++k) {
+    o.enabled[k] = a.severity[k] != "off";
+    if (o.enabled[k]) o.severity[k] = a.severity[k];
+  }
+  o.source = a.source;
+  o.vip_tier = a.vip_tier;
+  o.vip_wait = a.vip_wait;
+  o.repeat_count = static_cast<int>(a.repeat_count);
+  o.repeat_window = a.repeat_window;
+  o.low_csat = static_cast<int>(a.low_csat);
+  o.low_csat_resolve_after = a.low_csat_resolve_after;
+  o.negative_sentiment = a.negative_sentiment;
+  o.keywords.clear();
+  std::size_t at = 0;
+  while (at <= a.keywords.size()) {
+    const std::size_t comma = a.keywords.find(',', at);
+    std::string k = a.keywords.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    while (!k.empty() && k.front() == ' ') k.erase(k.begin());
+    while (!k.empty() && k.back() == ' ') k.pop_back();
+    for (char& ch : k)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    if (!k.empty()) o.keywords.push_back(k);
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  o.aftersales_overdue = a.aftersales_overdue;
+  o.storm_count = static_cast<int>(a.storm_count);
+  o.storm_window = a.storm_window;
+  o.group_wait = a.group_wait;
+  return o;
+}
+
 processors::ProfileOptions ProfileOptionsFrom(const config::Config& c) {
   processors::ProfileOptions o;
   const config::ProfilesConfig& p = c.profiles;
@@ -120,6 +156,8 @@ std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(cons
   ps.push_back(std::make_unique<processors::StaffingSource>(source));
   ps.push_back(std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode)));
   ps.push_back(std::make_unique<processors::ProfileProcessor>(ProfileOptionsFrom(c)));
+  ps.push_back(std::make_unique<processors::AlertProcessor>(AlertOptionsFrom(c)));
+  ps.push_back(std::make_unique<processors::AlertQueueStage>(AlertOptionsFrom(c)));
   return ps;
 }
 

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "engine/task.h"
+#include "processors/alerts/alert_processor.h"
 #include "processors/processor.h"
 #include "processors/profiles/profile_processor.h"
 #include "processors/sla/policy.h"
@@ -29,6 +30,7 @@ std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(cons
                                                                             Mode mode);
 processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& config, Mode mode);
 processors::ProfileOptions ProfileOptionsFrom(const config::Config& config);
+processors::AlertOptions AlertOptionsFrom(const config::Config& config);
 // The SLA policies of the configuration, or the shipped defaults when the
 // configuration names none.
 std::vector<processors::Policy> SlaPolicies(const config::Config& config);

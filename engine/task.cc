@@ -119,7 +119,9 @@ class Task::Context final : public processors::ProcessorContext {
     // Identity: where it came from (source task, input, position) and its
     // number within that record. The same record re-processed after a crash
     // gives the same identity, which the next stage recognises.
-    const Timestamp ts = std::max(task_.current_ts_, task_.announced_);
+    // The time of what causes it: the event, or the timer firing.
+    const Timestamp cause = task_.firing_ ? *task_.firing_ : task_.current_ts_;
+    const Timestamp ts = std::max(cause, task_.announced_);
     std::string v;
     v.push_back(kFact);
     PutVarint(v, static_cast<std::uint64_t>(o.source_id));
@@ -132,7 +134,7 @@ class Task::Context final : public processors::ProcessorContext {
     ++task_.stats_.outputs[static_cast<int>(Stream::kRepartition)];
     OutputRecord r{Stream::kRepartition, std::string(key), std::move(v)};
     r.partition = static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources));
-    r.cause_time = task_.current_ts_;
+    r.cause_time = cause;
     task_.sink_.Emit(std::move(r));
   }
 
@@ -289,6 +291,7 @@ void Task::EraseOwner(std::string_view owner) {
   });
   if (!s.ok()) return Fail(s);
   for (const std::string& k : keys) store_.Delete(k);
+  if (Status t = timers_.CancelOwner(owner); !t.ok()) return Fail(t);
   ++stats_.erased;
 }
 

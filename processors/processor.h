@@ -21,6 +21,14 @@ namespace cx::processors {
 
 // A fact one processor tells the others of the same task, synchronously
 // (an SLA breach for the profile and the alerts). Views valid during the call.
+// An SLA decision, as the SLA engine emitted it (for profiles and alerts).
+struct SlaDecision {
+  std::string_view clock;  // "<customer>/<subject>/<metric>[#cycle]": one clock
+  std::string_view subject_type, policy, queue, channel, priority, tenant, customer_tier, agent_id;
+  DurationMs target = 0, elapsed = 0;
+  Timestamp deadline;
+};
+
 struct Signal {
   std::string_view kind;     // e.g. "sla"
   std::string_view owner;    // the customer
@@ -28,6 +36,7 @@ struct Signal {
   std::string_view what;     // e.g. "breach"
   std::string_view detail;   // e.g. the metric
   Timestamp ts;
+  const SlaDecision* sla = nullptr;  // kind "sla"
 };
 
 // What the task gives a processor while it handles one event or timer.

@@ -1,5 +1,7 @@
 #include "state/timers.h"
 
+#include <vector>
+
 #include "core/encoding.h"
 
 namespace cx::state {
@@ -18,6 +20,19 @@ std::string TimerService::EncodeKey(const Timer& t) {
   PutString(k, t.owner);
   k.append(t.tag);
   return k;
+}
+
+Status TimerService::CancelOwner(std::string_view owner) {
+  std::vector<Timer> mine;
+  const std::string begin(1, kTimerPrefix), end(1, static_cast<char>(kTimerPrefix + 1));
+  Status s = store_.Scan(begin, end, [&](std::string_view key, std::string_view) {
+    Timer t;
+    if (DecodeKey(key, t) && t.owner == owner) mine.push_back(std::move(t));
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (const Timer& t : mine) Cancel(t);
+  return Status::Ok();
 }
 
 bool TimerService::DecodeKey(std::string_view key, Timer& t) {

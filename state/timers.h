@@ -63,6 +63,10 @@ class TimerService {
   // existing timer or a Cancel of an absent one makes it approximate.
   std::int64_t pending() const { return loaded_ + pending_delta_; }
 
+  // Cancels every timer of `owner` (a scan of all timers: for erasure,
+  // which is rare).
+  Status CancelOwner(std::string_view owner);
+
   static std::string EncodeKey(const Timer& t);
   static bool DecodeKey(std::string_view key, Timer& t);
 

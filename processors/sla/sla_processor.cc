@@ -670,7 +670,21 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   w.EndObject();
   ctx.Emit(Stream::kSla, c.customer_id, w.Take());
   // The profile counts breaches suffered; alerts follow every decision.
-  ctx.Broadcast(Signal{"sla", c.customer_id, c.subject_id, what, ToString(c.metric), ts});
+  const std::string clock = id.substr(0, id.find('/', c.customer_id.size() + c.subject_id.size() + 2));
+  SlaDecision d;
+  d.clock = clock;
+  d.subject_type = ToString(c.type);
+  d.policy = c.policy;
+  d.queue = c.queue;
+  d.channel = c.channel != Channel::kUnknown ? ToString(c.channel) : std::string_view();
+  d.priority = c.type != SubjectType::kOrder ? ToString(c.priority) : std::string_view();
+  d.tenant = c.tenant;
+  d.customer_tier = c.customer_tier;
+  d.agent_id = c.agent_id;
+  d.target = c.target;
+  d.elapsed = Elapsed(c, ts);
+  d.deadline = c.deadline;
+  ctx.Broadcast(Signal{"sla", c.customer_id, c.subject_id, what, ToString(c.metric), ts, &d});
 }
 
 }  // namespace cx::processors

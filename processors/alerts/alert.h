@@ -1,0 +1,42 @@
+// Alert: one action (trigger or resolve) on one condition, as written to the
+// alert topic (docs/alerts.md). The envelope maps one to one onto PagerDuty
+// Events v2 and the Alertmanager v2 API.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/time.h"
+
+namespace cx::processors {
+
+struct Alert {
+  std::string dedup_key;  // stable: the same condition, the same key (<= 255 characters)
+  std::string action;     // trigger | resolve
+  std::string severity;   // critical | error | warning | info
+  std::string kind;
+  std::string summary;  // one line, ids only
+  Timestamp ts;
+  std::vector<std::pair<std::string, std::string>> labels;   // queue, channel, tenant, ...
+  std::vector<std::pair<std::string, std::string>> details;  // values already in JSON (numbers, strings)
+  std::string grouped_under;                                 // the storm alert's dedup_key, when grouped
+
+  // Adds a label/detail unless the value is empty.
+  void Label(std::string_view k, std::string_view v);
+  void DetailString(std::string_view k, std::string_view v);
+  void DetailNumber(std::string_view k, double v);
+  void DetailTime(std::string_view k, Timestamp t);
+
+  std::string ToJson(std::string_view source) const;
+  std::string Encode() const;
+  bool Decode(std::string_view in);
+};
+
+// A dedup key from its parts, "kind:part:part...", cut to 255 characters
+// with a hash of the whole so that it stays unique.
+std::string DedupKey(std::string_view kind, std::initializer_list<std::string_view> parts);
+
+}  // namespace cx::processors

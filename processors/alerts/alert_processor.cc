@@ -1,0 +1,400 @@
+#include "processors/alerts/alert_processor.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/encoding.h"
+#include "processors/alerts/alert.h"
+
+namespace cx::processors {
+namespace {
+
+constexpr std::uint8_t kFormat = 1;
+constexpr std::size_t kMaxContacts = 16;
+
+// What the alerts need to know about an open conversation.
+struct Conv {
+  Timestamp opened;
+  bool answered = false, vip = false;
+  std::string queue, channel, tenant, tier;
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    PutVarintSigned(v, opened.ms);
+    v.push_back(static_cast<char>((answered ? 1 : 0) | (vip ? 2 : 0)));
+    for (const std::string* s : {&queue, &channel, &tenant, &tier}) PutString(v, *s);
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    opened.ms = r.VarintSigned();
+    const std::uint8_t f = r.Byte();
+    answered = f & 1;
+    vip = f & 2;
+    for (std::string* s : {&queue, &channel, &tenant, &tier}) s->assign(r.String());
+    return r.ok() && r.done();
+  }
+};
+
+// The customer's recent contacts: (opened, closed or Min, order id).
+struct Contacts {
+  struct Entry {
+    Timestamp opened, closed = Timestamp::Min();
+    std::string conversation, order;
+  };
+  std::vector<Entry> entries;
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    PutVarint(v, entries.size());
+    for (const Entry& e : entries) {
+      PutVarintSigned(v, e.opened.ms);
+      PutVarintSigned(v, e.closed.ms);
+      PutString(v, e.conversation);
+      PutString(v, e.order);
+    }
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    entries.clear();
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      Entry e;
+      e.opened.ms = r.VarintSigned();
+      e.closed.ms = r.VarintSigned();
+      e.conversation.assign(r.String());
+      e.order.assign(r.String());
+      entries.push_back(std::move(e));
+    }
+    return r.ok() && r.done();
+  }
+};
+
+std::string ConvKey(std::string_view id) { return "conv/" + std::string(id); }
+// An open alert of a subject: "open/<subject>/<dedup_key>" -> where it went
+// ("d": straight to the topic; "q<queue>": through the queue stage).
+std::string OpenKey(std::string_view subject, std::string_view dedup) {
+  std::string k = "open/";
+  k.append(subject);
+  k.push_back('/');
+  k.append(dedup);
+  return k;
+}
+
+bool HasKeyword(std::string_view text, const std::vector<std::string>& keywords) {
+  std::string lower(text);
+  for (char& c : lower)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  for (const std::string& k : keywords)
+    if (!k.empty() && lower.find(k) != std::string::npos) return true;
+  return false;
+}
+
+std::string Seconds(DurationMs d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(d) / 1000.0);
+  return buf;
+}
+
+}  // namespace
+
+std::string_view ToString(AlertKind k) {
+  static constexpr std::string_view kNames[] = {"sla_breach",         "sla_warning", "vip_waiting",
+                                                "repeat_contact",     "low_csat",    "negative_sentiment",
+                                                "aftersales_overdue", "escalation",  "queue_breach_storm"};
+  return kNames[static_cast<int>(k)];
+}
+
+void AlertProcessor::Trigger(const std::string& customer, Alert a, AlertKind kind, ProcessorContext& ctx,
+                             const std::string& via_queue, bool via) {
+  if (!Enabled(kind)) return;
+  a.kind = std::string(ToString(kind));
+  a.severity = options_.severity[static_cast<std::size_t>(kind)];
+  a.action = "trigger";
+  a.Label("kind", a.kind);
+  a.Label("severity", a.severity);
+  std::string subject_id;
+  for (const auto& [k, v] : a.details)
+    if (k == "subject_id") subject_id = v.substr(1, v.size() - 2);  // a JSON string
+  const std::string key = OpenKey(subject_id, a.dedup_key);
+  if (ctx.Get(customer, key)) return;  // already open: no second trigger
+  // Remember where it went and what it said: its resolve carries the same
+  // labels (Alertmanager knows an alert by its labels).
+  std::string open;
+  PutString(open, via ? "q" + via_queue : "d");
+  open.append(a.Encode());
+  ctx.Put(customer, key, open);
+  if (via)
+    ctx.Repartition(via_queue, a.Encode());
+  else
+    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+}
+
+void AlertProcessor::Resolve(const std::string& customer, const std::string& name, Timestamp ts,
+                             ProcessorContext& ctx) {
+  // `name` is the open-alert record: "open/<subject>/<dedup_key>".
+  auto stored = ctx.Get(customer, name);
+  if (!stored) return;
+  ctx.Delete(customer, name);
+  Reader r(*stored);
+  const std::string where(r.String());
+  Alert a;
+  if (!r.ok() || !a.Decode(std::string_view(*stored).substr(stored->size() - r.remaining()))) return;
+  a.action = "resolve";
+  a.ts = ts;
+  a.summary = "resolved: " + a.summary;
+  if (!where.empty() && where[0] == 'q')
+    ctx.Repartition(where.substr(1), a.Encode());
+  else
+    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+}
+
+void AlertProcessor::ResolveSubject(const std::string& customer, std::string_view subject, Timestamp ts,
+                                    ProcessorContext& ctx) {
+  std::vector<std::string> open;
+  const std::string prefix = "open/" + std::string(subject) + "/";
+  ctx.ForEach(customer, prefix, [&](std::string_view name, std::string_view) { open.emplace_back(name); });
+  for (const std::string& name : open) Resolve(customer, name, ts, ctx);
+}
+
+void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
+  if (s.kind != "sla" || !s.sla) return;
+  const SlaDecision& d = *s.sla;
+  const std::string customer(s.owner);
+  const std::string subject(s.subject);
+  auto base = [&](AlertKind kind) {
+    Alert a;
+    a.dedup_key = DedupKey(ToString(kind), {d.clock});
+    a.ts = s.ts;
+    a.Label("queue", d.queue);
+    a.Label("channel", d.channel);
+    a.Label("tenant", d.tenant);
+    a.Label("metric", s.detail);
+    a.Label("priority", d.priority);
+    a.DetailString("customer_id", customer);
+    a.DetailString("subject_type", d.subject_type);
+    a.DetailString("subject_id", subject);
+    a.DetailString("metric", s.detail);
+    a.DetailString("policy", d.policy);
+    a.DetailNumber("target_s", static_cast<double>(d.target) / 1000.0);
+    a.DetailNumber("elapsed_s", static_cast<double>(d.elapsed) / 1000.0);
+    a.DetailTime("deadline", d.deadline);
+    a.DetailString("customer_tier", d.customer_tier);
+    a.DetailString("agent_id", d.agent_id);
+    return a;
+  };
+  const std::string breach_key = OpenKey(subject, DedupKey("sla_breach", {d.clock}));
+  const std::string warning_key = OpenKey(subject, DedupKey("sla_warning", {d.clock}));
+  if (s.what == "warning") {
+    Alert a = base(AlertKind::kSlaWarning);
+    a.summary = std::string(s.detail) + " of " + std::string(d.subject_type) + " " + subject + " at " +
+                Seconds(d.elapsed) + " of " + Seconds(d.target);
+    Trigger(customer, std::move(a), AlertKind::kSlaWarning, ctx);
+  } else if (s.what == "breach") {
+    Resolve(customer, warning_key, s.ts, ctx);  // the breach supersedes the warning
+    Alert a = base(AlertKind::kSlaBreach);
+    a.summary = std::string(s.detail) + " breached for " + std::string(d.subject_type) + " " + subject +
+                " (target " + Seconds(d.target) + ")";
+    // Through the queue stage, which groups a queue's breaches into storms.
+    Trigger(customer, std::move(a), AlertKind::kSlaBreach, ctx, std::string(d.queue), true);
+  } else if (s.what == "fulfill" || s.what == "cancel") {
+    Resolve(customer, warning_key, s.ts, ctx);
+    Resolve(customer, breach_key, s.ts, ctx);
+  }
+}
+
+void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
+  if (e.type == EventType::kAgentStatus) return;
+  const std::string& customer = e.customer_id;
+  auto base = [&](AlertKind kind, std::string_view subject_type, std::string_view subject) {
+    Alert a;
+    a.dedup_key = DedupKey(ToString(kind), {customer, subject});
+    a.ts = e.ts;
+    a.Label("tenant", e.tenant);
+    a.DetailString("customer_id", customer);
+    a.DetailString("subject_type", subject_type);
+    a.DetailString("subject_id", subject);
+    return a;
+  };
+  switch (e.type) {
+    case EventType::kConversationOpened: {
+      if (ctx.Get(customer, ConvKey(e.conversation_id))) return;  // opened twice
+      Conv c;
+      c.opened = e.ts;
+      c.queue = e.queue;
+      c.channel = std::string(ToString(e.channel));
+      c.tenant = e.tenant;
+      c.tier = e.customer_tier;
+      c.vip = !e.customer_tier.empty() && e.customer_tier == options_.vip_tier;
+      ctx.Put(customer, ConvKey(e.conversation_id), c.Encode());
+      if (c.vip && Enabled(AlertKind::kVipWaiting))
+        ctx.SetTimer(e.ts + options_.vip_wait, customer, "vip/" + e.conversation_id);
+      // Repeat contacts: the Nth conversation within the window, or one about
+      // an order a recent conversation was already about.
+      Contacts contacts;
+      if (auto v = ctx.Get(customer, "contacts")) contacts.Decode(*v);
+      std::erase_if(contacts.entries, [&](const Contacts::Entry& x) {
+        return e.ts - x.opened > options_.repeat_window && x.order.empty();
+      });
+      int recent = 1;
+      bool same_order = false;
+      for (const auto& x : contacts.entries) {
+        if (e.ts - x.opened <= options_.repeat_window) ++recent;
+        if (!e.order_id.empty() && x.order == e.order_id) same_order = true;
+      }
+      if (recent >= options_.repeat_count || same_order) {
+        Alert a = base(AlertKind::kRepeatContact, "conversation", e.conversation_id);
+        a.Label("queue", e.queue);
+        a.Label("channel", c.channel);
+        a.DetailNumber("contacts_in_window", recent);
+        a.DetailString("order_id", same_order ? std::string_view(e.order_id) : std::string_view());
+        a.summary = "customer " + customer + ": contact " + std::to_string(recent) + " within " +
+                    Seconds(options_.repeat_window) +
+                    (same_order ? " (again about order " + e.order_id + ")" : "");
+        Trigger(customer, std::move(a), AlertKind::kRepeatContact, ctx);
+      }
+      contacts.entries.push_back({e.ts, Timestamp::Min(), e.conversation_id, e.order_id});
+      if (contacts.entries.size() > kMaxContacts) contacts.entries.erase(contacts.entries.begin());
+      ctx.Put(customer, "contacts", contacts.Encode());
+      return;
+    }
+    case EventType::kMessageAgent: {
+      if (!e.is_public || e.is_auto) return;
+      Conv c;
+      auto v = ctx.Get(customer, ConvKey(e.conversation_id));
+      if (!v || !c.Decode(*v) || c.answered) return;
+      c.answered = true;
+      ctx.Put(customer, ConvKey(e.conversation_id), c.Encode());
+      if (c.vip) {
+        ctx.CancelTimer(c.opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
+        Resolve(customer, OpenKey(e.conversation_id, DedupKey("vip_waiting", {customer, e.conversation_id})),
+                e.ts, ctx);
+      }
+      return;
+    }
+    case EventType::kMessageCustomer: {
+      const bool negative = e.sentiment && *e.sentiment < options_.negative_sentiment;
+      const bool keyword = !e.text.empty() && HasKeyword(e.text, options_.keywords);
+      if (!negative && !keyword) return;
+      Conv c;
+      auto v = ctx.Get(customer, ConvKey(e.conversation_id));
+      if (!v || !c.Decode(*v)) return;
+      Alert a = base(AlertKind::kNegativeSentiment, "conversation", e.conversation_id);
+      a.Label("queue", c.queue);
+      a.Label("channel", c.channel);
+      if (e.sentiment) a.DetailNumber("sentiment", *e.sentiment);
+      a.DetailString("reason", keyword ? "escalation_keyword" : "negative_sentiment");
+      a.summary = "customer " + customer + " in conversation " + e.conversation_id + ": " +
+                  (keyword ? "escalation keyword" : "negative sentiment");
+      Trigger(customer, std::move(a), AlertKind::kNegativeSentiment, ctx);
+      return;
+    }
+    case EventType::kConversationClosed:
+    case EventType::kConversationAbandoned: {
+      Conv c;
+      auto v = ctx.Get(customer, ConvKey(e.conversation_id));
+      if (!v || !c.Decode(*v)) return;
+      if (c.vip && !c.answered)
+        ctx.CancelTimer(c.opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
+      ctx.Delete(customer, ConvKey(e.conversation_id));
+      // Low-CSAT alerts of the conversation resolve by their own timer.
+      std::vector<std::string> open;
+      ctx.ForEach(customer, "open/" + e.conversation_id + "/", [&](std::string_view name, std::string_view) {
+        if (name.find("/low_csat:") == std::string_view::npos && name.find("/sla_") == std::string_view::npos)
+          open.emplace_back(name);
+      });
+      for (const std::string& name : open) Resolve(customer, name, e.ts, ctx);
+      return;
+    }
+    case EventType::kConversationRated: {
+      if (e.csat > options_.low_csat) return;
+      Alert a = base(AlertKind::kLowCsat, "conversation", e.conversation_id);
+      a.DetailNumber("csat", e.csat);
+      a.summary = "customer " + customer + " rated conversation " + e.conversation_id + " " +
+                  std::to_string(e.csat) + "/5";
+      if (!Enabled(AlertKind::kLowCsat)) return;
+      const std::string key = OpenKey(e.conversation_id, a.dedup_key);
+      if (ctx.Get(customer, key)) return;
+      Trigger(customer, std::move(a), AlertKind::kLowCsat, ctx);
+      ctx.SetTimer(e.ts + options_.low_csat_resolve_after, customer, "csat/" + e.conversation_id);
+      return;
+    }
+    case EventType::kAftersalesOpened:
+      if (Enabled(AlertKind::kAftersalesOverdue)) {
+        ctx.SetTimer(e.ts + options_.aftersales_overdue, customer, "case/" + e.case_id);
+        ctx.Put(customer, "case/" + e.case_id, std::string(ToString(e.kind)));
+      }
+      return;
+    case EventType::kAftersalesEscalated: {
+      Alert a = base(AlertKind::kEscalation, "case", e.case_id);
+      a.summary = "after-sales case " + e.case_id + " of customer " + customer + " escalated";
+      Trigger(customer, std::move(a), AlertKind::kEscalation, ctx);
+      return;
+    }
+    case EventType::kAftersalesClosed: {
+      if (auto v = ctx.Get(customer, "case/" + e.case_id)) ctx.Delete(customer, "case/" + e.case_id);
+      ResolveSubject(customer, e.case_id, e.ts, ctx);
+      return;
+    }
+    case EventType::kCustomerErased: {
+      // Resolve what is open, so that pagers close it; the task then deletes
+      // the records and the timers.
+      std::vector<std::string> open;
+      ctx.ForEach(customer, "open/",
+                  [&](std::string_view name, std::string_view) { open.emplace_back(name); });
+      for (const std::string& name : open) Resolve(customer, name, e.ts, ctx);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void AlertProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
+                             ProcessorContext& ctx) {
+  const std::string customer(owner);
+  const std::string_view t(tag);
+  if (t.substr(0, 4) == "vip/") {
+    const std::string conv(t.substr(4));
+    Conv c;
+    auto v = ctx.Get(customer, ConvKey(conv));
+    if (!v || !c.Decode(*v) || c.answered) return;
+    Alert a;
+    a.dedup_key = DedupKey("vip_waiting", {customer, conv});
+    a.ts = when;
+    a.Label("queue", c.queue);
+    a.Label("channel", c.channel);
+    a.Label("tenant", c.tenant);
+    a.DetailString("customer_id", customer);
+    a.DetailString("subject_type", "conversation");
+    a.DetailString("subject_id", conv);
+    a.DetailString("customer_tier", c.tier);
+    a.DetailNumber("waiting_s", static_cast<double>(when - c.opened) / 1000.0);
+    a.summary = "VIP customer " + customer + " waiting " + Seconds(when - c.opened) + " in " + c.queue;
+    Trigger(customer, std::move(a), AlertKind::kVipWaiting, ctx);
+  } else if (t.substr(0, 5) == "csat/") {
+    const std::string conv(t.substr(5));
+    Resolve(customer, OpenKey(conv, DedupKey("low_csat", {customer, conv})), when, ctx);
+  } else if (t.substr(0, 5) == "case/") {
+    const std::string id(t.substr(5));
+    auto kind = ctx.Get(customer, "case/" + id);
+    if (!kind) return;  // closed meanwhile
+    Alert a;
+    a.dedup_key = DedupKey("aftersales_overdue", {customer, id});
+    a.ts = when;
+    a.DetailString("customer_id", customer);
+    a.DetailString("subject_type", "case");
+    a.DetailString("subject_id", id);
+    a.DetailString("case_kind", *kind);
+    a.Label("case_kind", *kind);
+    a.summary = "after-sales case " + id + " of customer " + customer + " open for " +
+                Seconds(options_.aftersales_overdue);
+    Trigger(customer, std::move(a), AlertKind::kAftersalesOverdue, ctx);
+  }
+}
+
+}  // namespace cx::processors

@@ -1,0 +1,93 @@
+// Alerts (docs/alerts.md): the customer-stage half decides per customer and
+// subject (SLA breaches and warnings, VIP waiting, repeat contacts, low CSAT,
+// negative sentiment, overdue and escalated after-sales cases); the queue
+// stage groups SLA breaches of one queue into storms. One trigger per open
+// condition and one resolve when it clears: each open alert is a small
+// record in state, so a trigger is never repeated while it is open.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "processors/processor.h"
+
+namespace cx::processors {
+
+enum class AlertKind : std::uint8_t {
+  kSlaBreach,
+  kSlaWarning,
+  kVipWaiting,
+  kRepeatContact,
+  kLowCsat,
+  kNegativeSentiment,
+  kAftersalesOverdue,
+  kEscalation,
+  kQueueBreachStorm,
+};
+inline constexpr int kAlertKindCount = 9;
+std::string_view ToString(AlertKind k);
+
+struct AlertOptions {
+  std::array<bool, kAlertKindCount> enabled{true, true, true, true, true, true, true, true, true};
+  std::array<std::string, kAlertKindCount> severity{"error",   "warning", "critical", "warning", "warning",
+                                                    "warning", "error",   "error",    "critical"};
+  std::string source = "cxstream";
+  DurationMs vip_wait = 60'000;  // a VIP waiting this long for a first reply
+  std::string vip_tier = "vip";
+  int repeat_count = 3;                                  // the Nth contact ...
+  DurationMs repeat_window = 72 * 3'600'000LL;           // ... within this window, or about the same order
+  int low_csat = 2;                                      // CSAT at or below
+  DurationMs low_csat_resolve_after = 24 * 3'600'000LL;  // resolves by itself after
+  double negative_sentiment = -0.5;                      // sentiment below
+  std::vector<std::string> keywords = {"投诉", "差评", "12315", "complaint", "lawyer", "chargeback"};
+  DurationMs aftersales_overdue = 72 * 3'600'000LL;  // a case open this long
+  int storm_count = 5;                               // breaches in one queue ...
+  DurationMs storm_window = 10 * 60'000;             // ... within this window make a storm
+  DurationMs group_wait = 30'000;                    // breach alerts wait this long to be grouped
+};
+
+class AlertProcessor final : public Processor {
+ public:
+  explicit AlertProcessor(AlertOptions options) : options_(std::move(options)) {}
+
+  std::string_view name() const override { return "alerts"; }
+  void OnEvent(const Event& event, ProcessorContext& ctx) override;
+  void OnTimer(Timestamp when, std::string_view owner, std::string_view tag, ProcessorContext& ctx) override;
+  void OnSignal(const Signal& signal, ProcessorContext& ctx) override;
+
+ private:
+  struct Open;
+  // Triggers unless already open; resolves if open. `alert` names the
+  // condition (dedup_key); via_queue: through the queue stage (SLA breaches).
+  void Trigger(const std::string& customer, struct Alert alert, AlertKind kind, ProcessorContext& ctx,
+               const std::string& via_queue = "", bool via = false);
+  void Resolve(const std::string& customer, const std::string& dedup_key, Timestamp ts,
+               ProcessorContext& ctx);
+  void ResolveSubject(const std::string& customer, std::string_view subject, Timestamp ts,
+                      ProcessorContext& ctx);
+  bool Enabled(AlertKind k) const { return options_.enabled[static_cast<std::size_t>(k)]; }
+
+  const AlertOptions options_;
+};
+
+// The queue stage: SLA breach alerts of one queue, held `group_wait` so that
+// a storm (storm_count breaches within storm_window) pages once.
+class AlertQueueStage final : public Processor {
+ public:
+  explicit AlertQueueStage(AlertOptions options) : options_(std::move(options)) {}
+
+  std::string_view name() const override { return "alerts-queue"; }
+  void OnEvent(const Event&, ProcessorContext&) override {}
+  void OnTimer(Timestamp, std::string_view, std::string_view, ProcessorContext&) override {}
+  void OnRepartitioned(std::string_view key, Timestamp ts, std::string_view value,
+                       ProcessorContext& ctx) override;
+  void OnStageWatermark(Timestamp wm, ProcessorContext& ctx) override;
+
+ private:
+  void Release(std::string_view queue, Timestamp wm, ProcessorContext& ctx);
+
+  const AlertOptions options_;
+};
+
+}  // namespace cx::processors

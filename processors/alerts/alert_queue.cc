@@ -1,0 +1,179 @@
+// AlertQueueStage: SLA breach alerts of one queue, grouped into storms
+// (docs/alerts.md#storms). Receives them in event-time order from every
+// partition (engine repartitioning), so a storm is seen whole.
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "core/encoding.h"
+#include "processors/alerts/alert.h"
+#include "processors/alerts/alert_processor.h"
+
+namespace cx::processors {
+namespace {
+
+constexpr std::uint8_t kFormat = 1;
+constexpr std::string_view kIndex = "q/";  // owner "": queues with held alerts or a storm
+
+struct Storm {
+  bool active = false;
+  std::string key;                // the storm alert's dedup_key
+  std::vector<Timestamp> recent;  // breaches within the window
+  Timestamp last = Timestamp::Min();
+
+  std::string Encode() const {
+    std::string v;
+    v.push_back(static_cast<char>(kFormat));
+    v.push_back(active ? 1 : 0);
+    PutString(v, key);
+    PutVarintSigned(v, last.ms);
+    PutVarint(v, recent.size());
+    for (Timestamp t : recent) PutVarintSigned(v, t.ms);
+    return v;
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    active = r.Byte() != 0;
+    key.assign(r.String());
+    last.ms = r.VarintSigned();
+    recent.clear();
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i)
+      recent.push_back(Timestamp{r.VarintSigned()});
+    return r.ok() && r.done();
+  }
+};
+
+// Names ordered by release time: 16 hex digits of the biased milliseconds.
+std::string HeldName(Timestamp release, std::string_view dedup) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(static_cast<std::uint64_t>(release.ms) ^ (1ull << 63)));
+  return "held/" + std::string(hex) + "/" + std::string(dedup);
+}
+Timestamp ReleaseOf(std::string_view held_name) {
+  const std::string hex(held_name.substr(5, 16));
+  return Timestamp{static_cast<std::int64_t>(std::strtoull(hex.c_str(), nullptr, 16) ^ (1ull << 63))};
+}
+
+std::string Minutes(DurationMs d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g min", static_cast<double>(d) / 60'000.0);
+  return buf;
+}
+
+}  // namespace
+
+void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std::string_view value,
+                                      ProcessorContext& ctx) {
+  Alert a;
+  if (!a.Decode(value)) return;
+  ctx.Put("", std::string(kIndex) + std::string(queue), "");
+  if (a.action == "resolve") {
+    // Still held: the condition cleared before anyone was paged; neither
+    // the trigger nor the resolve goes out.
+    if (auto held = ctx.Get(queue, "hidx/" + a.dedup_key)) {
+      ctx.Delete(queue, *held);
+      ctx.Delete(queue, "hidx/" + a.dedup_key);
+      return;
+    }
+    if (auto storm = ctx.Get(queue, "grouped/" + a.dedup_key)) {
+      a.grouped_under = *storm;
+      ctx.Delete(queue, "grouped/" + a.dedup_key);
+    }
+    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+    return;
+  }
+  // A breach: it counts towards a storm of its queue.
+  Storm s;
+  if (auto v = ctx.Get(queue, "storm")) s.Decode(*v);
+  std::erase_if(s.recent, [&](Timestamp t) { return ts - t >= options_.storm_window; });
+  s.recent.push_back(ts);
+  s.last = ts;
+  const bool storms = options_.enabled[static_cast<std::size_t>(AlertKind::kQueueBreachStorm)];
+  if (storms && !s.active && static_cast<int>(s.recent.size()) >= options_.storm_count) {
+    s.active = true;
+    s.key = DedupKey("queue_breach_storm", {queue, FormatRfc3339(s.recent.front())});
+    Alert storm;
+    storm.dedup_key = s.key;
+    storm.action = "trigger";
+    storm.kind = "queue_breach_storm";
+    storm.severity = options_.severity[static_cast<std::size_t>(AlertKind::kQueueBreachStorm)];
+    storm.ts = ts;
+    storm.summary = std::to_string(s.recent.size()) + " SLA breaches in queue " +
+                    (queue.empty() ? std::string("(orders and cases)") : std::string(queue)) + " within " +
+                    Minutes(options_.storm_window);
+    storm.Label("queue", queue);
+    storm.Label("kind", storm.kind);
+    storm.Label("severity", storm.severity);
+    storm.DetailNumber("breaches", static_cast<double>(s.recent.size()));
+    storm.DetailNumber("window_s", static_cast<double>(options_.storm_window) / 1000.0);
+    storm.DetailTime("first_breach", s.recent.front());
+    ctx.Emit(Stream::kAlerts, storm.dedup_key, storm.ToJson(options_.source));
+  }
+  ctx.Put(queue, "storm", s.Encode());
+  if (options_.group_wait <= 0) {
+    if (s.active) {
+      a.grouped_under = s.key;
+      ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
+    }
+    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+    return;
+  }
+  const std::string held = HeldName(ts + options_.group_wait, a.dedup_key);
+  ctx.Put(queue, held, a.Encode());
+  ctx.Put(queue, "hidx/" + a.dedup_key, held);
+}
+
+void AlertQueueStage::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
+  std::vector<std::string> queues;
+  ctx.ForEach("", kIndex,
+              [&](std::string_view name, std::string_view) { queues.emplace_back(name.substr(2)); });
+  for (const std::string& q : queues) Release(q, wm, ctx);
+}
+
+void AlertQueueStage::Release(std::string_view queue, Timestamp wm, ProcessorContext& ctx) {
+  Storm s;
+  if (auto v = ctx.Get(queue, "storm")) s.Decode(*v);
+  std::vector<std::pair<std::string, std::string>> due;
+  bool more = false;
+  ctx.ForEach(queue, "held/", [&](std::string_view name, std::string_view v) {
+    if (ReleaseOf(name) <= wm)
+      due.emplace_back(name, v);
+    else
+      more = true;
+  });
+  for (const auto& [name, v] : due) {
+    Alert a;
+    ctx.Delete(queue, name);
+    if (!a.Decode(v)) continue;
+    ctx.Delete(queue, "hidx/" + a.dedup_key);
+    // Grouped when its queue is in a storm as it goes out: the storm alert
+    // pages, this one is recorded under it.
+    if (s.active) {
+      a.grouped_under = s.key;
+      ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
+    }
+    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+  }
+  // A storm ends when its queue has had no breach for a whole window.
+  if (s.active && wm >= s.last + options_.storm_window) {
+    Alert end;
+    end.dedup_key = s.key;
+    end.action = "resolve";
+    end.kind = "queue_breach_storm";
+    end.severity = options_.severity[static_cast<std::size_t>(AlertKind::kQueueBreachStorm)];
+    end.ts = s.last + options_.storm_window;
+    end.summary =
+        "resolved: no SLA breach in queue " + std::string(queue) + " for " + Minutes(options_.storm_window);
+    end.Label("queue", queue);
+    end.Label("kind", end.kind);
+    end.Label("severity", end.severity);
+    ctx.Emit(Stream::kAlerts, end.dedup_key, end.ToJson(options_.source));
+    s = Storm{};
+    ctx.Delete(queue, "storm");
+  }
+  if (!more && !s.active) ctx.Delete("", std::string(kIndex) + std::string(queue));
+}
+
+}  // namespace cx::processors
