@@ -141,6 +141,12 @@ struct AlertsConfig {
   double negative_sentiment = 0;
 };
 
+struct AlertBridgeConfig {
+  std::string alertmanager_url;
+  DurationMs resend_every = 0;
+  DurationMs timeout = 0;
+};
+
 struct ProfilesConfig {
   DurationMs debounce = 0;
   DurationMs retention = 0;
@@ -167,6 +173,7 @@ struct Config {
   StaffingConfig staffing;
   ProfilesConfig profiles;
   AlertsConfig alerts;
+  AlertBridgeConfig alert_bridge;
 };
 
 // One configuration error: the key path ("limits.max_id_bytes") and why.

@@ -73,7 +73,7 @@ Status HttpServer::Start(const std::string& bind, int port, std::string api_toke
 int HttpServer::HandleMetrics(mg_connection* conn, void* self) {
   auto* s = static_cast<HttpServer*>(self);
   prometheus::TextSerializer serializer;
-  Reply(conn, 200, "text/plain; version=0.0.4", serializer.Serialize(s->metrics_.registry().Collect()));
+  Reply(conn, 200, "text/plain; version=0.0.4", serializer.Serialize(s->registry_.Collect()));
   return 200;
 }
 

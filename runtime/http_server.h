@@ -3,6 +3,8 @@
 // assigned task is restored and processing). Runs on civetweb's threads.
 #pragma once
 
+#include <prometheus/registry.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -10,7 +12,6 @@
 #include <utility>
 
 #include "core/status.h"
-#include "runtime/metrics.h"
 
 struct mg_context;
 struct mg_connection;
@@ -26,7 +27,8 @@ class HttpServer {
     std::function<std::pair<int, std::string>(const std::string& customer_id)> profile;
   };
 
-  HttpServer(Metrics& metrics, Probes probes) : metrics_(metrics), probes_(std::move(probes)) {}
+  HttpServer(prometheus::Registry& registry, Probes probes)
+      : registry_(registry), probes_(std::move(probes)) {}
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -42,7 +44,7 @@ class HttpServer {
   static int HandleReady(mg_connection* conn, void* self);
   static int HandleCustomer(mg_connection* conn, void* self);
 
-  Metrics& metrics_;
+  prometheus::Registry& registry_;
   Probes probes_;
   std::string api_token_;
   mg_context* ctx_ = nullptr;

@@ -16,6 +16,7 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/worker.h"
+#include "tools/alert_bridge.h"
 #include "tools/devbroker.h"
 #include "tools/kafka_io.h"
 #include "tools/staffing_cli.h"
@@ -90,7 +91,7 @@ int Run(const std::string& config_path, int http_port_override) {
   cx::SystemClock clock;
   cx::runtime::Metrics metrics;
   cx::runtime::Worker worker(*config, clock, metrics);
-  cx::runtime::HttpServer http(metrics,
+  cx::runtime::HttpServer http(metrics.registry(),
                                {[&worker] { return worker.Healthy(); }, [&worker] { return worker.Ready(); },
                                 [&worker](const std::string& id) {
                                   auto a = worker.QueryProfile(id);
@@ -133,6 +134,16 @@ CLI::Validator Number(double lo, double hi, bool lo_open = false, const char* wh
         return "";
       },
       what);
+}
+
+int AlertBridge(const std::string& config_path, int http_port_override) {
+  auto config = LoadOrReport(config_path);
+  if (!config) return kExitConfig;
+  if (http_port_override >= 0) config->http.port = http_port_override;
+  std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+  return cx::tools::RunAlertBridge(*config, g_stop);
 }
 
 int main(int argc, char** argv) {
@@ -190,6 +201,12 @@ int main(int argc, char** argv) {
   dump->add_flag("--with-keys", dump_opts.with_keys,
                  "Write {\"key\":K,\"value\":V} per record (binary as JSON strings), e.g. for a changelog");
 
+  auto* bridge = app.add_subcommand(
+      "alert-bridge",
+      "Deliver the alert topic to Alertmanager's /api/v2/alerts (docs/alerts.md#alert-bridge)");
+  bridge->add_option("--config", config_path, "Configuration file (YAML)")->required();
+  bridge->add_option("--http-port", http_port, "Override http.port for /metrics (0: let the OS choose)");
+
   cx::tools::StaffingCliOptions staffing_opts;
   auto* staffing = app.add_subcommand(
       "staffing", "Erlang C / Erlang A calculator: agents needed for a service-level target (JSON out)");
@@ -234,5 +251,6 @@ int main(int argc, char** argv) {
   if (produce->parsed()) return cx::tools::Produce(produce_opts);
   if (dump->parsed()) return cx::tools::Dump(dump_opts);
   if (staffing->parsed()) return cx::tools::RunStaffing(staffing_opts);
+  if (bridge->parsed()) return AlertBridge(config_path, http_port);
   return kExitUsage;
 }

@@ -6,6 +6,9 @@ Each test is bounded in time, checks run's outputs against `replay` of the
 same input, and prints one line `N passed, N failed`.
 """
 import json
+import urllib.request
+import signal
+import shutil
 import re
 import os
 import random
@@ -505,6 +508,85 @@ def test_erasure_leaves_nothing_in_the_changelog(env):
     w.terminate()
     print(f"  {len(named)} changelog keys named the customer; the latest record of each is a tombstone; "
           f"{len(kept)} keys of the other customer keep their values")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_alerts_reach_alertmanager(env):
+    """A real Alertmanager (Debian's prometheus-alertmanager) on loopback: a
+    VIP left waiting raises vip_waiting in the worker, the alert bridge posts
+    it and Alertmanager shows it active; the reply resolves it and
+    Alertmanager no longer shows it active."""
+    am_bin = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not am_bin:
+        raise Failure("prometheus-alertmanager is not installed (scripts/bootstrap installs it)")
+    env.start_broker(partitions=2)
+    port = free_port()
+    am_cfg = env.path("am.yml")
+    with open(am_cfg, "w") as f:
+        f.write("route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n")
+    am = subprocess.Popen([am_bin, f"--config.file={am_cfg}", f"--storage.path={env.path('am-data')}",
+                           f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                          stdout=subprocess.DEVNULL, stderr=open(env.path("alertmanager.log"), "w"))
+    env.procs.append(am)
+
+    def am_alerts():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/alerts", timeout=2) as r:
+                return json.loads(r.read().decode())
+        except OSError:
+            return None
+    wait_for("Alertmanager", lambda: am_alerts() is not None, 30)
+    extra = (f"alerts:\n  vip_wait: 2s\nalert_bridge:\n  alertmanager_url: http://127.0.0.1:{port}\n"
+             f"  resend_every: 2s\n")
+    w = env.worker("w1", extra).start()
+    wait_for("readiness", lambda: w.status("/readyz") == 200, 30)
+    bridge = env.worker("bridge", extra)
+    bridge.logfile = open(bridge.log, "a")
+    bridge.proc = subprocess.Popen([env.bin, "alert-bridge", "--config", bridge.config, "--http-port", "0"],
+                                   stdout=subprocess.DEVNULL, stderr=bridge.logfile)
+    env.procs.append(bridge.proc)
+    now = time.time()
+    opened = {"event_id": "vip-1", "type": "conversation.opened", "ts": rfc3339(now), "customer_id": "vip-cust",
+              "conversation_id": "vip-conv", "channel": "web", "queue": "vip", "priority": "normal",
+              "customer_tier": "vip"}
+    path = env.path("vip.ndjson")
+    with open(path, "w") as f:
+        f.write(json.dumps(opened) + "\n")
+    env.produce(path)
+
+    def vip_state():
+        for a in am_alerts() or []:
+            if a["labels"].get("alertname") == "vip_waiting" and a["labels"].get("dedup_key") == \
+                    "vip_waiting:vip-cust:vip-conv":
+                return a
+        return None
+    active = wait_for("vip_waiting active in Alertmanager",
+                      lambda: (vip_state() or {}).get("status", {}).get("state") == "active" and vip_state(), 40,
+                      interval=0.5)
+    if active["labels"].get("queue") != "vip" or active["labels"].get("severity") != "critical":
+        raise Failure(f"labels not carried over: {active['labels']}")
+    reply = {"event_id": "vip-2", "type": "message.agent", "ts": rfc3339(time.time()), "customer_id": "vip-cust",
+             "conversation_id": "vip-conv", "agent_id": "a1"}
+    with open(path, "w") as f:
+        f.write(json.dumps(reply) + "\n")
+    env.produce(path)
+    wait_for("vip_waiting resolved in Alertmanager",
+             lambda: (vip_state() or {}).get("status", {}).get("state", "resolved") != "active", 40, interval=0.5)
+    with open(bridge.log) as f:
+        log = f.read()
+    if "caught up with the alert topic" not in log:
+        raise Failure("the bridge never caught up")
+    w.terminate()
+    bridge.proc.send_signal(signal.SIGTERM)
+    if bridge.proc.wait(20) != 0:
+        raise Failure("the bridge did not stop cleanly")
+    print("  vip_waiting: active in Alertmanager with the envelope's labels, then resolved by the reply")
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
