@@ -113,6 +113,11 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
       task.Process(rec);
       loop();
       if (!task.error().ok()) return task.error();
+      // Commit now and then, as run mode does: the store then holds what
+      // was deleted as gone, not as pending tombstones every scan walks.
+      if (summary.lines % 4096 == 0) {
+        if (Status s = task.Commit(); !s.ok()) return s;
+      }
     }
   }
   Timestamp end = options.until ? *options.until : task.max_event_time();

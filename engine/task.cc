@@ -86,8 +86,9 @@ class Task::Context final : public processors::ProcessorContext {
     task_.sink_.Emit(std::move(r));
   }
   void ForEach(std::string_view owner, std::string_view prefix,
-               const std::function<void(std::string_view, std::string_view)>& fn) override {
-    Status s = task_.ScanState(current_->name(), owner, prefix, fn);
+               const std::function<void(std::string_view, std::string_view)>& fn,
+               std::string_view from) override {
+    Status s = task_.ScanState(current_->name(), owner, prefix, fn, from);
     if (!s.ok()) task_.Fail(s);
   }
   void EraseCustomer(std::string_view customer, Timestamp ts) override {
@@ -178,14 +179,16 @@ Result<std::optional<std::string>> Task::ReadState(std::string_view processor, s
 }
 
 Status Task::ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
-                       const std::function<void(std::string_view, std::string_view)>& fn) {
+                       const std::function<void(std::string_view, std::string_view)>& fn,
+                       std::string_view from) {
   std::string begin = OwnerPrefix(owner);
   begin.append(processor);
   begin.push_back('/');
   const std::size_t name_at = begin.size();
-  begin.append(name_prefix);
   std::string end = begin;
+  end.append(name_prefix);
   end.push_back('\xff');  // names are text: every name with the prefix sorts before
+  begin.append(from > name_prefix ? from : name_prefix);
   return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
     fn(key.substr(name_at), value);
     return true;
@@ -442,7 +445,10 @@ void Task::ProcessRepartitioned(const InputRecord& record) {
 }
 
 void Task::DeliverUpTo(Timestamp stage_wm) {
+  // Everything before the previous stage watermark was delivered (and its
+  // key deleted): start there, not among the tombstones.
   std::string begin(1, kBufferPrefix), end(1, kBufferPrefix);
+  if (stage_wm_ != Timestamp::Min()) PutOrderedInt64(begin, stage_wm_.ms);
   PutOrderedInt64(end, stage_wm.ms);  // ts < stage_wm
   std::vector<std::pair<std::string, std::string>> due;
   Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view v) {

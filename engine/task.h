@@ -137,7 +137,8 @@ class Task {
   // whose name starts with `name_prefix`, in key order (pending writes
   // included). For gauges derived from state, such as open SLA clocks.
   Status ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
-                   const std::function<void(std::string_view name, std::string_view value)>& fn);
+                   const std::function<void(std::string_view name, std::string_view value)>& fn,
+                   std::string_view from = {});
 
   Timestamp watermark() const { return watermark_; }
   Timestamp max_event_time() const { return max_ts_; }

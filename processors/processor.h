@@ -63,9 +63,12 @@ class ProcessorContext {
   virtual void Emit(Stream stream, std::string key, std::optional<std::string> value) = 0;
 
   // Calls fn(name, value) for every record of `owner` whose name starts with
-  // `prefix`, in name order (writes of this transaction included).
+  // `prefix`, in name order (writes of this transaction included). With
+  // `from`, names before it are skipped without being read: deleted records
+  // leave tombstones that a scan from the prefix would walk through.
   virtual void ForEach(std::string_view owner, std::string_view prefix,
-                       const std::function<void(std::string_view name, std::string_view value)>& fn) = 0;
+                       const std::function<void(std::string_view name, std::string_view value)>& fn,
+                       std::string_view from = {}) = 0;
 
   // Sends `value` to the task that owns `key` in the next stage (the queue
   // stage), stamped with the current event's time (or the watermark this

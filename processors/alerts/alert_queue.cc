@@ -137,12 +137,19 @@ void AlertQueueStage::Release(std::string_view queue, Timestamp wm, ProcessorCon
   if (auto v = ctx.Get(queue, "storm")) s.Decode(*v);
   std::vector<std::pair<std::string, std::string>> due;
   bool more = false;
-  ctx.ForEach(queue, "held/", [&](std::string_view name, std::string_view v) {
-    if (ReleaseOf(name) <= wm)
-      due.emplace_back(name, v);
-    else
-      more = true;
-  });
+  // Released names are deleted; start after the last release (an alert is
+  // held until ts + group_wait >= every watermark already handled).
+  const std::string from = ctx.Get(queue, "released").value_or(std::string());
+  ctx.ForEach(
+      queue, "held/",
+      [&](std::string_view name, std::string_view v) {
+        if (ReleaseOf(name) <= wm)
+          due.emplace_back(name, v);
+        else
+          more = true;
+      },
+      from);
+  if (!due.empty()) ctx.Put(queue, "released", HeldName(ReleaseOf(due.back().first), ""));
   for (const auto& [name, v] : due) {
     Alert a;
     ctx.Delete(queue, name);
