@@ -19,6 +19,7 @@
 #include "tools/alert_bridge.h"
 #include "tools/devbroker.h"
 #include "tools/kafka_io.h"
+#include "tools/simulate_cli.h"
 #include "tools/staffing_cli.h"
 
 namespace {
@@ -207,6 +208,48 @@ int main(int argc, char** argv) {
   bridge->add_option("--config", config_path, "Configuration file (YAML)")->required();
   bridge->add_option("--http-port", http_port, "Override http.port for /metrics (0: let the OS choose)");
 
+  cx::tools::SimulateCliOptions sim_opts;
+  std::vector<std::string> sim_queues;
+  std::string sim_duration = "1h";
+  auto* simulate = app.add_subcommand(
+      "simulate", "Realistic, seeded traffic of the whole event contract (docs/simulator.md)");
+  simulate->add_option("--out", sim_opts.out, "Write NDJSON to this file (replay input)");
+  simulate->add_option("--bootstrap", sim_opts.bootstrap, "Or produce to the topics of this Kafka cluster");
+  simulate->add_option("--seed", sim_opts.sim.seed, "Seed: the same seed gives the same events (default 1)");
+  simulate->add_option("--start", sim_opts.start, "Simulated start time, RFC 3339 (default: now)");
+  simulate->add_option("--duration", sim_duration, "Simulated duration, e.g. 90m, 24h (default 1h)");
+  simulate->add_option("--customers", sim_opts.sim.customers, "Customers (default 10000)")
+      ->check(CLI::Range(1, 100000000));
+  simulate->add_option("--vip-share", sim_opts.sim.vip_share, "Share of VIP customers (default 0.05)")
+      ->check(CLI::Range(0.0, 1.0));
+  simulate->add_option("--agents", sim_opts.sim.agents, "Agents over three shifts (default 60)")
+      ->check(CLI::Range(0, 100000));
+  simulate->add_option("--queue", sim_queues,
+                       "NAME:CONVERSATIONS_PER_HOUR (repeatable; default billing:60 presales:90 returns:45)");
+  simulate->add_option("--orders-per-hour", sim_opts.sim.orders_per_hour, "Orders per hour (default 120)")
+      ->check(CLI::Range(0.0, 1e9));
+  simulate
+      ->add_option("--handle-s", sim_opts.sim.mean_handle_s, "Mean handle time of a chat, s (default 240)")
+      ->check(CLI::Range(1.0, 1e6));
+  simulate
+      ->add_option("--patience-s", sim_opts.sim.mean_patience_s, "Mean customer patience, s (default 150)")
+      ->check(CLI::Range(1.0, 1e6));
+  simulate
+      ->add_option("--malformed-share", sim_opts.sim.malformed_share,
+                   "Share of malformed records (default 0)")
+      ->check(CLI::Range(0.0, 1.0));
+  simulate
+      ->add_option("--erasures-per-hour", sim_opts.sim.erasure_per_hour,
+                   "customer.erased per hour (default 0.5)")
+      ->check(CLI::Range(0.0, 1e6));
+  simulate->add_flag("!--flat", sim_opts.sim.daily_curve, "No daily arrival curve: constant rates");
+  simulate
+      ->add_option("--speedup", sim_opts.speedup,
+                   "Simulated seconds per wall second (e.g. 1440: a day in a minute)")
+      ->check(CLI::Range(0.0, 1e9));
+  simulate->add_option("--rate", sim_opts.rate, "Records per wall second (default: as fast as possible)")
+      ->check(CLI::Range(0.0, 1e9));
+
   cx::tools::StaffingCliOptions staffing_opts;
   auto* staffing = app.add_subcommand(
       "staffing", "Erlang C / Erlang A calculator: agents needed for a service-level target (JSON out)");
@@ -252,5 +295,29 @@ int main(int argc, char** argv) {
   if (dump->parsed()) return cx::tools::Dump(dump_opts);
   if (staffing->parsed()) return cx::tools::RunStaffing(staffing_opts);
   if (bridge->parsed()) return AlertBridge(config_path, http_port);
+  if (simulate->parsed()) {
+    auto d = cx::ParseDuration(sim_duration);
+    if (!d || *d <= 0) {
+      std::cerr << "--duration: \"" << sim_duration << "\" is not a duration such as 90m or 24h\n";
+      return kExitUsage;
+    }
+    sim_opts.sim.duration = *d;
+    if (!sim_queues.empty()) {
+      sim_opts.sim.queues.clear();
+      for (const auto& q : sim_queues) {
+        const auto colon = q.rfind(':');
+        char* end = nullptr;
+        const double rate = colon == std::string::npos ? -1 : std::strtod(q.c_str() + colon + 1, &end);
+        if (colon == std::string::npos || colon == 0 || *end != '\0' || !(rate >= 0)) {
+          std::cerr << "--queue: \"" << q << "\" is not NAME:CONVERSATIONS_PER_HOUR\n";
+          return kExitUsage;
+        }
+        sim_opts.sim.queues.push_back({q.substr(0, colon), rate});
+      }
+    }
+    std::signal(SIGINT, OnStopSignal);
+    std::signal(SIGTERM, OnStopSignal);
+    return cx::tools::RunSimulate(sim_opts, g_stop);
+  }
   return kExitUsage;
 }
