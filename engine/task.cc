@@ -335,9 +335,22 @@ bool Task::IsDuplicate(const Event& e) {
 }
 
 void Task::UpdateWatermark() {
+  // Idleness (as Flink's withIdleness): an input with nothing left to read
+  // does not hold back inputs that are still being read. Only when all are
+  // idle does the wall-clock floor move the watermark. With event time close
+  // to the wall clock this changes nothing (the floor is then at least the
+  // event time); it matters when event time runs ahead of the wall clock,
+  // as in the sped-up demo, where an idle input would pin the watermark to
+  // the wall clock.
+  bool any_active = false;
+  for (std::size_t i = 0; i < input_floor_.size(); ++i) {
+    if (static_cast<int>(i) != options_.repartition_input && input_floor_[i] == Timestamp::Min())
+      any_active = true;
+  }
   Timestamp wm = Timestamp::Max();
   for (std::size_t i = 0; i < input_max_ts_.size(); ++i) {
     if (static_cast<int>(i) == options_.repartition_input) continue;  // not event time of this stage
+    if (any_active && input_floor_[i] != Timestamp::Min()) continue;  // idle while others are read
     Timestamp event_wm = input_max_ts_[i] == Timestamp::Min() ? Timestamp::Min()
                                                               : input_max_ts_[i] - options_.allowed_lateness;
     wm = std::min(wm, std::max(event_wm, input_floor_[i]));

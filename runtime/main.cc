@@ -1,5 +1,7 @@
 // cxstream: the one binary. Sub-commands are wired here; each does its work
 // through the libraries (engine, config, ...), so this file stays thin.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -17,6 +19,7 @@
 #include "runtime/metrics.h"
 #include "runtime/worker.h"
 #include "tools/alert_bridge.h"
+#include "tools/demo.h"
 #include "tools/devbroker.h"
 #include "tools/kafka_io.h"
 #include "tools/simulate_cli.h"
@@ -208,6 +211,20 @@ int main(int argc, char** argv) {
   bridge->add_option("--config", config_path, "Configuration file (YAML)")->required();
   bridge->add_option("--http-port", http_port, "Override http.port for /metrics (0: let the OS choose)");
 
+  cx::tools::DemoOptions demo_opts;
+  bool demo_plain = false;
+  auto* demo =
+      app.add_subcommand("demo", "A devbroker, the simulator and a worker with a live view (docs/demo.md)");
+  demo->add_option("--duration", demo_opts.duration_s, "Wall seconds to run; 0: until Ctrl-C (default 60)")
+      ->check(CLI::Range(0.0, 1e7));
+  demo->add_option("--speedup", demo_opts.speedup,
+                   "Simulated seconds per wall second (default 1440: a day a minute)")
+      ->check(CLI::Range(1.0, 1e6));
+  demo->add_option("--http-port", demo_opts.http_port, "Port of /metrics (default 8080; 0: the OS chooses)")
+      ->check(CLI::Range(0, 65535));
+  demo->add_option("--seed", demo_opts.seed, "Simulator seed (default 1)");
+  demo->add_flag("--plain", demo_plain, "A progress line every 5 s instead of the redrawn view");
+
   cx::tools::SimulateCliOptions sim_opts;
   std::vector<std::string> sim_queues;
   std::string sim_duration = "1h";
@@ -295,6 +312,13 @@ int main(int argc, char** argv) {
   if (dump->parsed()) return cx::tools::Dump(dump_opts);
   if (staffing->parsed()) return cx::tools::RunStaffing(staffing_opts);
   if (bridge->parsed()) return AlertBridge(config_path, http_port);
+  if (demo->parsed()) {
+    demo_opts.live = !demo_plain && ::isatty(1);
+    std::signal(SIGINT, OnStopSignal);
+    std::signal(SIGTERM, OnStopSignal);
+    std::signal(SIGPIPE, SIG_IGN);
+    return cx::tools::RunDemo(demo_opts, g_stop);
+  }
   if (simulate->parsed()) {
     auto d = cx::ParseDuration(sim_duration);
     if (!d || *d <= 0) {

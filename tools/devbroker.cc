@@ -55,26 +55,31 @@ void Command(rd_kafka_mock_cluster_t* mc, const std::string& line) {
 
 }  // namespace
 
-int RunDevBroker(const DevBrokerOptions& o) {
+MockCluster::~MockCluster() {
+  if (mc_) rd_kafka_mock_cluster_destroy(mc_);
+}
+
+std::unique_ptr<MockCluster> MockCluster::Start(const DevBrokerOptions& o, std::string& why) {
   if (o.brokers < 1 || o.brokers > 16 || o.partitions < 1 || o.partitions > 1024) {
-    std::cerr << "devbroker: --brokers must be 1..16 and --partitions 1..1024\n";
-    return 2;
+    why = "--brokers must be 1..16 and --partitions 1..1024";
+    return nullptr;
   }
+  auto m = std::unique_ptr<MockCluster>(new MockCluster());
   KafkaConf conf(rd_kafka_conf_new());
   char err[256];
   // The handle only hosts the mock cluster: it has no cluster of its own to
   // connect to, and nothing it would log is of interest.
   rd_kafka_conf_set(conf.get(), "log_level", "0", err, sizeof err);
   // The mock cluster needs a client handle for its bookkeeping only.
-  KafkaHandle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err));
-  if (!rk) {
-    std::cerr << "devbroker: " << err << "\n";
-    return 1;
+  m->rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err));
+  if (!m->rk_) {
+    why = err;
+    return nullptr;
   }
-  rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(rk.get(), o.brokers);
-  if (!mc) {
-    std::cerr << "devbroker: cannot start the mock cluster\n";
-    return 1;
+  m->mc_ = rd_kafka_mock_cluster_new(m->rk_.get(), o.brokers);
+  if (!m->mc_) {
+    why = "cannot start the mock cluster";
+    return nullptr;
   }
   const int replicas = std::min(o.brokers, 3);
   std::vector<std::string> topics = {"cx.chat",
@@ -94,20 +99,31 @@ int RunDevBroker(const DevBrokerOptions& o) {
     auto colon = spec.rfind(':');
     int n = colon == std::string::npos ? o.partitions : std::atoi(spec.c_str() + colon + 1);
     if (n < 1) {
-      std::cerr << "devbroker: --topic " << spec << ": expected NAME:PARTITIONS\n";
-      rd_kafka_mock_cluster_destroy(mc);
-      return 2;
+      why = "--topic " + spec + ": expected NAME:PARTITIONS";
+      return nullptr;
     }
     specs.emplace_back(spec.substr(0, colon), n);
   }
   for (const auto& [t, n] : specs) {
-    if (auto e = rd_kafka_mock_topic_create(mc, t.c_str(), n, replicas)) {
-      std::cerr << "devbroker: create " << t << ": " << rd_kafka_err2str(e) << "\n";
-      rd_kafka_mock_cluster_destroy(mc);
-      return 1;
+    if (auto e = rd_kafka_mock_topic_create(m->mc_, t.c_str(), n, replicas)) {
+      why = "create " + t + ": " + rd_kafka_err2str(e);
+      return nullptr;
     }
   }
-  std::string bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+  m->topics_ = static_cast<int>(specs.size());
+  m->bootstrap_ = rd_kafka_mock_cluster_bootstraps(m->mc_);
+  return m;
+}
+
+int RunDevBroker(const DevBrokerOptions& o) {
+  std::string why;
+  std::unique_ptr<MockCluster> cluster = MockCluster::Start(o, why);
+  if (!cluster) {
+    std::cerr << "devbroker: " << why << "\n";
+    return why.find("--") == 0 ? 2 : 1;
+  }
+  rd_kafka_mock_cluster_t* mc = cluster->mock();
+  const std::string bootstrap = cluster->bootstrap();
   if (!o.bootstrap_file.empty()) {
     // Written whole, then renamed: a reader never sees half an address.
     std::string tmp = o.bootstrap_file + ".tmp";
@@ -115,8 +131,8 @@ int RunDevBroker(const DevBrokerOptions& o) {
     std::rename(tmp.c_str(), o.bootstrap_file.c_str());
   }
   std::cout << bootstrap << std::endl;
-  std::cerr << "devbroker: " << o.brokers << " broker(s), " << specs.size() << " topics of " << o.partitions
-            << " partitions at " << bootstrap << "; Ctrl-C to stop\n";
+  std::cerr << "devbroker: " << o.brokers << " broker(s), " << cluster->topics() << " topics of "
+            << o.partitions << " partitions at " << bootstrap << "; Ctrl-C to stop\n";
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -141,7 +157,7 @@ int RunDevBroker(const DevBrokerOptions& o) {
     }
   }
   std::cerr << "devbroker: stopping\n";
-  rd_kafka_mock_cluster_destroy(mc);
+  cluster.reset();
   if (!o.bootstrap_file.empty()) std::remove(o.bootstrap_file.c_str());
   return 0;
 }

@@ -2,8 +2,13 @@
 // for development and tests (docs/devbroker.md). Not for production.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "runtime/kafka.h"
+
+typedef struct rd_kafka_mock_cluster_s rd_kafka_mock_cluster_t;
 
 namespace cx::tools {
 
@@ -16,6 +21,27 @@ struct DevBrokerOptions {
   std::string application_id = "cxstream";
   // Further topics as NAME:PARTITIONS (e.g. to test a co-partitioning error).
   std::vector<std::string> extra_topics;
+};
+
+// The mock cluster with cxstream's topics, in this process (the demo runs
+// one; `cxstream devbroker` serves one).
+class MockCluster {
+ public:
+  static std::unique_ptr<MockCluster> Start(const DevBrokerOptions& options, std::string& why);
+  ~MockCluster();
+  MockCluster(const MockCluster&) = delete;
+  MockCluster& operator=(const MockCluster&) = delete;
+
+  const std::string& bootstrap() const { return bootstrap_; }
+  int topics() const { return topics_; }
+  rd_kafka_mock_cluster_t* mock() { return mc_; }
+
+ private:
+  MockCluster() = default;
+  runtime::KafkaHandle rk_;
+  rd_kafka_mock_cluster_t* mc_ = nullptr;
+  std::string bootstrap_;
+  int topics_ = 0;
 };
 
 // Runs until SIGINT or SIGTERM; returns the process exit code.

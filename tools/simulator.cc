@@ -56,12 +56,13 @@ class Simulator::Impl {
       agents_.push_back(ag);
       // Shifts start at 00:00, 08:00, 16:00 UTC; an agent whose shift is on
       // at the start logs in at once.
-      const int shift = a % 3;
+      const int shift = (a / static_cast<int>(o_.queues.size())) % 3;  // every queue on every shift
       const std::int64_t day = o_.start.ms / (24 * kH) * (24 * kH);
       Timestamp begin{day + shift * 8 * kH};
       while (begin + 8 * kH <= o_.start) begin = begin + 24 * kH;
-      if (begin < o_.start) begin = o_.start;
-      At(begin + static_cast<DurationMs>(Uniform() * 30 * kS), [this, a] { AgentOnline(a); });
+      const Timestamp end = begin + 8 * kH;
+      At(std::max(begin, o_.start) + static_cast<DurationMs>(Uniform() * 30 * kS),
+         [this, a, end] { AgentOnline(a, end); });
     }
     if (o_.orders_per_hour > 0) At(o_.start + Exp(kH / o_.orders_per_hour), [this] { NewOrder(); });
     if (o_.erasure_per_hour > 0) At(o_.start + Exp(kH / o_.erasure_per_hour), [this] { Erasure(); });
@@ -368,24 +369,27 @@ class Simulator::Impl {
   }
 
   // ---- agents
-  void AgentOnline(int a) {
+  // On shift until `end`; back the next day.
+  void AgentOnline(int a, Timestamp end) {
     Agent& ag = agents_[static_cast<std::size_t>(a)];
     ag.online = true;
     AgentStatus(a, "online");
     // A break in the middle of the shift, and the end of the shift.
-    At(now_ + 3 * kH + Exp(30 * kMin), [this, a] {
-      agents_[static_cast<std::size_t>(a)].online = false;
-      AgentStatus(a, "away");
-      At(now_ + 15 * kMin, [this, a] {
-        agents_[static_cast<std::size_t>(a)].online = true;
-        AgentStatus(a, "online");
-        for (int q : agents_[static_cast<std::size_t>(a)].queues) Dispatch(q);
+    const Timestamp pause = now_ + (end - now_) / 2 + Exp(10 * kMin);
+    if (pause + 15 * kMin < end)
+      At(pause, [this, a] {
+        agents_[static_cast<std::size_t>(a)].online = false;
+        AgentStatus(a, "away");
+        At(now_ + 15 * kMin, [this, a] {
+          agents_[static_cast<std::size_t>(a)].online = true;
+          AgentStatus(a, "online");
+          for (int q : agents_[static_cast<std::size_t>(a)].queues) Dispatch(q);
+        });
       });
-    });
-    At(now_ + 8 * kH, [this, a] {
+    At(end, [this, a, end] {
       agents_[static_cast<std::size_t>(a)].online = false;
       AgentStatus(a, "offline");
-      At(now_ + 16 * kH, [this, a] { AgentOnline(a); });
+      At(end + 16 * kH, [this, a, end] { AgentOnline(a, end + 24 * kH); });
     });
     for (int q : ag.queues) Dispatch(q);
   }

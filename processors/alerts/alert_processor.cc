@@ -253,7 +253,7 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
         a.DetailNumber("contacts_in_window", recent);
         a.DetailString("order_id", same_order ? std::string_view(e.order_id) : std::string_view());
         a.summary = "customer " + customer + ": contact " + std::to_string(recent) + " within " +
-                    Seconds(options_.repeat_window) +
+                    FormatDuration(options_.repeat_window) +
                     (same_order ? " (again about order " + e.order_id + ")" : "");
         Trigger(customer, std::move(a), AlertKind::kRepeatContact, ctx);
       }
@@ -392,7 +392,7 @@ void AlertProcessor::OnTimer(Timestamp when, std::string_view owner, std::string
     a.DetailString("case_kind", *kind);
     a.Label("case_kind", *kind);
     a.summary = "after-sales case " + id + " of customer " + customer + " open for " +
-                Seconds(options_.aftersales_overdue);
+                FormatDuration(options_.aftersales_overdue);
     Trigger(customer, std::move(a), AlertKind::kAftersalesOverdue, ctx);
   }
 }

@@ -589,6 +589,28 @@ def test_alerts_reach_alertmanager(env):
     print("  vip_waiting: active in Alertmanager with the envelope's labels, then resolved by the reply")
 
 
+def test_demo_shows_breaches_alerts_and_staffing(env):
+    """`cxstream demo` (broker, simulator and worker in one process) shows SLA
+    breaches, alerts and staffing records within its first 30 s, stops by
+    itself and ends with a summary."""
+    p = subprocess.run([env.bin, "demo", "--duration", "30", "--http-port", "0", "--plain"], capture_output=True,
+                       text=True, timeout=90)
+    if p.returncode != 0:
+        raise Failure(f"demo exit {p.returncode}: {p.stderr[-500:]}")
+    seen = None
+    for line in p.stdout.splitlines():
+        m = re.match(r"demo +(\d+) s: (\d+) events .*?, (\d+) SLA warnings, (\d+) breaches, (\d+) alerts, "
+                     r"(\d+) staffing records", line)
+        if m and int(m.group(1)) <= 30 and int(m.group(4)) > 0 and int(m.group(5)) > 0 and int(m.group(6)) > 0:
+            seen = line
+            break
+    if not seen:
+        raise Failure("no breaches, alerts and staffing within 30 s:\n" + p.stdout[-1500:])
+    if "summary:" not in p.stdout:
+        raise Failure("no summary at the end")
+    print("  " + seen.strip() + "\n  " + [l for l in p.stdout.splitlines() if l.startswith("summary:")][0][:200])
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":
