@@ -125,8 +125,12 @@ std::string Render(View& v, runtime::Metrics& m, double elapsed_s, double rate, 
                 "cxstream demo   %5.0f s   simulated %s (x%g)   http://127.0.0.1:%d/metrics\n", elapsed_s,
                 FormatRfc3339(sim_now).substr(0, 16).c_str(), speedup, port);
   o << buf;
-  std::snprintf(buf, sizeof buf, "events processed %.0f (%.0f/s)   dead-lettered %lld   profiles %lld\n\n",
-                Sum(m, {"cx.chat", "cx.orders", "cx.aftersales", "cx.agents"}), rate,
+  double lag = 0;  // records not yet read, over the input partitions
+  for (const char* t : {"cx.chat", "cx.orders", "cx.aftersales", "cx.agents"})
+    for (int p = 0; p < kPartitions; ++p) lag += m.Lag(t, p).Value();
+  std::snprintf(buf, sizeof buf,
+                "events processed %.0f (%.0f/s)   lag %.0f   dead-lettered %lld   profiles %lld\n\n",
+                Sum(m, {"cx.chat", "cx.orders", "cx.aftersales", "cx.agents"}), rate, lag,
                 static_cast<long long>(v.dlq), static_cast<long long>(v.profiles));
   o << buf;
   o << "queue            open  warnings breaches | staffing interval  arrivals    SL  required online  "
