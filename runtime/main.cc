@@ -84,13 +84,24 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
 std::atomic<bool> g_stop{false};
 void OnStopSignal(int) { g_stop.store(true); }
 
-int Run(const std::string& config_path, int http_port_override) {
-  auto config = LoadOrReport(config_path);
-  if (!config) return kExitConfig;
-  if (http_port_override >= 0) config->http.port = http_port_override;
+// A long-running command stops cleanly on SIGTERM (Kubernetes) and SIGINT.
+void StopOnSignals() {
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGPIPE, SIG_IGN);
+}
+
+// The configuration of a service (run, alert-bridge), with --http-port.
+std::optional<cx::config::Config> LoadService(const std::string& config_path, int http_port_override) {
+  auto config = LoadOrReport(config_path);
+  if (config && http_port_override >= 0) config->http.port = http_port_override;
+  return config;
+}
+
+int Run(const std::string& config_path, int http_port_override) {
+  auto config = LoadService(config_path, http_port_override);
+  if (!config) return kExitConfig;
+  StopOnSignals();
 
   cx::SystemClock clock;
   cx::runtime::Metrics metrics;
@@ -141,12 +152,9 @@ CLI::Validator Number(double lo, double hi, bool lo_open = false, const char* wh
 }
 
 int AlertBridge(const std::string& config_path, int http_port_override) {
-  auto config = LoadOrReport(config_path);
+  auto config = LoadService(config_path, http_port_override);
   if (!config) return kExitConfig;
-  if (http_port_override >= 0) config->http.port = http_port_override;
-  std::signal(SIGTERM, OnStopSignal);
-  std::signal(SIGINT, OnStopSignal);
-  std::signal(SIGPIPE, SIG_IGN);
+  StopOnSignals();
   return cx::tools::RunAlertBridge(*config, g_stop);
 }
 
@@ -314,9 +322,7 @@ int main(int argc, char** argv) {
   if (bridge->parsed()) return AlertBridge(config_path, http_port);
   if (demo->parsed()) {
     demo_opts.live = !demo_plain && ::isatty(1);
-    std::signal(SIGINT, OnStopSignal);
-    std::signal(SIGTERM, OnStopSignal);
-    std::signal(SIGPIPE, SIG_IGN);
+    StopOnSignals();
     return cx::tools::RunDemo(demo_opts, g_stop);
   }
   if (simulate->parsed()) {
@@ -339,8 +345,7 @@ int main(int argc, char** argv) {
         sim_opts.sim.queues.push_back({q.substr(0, colon), rate});
       }
     }
-    std::signal(SIGINT, OnStopSignal);
-    std::signal(SIGTERM, OnStopSignal);
+    StopOnSignals();
     return cx::tools::RunSimulate(sim_opts, g_stop);
   }
   return kExitUsage;
