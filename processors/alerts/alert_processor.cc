@@ -109,17 +109,14 @@ std::string_view ToString(AlertKind k) {
   return kNames[static_cast<int>(k)];
 }
 
-void AlertProcessor::Trigger(const std::string& customer, Alert a, AlertKind kind, ProcessorContext& ctx,
-                             const std::string& via_queue, bool via) {
+void AlertProcessor::Trigger(const std::string& customer, std::string_view subject_id, Alert a,
+                             AlertKind kind, ProcessorContext& ctx, const std::string& via_queue, bool via) {
   if (!Enabled(kind)) return;
   a.kind = std::string(ToString(kind));
   a.severity = options_.severity[static_cast<std::size_t>(kind)];
   a.action = "trigger";
   a.Label("kind", a.kind);
   a.Label("severity", a.severity);
-  std::string subject_id;
-  for (const auto& [k, v] : a.details)
-    if (k == "subject_id") subject_id = v.substr(1, v.size() - 2);  // a JSON string
   const std::string key = OpenKey(subject_id, a.dedup_key);
   if (ctx.Get(customer, key)) return;  // already open: no second trigger
   // Remember where it went and what it said: its resolve carries the same
@@ -193,14 +190,14 @@ void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
     Alert a = base(AlertKind::kSlaWarning);
     a.summary = std::string(s.detail) + " of " + std::string(d.subject_type) + " " + subject + " at " +
                 Seconds(d.elapsed) + " of " + Seconds(d.target);
-    Trigger(customer, std::move(a), AlertKind::kSlaWarning, ctx);
+    Trigger(customer, subject, std::move(a), AlertKind::kSlaWarning, ctx);
   } else if (s.what == "breach") {
     Resolve(customer, warning_key, s.ts, ctx);  // the breach supersedes the warning
     Alert a = base(AlertKind::kSlaBreach);
     a.summary = std::string(s.detail) + " breached for " + std::string(d.subject_type) + " " + subject +
                 " (target " + Seconds(d.target) + ")";
     // Through the queue stage, which groups a queue's breaches into storms.
-    Trigger(customer, std::move(a), AlertKind::kSlaBreach, ctx, std::string(d.queue), true);
+    Trigger(customer, subject, std::move(a), AlertKind::kSlaBreach, ctx, std::string(d.queue), true);
   } else if (s.what == "fulfill" || s.what == "cancel") {
     Resolve(customer, warning_key, s.ts, ctx);
     Resolve(customer, breach_key, s.ts, ctx);
@@ -255,7 +252,7 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
         a.summary = "customer " + customer + ": contact " + std::to_string(recent) + " within " +
                     FormatDuration(options_.repeat_window) +
                     (same_order ? " (again about order " + e.order_id + ")" : "");
-        Trigger(customer, std::move(a), AlertKind::kRepeatContact, ctx);
+        Trigger(customer, e.conversation_id, std::move(a), AlertKind::kRepeatContact, ctx);
       }
       contacts.entries.push_back({e.ts, Timestamp::Min(), e.conversation_id, e.order_id});
       if (contacts.entries.size() > kMaxContacts) contacts.entries.erase(contacts.entries.begin());
@@ -290,7 +287,7 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
       a.DetailString("reason", keyword ? "escalation_keyword" : "negative_sentiment");
       a.summary = "customer " + customer + " in conversation " + e.conversation_id + ": " +
                   (keyword ? "escalation keyword" : "negative sentiment");
-      Trigger(customer, std::move(a), AlertKind::kNegativeSentiment, ctx);
+      Trigger(customer, e.conversation_id, std::move(a), AlertKind::kNegativeSentiment, ctx);
       return;
     }
     case EventType::kConversationClosed:
@@ -319,7 +316,7 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
       if (!Enabled(AlertKind::kLowCsat)) return;
       const std::string key = OpenKey(e.conversation_id, a.dedup_key);
       if (ctx.Get(customer, key)) return;
-      Trigger(customer, std::move(a), AlertKind::kLowCsat, ctx);
+      Trigger(customer, e.conversation_id, std::move(a), AlertKind::kLowCsat, ctx);
       ctx.SetTimer(e.ts + options_.low_csat_resolve_after, customer, "csat/" + e.conversation_id);
       return;
     }
@@ -332,7 +329,7 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     case EventType::kAftersalesEscalated: {
       Alert a = base(AlertKind::kEscalation, "case", e.case_id);
       a.summary = "after-sales case " + e.case_id + " of customer " + customer + " escalated";
-      Trigger(customer, std::move(a), AlertKind::kEscalation, ctx);
+      Trigger(customer, e.case_id, std::move(a), AlertKind::kEscalation, ctx);
       return;
     }
     case EventType::kAftersalesClosed: {
@@ -375,7 +372,7 @@ void AlertProcessor::OnTimer(Timestamp when, std::string_view owner, std::string
     a.DetailString("customer_tier", c.tier);
     a.DetailNumber("waiting_s", static_cast<double>(when - c.opened) / 1000.0);
     a.summary = "VIP customer " + customer + " waiting " + Seconds(when - c.opened) + " in " + c.queue;
-    Trigger(customer, std::move(a), AlertKind::kVipWaiting, ctx);
+    Trigger(customer, conv, std::move(a), AlertKind::kVipWaiting, ctx);
   } else if (t.substr(0, 5) == "csat/") {
     const std::string conv(t.substr(5));
     Resolve(customer, OpenKey(conv, DedupKey("low_csat", {customer, conv})), when, ctx);
@@ -393,7 +390,7 @@ void AlertProcessor::OnTimer(Timestamp when, std::string_view owner, std::string
     a.Label("case_kind", *kind);
     a.summary = "after-sales case " + id + " of customer " + customer + " open for " +
                 FormatDuration(options_.aftersales_overdue);
-    Trigger(customer, std::move(a), AlertKind::kAftersalesOverdue, ctx);
+    Trigger(customer, id, std::move(a), AlertKind::kAftersalesOverdue, ctx);
   }
 }
 

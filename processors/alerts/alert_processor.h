@@ -57,12 +57,14 @@ class AlertProcessor final : public Processor {
   void OnSignal(const Signal& signal, ProcessorContext& ctx) override;
 
  private:
-  struct Open;
   // Triggers unless already open; resolves if open. `alert` names the
   // condition (dedup_key); via_queue: through the queue stage (SLA breaches).
-  void Trigger(const std::string& customer, struct Alert alert, AlertKind kind, ProcessorContext& ctx,
-               const std::string& via_queue = "", bool via = false);
-  void Resolve(const std::string& customer, const std::string& dedup_key, Timestamp ts,
+  // `subject_id`: the conversation or case the alert is about (its open
+  // alerts are found by it when the subject ends).
+  void Trigger(const std::string& customer, std::string_view subject_id, struct Alert alert, AlertKind kind,
+               ProcessorContext& ctx, const std::string& via_queue = "", bool via = false);
+  // `open_name`: the open alert's record, "open/<subject>/<dedup_key>".
+  void Resolve(const std::string& customer, const std::string& open_name, Timestamp ts,
                ProcessorContext& ctx);
   void ResolveSubject(const std::string& customer, std::string_view subject, Timestamp ts,
                       ProcessorContext& ctx);
