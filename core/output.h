@@ -20,6 +20,12 @@ inline constexpr int kStreamCount = 6;
 inline constexpr int kContractStreamCount = 5;  // the streams before kRepartition
 std::string_view ToString(Stream s);
 
+// Low-cardinality facts about an output for the runtime's metrics (an SLA
+// decision's metric, event and queue); never part of the value.
+struct OutputTags {
+  std::string metric, event, queue;
+};
+
 struct OutputRecord {
   OutputRecord() = default;
   OutputRecord(Stream s, std::string k, std::optional<std::string> v)
@@ -35,6 +41,7 @@ struct OutputRecord {
   // timer (from_timer). For latency metrics only; never part of the value.
   Timestamp cause_time;
   bool from_timer = false;
+  OutputTags tags;
   // The partition to write to; nullopt: chosen from the key. Repartition
   // records name theirs (by queue hash, or every partition for watermarks).
   std::optional<int> partition;

@@ -78,9 +78,10 @@ class Task::Context final : public processors::ProcessorContext {
   void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
     task_.timers_.Cancel(MakeTimer(when, owner, tag));
   }
-  void Emit(Stream stream, std::string key, std::optional<std::string> value) override {
+  void Emit(Stream stream, std::string key, std::optional<std::string> value, OutputTags tags) override {
     ++task_.stats_.outputs[static_cast<int>(stream)];
     OutputRecord r{stream, std::move(key), std::move(value)};
+    r.tags = std::move(tags);
     r.from_timer = task_.firing_.has_value();
     r.cause_time = task_.firing_ ? *task_.firing_ : task_.current_ts_;
     task_.sink_.Emit(std::move(r));

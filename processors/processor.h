@@ -60,7 +60,9 @@ class ProcessorContext {
   virtual void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) = 0;
 
   // Emits an output record; nullopt value is a tombstone.
-  virtual void Emit(Stream stream, std::string key, std::optional<std::string> value) = 0;
+  // `tags` feed the runtime's metrics (cxstream_sla_events_total).
+  virtual void Emit(Stream stream, std::string key, std::optional<std::string> value,
+                    OutputTags tags = {}) = 0;
 
   // Calls fn(name, value) for every record of `owner` whose name starts with
   // `prefix`, in name order (writes of this transaction included). With

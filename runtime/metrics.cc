@@ -90,6 +90,11 @@ Metrics::Metrics()
                               .Help("State writes buffered until the next commit")
                               .Register(*registry_)
                               .Add({})),
+      state_memory_budget_bytes(BuildGauge()
+                                    .Name("cxstream_state_memory_budget_bytes")
+                                    .Help("The configured memory budget (state.memory_budget_bytes)")
+                                    .Register(*registry_)
+                                    .Add({})),
       backpressure(BuildGauge()
                        .Name("cxstream_backpressure")
                        .Help("1 while input is paused because the producer queue is full")
@@ -133,6 +138,12 @@ Metrics::Metrics()
                        .Name("cxstream_sla_open_clocks")
                        .Help("SLA clocks running or paused on this worker's tasks, by metric and queue "
                              "(queue empty for orders and cases)")
-                       .Register(*registry_)) {}
+                       .Register(*registry_)),
+      sla_events_(
+          BuildCounter()
+              .Name("cxstream_sla_events_total")
+              .Help("SLA records produced, by metric, event (activate, warning, breach, fulfill...) and "
+                    "queue")
+              .Register(*registry_)) {}
 
 }  // namespace cx::runtime

@@ -35,6 +35,10 @@ class Metrics {
     return restore_remaining_.Add({{"task", std::to_string(task)}});
   }
   prometheus::Gauge& Watermark(int task) { return watermark_.Add({{"task", std::to_string(task)}}); }
+  prometheus::Counter& SlaEvents(const std::string& metric, const std::string& event,
+                                 const std::string& queue) {
+    return sla_events_.Add({{"metric", metric}, {"event", event}, {"queue", queue}});
+  }
   prometheus::Gauge& OpenClocks(const std::string& metric, const std::string& queue) {
     return open_clocks_.Add({{"metric", metric}, {"queue", queue}});
   }
@@ -54,6 +58,7 @@ class Metrics {
   prometheus::Gauge& ready;
   prometheus::Gauge& state_memory_bytes;
   prometheus::Gauge& state_pending_bytes;
+  prometheus::Gauge& state_memory_budget_bytes;
   prometheus::Gauge& backpressure;
   prometheus::Counter& cache_hits;  // RocksDB block cache, all tasks
   prometheus::Counter& cache_misses;
@@ -66,6 +71,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& restore_remaining_;
   prometheus::Family<prometheus::Gauge>& watermark_;
   prometheus::Family<prometheus::Gauge>& open_clocks_;
+  prometheus::Family<prometheus::Counter>& sla_events_;
 };
 
 }  // namespace cx::runtime

@@ -271,6 +271,7 @@ Status Worker::Impl::Start() {
   }
   int n = (*counts)[0];
   partitions_ = n;
+  metrics_.state_memory_budget_bytes.Set(static_cast<double>(config_.state.memory_budget_bytes));
   if ((*counts)[repartition] < 0) {
     if (Status s = CreateTopic(topics_[repartition], n, false); !s.ok()) {
       return Status::Fatal("repartition topic " + topics_[repartition] +
@@ -647,6 +648,7 @@ void Worker::Impl::FinishRestores() {
     slot->task = std::make_unique<engine::Task>(opts, *slot->store, sink_,
                                                 engine::BuildCustomerProcessors(config_, engine::Mode::kRun));
     slot->reported = {};
+    metrics_.RestoreRemaining(slot->partition).Set(0);  // restored: nothing left (and the series exists)
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
     slot->task->set_now(clock_.Now());
     for (const auto& key : slot->repair) {
@@ -803,6 +805,8 @@ void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
                  nullptr);
       return;
   }
+  if (r.stream == Stream::kSla && !r.tags.event.empty())
+    metrics_.SlaEvents(r.tags.metric, r.tags.event, r.tags.queue).Increment();
   if (r.stream == Stream::kDlq) {
     for (const auto& [k, v] : r.headers) {
       if (k == "cx.error.code") metrics_.DeadLettered(v).Increment();

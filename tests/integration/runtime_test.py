@@ -611,6 +611,33 @@ def test_demo_shows_breaches_alerts_and_staffing(env):
     print("  " + seen.strip() + "\n  " + [l for l in p.stdout.splitlines() if l.startswith("summary:")][0][:200])
 
 
+def test_rules_metrics_are_exported(env):
+    """Every cxstream metric the Prometheus rules (deploy/prometheus) use is
+    exported by a running worker once it has seen a dead letter and a breach."""
+    rules = open(os.path.join(env.src, "deploy", "prometheus", "cxstream-rules.yaml")).read()
+    wanted = sorted(set(re.findall(r"\b(cxstream_[a-z_]+)", rules)))
+    env.start_broker(partitions=2)
+    now = time.time()
+    path = env.path("m.ndjson")
+    with open(path, "w") as f:
+        f.write(json.dumps({"event_id": "m1", "type": "conversation.opened", "ts": rfc3339(now - 600),
+                            "customer_id": "m", "conversation_id": "mv", "channel": "web", "queue": "q",
+                            "priority": "normal"}) + "\n")
+        f.write('{"event_id":"m2","type":"conversation.opened"\n')  # a dead letter
+    env.produce(path)
+    w = env.worker("w1").start()
+    wait_for("the breach", lambda: metric_sum(w.metrics(), "cxstream_sla_events_total") >= 3, 60, interval=0.5)
+    def missing():
+        names = {k.split("{")[0] for k in (w.metrics() or {})}
+        return [n for n in wanted if n not in names]
+    try:  # gauges are refreshed at each commit
+        wait_for("every metric the rules use", lambda: not missing(), 20, interval=0.5)
+    except Failure:
+        raise Failure(f"the rules use metrics the worker does not export: {missing()}")
+    w.terminate()
+    print(f"  {len(wanted)} metric names of the rules exported: {', '.join(wanted)}")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":
