@@ -23,14 +23,15 @@ TEST(AlertProcessorTest, AnIdThatNeedsEscapingStillResolves) {
   const std::string conv = R"(v\"1\\)";  // v"1\ once decoded
   int n = 0;
   for (const std::string& fields :
-       {std::string(R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":")") + conv +
-            R"(","channel":"web","queue":"q","priority":"normal")",
+       {std::string(R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":")") +
+            conv + R"(","channel":"web","queue":"q","priority":"normal")",
         std::string(R"("type":"message.customer","ts":"2026-11-23T10:00:01Z","conversation_id":")") + conv +
             R"(","text":"I want to file a complaint")",
-        std::string(R"("type":"conversation.closed","ts":"2026-11-23T10:00:02Z","conversation_id":")") + conv +
-            R"(")"}) {
+        std::string(R"("type":"conversation.closed","ts":"2026-11-23T10:00:02Z","conversation_id":")") +
+            conv + R"(")"}) {
     engine::InputRecord r;
-    const std::string json = R"({"event_id":"e)" + std::to_string(++n) + R"(","customer_id":"c1",)" + fields + "}";
+    const std::string json =
+        R"({"event_id":"e)" + std::to_string(++n) + R"(","customer_id":"c1",)" + fields + "}";
     r.value = json;
     task.Process(r);
     ASSERT_EQ(task.stats().dead_lettered, 0u) << json;
