@@ -46,6 +46,13 @@ void AppendRfc3339(Timestamp t, std::string& out);
 std::optional<DurationMs> ParseDuration(std::string_view text);
 std::string FormatDuration(DurationMs d);
 
+// How many whole `step`s (> 0) lie between the epoch and `t`, rounded down
+// (also before 1970): the index of t's interval, day, ...
+inline std::int64_t StepsSinceEpoch(Timestamp t, DurationMs step) {
+  const std::int64_t q = t.ms / step;
+  return t.ms % step < 0 ? q - 1 : q;
+}
+
 // Source of "now". Implementations are thread-safe.
 class Clock {
  public:

@@ -223,12 +223,6 @@ class Bridge {
   prometheus::Gauge& pending_gauge_;
 };
 
-Timestamp WallNow() {
-  return Timestamp{std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count()};
-}
-
 }  // namespace
 
 int RunAlertBridge(const config::Config& c, const std::atomic<bool>& stop) {
@@ -287,9 +281,10 @@ int RunAlertBridge(const config::Config& c, const std::atomic<bool>& stop) {
        {"alertmanager", std::string_view(c.alert_bridge.alertmanager_url)}});
 
   std::vector<bool> at_end(static_cast<std::size_t>(partitions), false);
+  const SystemClock clock;
   while (!stop.load()) {
     runtime::KafkaMessage m(rd_kafka_consumer_poll(consumer.get(), 100));
-    const Timestamp now = WallNow();
+    const Timestamp now = clock.Now();
     if (m) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (m->partition >= 0 && m->partition < partitions)

@@ -39,16 +39,34 @@ KafkaHandle NewClient(rd_kafka_type_t type, const char* what,
 
 }  // namespace
 
-int Produce(const ProduceOptions& o) {
-  std::vector<std::pair<std::string, std::string>> props = {{"bootstrap.servers", o.bootstrap},
+const std::string& InputTopic(TopicKind kind, const ProduceOptions& o) {
+  switch (kind) {
+    case TopicKind::kOrders:
+      return o.orders;
+    case TopicKind::kAftersales:
+      return o.aftersales;
+    case TopicKind::kAgents:
+      return o.agents;
+    case TopicKind::kChat:
+    case TopicKind::kAnyCustomer:  // customer.erased: any customer topic
+      return o.chat;
+    case TopicKind::kRepartition:  // no event type belongs there
+      break;
+  }
+  return o.malformed_topic;
+}
+
+KafkaHandle NewInputProducer(const std::string& bootstrap, int max_batch, const char* what) {
+  std::vector<std::pair<std::string, std::string>> props = {{"bootstrap.servers", bootstrap},
                                                             {"enable.idempotence", "true"},
-                                                            // As Java producers and Kafka Streams: the
-                                                            // worker's kafka.key_partitioner default.
-                                                            {"partitioner", "murmur2_random"},
                                                             {"linger.ms", "5"},
                                                             {"partitioner", "murmur2_random"}};
-  if (o.max_batch > 0) props.emplace_back("batch.num.messages", std::to_string(o.max_batch));
-  KafkaHandle rk = NewClient(RD_KAFKA_PRODUCER, "produce", props);
+  if (max_batch > 0) props.emplace_back("batch.num.messages", std::to_string(max_batch));
+  return NewClient(RD_KAFKA_PRODUCER, what, props);
+}
+
+int Produce(const ProduceOptions& o) {
+  KafkaHandle rk = NewInputProducer(o.bootstrap, o.max_batch, "produce");
   if (!rk) return 2;
   // Generous limits: the worker, not this tool, decides what is valid.
   EventDecoder decoder(
@@ -68,23 +86,7 @@ int Produce(const ProduceOptions& o) {
       const std::string* topic = &o.malformed_topic;
       std::string key;
       if (e) {
-        switch (TopicOf(e->type)) {
-          case TopicKind::kChat:
-          case TopicKind::kAnyCustomer:
-            topic = &o.chat;
-            break;
-          case TopicKind::kOrders:
-            topic = &o.orders;
-            break;
-          case TopicKind::kAftersales:
-            topic = &o.aftersales;
-            break;
-          case TopicKind::kAgents:
-            topic = &o.agents;
-            break;
-          case TopicKind::kRepartition:  // no event type belongs there
-            break;
-        }
+        topic = &InputTopic(TopicOf(e->type), o);
         key = e->key();
       }
       while (true) {

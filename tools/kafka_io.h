@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "core/event.h"
+#include "runtime/kafka.h"
+
 namespace cx::tools {
 
 struct ProduceOptions {
@@ -21,6 +24,13 @@ struct ProduceOptions {
 // Each line goes to the topic of its type with the key the contract names
 // (customer_id, or agent_id on agent.status). Returns the exit code.
 int Produce(const ProduceOptions& options);
+
+// The input topic of an event family, by the names in `o`.
+const std::string& InputTopic(TopicKind kind, const ProduceOptions& o);
+// A producer for the input topics: idempotent, and murmur2-partitioned like
+// Java producers and Kafka Streams (the worker's kafka.key_partitioner
+// default). Null after printing why, prefixed by `what`.
+runtime::KafkaHandle NewInputProducer(const std::string& bootstrap, int max_batch, const char* what);
 
 struct DumpOptions {
   std::string bootstrap;

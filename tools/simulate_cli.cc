@@ -9,32 +9,18 @@
 
 #include "core/event.h"
 #include "runtime/kafka.h"
+#include "tools/kafka_io.h"
 
 namespace cx::tools {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-Timestamp WallNow() {
-  return Timestamp{std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count()};
-}
-
-const char* TopicFor(const SimRecord& r) {
-  if (r.agent) return "cx.agents";
+// The topic of a record: its type's (a malformed one still carries the type
+// it was made from).
+const std::string& TopicFor(const SimRecord& r, const ProduceOptions& topics) {
   auto t = ParseEventType(r.type);
-  if (!t) return "cx.chat";
-  switch (TopicOf(*t)) {
-    case TopicKind::kOrders:
-      return "cx.orders";
-    case TopicKind::kAftersales:
-      return "cx.aftersales";
-    case TopicKind::kAgents:
-      return "cx.agents";
-    default:
-      return "cx.chat";
-  }
+  return InputTopic(t ? TopicOf(*t) : TopicKind::kChat, topics);
 }
 
 }  // namespace
@@ -48,7 +34,7 @@ int RunSimulate(SimulateCliOptions o, const std::atomic<bool>& stop) {
     }
     o.sim.start = *t;
   } else {
-    o.sim.start = WallNow();
+    o.sim.start = SystemClock().Now();
   }
   if (o.out.empty() == o.bootstrap.empty()) {
     std::cerr << "simulate: give exactly one of --out FILE and --bootstrap ADDR\n";
@@ -63,24 +49,11 @@ int RunSimulate(SimulateCliOptions o, const std::atomic<bool>& stop) {
       return 2;
     }
   } else {
-    runtime::KafkaConf conf(rd_kafka_conf_new());
-    char err[512];
-    for (const auto& [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
-             {"enable.idempotence", "true"}, {"linger.ms", "5"}, {"partitioner", "murmur2_random"}}) {
-      rd_kafka_conf_set(conf.get(), k, v, err, sizeof err);
-    }
-    if (rd_kafka_conf_set(conf.get(), "bootstrap.servers", o.bootstrap.c_str(), err, sizeof err) !=
-        RD_KAFKA_CONF_OK) {
-      std::cerr << "simulate: " << err << "\n";
-      return 2;
-    }
-    producer.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err));
-    if (!producer) {
-      std::cerr << "simulate: " << err << "\n";
-      return 1;
-    }
+    producer = NewInputProducer(o.bootstrap, 0, "simulate");
+    if (!producer) return 1;
   }
 
+  const ProduceOptions topics;  // the contract's topic names
   Simulator sim(o.sim);
   SimRecord r;
   const auto wall_start = SteadyClock::now();
@@ -105,9 +78,9 @@ int RunSimulate(SimulateCliOptions o, const std::atomic<bool>& stop) {
     }
     while (true) {
       const rd_kafka_resp_err_t e = rd_kafka_producev(
-          producer.get(), RD_KAFKA_V_TOPIC(TopicFor(r)), RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
-          RD_KAFKA_V_VALUE(r.value.data(), r.value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_END);
+          producer.get(), RD_KAFKA_V_TOPIC(TopicFor(r, topics).c_str()),
+          RD_KAFKA_V_KEY(r.key.data(), r.key.size()), RD_KAFKA_V_VALUE(r.value.data(), r.value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         std::cerr << "simulate: produce: " << rd_kafka_err2str(e) << "\n";

@@ -155,7 +155,6 @@ class Simulator::Impl {
     r.value = w.Take();
     r.type = type_;
     r.key = key_;
-    r.agent = r.type == "agent.status";
     if (o_.malformed_share > 0 && Uniform() < o_.malformed_share) Corrupt(r);
     ++counts.records;
     ready_.push_back(std::move(r));

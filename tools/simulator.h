@@ -46,9 +46,8 @@ struct SimRecord {
   Timestamp ts;
   std::string value;
   bool malformed = false;
-  std::string key;     // customer_id (agent_id for agent.status): the Kafka key
-  bool agent = false;  // goes to the agents topic
-  std::string type;    // the event type (before any corruption)
+  std::string key;   // customer_id (agent_id for agent.status): the Kafka key
+  std::string type;  // the event type (before any corruption): its topic
 };
 
 class Simulator {

@@ -18,11 +18,7 @@ constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64,
 constexpr std::string_view kRecord = "p";
 constexpr std::string_view kEmitTag = "emit", kExpireTag = "expire";
 
-std::int32_t DayOf(Timestamp t) {
-  std::int64_t d = t.ms / kDay;
-  if (t.ms % kDay < 0) --d;
-  return static_cast<std::int32_t>(d);
-}
+std::int32_t DayOf(Timestamp t) { return static_cast<std::int32_t>(StepsSinceEpoch(t, kDay)); }
 
 void PutStr(std::string& v, const std::string& s) { PutString(v, s); }
 

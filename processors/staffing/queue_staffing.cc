@@ -94,10 +94,7 @@ const QueueTarget& QueueStaffing::TargetOf(std::string_view queue) const {
 }
 
 Timestamp QueueStaffing::IntervalStart(Timestamp t) const {
-  const DurationMs i = options_.interval;
-  std::int64_t q = t.ms / i;
-  if (t.ms % i < 0) --q;  // floor for times before 1970
-  return Timestamp{q * i};
+  return Timestamp{StepsSinceEpoch(t, options_.interval) * options_.interval};
 }
 
 void QueueStaffing::OnRepartitioned(std::string_view queue, Timestamp ts, std::string_view value,
@@ -235,17 +232,15 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
   }
   const double aht_interval =
       s.handled > 0 ? static_cast<double>(s.handle) / static_cast<double>(s.handled) / 1000.0 : kUnknown;
-  const auto slot =
-      static_cast<std::size_t>(((s.start.ms / options_.interval) % static_cast<std::int64_t>(slots_per_day) +
-                                static_cast<std::int64_t>(slots_per_day)) %
-                               static_cast<std::int64_t>(slots_per_day));
+  // The interval's day, and its slot (index within that day).
+  const std::int64_t day = StepsSinceEpoch(s.start, kDay);
+  const auto slot = static_cast<std::size_t>((s.start.ms - day * kDay) / options_.interval);
   const std::size_t next = (slot + 1) % slots_per_day;
   double forecast = 0;
   double ratio = 1;
   if (!provisional) {
     // Close the slot: intraday totals (today's actual against what was
     // forecast for the same slots), then smooth this slot's level.
-    const std::int64_t day = s.start.ms / kDay;
     if (day != fc.day) {
       fc.day = day;
       fc.today_actual = fc.today_forecast = 0;
