@@ -20,10 +20,15 @@ inline constexpr int kStreamCount = 6;
 inline constexpr int kContractStreamCount = 5;  // the streams before kRepartition
 std::string_view ToString(Stream s);
 
-// Low-cardinality facts about an output for the runtime's metrics (an SLA
-// decision's metric, event and queue); never part of the value.
+// Low-cardinality facts about an output for the runtime's metrics; never
+// part of the value. SLA decisions: metric, event (activate, breach...) and
+// queue. Alerts: kind, event (trigger, resolve), severity and queue.
+// Staffing records: queue, and the interval's agents online and required
+// (Erlang C; negative when not computed).
 struct OutputTags {
   std::string metric, event, queue;
+  std::string kind, severity;
+  double agents_online = -1, agents_required = -1;
 };
 
 struct OutputRecord {

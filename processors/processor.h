@@ -60,7 +60,8 @@ class ProcessorContext {
   virtual void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) = 0;
 
   // Emits an output record; nullopt value is a tombstone.
-  // `tags` feed the runtime's metrics (cxstream_sla_events_total).
+  // `tags` feed the runtime's metrics (cxstream_sla_events_total,
+  // cxstream_alerts_total, the staffing gauges).
   virtual void Emit(Stream stream, std::string key, std::optional<std::string> value,
                     OutputTags tags = {}) = 0;
 

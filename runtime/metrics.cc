@@ -1,5 +1,10 @@
 #include "runtime/metrics.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
 namespace cx::runtime {
 namespace {
 
@@ -100,6 +105,11 @@ Metrics::Metrics()
                        .Help("1 while input is paused because the producer queue is full")
                        .Register(*registry_)
                        .Add({})),
+      resident_memory_bytes(BuildGauge()
+                                .Name("cxstream_process_resident_memory_bytes")
+                                .Help("Resident memory of the worker process")
+                                .Register(*registry_)
+                                .Add({})),
       cache_hits(BuildCounter()
                      .Name("cxstream_state_cache_hits_total")
                      .Help("State reads served by the RocksDB block cache")
@@ -144,6 +154,50 @@ Metrics::Metrics()
               .Name("cxstream_sla_events_total")
               .Help("SLA records produced, by metric, event (activate, warning, breach, fulfill...) and "
                     "queue")
-              .Register(*registry_)) {}
+              .Register(*registry_)),
+      alerts_(BuildCounter()
+                  .Name("cxstream_alerts_total")
+                  .Help("Alert actions produced, by kind, action (trigger, resolve), severity and queue")
+                  .Register(*registry_)),
+      staffing_online_(
+          BuildGauge()
+              .Name("cxstream_staffing_agents_online")
+              .Help("Agents online in a queue's latest staffing interval (queues whose stage runs here)")
+              .Register(*registry_)),
+      staffing_required_(BuildGauge()
+                             .Name("cxstream_staffing_agents_required")
+                             .Help("Agents required (Erlang C) in a queue's latest staffing interval")
+                             .Register(*registry_)) {}
+
+void Metrics::SetStaffing(const std::string& queue, double online, double required) {
+  staffing_queues_.insert(queue);
+  staffing_online_.Add({{"queue", queue}}).Set(online);
+  // An interval without arrivals computes no requirement: the series is
+  // dropped rather than left at an old value.
+  if (required >= 0) {
+    staffing_required_.Add({{"queue", queue}}).Set(required);
+  } else if (staffing_required_.Has({{"queue", queue}})) {
+    staffing_required_.Remove(&staffing_required_.Add({{"queue", queue}}));
+  }
+}
+
+void Metrics::ClearStaffing() {
+  for (const std::string& queue : staffing_queues_) {
+    for (auto* family : {&staffing_online_, &staffing_required_}) {
+      if (family->Has({{"queue", queue}})) family->Remove(&family->Add({{"queue", queue}}));
+    }
+  }
+  staffing_queues_.clear();
+}
+
+double ResidentMemoryBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long pages_total = 0, pages_resident = 0;
+  const int n = std::fscanf(f, "%ld %ld", &pages_total, &pages_resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return static_cast<double>(pages_resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
 
 }  // namespace cx::runtime

@@ -10,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <set>
 #include <string>
 
 namespace cx::runtime {
@@ -42,6 +43,15 @@ class Metrics {
   prometheus::Gauge& OpenClocks(const std::string& metric, const std::string& queue) {
     return open_clocks_.Add({{"metric", metric}, {"queue", queue}});
   }
+  prometheus::Counter& Alerts(const std::string& kind, const std::string& action, const std::string& severity,
+                              const std::string& queue) {
+    return alerts_.Add({{"kind", kind}, {"action", action}, {"severity", severity}, {"queue", queue}});
+  }
+  // The latest staffing interval of a queue whose stage task runs here. Only
+  // one worker owns a queue at a time; ClearStaffing() drops them at a revoke
+  // so that a queue that moved is not reported twice.
+  void SetStaffing(const std::string& queue, double online, double required);
+  void ClearStaffing();
 
   prometheus::Counter& duplicates;
   prometheus::Counter& late;
@@ -60,7 +70,8 @@ class Metrics {
   prometheus::Gauge& state_pending_bytes;
   prometheus::Gauge& state_memory_budget_bytes;
   prometheus::Gauge& backpressure;
-  prometheus::Counter& cache_hits;  // RocksDB block cache, all tasks
+  prometheus::Gauge& resident_memory_bytes;  // the whole process (/proc/self/statm)
+  prometheus::Counter& cache_hits;           // RocksDB block cache, all tasks
   prometheus::Counter& cache_misses;
 
  private:
@@ -72,6 +83,13 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& watermark_;
   prometheus::Family<prometheus::Gauge>& open_clocks_;
   prometheus::Family<prometheus::Counter>& sla_events_;
+  prometheus::Family<prometheus::Counter>& alerts_;
+  prometheus::Family<prometheus::Gauge>& staffing_online_;
+  prometheus::Family<prometheus::Gauge>& staffing_required_;
+  std::set<std::string> staffing_queues_;  // the worker's thread only
 };
+
+// The resident set size of this process in bytes, 0 where /proc is missing.
+double ResidentMemoryBytes();
 
 }  // namespace cx::runtime

@@ -491,6 +491,7 @@ void Worker::Impl::Revoke() {
     slot->dirty = false;
   }
   rd_kafka_assign(consumer_.get(), nullptr);
+  metrics_.ClearStaffing();  // a queue's stage may now run elsewhere
   Log(LogLevel::kInfo, "worker", "partitions revoked");
 }
 
@@ -807,6 +808,10 @@ void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
   }
   if (r.stream == Stream::kSla && !r.tags.event.empty())
     metrics_.SlaEvents(r.tags.metric, r.tags.event, r.tags.queue).Increment();
+  if (r.stream == Stream::kAlerts && !r.tags.kind.empty())
+    metrics_.Alerts(r.tags.kind, r.tags.event, r.tags.severity, r.tags.queue).Increment();
+  if (r.stream == Stream::kStaffing && !r.tags.queue.empty())
+    metrics_.SetStaffing(r.tags.queue, r.tags.agents_online, r.tags.agents_required);
   if (r.stream == Stream::kDlq) {
     for (const auto& [k, v] : r.headers) {
       if (k == "cx.error.code") metrics_.DeadLettered(v).Increment();
@@ -1025,6 +1030,7 @@ void Worker::Impl::UpdateGauges() {
   for (const auto& [key, n] : open_clock_gauges_)
     metrics_.OpenClocks(key.first, key.second).Set(static_cast<double>(n));
   metrics_.state_memory_bytes.Set(static_cast<double>(state::MemoryUsage(*memory_)));
+  metrics_.resident_memory_bytes.Set(ResidentMemoryBytes());
   // The statistics count from zero; the counters follow them.
   const state::CacheCounts cache = state::CacheStats(*memory_);
   metrics_.cache_hits.Increment(static_cast<double>(cache.hits) - metrics_.cache_hits.Value());

@@ -5,6 +5,7 @@
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "core/json_writer.h"
+#include "processors/processor.h"
 
 namespace cx::processors {
 namespace {
@@ -31,6 +32,17 @@ void Alert::DetailNumber(std::string_view k, double v) {
 void Alert::DetailTime(std::string_view k, Timestamp t) {
   if (t == Timestamp::Min() || t == Timestamp::Max()) return;
   DetailString(k, FormatRfc3339(t));
+}
+
+void Alert::EmitTo(ProcessorContext& ctx, std::string_view source) const {
+  OutputTags tags;
+  tags.kind = kind;
+  tags.event = action;
+  tags.severity = severity;
+  for (const auto& [k, v] : labels) {
+    if (k == "queue") tags.queue = v;
+  }
+  ctx.Emit(Stream::kAlerts, dedup_key, ToJson(source), std::move(tags));
 }
 
 std::string Alert::ToJson(std::string_view source) const {

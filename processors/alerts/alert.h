@@ -13,6 +13,8 @@
 
 namespace cx::processors {
 
+class ProcessorContext;
+
 struct Alert {
   std::string dedup_key;  // stable: the same condition, the same key (<= 255 characters)
   std::string action;     // trigger | resolve
@@ -31,6 +33,9 @@ struct Alert {
   void DetailTime(std::string_view k, Timestamp t);
 
   std::string ToJson(std::string_view source) const;
+  // Emits it on the alert stream (key: dedup_key), tagged with kind, action,
+  // severity and queue for the runtime's cxstream_alerts_total.
+  void EmitTo(ProcessorContext& ctx, std::string_view source) const;
   std::string Encode() const;
   bool Decode(std::string_view in);
 };

@@ -128,7 +128,7 @@ void AlertProcessor::Trigger(const std::string& customer, std::string_view subje
   if (via)
     ctx.Repartition(via_queue, a.Encode());
   else
-    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+    a.EmitTo(ctx, options_.source);
 }
 
 void AlertProcessor::Resolve(const std::string& customer, const std::string& name, Timestamp ts,
@@ -147,7 +147,7 @@ void AlertProcessor::Resolve(const std::string& customer, const std::string& nam
   if (!where.empty() && where[0] == 'q')
     ctx.Repartition(where.substr(1), a.Encode());
   else
-    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+    a.EmitTo(ctx, options_.source);
 }
 
 void AlertProcessor::ResolveSubject(const std::string& customer, std::string_view subject, Timestamp ts,

@@ -81,7 +81,7 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
       a.grouped_under = *storm;
       ctx.Delete(queue, "grouped/" + a.dedup_key);
     }
-    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+    a.EmitTo(ctx, options_.source);
     return;
   }
   // A breach: it counts towards a storm of its queue.
@@ -109,7 +109,7 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
     storm.DetailNumber("breaches", static_cast<double>(s.recent.size()));
     storm.DetailNumber("window_s", static_cast<double>(options_.storm_window) / 1000.0);
     storm.DetailTime("first_breach", s.recent.front());
-    ctx.Emit(Stream::kAlerts, storm.dedup_key, storm.ToJson(options_.source));
+    storm.EmitTo(ctx, options_.source);
   }
   ctx.Put(queue, "storm", s.Encode());
   if (options_.group_wait <= 0) {
@@ -117,7 +117,7 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
       a.grouped_under = s.key;
       ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
     }
-    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+    a.EmitTo(ctx, options_.source);
     return;
   }
   const std::string held = HeldName(ts + options_.group_wait, a.dedup_key);
@@ -161,7 +161,7 @@ void AlertQueueStage::Release(std::string_view queue, Timestamp wm, ProcessorCon
       a.grouped_under = s.key;
       ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
     }
-    ctx.Emit(Stream::kAlerts, a.dedup_key, a.ToJson(options_.source));
+    a.EmitTo(ctx, options_.source);
   }
   // A storm ends when its queue has had no breach for a whole window.
   if (s.active && wm >= s.last + options_.storm_window) {
@@ -176,7 +176,7 @@ void AlertQueueStage::Release(std::string_view queue, Timestamp wm, ProcessorCon
     end.Label("queue", queue);
     end.Label("kind", end.kind);
     end.Label("severity", end.severity);
-    ctx.Emit(Stream::kAlerts, end.dedup_key, end.ToJson(options_.source));
+    end.EmitTo(ctx, options_.source);
     s = Storm{};
     ctx.Delete(queue, "storm");
   }

@@ -668,8 +668,11 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   if (!c.calendar.empty()) w.Field("calendar", c.calendar);
   if (what == "fulfill") w.Field("breached", c.breached);
   w.EndObject();
-  ctx.Emit(Stream::kSla, c.customer_id, w.Take(),
-           OutputTags{std::string(ToString(c.metric)), std::string(what), c.queue});
+  OutputTags tags;
+  tags.metric = std::string(ToString(c.metric));
+  tags.event = std::string(what);
+  tags.queue = c.queue;
+  ctx.Emit(Stream::kSla, c.customer_id, w.Take(), std::move(tags));
   // The profile counts breaches suffered; alerts follow every decision.
   const std::string clock = id.substr(0, id.find('/', c.customer_id.size() + c.subject_id.size() + 2));
   SlaDecision d;

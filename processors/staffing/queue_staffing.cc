@@ -359,7 +359,12 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
     w.Key("required_agents").Null().Key("scheduled_agents").Null().Key("delta_agents").Null();
   }
   w.EndObject();
-  ctx.Emit(Stream::kStaffing, std::string(queue), w.Take());
+  OutputTags tags;
+  tags.queue = std::string(queue);
+  tags.agents_online = static_cast<double>(s.agents);
+  if (computed && staffing.erlang_c)
+    tags.agents_required = static_cast<double>(staffing.erlang_c->raw_agents);
+  ctx.Emit(Stream::kStaffing, std::string(queue), w.Take(), std::move(tags));
 }
 
 }  // namespace cx::processors

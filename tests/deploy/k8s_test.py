@@ -38,7 +38,7 @@ for (kind, name), doc in objects.items():
     if kind == "Secret":
         secrets[name] = doc
 
-for kind in ["Namespace", "ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget", "PodMonitor",
+for kind in ["Namespace", "ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget", "PodMonitor", "NetworkPolicy",
              "ScaledObject", "TriggerAuthentication", "Job"]:
     check(any(k == kind for k, _ in objects), f"no {kind}")
 
@@ -134,8 +134,20 @@ for topic in ["cx.chat", "cx.orders", "cx.aftersales", "cx.agents", "cxstream-cu
     check(topic in job_script, f"the topics Job does not create {topic}")
 check("cxstream-customer-changelog \"$PARTITIONS\" --config cleanup.policy=compact" in job_script,
       "the changelog must be compacted")
+np = objects[("NetworkPolicy", "cxstream")]
+np_ports = {p["port"] for rule in np["spec"]["ingress"] for p in rule["ports"]}
+check(np["spec"]["podSelector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"],
+      "the NetworkPolicy must select the workers")
+check(np_ports == set(ports.values()), "the NetworkPolicy must let in the container's HTTP port and nothing else")
 pm = objects[("PodMonitor", "cxstream")]
 check(pm["spec"]["podMetricsEndpoints"][0]["port"] in ports, "the PodMonitor must scrape a declared port")
+# The rules and the dashboard select job="cxstream": the PodMonitor must name
+# the job after a pod label whose value is that.
+rules_text = open(os.path.join(source, "deploy", "prometheus", "cxstream-rules.yaml")).read()
+job_label = pm["spec"].get("jobLabel")
+pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+check(job_label in pod_labels and f'job="{pod_labels[job_label]}"' in rules_text,
+      "PodMonitor.jobLabel must give the job name the Prometheus rules select (job=\"cxstream\")")
 check(objects[("PodDisruptionBudget", "cxstream")]["spec"].get("maxUnavailable") == 1, "PDB: maxUnavailable 1")
 
 for f in failures:

@@ -611,31 +611,51 @@ def test_demo_shows_breaches_alerts_and_staffing(env):
     print("  " + seen.strip() + "\n  " + [l for l in p.stdout.splitlines() if l.startswith("summary:")][0][:200])
 
 
-def test_rules_metrics_are_exported(env):
-    """Every cxstream metric the Prometheus rules (deploy/prometheus) use is
-    exported by a running worker once it has seen a dead letter and a breach."""
-    rules = open(os.path.join(env.src, "deploy", "prometheus", "cxstream-rules.yaml")).read()
-    wanted = sorted(set(re.findall(r"\b(cxstream_[a-z_]+)", rules)))
+def test_monitoring_metrics_are_exported(env):
+    """Every cxstream metric the Prometheus rules (deploy/prometheus) and the
+    Grafana dashboard (deploy/grafana) use is exported by a running worker
+    once it has seen a dead letter, a breach, an alert and a staffing
+    interval; the staffing gauges agree with the staffing record."""
+    used = open(os.path.join(env.src, "deploy", "prometheus", "cxstream-rules.yaml")).read()
+    used += open(os.path.join(env.src, "deploy", "grafana", "cxstream.json")).read()
+    wanted = sorted(set(re.findall(r"\b(cxstream_[a-z_]+)", used)))
     env.start_broker(partitions=2)
     now = time.time()
     path = env.path("m.ndjson")
     with open(path, "w") as f:
-        f.write(json.dumps({"event_id": "m1", "type": "conversation.opened", "ts": rfc3339(now - 600),
+        f.write(json.dumps({"event_id": "m1", "type": "conversation.opened", "ts": rfc3339(now - 3600),
                             "customer_id": "m", "conversation_id": "mv", "channel": "web", "queue": "q",
                             "priority": "normal"}) + "\n")
+        # An answered and closed conversation gives the queue a handle time,
+        # so that staffing computes the agents required.
+        for i, (typ, dt, extra) in enumerate([("conversation.opened", 10, {"channel": "web", "queue": "q",
+                                                                        "priority": "normal"}),
+                                               ("message.agent", 40, {"agent_id": "a1"}),
+                                               ("conversation.closed", 400, {})]):
+            f.write(json.dumps({"event_id": f"h{i}", "type": typ, "ts": rfc3339(now - 3600 + dt),
+                                "customer_id": "h", "conversation_id": "hv", **extra}) + "\n")
         f.write('{"event_id":"m2","type":"conversation.opened"\n')  # a dead letter
     env.produce(path)
     w = env.worker("w1").start()
     wait_for("the breach", lambda: metric_sum(w.metrics(), "cxstream_sla_events_total") >= 3, 60, interval=0.5)
+
     def missing():
         names = {k.split("{")[0] for k in (w.metrics() or {})}
         return [n for n in wanted if n not in names]
-    try:  # gauges are refreshed at each commit
-        wait_for("every metric the rules use", lambda: not missing(), 20, interval=0.5)
+    try:  # gauges are refreshed at each commit; staffing once an interval closes
+        wait_for("every metric the rules and the dashboard use", lambda: not missing(), 30, interval=0.5)
     except Failure:
-        raise Failure(f"the rules use metrics the worker does not export: {missing()}")
+        raise Failure(f"the rules or the dashboard use metrics the worker does not export: {missing()}")
+    staffing = [json.loads(line) for line in env.dump("cx.staffing", idle_ms=500)]
+    latest = max((r for r in staffing if r["queue"] == "q"), key=lambda r: r["interval_start"])
+    values = w.metrics()
+    online = values.get('cxstream_staffing_agents_online{queue="q"}')
+    if online != latest["agents_online"]:
+        raise Failure(f"agents online gauge {online} is not the latest staffing record's {latest['agents_online']}")
+    if metric_sum({k: v for k, v in values.items() if 'kind="sla_breach"' in k}, "cxstream_alerts_total") < 1:
+        raise Failure("no sla_breach alert counted in cxstream_alerts_total")
     w.terminate()
-    print(f"  {len(wanted)} metric names of the rules exported: {', '.join(wanted)}")
+    print(f"  {len(wanted)} metric names of the rules and the dashboard exported: {', '.join(wanted)}")
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}

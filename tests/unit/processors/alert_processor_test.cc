@@ -41,5 +41,37 @@ TEST(AlertProcessorTest, AnIdThatNeedsEscapingStillResolves) {
   EXPECT_EQ(actions, (std::vector<std::string>{"trigger", "resolve"}));
 }
 
+// The runtime counts alerts by kind, action, severity and queue from the
+// record's tags (cxstream_alerts_total): they must match the record.
+TEST(AlertProcessorTest, AlertsCarryTheirMetricTags) {
+  auto store = state::NewMemoryStore();
+  CollectingSink sink;
+  std::vector<std::unique_ptr<Processor>> ps;
+  ps.push_back(std::make_unique<AlertProcessor>(AlertOptions{}));
+  engine::Task task(engine::TaskOptions{}, *store, sink, std::move(ps));
+  ASSERT_TRUE(task.Open().ok());
+  int n = 0;
+  for (
+      const std::string fields :
+      {R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":"v1","channel":"web","queue":"billing","priority":"normal")",
+       R"("type":"message.customer","ts":"2026-11-23T10:00:01Z","conversation_id":"v1","sentiment":-0.9)",
+       R"("type":"conversation.closed","ts":"2026-11-23T10:00:02Z","conversation_id":"v1")"}) {
+    engine::InputRecord r;
+    const std::string json =
+        R"({"event_id":"e)" + std::to_string(++n) + R"(","customer_id":"c1",)" + fields + "}";
+    r.value = json;
+    task.Process(r);
+  }
+  std::vector<std::string> seen;
+  for (const auto& rec : sink.records) {
+    if (rec.stream != Stream::kAlerts) continue;
+    EXPECT_EQ(rec.tags.kind, CollectingSink::Field(*rec.value, "kind"));
+    EXPECT_EQ(rec.tags.severity, CollectingSink::Field(*rec.value, "severity"));
+    EXPECT_EQ(rec.tags.queue, "billing");
+    seen.push_back(rec.tags.kind + "/" + rec.tags.event);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"negative_sentiment/trigger", "negative_sentiment/resolve"}));
+}
+
 }  // namespace
 }  // namespace cx::processors
