@@ -56,17 +56,19 @@ const std::string& InputTopic(TopicKind kind, const ProduceOptions& o) {
   return o.malformed_topic;
 }
 
-KafkaHandle NewInputProducer(const std::string& bootstrap, int max_batch, const char* what) {
+KafkaHandle NewInputProducer(const std::string& bootstrap, int max_batch, const char* what,
+                             const std::string& compression) {
   std::vector<std::pair<std::string, std::string>> props = {{"bootstrap.servers", bootstrap},
                                                             {"enable.idempotence", "true"},
                                                             {"linger.ms", "5"},
-                                                            {"partitioner", "murmur2_random"}};
+                                                            {"partitioner", "murmur2_random"},
+                                                            {"compression.codec", compression}};
   if (max_batch > 0) props.emplace_back("batch.num.messages", std::to_string(max_batch));
   return NewClient(RD_KAFKA_PRODUCER, what, props);
 }
 
 int Produce(const ProduceOptions& o) {
-  KafkaHandle rk = NewInputProducer(o.bootstrap, o.max_batch, "produce");
+  KafkaHandle rk = NewInputProducer(o.bootstrap, o.max_batch, "produce", o.compression);
   if (!rk) return 2;
   // Generous limits: the worker, not this tool, decides what is valid.
   EventDecoder decoder(

@@ -20,6 +20,8 @@ struct ProduceOptions {
   std::string malformed_topic = "cx.chat";
   // Records per message set (librdkafka batch.num.messages); 0: default.
   int max_batch = 0;
+  // librdkafka compression.codec (none, gzip, snappy, lz4, zstd).
+  std::string compression = "none";
 };
 // Each line goes to the topic of its type with the key the contract names
 // (customer_id, or agent_id on agent.status). Returns the exit code.
@@ -30,7 +32,8 @@ const std::string& InputTopic(TopicKind kind, const ProduceOptions& o);
 // A producer for the input topics: idempotent, and murmur2-partitioned like
 // Java producers and Kafka Streams (the worker's kafka.key_partitioner
 // default). Null after printing why, prefixed by `what`.
-runtime::KafkaHandle NewInputProducer(const std::string& bootstrap, int max_batch, const char* what);
+runtime::KafkaHandle NewInputProducer(const std::string& bootstrap, int max_batch, const char* what,
+                                     const std::string& compression = "none");
 
 struct DumpOptions {
   std::string bootstrap;

@@ -87,12 +87,13 @@ class Env:
             self.replay_staffing = [line.rstrip("\n") for line in f]
         return sla, dlq
 
-    def worker(self, name, extra_yaml="", properties=None, application_id="cxstream"):
-        return Worker(self, name, extra_yaml, properties or {}, application_id)
+    def worker(self, name, extra_yaml="", properties=None, application_id="cxstream", **settings):
+        return Worker(self, name, extra_yaml, properties or {}, application_id, **settings)
 
 
 class Worker:
-    def __init__(self, env, name, extra_yaml, properties, application_id="cxstream"):
+    def __init__(self, env, name, extra_yaml, properties, application_id="cxstream", budget="64MiB",
+                 commit="500ms", log_level="debug"):
         self.env = env
         self.name = name
         self.config = env.path(name + ".yaml")
@@ -105,13 +106,13 @@ class Worker:
     consumer.heartbeat.interval.ms: "500"
 {''.join(f'    {k}: "{v}"' + chr(10) for k, v in properties.items())}state:
   dir: {env.path(name + '-state')}
-  memory_budget_bytes: 64MiB
+  memory_budget_bytes: {budget}
 commit:
-  interval: 500ms
+  interval: {commit}
 http:
   port: 0
 log:
-  level: debug
+  level: {log_level}
 {extra_yaml}""")
         self.proc = None
         self.port = None
