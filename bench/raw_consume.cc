@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     }
   }
   if (bootstrap.empty() || topics.empty() || expect <= 0)
-    return Fail("usage: cx_raw_consume --bootstrap ADDR --topic T [--topic T ...] --expect N [--timeout-s S]");
+    return Fail(
+        "usage: cx_raw_consume --bootstrap ADDR --topic T [--topic T ...] --expect N [--timeout-s S]");
 
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -97,9 +98,9 @@ int main(int argc, char** argv) {
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   const double seconds = records > 1 ? std::chrono::duration<double>(last - first).count() : 0;
-  std::printf(
-      "{\"records\":%lld,\"bytes\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"checksum\":%llu}\n", records,
-      static_cast<unsigned long long>(bytes), seconds, seconds > 0 ? static_cast<double>(records) / seconds : 0.0,
-      static_cast<unsigned long long>(checksum));
+  std::printf("{\"records\":%lld,\"bytes\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"checksum\":%llu}\n",
+              records, static_cast<unsigned long long>(bytes), seconds,
+              seconds > 0 ? static_cast<double>(records) / seconds : 0.0,
+              static_cast<unsigned long long>(checksum));
   return records >= expect ? 0 : 1;
 }

@@ -25,7 +25,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
 
 double PeakRssBytes() {
   rusage u{};
@@ -67,11 +69,16 @@ int main(int argc, char** argv) {
   std::size_t budget = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--dir") dir = argv[i + 1];
-    else if (flag == "--customers") customers = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (flag == "--budget-bytes") budget = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (flag == "--updates") updates = std::strtoull(argv[i + 1], nullptr, 10);
-    else return Fail("unknown option " + flag);
+    if (flag == "--dir")
+      dir = argv[i + 1];
+    else if (flag == "--customers")
+      customers = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--budget-bytes")
+      budget = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--updates")
+      updates = std::strtoull(argv[i + 1], nullptr, 10);
+    else
+      return Fail("unknown option " + flag);
   }
   if (dir.empty() || customers == 0 || budget == 0)
     return Fail("usage: cx_state_bench --dir DIR --customers N --budget-bytes B [--updates N]");
@@ -117,8 +124,9 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"customers\":%llu,\"budget_bytes\":%zu,\"peak_rss_bytes\":%.0f,\"disk_bytes\":%llu,"
       "\"load_customers_per_s\":%.0f,\"updates\":%llu,\"updates_per_s\":%.0f,\"found\":%llu}\n",
-      static_cast<unsigned long long>(customers), budget, PeakRssBytes(), static_cast<unsigned long long>(disk),
-      static_cast<double>(customers) / load_s, static_cast<unsigned long long>(updates),
-      static_cast<double>(updates) / update_s, static_cast<unsigned long long>(found));
+      static_cast<unsigned long long>(customers), budget, PeakRssBytes(),
+      static_cast<unsigned long long>(disk), static_cast<double>(customers) / load_s,
+      static_cast<unsigned long long>(updates), static_cast<double>(updates) / update_s,
+      static_cast<unsigned long long>(found));
   return found == updates ? 0 : 1;
 }

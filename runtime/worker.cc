@@ -366,6 +366,14 @@ Status Worker::Impl::CreateTopic(const std::string& name, int partitions, bool c
 void Worker::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t* parts, void* opaque) {
   auto* self = static_cast<Impl*>(opaque);
+  if (self->fatal_flag_.load()) {
+    // Leaving after a fatal error: nothing is committed (the state may be
+    // half written); whoever owns the partitions next resumes from the last
+    // commit. No task may run meanwhile.
+    for (auto& [p, slot] : self->slots_) slot->task.reset();
+    rd_kafka_assign(rk, nullptr);
+    return;
+  }
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     self->Assign(parts);
   } else {
@@ -1059,6 +1067,11 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
     Log(LogLevel::kCritical, "worker", "stopping on a fatal error",
         {{"reason", std::string_view(s.message())}});
     StopRestoreThread();
+    // Leave the group now, while every member of this object is alive: a
+    // consumer destroyed unclosed runs its revoke callback from the
+    // destructor, on slots already destroyed (that crashed, or hung, after
+    // a failed state write).
+    rd_kafka_consumer_close(consumer_.get());
     return s;
   }
   // SIGTERM: finish the batch, commit, leave the group.

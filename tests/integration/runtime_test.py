@@ -222,6 +222,132 @@ def test_broker_down_10s(env):
     w.terminate()
 
 
+def test_rolling_restarts_of_three_workers(env):
+    """Three workers under a rolling restart, one after the other (SIGTERM,
+    start again, as a StatefulSet update does), twice round, while the
+    input is read; outputs complete as replay's, duplicates only with ids
+    already sent, and every restart exits 0."""
+    env.start_broker(partitions=6)
+    data = make_input(env, 3000, seed=5)
+    want_sla, want_dlq = expected(env, [data])
+    env.produce(data, max_batch=1)
+    env.broker_command("rtt 1 50")
+    slow = {"consumer.max.partition.fetch.bytes": "2048"}
+    ws = [env.worker(f"w{i}", properties=slow).start() for i in range(3)]
+    wait_for("progress", lambda: sum(metric_sum(w.metrics(), "cxstream_commits_total") for w in ws) >= 3, 60,
+             interval=0.1)
+    restarts = []
+    for rnd in range(2):
+        for w in ws:
+            consumed = sum(metric_sum(x.metrics(), "cxstream_records_consumed_total") for x in ws if x is not w)
+            rc = w.terminate(60)
+            if rc != 0:
+                raise Failure(f"{w.name}: SIGTERM exit code {rc}, want 0")
+            restarts.append(int(consumed))
+            w.start()
+            wait_for(f"{w.name} to rejoin", lambda: w.status("/healthz") == 200, 30)
+            time.sleep(1)
+    env.broker_command("rtt 1 0")
+    got = wait_complete(env, want_sla, timeout=180)
+    dups = check_complete(got, want_sla, "cx.sla")
+    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    print(f"  {len(restarts)} restarts (others had consumed {restarts}); {len(got)} SLA records, {dups} duplicates")
+    for w in ws:
+        w.terminate()
+
+
+def test_partition_leaders_move(env):
+    """Three brokers; the leaders of input, output and changelog partitions
+    move between them several times while the worker reads (mock cluster
+    fault injection). Nothing is lost and the worker stays up."""
+    env.start_broker(partitions=4, brokers=3)
+    data = make_input(env, 3000, seed=6)
+    want_sla, want_dlq = expected(env, [data])
+    env.produce(data, max_batch=1)
+    for b in (1, 2, 3):
+        env.broker_command(f"rtt {b} 30")
+    w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "2048"}).start()
+    wait_for("progress", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
+    rng = random.Random(11)
+    moves = 0
+    topics = ["cx.chat", "cx.orders", "cx.sla", "cx.alerts", "cxstream-customer-changelog",
+              "cxstream-staffing-repartition"]
+    for _ in range(6):
+        for t in topics:
+            for p in range(4):
+                env.broker_command(f"leader {t} {p} {rng.randint(1, 3)}")
+                moves += 1
+        time.sleep(rng.uniform(0.5, 1.5))
+    for b in (1, 2, 3):
+        env.broker_command(f"rtt {b} 0")
+    got = wait_complete(env, want_sla, timeout=150)
+    dups = check_complete(got, want_sla, "cx.sla")
+    if w.proc.poll() is not None:
+        raise Failure(f"the worker exited ({w.proc.returncode}) while leaders moved")
+    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    print(f"  {moves} leader moves; {len(got)} SLA records, {dups} duplicates")
+    w.terminate()
+
+
+def poison(i, now):
+    """Bad input of every kind the contract names, one per call."""
+    kinds = [
+        '{"event_id":"p%d","type":"conversation.opened"' % i,  # not JSON
+        json.dumps({"event_id": f"p{i}", "type": "conversation.opened", "ts": rfc3339(now),
+                    "customer_id": "x"}),  # required fields missing
+        json.dumps({"event_id": f"p{i}", "type": "order.created", "ts": rfc3339(now), "customer_id": "x",
+                    "order_id": "o", "amount": "ten", "currency": "EUR"}),  # wrong type
+        json.dumps({"event_id": f"p{i}", "type": "conversation.teleported", "ts": rfc3339(now),
+                    "customer_id": "x"}),  # unknown type
+        json.dumps({"event_id": "p" * 5000 + str(i), "type": "message.customer", "ts": rfc3339(now),
+                    "customer_id": "x", "conversation_id": "v"}),  # over-long id
+        '{"event_id":"p%d","type":"order.paid","ts":"%s","customer_id":"x","order_id":"o","amount":1e999}'
+        % (i, rfc3339(now)),  # not finite
+        json.dumps({"event_id": f"p{i}", "type": "message.customer", "ts": rfc3339(now + 86400 * 30),
+                    "customer_id": "x", "conversation_id": "v"}),  # far in the future
+        "\xff\xfe not utf-8 %d" % i,
+    ]
+    return kinds[i % len(kinds)]
+
+
+def test_poison_pills_one_percent(env):
+    """1% of the input is bad in every way the contract names (not JSON,
+    fields missing, wrong types, unknown type, over-long strings, non-finite
+    numbers, far-future timestamps, invalid UTF-8): each goes to the
+    dead-letter topic with its source and reason, and every valid record is
+    processed as replay processes it."""
+    env.start_broker()
+    data = make_input(env, 2000, seed=8)
+    with open(data) as f:
+        lines = f.read().splitlines()
+    rng = random.Random(13)
+    now = time.time() - 4 * 3600
+    pills = max(1, len(lines) // 100)
+    for i in range(pills):
+        lines.insert(rng.randrange(len(lines)), poison(i, now))
+    with open(data, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write("\n".join(lines) + "\n")
+    want_sla, want_dlq = expected(env, [data])
+    env.produce(data)
+    w = env.worker("w1").start()
+    got = wait_complete(env, want_sla)
+    check_complete(got, want_sla, "cx.sla")
+    dlq = env.dump("cx.dlq")
+    check_dead_letters(dlq, want_dlq)
+    if len(want_dlq) < pills:
+        raise Failure(f"replay dead-lettered {len(want_dlq)} records, fewer than the {pills} poison pills")
+    reasons = [json.loads(line)["reason"] for line in want_dlq if json.loads(line).get("reason")]
+    if len(reasons) != len(want_dlq):
+        raise Failure("a dead letter without a reason")
+    m = w.metrics()
+    if metric_sum(m, "cxstream_dead_lettered_total") < pills:
+        raise Failure(f"cxstream_dead_lettered_total {metric_sum(m, 'cxstream_dead_lettered_total')} < {pills}")
+    codes = sorted({k.split('code="')[1].split('"')[0] for k in m if k.startswith("cxstream_dead_lettered_total{")})
+    print(f"  {pills} poison pills in {len(lines)} records: {len(dlq)} dead letters ({', '.join(codes)}), "
+          f"{len(got)} SLA records as replay")
+    w.terminate()
+
+
 def test_idle_partition_breach_on_time(env):
     """A breach on a partition that receives nothing more comes within 1 s
     after its deadline plus the grace (1 s)."""
@@ -322,6 +448,44 @@ def test_unwritable_state_dir_is_fatal(env):
     if rc == 0 or len(critical) != 1 or "state.dir" not in critical[0]:
         raise Failure(f"exit {rc}, critical lines: {critical}")
     print("  exit " + str(rc) + ": " + critical[0].strip()[:160])
+
+
+def test_state_dir_becomes_unwritable_then_restart_resumes(env):
+    """The state directory stops accepting writes in mid-stream (a file-size
+    limit of 1 MiB, so RocksDB's next write fails as on a full disk): the
+    worker stops with one clear fatal error and a non-zero exit. Restarted
+    with room again, it resumes from its last commit and the outputs
+    complete as replay's. Regression: the worker once logged the error and
+    then crashed (SIGSEGV) or hung on its way out, its consumer's revoke
+    callback running on already destroyed tasks."""
+    import resource
+    env.start_broker()
+    data = make_input(env, 3000, seed=9)
+    want_sla, want_dlq = expected(env, [data])
+    env.produce(data, max_batch=1)
+    env.broker_command("rtt 1 20")
+    w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "4096"})
+    w.logfile = open(w.log, "a")
+
+    def limited():
+        # Ignored, so that writes past the limit fail with EFBIG instead of
+        # killing the process: the worker must see the error.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    p = subprocess.Popen([env.bin, "run", "--config", w.config], stdout=subprocess.DEVNULL, stderr=w.logfile,
+                         preexec_fn=limited)
+    env.procs.append(p)
+    rc = p.wait(120)
+    critical = [line for line in open(w.log) if '"level":"critical"' in line]
+    if rc <= 0 or len(critical) != 1:  # a signal (rc < 0) is a crash, not a clear stop
+        raise Failure(f"exit {rc}, critical lines: {critical}")
+    env.broker_command("rtt 1 0")
+    w.start()
+    got = wait_complete(env, want_sla, timeout=120)
+    dups = check_complete(got, want_sla, "cx.sla")
+    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    print(f"  exit {rc}: {critical[0].strip()[:200]}; after the restart {len(got)} SLA records, {dups} duplicates")
+    w.terminate()
 
 
 def final_staffing(lines, until_iso):
