@@ -572,7 +572,9 @@ Status Worker::Impl::Restore(Slot& slot) {
   if (auto e = rd_kafka_assign(restore_consumer_.get(), list.get())) {
     return Status::Unavailable(std::string("assign changelog: ") + rd_kafka_err2str(e));
   }
-  std::set<std::string> frame;  // keys of the frame being read
+  // Records of the frame being read; its keys are the store's pending
+  // writes until its END marker commits them.
+  std::int64_t in_frame = 0;
   std::int64_t applied = 0, offset = start;
   auto& remaining = metrics_.RestoreRemaining(p);
   Status result = Status::Ok();
@@ -603,23 +605,28 @@ Status Worker::Impl::Restore(Slot& slot) {
         result = s;
         break;
       }
-      applied += static_cast<std::int64_t>(frame.size());
-      metrics_.restored_records.Increment(static_cast<double>(frame.size()));
-      frame.clear();
+      applied += in_frame;
+      metrics_.restored_records.Increment(static_cast<double>(in_frame));
+      remaining.Set(static_cast<double>(hi - offset));
+      in_frame = 0;
     } else if (m->payload) {
       store.Put(key, std::string_view(static_cast<const char*>(m->payload), m->len));
-      frame.insert(std::string(key));
+      ++in_frame;
     } else {
       store.Delete(key);
-      frame.insert(std::string(key));
+      ++in_frame;
     }
-    remaining.Set(static_cast<double>(hi - offset));
   }
   // Records after the last END belong to a commit that never completed: they
   // are not applied, and the keys are re-written with their true value in
   // this task's first commit, so a later restore never sees them as current.
+  slot.repair.clear();
+  if (Status s = store.ForEachPending(
+          [&](std::string_view key, std::optional<std::string_view>) { slot.repair.emplace_back(key); });
+      !s.ok() && result.ok()) {
+    result = s;
+  }
   store.Rollback();
-  slot.repair.assign(frame.begin(), frame.end());
   rd_kafka_assign(restore_consumer_.get(), nullptr);
   remaining.Set(0);
   double secs = Seconds(std::chrono::steady_clock::now() - began);

@@ -1,5 +1,6 @@
 #include <map>
 
+#include "state/pending_writes.h"
 #include "state/store.h"
 
 namespace cx::state {
@@ -10,25 +11,20 @@ namespace {
 class MemoryStore final : public Store {
  public:
   Result<std::optional<std::string>> Get(std::string_view key) override {
-    if (auto p = pending_.find(key); p != pending_.end()) return p->second;
+    if (const std::optional<std::string>* p = pending_.Find(key)) return *p;
     auto it = committed_.find(key);
     if (it == committed_.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
   }
-  void Put(std::string_view key, std::string_view value) override {
-    pending_bytes_ += key.size() + value.size();
-    Set(key, std::string(value));
-  }
-  void Delete(std::string_view key) override {
-    pending_bytes_ += key.size();
-    Set(key, std::nullopt);
-  }
+  void Put(std::string_view key, std::string_view value) override { pending_.Put(key, value); }
+  void Delete(std::string_view key) override { pending_.Delete(key); }
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
+    const PendingWrites::Map& pending = pending_.ordered();
     auto c = committed_.lower_bound(begin);
-    auto p = pending_.lower_bound(begin);
+    auto p = pending.lower_bound(begin);
     while (true) {
       bool c_ok = c != committed_.end() && c->first < end;
-      bool p_ok = p != pending_.end() && p->first < end;
+      bool p_ok = p != pending.end() && p->first < end;
       if (!c_ok && !p_ok) break;
       if (p_ok && (!c_ok || p->first <= c->first)) {
         if (c_ok && c->first == p->first) ++c;
@@ -42,40 +38,26 @@ class MemoryStore final : public Store {
     return Status::Ok();
   }
   Status Commit() override {
-    for (auto& [k, v] : pending_) {
+    for (const auto& [k, v] : pending_.ordered()) {
       if (v)
-        committed_[k] = std::move(*v);
+        committed_.insert_or_assign(k, *v);
       else
         committed_.erase(k);
     }
-    pending_.clear();
-    pending_bytes_ = 0;
+    pending_.Clear();
     return Status::Ok();
   }
-  void Rollback() override {
-    pending_.clear();
-    pending_bytes_ = 0;
-  }
+  void Rollback() override { pending_.Clear(); }
   Status ForEachPending(const PendingFn& fn) override {
-    for (const auto& [k, v] : pending_) {
+    for (const auto& [k, v] : pending_.ordered())
       fn(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
-    }
     return Status::Ok();
   }
-  std::size_t PendingBytes() const override { return pending_bytes_; }
+  std::size_t PendingBytes() const override { return pending_.bytes(); }
 
  private:
-  void Set(std::string_view key, std::optional<std::string> value) {
-    auto it = pending_.find(key);
-    if (it != pending_.end())
-      it->second = std::move(value);
-    else
-      pending_.emplace(std::string(key), std::move(value));
-  }
-
   std::map<std::string, std::string, std::less<>> committed_;
-  std::map<std::string, std::optional<std::string>, std::less<>> pending_;
-  std::size_t pending_bytes_ = 0;
+  PendingWrites pending_;
 };
 
 }  // namespace

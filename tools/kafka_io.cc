@@ -2,11 +2,14 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <optional>
 
 #include "core/event_decoder.h"
 #include "core/json_writer.h"
@@ -21,10 +24,28 @@ using runtime::PartitionList;
 
 namespace {
 
+// Deliveries that failed, over every producer of this process (the tools
+// run one at a time), and the first reason. librdkafka calls OnDelivery
+// from the thread that polls or flushes the producer.
+std::atomic<std::uint64_t> g_failed_deliveries{0};
+std::mutex g_first_failure_mu;
+std::string g_first_failure;
+
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  if (!m->err) return;
+  if (g_failed_deliveries.fetch_add(1) == 0) {
+    std::lock_guard<std::mutex> l(g_first_failure_mu);
+    g_first_failure =
+        std::string(m->rkt ? rd_kafka_topic_name(m->rkt) : "?") + ": " + rd_kafka_err2str(m->err);
+  }
+}
+
 // A client with the given properties, or null after printing why.
+// Producers count their failed deliveries (DeliveryFailures).
 KafkaHandle NewClient(rd_kafka_type_t type, const char* what,
                       const std::vector<std::pair<std::string, std::string>>& props) {
   KafkaConf conf(rd_kafka_conf_new());
+  if (type == RD_KAFKA_PRODUCER) rd_kafka_conf_set_dr_msg_cb(conf.get(), &OnDelivery);
   char err[512];
   for (const auto& [k, v] : props) {
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
@@ -38,6 +59,13 @@ KafkaHandle NewClient(rd_kafka_type_t type, const char* what,
 }
 
 }  // namespace
+
+std::optional<std::string> DeliveryFailures() {
+  const std::uint64_t n = g_failed_deliveries.load();
+  if (n == 0) return std::nullopt;
+  std::lock_guard<std::mutex> l(g_first_failure_mu);
+  return std::to_string(n) + " records were not delivered (the first: " + g_first_failure + ")";
+}
 
 const std::string& InputTopic(TopicKind kind, const ProduceOptions& o) {
   switch (kind) {
@@ -112,6 +140,10 @@ int Produce(const ProduceOptions& o) {
   }
   if (rd_kafka_flush(rk.get(), 60'000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     std::cerr << "produce: not every record was delivered within 60 s\n";
+    return 1;
+  }
+  if (auto failed = DeliveryFailures()) {
+    std::cerr << "produce: " << *failed << "\n";
     return 1;
   }
   std::cerr << "produce: " << n << " records\n";

@@ -3,6 +3,7 @@
 // (topics to NDJSON files). Used by the integration tests and by hand.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,12 @@ const std::string& InputTopic(TopicKind kind, const ProduceOptions& o);
 // Java producers and Kafka Streams (the worker's kafka.key_partitioner
 // default). Null after printing why, prefixed by `what`.
 runtime::KafkaHandle NewInputProducer(const std::string& bootstrap, int max_batch, const char* what,
-                                     const std::string& compression = "none");
+                                      const std::string& compression = "none");
+
+// nullopt when every record produced by this process's producers so far
+// was delivered; else how many were not, and the first reason. Call after
+// flushing.
+std::optional<std::string> DeliveryFailures();
 
 struct DumpOptions {
   std::string bootstrap;

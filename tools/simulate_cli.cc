@@ -94,6 +94,10 @@ int RunSimulate(SimulateCliOptions o, const std::atomic<bool>& stop) {
     std::cerr << "simulate: could not deliver every record within 30 s\n";
     return 1;
   }
+  if (auto failed = DeliveryFailures()) {
+    std::cerr << "simulate: " << *failed << "\n";
+    return 1;
+  }
   if (file.is_open()) {
     file.flush();
     if (!file) {

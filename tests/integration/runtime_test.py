@@ -257,9 +257,17 @@ def test_rolling_restarts_of_three_workers(env):
 
 
 def test_partition_leaders_move(env):
-    """Three brokers; the leaders of input, output and changelog partitions
-    move between them several times while the worker reads (mock cluster
-    fault injection). Nothing is lost and the worker stays up."""
+    """Three brokers; the leaders of the input partitions move between them
+    several times while the worker reads (mock cluster fault injection).
+    Nothing is lost and the worker stays up.
+
+    Only topics nobody produces to while their leaders move: librdkafka
+    2.0.2's mock cluster loses acknowledged records when a partition's
+    leader moves under a producer (measured: a plain idempotent producer,
+    every delivery reported successful, 136 of 64,462 records missing from
+    the topic; docs/runtime.md#the-devbroker-and-its-limits). Moving the
+    leaders of the output, changelog or repartition topics would test that
+    bug, not cxstream."""
     env.start_broker(partitions=4, brokers=3)
     data = make_input(env, 3000, seed=6)
     want_sla, want_dlq = expected(env, [data])
@@ -270,8 +278,7 @@ def test_partition_leaders_move(env):
     wait_for("progress", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
     rng = random.Random(11)
     moves = 0
-    topics = ["cx.chat", "cx.orders", "cx.sla", "cx.alerts", "cxstream-customer-changelog",
-              "cxstream-staffing-repartition"]
+    topics = ["cx.chat", "cx.orders", "cx.aftersales", "cx.agents"]
     for _ in range(6):
         for t in topics:
             for p in range(4):
