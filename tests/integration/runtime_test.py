@@ -54,6 +54,19 @@ def wait_complete(env, want_sla, timeout=90):
     return last
 
 
+def complete_as_replay(env, want_sla, want_dlq, timeout, alive=None, during=""):
+    """Waits until run's SLA output holds every record replay made, checks
+    that it holds nothing else and that the dead letters are replay's, and
+    (`alive`) that the worker is still running. Returns (SLA records,
+    duplicates)."""
+    got = wait_complete(env, want_sla, timeout=timeout)
+    dups = check_complete(got, want_sla, "cx.sla")
+    if alive is not None and alive.proc.poll() is not None:
+        raise Failure(f"the worker exited ({alive.proc.returncode}) {during}")
+    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    return got, dups
+
+
 def open_clocks(sla_lines):
     """(metric, queue) -> clocks activated and not yet fulfilled or cancelled,
     from the SLA records (the contract), to check the open-clocks gauge."""
@@ -160,9 +173,7 @@ def test_kill9_and_restart(env):
         w.kill9()
         w.start()
     env.broker_command("rtt 1 0")
-    got = wait_complete(env, want_sla, timeout=120)
-    dups = check_complete(got, want_sla, "cx.sla")
-    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    got, dups = complete_as_replay(env, want_sla, want_dlq, 120)
     print(f"  kill -9 after consuming {consumed_at_kill} records since each start; {len(got)} SLA records, "
           f"{dups} duplicates (ids already sent)")
     w.terminate()
@@ -186,9 +197,7 @@ def test_three_workers_one_killed(env):
     consumed = metric_sum(ws[0].metrics(), "cxstream_records_consumed_total")
     ws[0].kill9()
     env.broker_command("rtt 1 0")
-    got = wait_complete(env, want_sla, timeout=150)
-    dups = check_complete(got, want_sla, "cx.sla")
-    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    got, dups = complete_as_replay(env, want_sla, want_dlq, 150)
     restored = wait_for("a restore on the survivors",
                         lambda: sum(metric_sum(w.metrics(), "cxstream_restored_records_total") for w in ws[1:]), 30)
     print(f"  first worker killed after consuming {int(consumed)} records; {len(got)} SLA records, "
@@ -213,11 +222,7 @@ def test_broker_down_10s(env):
     time.sleep(10)
     env.broker_command("up -1")
     env.broker_command("rtt 1 0")
-    got = wait_complete(env, want_sla, timeout=120)
-    dups = check_complete(got, want_sla, "cx.sla")
-    if w.proc.poll() is not None:
-        raise Failure(f"the worker exited ({w.proc.returncode}) during the outage")
-    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    got, dups = complete_as_replay(env, want_sla, want_dlq, 120, alive=w, during="during the outage")
     print(f"  outage of 10 s after {consumed} records; {len(got)} SLA records, {dups} duplicates")
     w.terminate()
 
@@ -248,9 +253,7 @@ def test_rolling_restarts_of_three_workers(env):
             wait_for(f"{w.name} to rejoin", lambda: w.status("/healthz") == 200, 30)
             time.sleep(1)
     env.broker_command("rtt 1 0")
-    got = wait_complete(env, want_sla, timeout=180)
-    dups = check_complete(got, want_sla, "cx.sla")
-    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    got, dups = complete_as_replay(env, want_sla, want_dlq, 180)
     print(f"  {len(restarts)} restarts (others had consumed {restarts}); {len(got)} SLA records, {dups} duplicates")
     for w in ws:
         w.terminate()
@@ -287,11 +290,7 @@ def test_partition_leaders_move(env):
         time.sleep(rng.uniform(0.5, 1.5))
     for b in (1, 2, 3):
         env.broker_command(f"rtt {b} 0")
-    got = wait_complete(env, want_sla, timeout=150)
-    dups = check_complete(got, want_sla, "cx.sla")
-    if w.proc.poll() is not None:
-        raise Failure(f"the worker exited ({w.proc.returncode}) while leaders moved")
-    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    got, dups = complete_as_replay(env, want_sla, want_dlq, 150, alive=w, during="while leaders moved")
     print(f"  {moves} leader moves; {len(got)} SLA records, {dups} duplicates")
     w.terminate()
 
@@ -488,9 +487,7 @@ def test_state_dir_becomes_unwritable_then_restart_resumes(env):
         raise Failure(f"exit {rc}, critical lines: {critical}")
     env.broker_command("rtt 1 0")
     w.start()
-    got = wait_complete(env, want_sla, timeout=120)
-    dups = check_complete(got, want_sla, "cx.sla")
-    check_dead_letters(env.dump("cx.dlq"), want_dlq)
+    got, dups = complete_as_replay(env, want_sla, want_dlq, 120)
     print(f"  exit {rc}: {critical[0].strip()[:200]}; after the restart {len(got)} SLA records, {dups} duplicates")
     w.terminate()
 

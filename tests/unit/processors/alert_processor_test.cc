@@ -11,59 +11,55 @@ namespace {
 
 using cx::testing::CollectingSink;
 
-// Ids are any JSON string: one that needs escaping in JSON (a quote, a
-// backslash) still finds its open alert when the conversation closes.
-TEST(AlertProcessorTest, AnIdThatNeedsEscapingStillResolves) {
-  auto store = state::NewMemoryStore();
-  CollectingSink sink;
-  std::vector<std::unique_ptr<Processor>> ps;
-  ps.push_back(std::make_unique<AlertProcessor>(AlertOptions{}));
-  engine::Task task(engine::TaskOptions{}, *store, sink, std::move(ps));
-  ASSERT_TRUE(task.Open().ok());
-  const std::string conv = R"(v\"1\\)";  // v"1\ once decoded
-  int n = 0;
-  for (const std::string& fields :
-       {std::string(R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":")") +
-            conv + R"(","channel":"web","queue":"q","priority":"normal")",
-        std::string(R"("type":"message.customer","ts":"2026-11-23T10:00:01Z","conversation_id":")") + conv +
-            R"(","text":"I want to file a complaint")",
-        std::string(R"("type":"conversation.closed","ts":"2026-11-23T10:00:02Z","conversation_id":")") +
-            conv + R"(")"}) {
+// A task with the alert processor alone, fed events of customer c1.
+struct AlertTask {
+  AlertTask() : store(state::NewMemoryStore()) {
+    std::vector<std::unique_ptr<Processor>> ps;
+    ps.push_back(std::make_unique<AlertProcessor>(AlertOptions{}));
+    task = std::make_unique<engine::Task>(engine::TaskOptions{}, *store, sink, std::move(ps));
+    EXPECT_TRUE(task->Open().ok());
+  }
+  // `fields`: the event's members after event_id and customer_id.
+  void Feed(const std::string& fields) {
     engine::InputRecord r;
     const std::string json =
         R"({"event_id":"e)" + std::to_string(++n) + R"(","customer_id":"c1",)" + fields + "}";
     r.value = json;
-    task.Process(r);
-    ASSERT_EQ(task.stats().dead_lettered, 0u) << json;
+    task->Process(r);
+    EXPECT_EQ(task->stats().dead_lettered, 0u) << json;
   }
+
+  std::unique_ptr<state::Store> store;
+  CollectingSink sink;
+  std::unique_ptr<engine::Task> task;  // declared last: destroyed first
+  int n = 0;
+};
+
+// Ids are any JSON string: one that needs escaping in JSON (a quote, a
+// backslash) still finds its open alert when the conversation closes.
+TEST(AlertProcessorTest, AnIdThatNeedsEscapingStillResolves) {
+  AlertTask t;
+  const std::string conv = R"(v\"1\\)";  // v"1\ once decoded
+  t.Feed(R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":")" + conv +
+         R"(","channel":"web","queue":"q","priority":"normal")");
+  t.Feed(R"("type":"message.customer","ts":"2026-11-23T10:00:01Z","conversation_id":")" + conv +
+         R"(","text":"I want to file a complaint")");
+  t.Feed(R"("type":"conversation.closed","ts":"2026-11-23T10:00:02Z","conversation_id":")" + conv + R"(")");
   std::vector<std::string> actions;
-  for (const auto& v : sink.Values(Stream::kAlerts)) actions.push_back(CollectingSink::Field(v, "action"));
+  for (const auto& v : t.sink.Values(Stream::kAlerts)) actions.push_back(CollectingSink::Field(v, "action"));
   EXPECT_EQ(actions, (std::vector<std::string>{"trigger", "resolve"}));
 }
 
 // The runtime counts alerts by kind, action, severity and queue from the
 // record's tags (cxstream_alerts_total): they must match the record.
 TEST(AlertProcessorTest, AlertsCarryTheirMetricTags) {
-  auto store = state::NewMemoryStore();
-  CollectingSink sink;
-  std::vector<std::unique_ptr<Processor>> ps;
-  ps.push_back(std::make_unique<AlertProcessor>(AlertOptions{}));
-  engine::Task task(engine::TaskOptions{}, *store, sink, std::move(ps));
-  ASSERT_TRUE(task.Open().ok());
-  int n = 0;
-  for (
-      const std::string fields :
-      {R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":"v1","channel":"web","queue":"billing","priority":"normal")",
-       R"("type":"message.customer","ts":"2026-11-23T10:00:01Z","conversation_id":"v1","sentiment":-0.9)",
-       R"("type":"conversation.closed","ts":"2026-11-23T10:00:02Z","conversation_id":"v1")"}) {
-    engine::InputRecord r;
-    const std::string json =
-        R"({"event_id":"e)" + std::to_string(++n) + R"(","customer_id":"c1",)" + fields + "}";
-    r.value = json;
-    task.Process(r);
-  }
+  AlertTask t;
+  t.Feed(
+      R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":"v1","channel":"web","queue":"billing","priority":"normal")");
+  t.Feed(R"("type":"message.customer","ts":"2026-11-23T10:00:01Z","conversation_id":"v1","sentiment":-0.9)");
+  t.Feed(R"("type":"conversation.closed","ts":"2026-11-23T10:00:02Z","conversation_id":"v1")");
   std::vector<std::string> seen;
-  for (const auto& rec : sink.records) {
+  for (const auto& rec : t.sink.records) {
     if (rec.stream != Stream::kAlerts) continue;
     EXPECT_EQ(rec.tags.kind, CollectingSink::Field(*rec.value, "kind"));
     EXPECT_EQ(rec.tags.severity, CollectingSink::Field(*rec.value, "severity"));
