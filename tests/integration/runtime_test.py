@@ -54,6 +54,19 @@ def wait_complete(env, want_sla, timeout=90):
     return last
 
 
+def paced_backlog(env, seed, rtt_ms, partitions=6, conversations=3000):
+    """A broker holding all of a test's input, one record per message set,
+    with its round trip slowed to `rtt_ms` so that consumption is paced and
+    a fault lands while the input is being read. Returns replay's (SLA,
+    dead letters) of that input."""
+    env.start_broker(partitions=partitions)
+    data = make_input(env, conversations, seed=seed)
+    want = expected(env, [data])
+    env.produce(data, max_batch=1)
+    env.broker_command(f"rtt 1 {rtt_ms}")
+    return want
+
+
 def complete_as_replay(env, want_sla, want_dlq, timeout, alive=None, during=""):
     """Waits until run's SLA output holds every record replay made, checks
     that it holds nothing else and that the dead letters are replay's, and
@@ -151,11 +164,7 @@ def test_kill9_and_restart(env):
     rightly breach conversations whose replies had not arrived yet), and
     consumption is paced (broker round trip 50 ms, small fetches) so that
     every kill lands while the input is being read."""
-    env.start_broker()
-    data = make_input(env, 3000, seed=2)
-    want_sla, want_dlq = expected(env, [data])
-    env.produce(data, max_batch=1)
-    env.broker_command("rtt 1 50")
+    want_sla, want_dlq = paced_backlog(env, seed=2, rtt_ms=50)
     # Static membership, as on Kubernetes.
     w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "2048"})
     with open(w.config) as f:
@@ -210,11 +219,7 @@ def test_broker_down_10s(env):
     """The broker goes down for 10 s (mock cluster fault injection) while the
     worker is reading its input; it recovers and nothing is lost. Input is
     produced first and consumption paced, as in the kill -9 test."""
-    env.start_broker()
-    data = make_input(env, 3000, seed=4)
-    want_sla, want_dlq = expected(env, [data])
-    env.produce(data, max_batch=1)
-    env.broker_command("rtt 1 50")
+    want_sla, want_dlq = paced_backlog(env, seed=4, rtt_ms=50)
     w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "2048"}).start()
     wait_for("progress", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
     consumed = int(metric_sum(w.metrics(), "cxstream_records_consumed_total"))
@@ -232,11 +237,7 @@ def test_rolling_restarts_of_three_workers(env):
     start again, as a StatefulSet update does), twice round, while the
     input is read; outputs complete as replay's, duplicates only with ids
     already sent, and every restart exits 0."""
-    env.start_broker(partitions=6)
-    data = make_input(env, 3000, seed=5)
-    want_sla, want_dlq = expected(env, [data])
-    env.produce(data, max_batch=1)
-    env.broker_command("rtt 1 50")
+    want_sla, want_dlq = paced_backlog(env, seed=5, rtt_ms=50, partitions=6)
     slow = {"consumer.max.partition.fetch.bytes": "2048"}
     ws = [env.worker(f"w{i}", properties=slow).start() for i in range(3)]
     wait_for("progress", lambda: sum(metric_sum(w.metrics(), "cxstream_commits_total") for w in ws) >= 3, 60,
@@ -465,11 +466,7 @@ def test_state_dir_becomes_unwritable_then_restart_resumes(env):
     then crashed (SIGSEGV) or hung on its way out, its consumer's revoke
     callback running on already destroyed tasks."""
     import resource
-    env.start_broker()
-    data = make_input(env, 3000, seed=9)
-    want_sla, want_dlq = expected(env, [data])
-    env.produce(data, max_batch=1)
-    env.broker_command("rtt 1 20")
+    want_sla, want_dlq = paced_backlog(env, seed=9, rtt_ms=20)
     w = env.worker("w1", "", {"consumer.max.partition.fetch.bytes": "4096"})
     w.logfile = open(w.log, "a")
 
