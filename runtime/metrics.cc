@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <set>
 
 namespace cx::runtime {
 namespace {
@@ -180,8 +179,9 @@ Metrics::Metrics()
 void Metrics::SetStaffing(const std::string& queue, double online, double required) {
   staffing_queues_.insert(queue);
   staffing_online_.Add({{"queue", queue}}).Set(online);
-  // An interval without arrivals computes no requirement: the series is
-  // dropped rather than left at an old value.
+  // An interval that computes no requirement (no handle time known yet, or
+  // a target that cannot be met, docs/staffing.md) drops the series rather
+  // than leave an old value standing.
   if (required >= 0) {
     staffing_required_.Add({{"queue", queue}}).Set(required);
   } else if (staffing_required_.Has({{"queue", queue}})) {
