@@ -202,8 +202,9 @@ int main(int argc, char** argv) {
   produce->add_option("--input", produce_opts.inputs, "NDJSON file (repeatable)")->required();
   produce->add_option("--max-batch", produce_opts.max_batch,
                       "Records per message set (default: librdkafka's)");
-  produce->add_option("--compression", produce_opts.compression,
-                      "Compression of the message sets: none, gzip, snappy, lz4, zstd (default none)")
+  produce
+      ->add_option("--compression", produce_opts.compression,
+                   "Compression of the message sets: none, gzip, snappy, lz4, zstd (default none)")
       ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}));
 
   cx::tools::DumpOptions dump_opts;

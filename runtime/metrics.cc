@@ -12,15 +12,15 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
-  return {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
-          0.15,   0.2,   0.3,   0.5,   0.75,  1,      1.5,  2,     3,    5,    10,   30,    60, 300};
+  return {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
+          0.2,    0.3,   0.5,   0.75,  1,     1.5,    2,    3,     5,    10,   30,   60,    300};
 }
 
 // A breach is due at its deadline plus time.grace (default 1 s): fine
 // buckets around there, so that p99 against "grace + 250 ms" can be read.
 prometheus::Histogram::BucketBoundaries BreachLagBuckets() {
-  return {0.1,  0.25, 0.5, 0.75, 0.9, 1,   1.05, 1.1, 1.15, 1.2, 1.25, 1.3,
-          1.4,  1.5,  1.75, 2,   2.5, 3,   5,    10,  30,   60,  300,  3600};
+  return {0.1, 0.25, 0.5,  0.75, 0.9, 1, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3,
+          1.4, 1.5,  1.75, 2,    2.5, 3, 5,    10,  30,   60,  300,  3600};
 }
 
 }  // namespace

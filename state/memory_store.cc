@@ -49,8 +49,7 @@ class MemoryStore final : public Store {
   }
   void Rollback() override { pending_.Clear(); }
   Status ForEachPending(const PendingFn& fn) override {
-    for (const auto& [k, v] : pending_.ordered())
-      fn(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
+    pending_.ForEach(fn);
     return Status::Ok();
   }
   std::size_t PendingBytes() const override { return pending_.bytes(); }

@@ -33,6 +33,11 @@ class PendingWrites {
 
   // In key order.
   const Map& ordered() const { return ordered_; }
+  // Calls fn(key, final value or nullopt for a delete) in key order.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const auto& [k, v] : ordered_) fn(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
+  }
   bool empty() const { return ordered_.empty(); }
   std::size_t size() const { return ordered_.size(); }
   // Bytes held: keys, final values and the two containers' nodes.

@@ -87,8 +87,7 @@ class RocksDbStore final : public Store {
   void Rollback() override { pending_.Clear(); }
 
   Status ForEachPending(const PendingFn& fn) override {
-    for (const auto& [k, v] : pending_.ordered())
-      fn(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
+    pending_.ForEach(fn);
     return Status::Ok();
   }
 
