@@ -94,7 +94,12 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
       task.Process(rec);
     }
   };
-  if (options.until) task.set_now(*options.until);
+  // "Now" for the future check (docs/replay.md#time): when the data was
+  // captured, or else the wall clock as the replay starts.
+  if (options.until)
+    task.set_now(*options.until, Task::NowSource::kUntil);
+  else
+    task.set_now(options.now ? *options.now : SystemClock().Now(), Task::NowSource::kReplayStart);
 
   ReplaySummary summary;
   std::string line;

@@ -6,10 +6,9 @@
 // moves to the last `ts` (or to `until`) and due timers fire. One output file
 // per stream in `out_dir`.
 //
-// `until` is also "now" for the future-timestamp check; without it the check
-// is against the watermark, so a gap in the data longer than
-// limits.max_future_skew dead-letters the first events after it: give
-// --until (the time the data was captured) when replaying sparse history.
+// `until` is also "now" for the future-timestamp check; without it "now" is
+// the wall clock when the replay starts. Gaps in the data, however long,
+// never reject an event.
 #pragma once
 
 #include <optional>
@@ -27,6 +26,8 @@ namespace cx::engine {
 struct ReplayOptions {
   std::vector<std::string> inputs;
   std::optional<Timestamp> until;
+  // "Now" without `until`; unset: the wall clock at the start (tests fix it).
+  std::optional<Timestamp> now;
   std::string out_dir;
 };
 

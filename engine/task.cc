@@ -245,16 +245,22 @@ void Task::Process(const InputRecord& record) {
     }
   }
   // A timestamp far ahead of "now" would drag the watermark with it and fire
-  // every timer early; it is dead-lettered instead. When "now" is known it is
-  // the only reference: measuring from the watermark would let a run of
-  // slightly-future events ratchet it forward step by step.
-  const Timestamp reference = now_ != Timestamp::Min() ? now_ : watermark_;
-  if (reference != Timestamp::Min() && ev->ts - reference > options_.max_future_skew) {
-    Rejection r{Rejection::Code::kFutureTimestamp, "ts",
-                FormatRfc3339(ev->ts) + " is more than " + FormatDuration(options_.max_future_skew) +
-                    " ahead of " + (reference == now_ ? "the current time " : "the watermark ") +
-                    FormatRfc3339(reference)};
-    return DeadLetter(record, r);
+  // every timer early; it is dead-lettered instead.
+  if (now_ != Timestamp::Min() && ev->ts - now_ > options_.max_future_skew) {
+    std::string reason = FormatRfc3339(ev->ts) + " is more than " + FormatDuration(options_.max_future_skew) +
+                         " ahead of ";
+    switch (now_source_) {
+      case NowSource::kWallClock:
+        reason += "the current time " + FormatRfc3339(now_);
+        break;
+      case NowSource::kUntil:
+        reason += "--until " + FormatRfc3339(now_);
+        break;
+      case NowSource::kReplayStart:
+        reason += "the wall clock when the replay started (give --until for data from later)";
+        break;
+    }
+    return DeadLetter(record, Rejection{Rejection::Code::kFutureTimestamp, "ts", std::move(reason)});
   }
   if (IsDuplicate(*ev)) {
     ++stats_.duplicates;

@@ -111,9 +111,20 @@ class Task {
 
   // Processing time: "now" for the future-timestamp check. run mode sets it
   // from the wall clock; replay from --until (the time the data was
-  // captured). An event is dead-lettered when its ts is more than
-  // max_future_skew ahead of `now`, or of the watermark while `now` is unset.
-  void set_now(Timestamp now) { now_ = now; }
+  // captured) or, without it, the wall clock when the replay started. An
+  // event is dead-lettered when its ts is more than max_future_skew ahead of
+  // `now`; while `now` is unset there is no such check. Never the watermark:
+  // a quiet gap in the data would then reject the first events after it,
+  // and, as a rejected event does not move the watermark, every later one.
+  enum class NowSource : std::uint8_t {
+    kWallClock,    // run: the reason quotes the time
+    kUntil,        // replay --until: the reason quotes it
+    kReplayStart,  // replay without --until: not quoted, so outputs stay deterministic
+  };
+  void set_now(Timestamp now, NowSource source = NowSource::kWallClock) {
+    now_ = now;
+    now_source_ = source;
+  }
 
   // Announces the current watermark to the next stage now, whatever the
   // step (replay calls it at the end of input).
@@ -176,6 +187,7 @@ class Task {
   std::vector<Timestamp> input_max_ts_;  // per input: largest ts seen
   std::vector<Timestamp> input_floor_;   // per input: wall-clock floor when caught up
   Timestamp now_ = Timestamp::Min();
+  NowSource now_source_ = NowSource::kWallClock;
   // While a timer fires: its due time, stamped on the outputs it causes.
   std::optional<Timestamp> firing_;
   Timestamp current_ts_;

@@ -120,6 +120,7 @@ TEST_F(TaskTest, DedupMemoryIsBoundedPerCustomer) {
 }
 
 TEST_F(TaskTest, FarFutureTimestampIsDeadLetteredAndDoesNotMoveTheWatermark) {
+  task_->set_now(*ParseRfc3339("2026-11-23T10:00:00Z"));
   Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
   Timestamp before = task_->watermark();
   Feed(Ev("e2", "c1", "2026-11-23T10:10:00Z"));
@@ -130,6 +131,28 @@ TEST_F(TaskTest, FarFutureTimestampIsDeadLetteredAndDoesNotMoveTheWatermark) {
   EXPECT_EQ(CollectingSink::Field(dlq, "line"), "2");
   Feed(Ev("e3", "c1", "2026-11-23T10:04:00Z"));  // within 5 min: fine
   EXPECT_EQ(task_->stats().applied, 2u);
+}
+
+// Regression (issue 15.1): with the watermark as the reference, the first
+// event after a quiet gap longer than the skew was rejected, and every later
+// one with it, as the rejected event never moved the watermark.
+TEST_F(TaskTest, AGapInTheDataNeverRejectsTheEventsAfterIt) {
+  task_->set_now(*ParseRfc3339("2026-11-30T00:00:00Z"), Task::NowSource::kReplayStart);
+  Feed(Ev("e1", "c1", "2026-11-23T18:00:00Z"));
+  Feed(Ev("e2", "c1", "2026-11-24T08:00:00Z"));  // after a 14 h night
+  Feed(Ev("e3", "c1", "2026-11-24T08:00:05Z"));
+  Feed(Ev("e4", "c1", "2026-11-25T09:00:00Z"));
+  EXPECT_EQ(task_->stats().dead_lettered, 0u);
+  EXPECT_EQ(task_->stats().applied, 4u);
+  // Past the reference by more than the skew: rejected, and the next valid
+  // event is still applied. The reason quotes no wall-clock time.
+  Feed(Ev("e5", "c1", "2099-01-01T00:00:00Z"));
+  Feed(Ev("e6", "c1", "2026-11-25T09:00:01Z"));
+  EXPECT_EQ(task_->stats().dead_lettered, 1u);
+  EXPECT_EQ(task_->stats().applied, 5u);
+  EXPECT_NE(CollectingSink::Field(sink_.Values(Stream::kDlq)[0], "reason")
+                .find("ahead of the wall clock when the replay started"),
+            std::string::npos);
 }
 
 TEST_F(TaskTest, LateEventsAreAppliedAndCounted) {
