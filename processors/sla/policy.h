@@ -2,7 +2,8 @@
 //
 // A policy is a named set of conditions and targets. Policies are kept in an
 // ordered list; for each clock, the first policy whose conditions all match
-// the subject and that sets a target for the clock's metric applies.
+// the subject and which measures its kind of subject (conversation, order,
+// case) applies as a whole: a metric it does not set is not measured.
 #pragma once
 
 #include <array>
@@ -52,6 +53,8 @@ struct Policy {
   std::string calendar;
 
   bool Matches(const SubjectAttributes& s) const;
+  // Whether the policy sets a target for any metric of subjects of type t.
+  bool Measures(SubjectType t) const;
   std::optional<DurationMs> Target(Metric m, Priority p) const {
     return targets[static_cast<std::size_t>(m)][static_cast<std::size_t>(p)];
   }

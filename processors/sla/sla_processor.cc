@@ -47,6 +47,10 @@ struct SlaProcessor::Subject {
   bool agent_replied = false;  // a public human reply happened
   bool approved = false;       // case
   bool item_received = false;  // case
+  // Case: aftersales.opened carried an amount above zero (compensation
+  // asked for), so a refund is owed whatever the kind (OwesRefund).
+  bool compensation = false;
+  bool shipped = false;  // order: shipped or delivered (paid later starts no ship clock)
   // The cycle of the subject's repeating metric: for a case, the opening
   // its resolution clock measures (reopened starts another); for a
   // conversation, the number of next-response waits so far.
@@ -66,7 +70,7 @@ struct SlaProcessor::Subject {
     v.push_back(static_cast<char>(attrs.kind));
     PutString(v, agent_id);
     v.push_back(static_cast<char>((placeholder ? 1 : 0) | (agent_replied ? 2 : 0) | (approved ? 4 : 0) |
-                                  (item_received ? 8 : 0)));
+                                  (item_received ? 8 : 0) | (compensation ? 16 : 0) | (shipped ? 32 : 0)));
     PutVarintSigned(v, reply_at.ms);
     PutVarint(v, cycle);
     return v;
@@ -89,6 +93,8 @@ struct SlaProcessor::Subject {
     agent_replied = f & 2;
     approved = f & 4;
     item_received = f & 8;
+    compensation = f & 16;
+    shipped = f & 32;
     reply_at.ms = r.VarintSigned();
     cycle = static_cast<std::uint32_t>(r.Varint());
     return r.ok() && r.done();
@@ -164,6 +170,13 @@ struct SlaProcessor::Clock {
 namespace {
 
 bool Warnings(double fraction) { return fraction > 0 && fraction < 1; }
+
+// Which cases owe the customer a refund (docs/sla.md#which-cases-owe-a-refund):
+// a refund case, a return (once the item is back), and any other kind whose
+// opening named an amount. An exchange or a repair without one owes none.
+bool OwesRefund(CaseKind kind, bool compensation) {
+  return kind == CaseKind::kRefund || kind == CaseKind::kReturn || compensation;
+}
 
 }  // namespace
 
@@ -329,6 +342,7 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
     s.id = e.case_id;
     s.customer_id = e.customer_id;
     s.attrs = {e.channel, "", Priority::kNormal, "", e.tenant, e.kind};
+    s.compensation = e.amount.value_or(0) > 0;
     Start(Metric::kAftersalesApproval, s, e, ctx);
     Start(Metric::kAftersalesResolution, s, e, ctx);
     ctx.Put(e.customer_id, skey, s.Encode());
@@ -339,8 +353,10 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
     case EventType::kAftersalesApproved:
       Fulfill(Metric::kAftersalesApproval, s, e, ctx);
       s.approved = true;
-      // A return is refunded once the item is back; other kinds from approval.
-      if (s.attrs.kind != CaseKind::kReturn || s.item_received) Start(Metric::kAftersalesRefund, s, e, ctx);
+      // A return is refunded once the item is back; other kinds that owe a
+      // refund from approval.
+      if (OwesRefund(s.attrs.kind, s.compensation) && (s.attrs.kind != CaseKind::kReturn || s.item_received))
+        Start(Metric::kAftersalesRefund, s, e, ctx);
       break;
     case EventType::kAftersalesRejected:
       Fulfill(Metric::kAftersalesApproval, s, e, ctx);
@@ -358,6 +374,9 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
       Fulfill(Metric::kAftersalesResolution, s, e, ctx);
       break;
     case EventType::kAftersalesReopened:
+      // A case that is still open is not reopened: its resolution clock
+      // goes on (replacing it would leave the running clock open for ever).
+      if (Load(s.customer_id, ClockKey(Metric::kAftersalesResolution, s.id), ctx)) return;
       ++s.cycle;
       Start(Metric::kAftersalesResolution, s, e, ctx);
       break;
@@ -380,13 +399,17 @@ void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
   }
   switch (e.type) {
     case EventType::kOrderPaid:
-      Start(Metric::kOrderShip, s, e, ctx);
+      if (!s.shipped) Start(Metric::kOrderShip, s, e, ctx);  // paid after shipped (out of order): no ship clock
       break;
     case EventType::kOrderShipped:
+      s.shipped = true;
       Fulfill(Metric::kOrderShip, s, e, ctx);
       Start(Metric::kOrderDelivery, s, e, ctx);
       break;
     case EventType::kOrderDelivered:
+      // Delivered implies shipped: a ship clock still open (no shipped event)
+      // ends here too.
+      Fulfill(Metric::kOrderShip, s, e, ctx);
       Fulfill(Metric::kOrderDelivery, s, e, ctx);
       ctx.Delete(e.customer_id, skey);
       return;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/pipeline.h"
 #include "engine/task.h"
 #include "tests/unit/test_util.h"
 
@@ -129,7 +130,50 @@ TEST_F(SlaProcessorTest, TargetsFollowChannelPriorityAndVipTier) {
   EXPECT_EQ(CollectingSink::Field(sla[1], "target_s"), "30");
   EXPECT_EQ(CollectingSink::Field(sla[1], "policy"), "default-chat-vip");
   EXPECT_EQ(CollectingSink::Field(sla[2], "target_s"), "28800");
-  EXPECT_EQ(CollectingSink::Field(sla[3], "target_s"), "60");
+  EXPECT_EQ(CollectingSink::Field(sla[3], "target_s"), "120");  // phone, low
+}
+
+// Regression (issue 15.3): the email policy set only first_response, so an
+// email follow-up fell through to the chat-like default and breached 120 s
+// after the customer wrote. The first matching policy applies as a whole.
+TEST_F(SlaProcessorTest, EmailFollowUpIsMeasuredByTheEmailPolicyNotTheChatDefault) {
+  Open(0, "mail", "normal", "email");
+  Reply(3600, "mail");
+  Feed("message.customer", 3700, "mail");
+  Reply(3700 + 3600, "mail");  // an hour later: well inside 8 h
+  Until(3700 + 4 * 3600);
+  auto next = sink_.Sla("next_response", "activate");
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(CollectingSink::Field(next[0], "policy"), "default-email");
+  EXPECT_EQ(CollectingSink::Field(next[0], "target_s"), "28800");
+  EXPECT_TRUE(sink_.Sla("next_response", "breach").empty());
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("resolution", "activate")[0], "target_s"), "172800");
+}
+
+TEST_F(SlaProcessorTest, APolicyAppliesAsAWholeAndDoesNotFallThroughPerMetric) {
+  SlaOptions o;
+  Policy first;  // no conditions: matches every subject
+  first.name = "first-response-only";
+  first.SetTarget(Metric::kFirstResponse, 30'000);
+  Policy rest;
+  rest.name = "rest";
+  rest.SetTarget(Metric::kFirstResponse, 60'000);
+  rest.SetTarget(Metric::kResolution, 3'600'000);
+  rest.SetTarget(Metric::kOrderShip, 3'600'000);
+  o.policies = {first, rest};
+  std::vector<std::unique_ptr<Processor>> ps;
+  ps.push_back(std::make_unique<SlaProcessor>(o));
+  task_ = std::make_unique<engine::Task>(engine::TaskOptions{}, *store_, sink_, std::move(ps));
+  ASSERT_TRUE(task_->Open().ok());
+  Open(0, "v1");
+  Raw("order.paid", 0, R"(,"order_id":"o1","amount":10)");
+  // The first policy measures conversations: its first response only; the
+  // resolution target of "rest" does not apply.
+  EXPECT_EQ(sink_.SlaEvents("first_response"), (std::vector<std::string>{"v1:activate"}));
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "activate")[0], "policy"), "first-response-only");
+  EXPECT_TRUE(sink_.SlaEvents("resolution").empty());
+  // It measures no orders, so the order goes on to "rest".
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("order_ship", "activate")[0], "policy"), "rest");
 }
 
 TEST_F(SlaProcessorTest, ReplyBeforeOpenInArrivalOrderIsMatched) {
@@ -238,7 +282,7 @@ TEST_F(SlaMetricsTest, AbandonAfterTheDeadlineIsPrecededByTheBreach) {
   EXPECT_EQ(sink_.SlaEvents("resolution"), (std::vector<std::string>{"v1:activate", "v1:cancel"}));
 }
 
-TEST_F(SlaMetricsTest, ReturnIsRefundedFromItemReceivedOtherKindsFromApproval) {
+TEST_F(SlaMetricsTest, ReturnIsRefundedFromItemReceivedARefundCaseFromApproval) {
   Raw("aftersales.opened", 0, R"(,"case_id":"k1","order_id":"o1","kind":"return")");
   Raw("aftersales.opened", 0, R"(,"case_id":"k2","order_id":"o2","kind":"refund")");
   Raw("aftersales.approved", 3600, R"(,"case_id":"k1")");
@@ -268,6 +312,49 @@ TEST_F(SlaMetricsTest, RejectedCaseHasNoRefundClockAndReopenStartsANewResolution
             (std::vector<std::string>{"k1:activate", "k1:fulfill", "k1:activate", "k1:fulfill"}));
   EXPECT_EQ(F("aftersales_resolution", "fulfill", "id", 1), "c1/k1/aftersales_resolution#2/fulfill");
   EXPECT_EQ(F("aftersales_resolution", "fulfill", "elapsed_s", 1), "300");
+}
+
+// Regression (issue 15.2): an approved exchange closed without a refund
+// warned, breached and paged on aftersales_refund. Only cases that owe a
+// refund have the clock: refund and return always, other kinds with an
+// amount on the opening.
+TEST_F(SlaMetricsTest, OnlyCasesThatOweARefundHaveARefundClock) {
+  Raw("aftersales.opened", 0, R"(,"case_id":"ex","order_id":"o1","kind":"exchange")");
+  Raw("aftersales.opened", 0, R"(,"case_id":"rp","order_id":"o2","kind":"repair")");
+  Raw("aftersales.opened", 0, R"(,"case_id":"cp","order_id":"o3","kind":"complaint","amount":25)");
+  Raw("aftersales.opened", 0, R"(,"case_id":"cz","order_id":"o4","kind":"complaint","amount":0)");
+  for (const char* k : {"ex", "rp", "cp", "cz"})
+    Raw("aftersales.approved", 60, std::string(R"(,"case_id":")") + k + "\"");
+  for (const char* k : {"ex", "rp", "cz"}) Raw("aftersales.closed", 3600, std::string(R"(,"case_id":")") + k + "\"");
+  Until(400'000);  // past every 48 h deadline
+  EXPECT_EQ(sink_.SlaEvents("aftersales_refund"),
+            (std::vector<std::string>{"cp:activate", "cp:warning", "cp:breach"}));
+}
+
+// Regression (issue 15.5): reopened on a case that was still open replaced
+// its running resolution clock, which then never ended.
+TEST_F(SlaMetricsTest, ReopenedWhileStillOpenLeavesNoClockBehind) {
+  Raw("aftersales.opened", 0, R"(,"case_id":"k1","order_id":"o1","kind":"repair")");
+  Raw("aftersales.reopened", 600, R"(,"case_id":"k1")");
+  Raw("aftersales.closed", 900, R"(,"case_id":"k1")");
+  EXPECT_EQ(sink_.SlaEvents("aftersales_resolution"), (std::vector<std::string>{"k1:activate", "k1:fulfill"}));
+  EXPECT_EQ(F("aftersales_resolution", "fulfill", "elapsed_s"), "900");
+  engine::OpenClockCounts open;
+  ASSERT_TRUE(engine::AddOpenSlaClocks(*task_, open).ok());
+  EXPECT_TRUE(open.empty());
+}
+
+TEST_F(SlaMetricsTest, DeliveredWithoutShippedEndsTheShipClockAndPaidAfterShippedStartsNone) {
+  Raw("order.paid", 0, R"(,"order_id":"o1","amount":10)");
+  Raw("order.delivered", 7200, R"(,"order_id":"o1")");
+  Raw("order.shipped", 0, R"(,"order_id":"o2")");
+  Raw("order.paid", 10, R"(,"order_id":"o2","amount":10)");  // after shipped, in arrival order
+  Raw("order.delivered", 3600, R"(,"order_id":"o2")");
+  EXPECT_EQ(sink_.SlaEvents("order_ship"), (std::vector<std::string>{"o1:activate", "o1:fulfill"}));
+  EXPECT_EQ(F("order_ship", "fulfill", "elapsed_s"), "7200");
+  engine::OpenClockCounts open;
+  ASSERT_TRUE(engine::AddOpenSlaClocks(*task_, open).ok());
+  EXPECT_TRUE(open.empty());
 }
 
 TEST_F(SlaMetricsTest, OrderShipThenDeliveryAndCancellation) {
