@@ -102,7 +102,7 @@ const Option kOptions[] = {
    "Longest accepted free text (message text, comment, reason, resolution).",
    IntRef([](Config& c) -> std::int64_t& { return c.limits.max_text_bytes; })},
   {"limits.max_future_skew", Kind::kDuration, "5m", 0, 7.0 * 86400000, "",
-   "An event whose `ts` is further than this ahead of the current watermark is dead-lettered.",
+   "An event whose `ts` is further than this ahead of now (the wall clock in run; --until, or the wall clock at the start, in replay) is dead-lettered.",
    IntRef([](Config& c) -> std::int64_t& { return c.limits.max_future_skew; })},
 
   {"time.allowed_lateness", Kind::kDuration, "5s", 0, 86400000, "",
@@ -142,6 +142,9 @@ const Option kOptions[] = {
   {"sla.warning_fraction", Kind::kDouble, "0.8", 0, 1, "",
    "A warning is emitted when this fraction of an SLA target has elapsed; 0 disables warnings.",
    DblRef([](Config& c) -> double& { return c.sla.warning_fraction; })},
+  {"contacts.repeat_window", Kind::kDuration, "7d", 60000, 90LL * 86400000, "",
+   "A conversation about the same order (or, without one, the same topic) as one the customer opened at most this long before is a repeat contact: for the repeat_contact alert and for the profile's repeat_contacts and first_contact_resolution.",
+   IntRef([](Config& c) -> std::int64_t& { return c.contacts.repeat_window; })},
   {"alerts.severity.sla_breach", Kind::kEnum, "error", 0, 0, "critical|error|warning|info|off",
    "Severity of sla_breach alerts (an SLA breach, until the clock is fulfilled or cancelled (through the queue stage, grouped in storms)); off disables them.",
    StrRef([](Config& c) -> std::string& { return c.alerts.severity[0]; })},
@@ -152,7 +155,7 @@ const Option kOptions[] = {
    "Severity of vip_waiting alerts (a VIP customer waiting longer than vip_wait for a first reply); off disables them.",
    StrRef([](Config& c) -> std::string& { return c.alerts.severity[2]; })},
   {"alerts.severity.repeat_contact", Kind::kEnum, "warning", 0, 0, "critical|error|warning|info|off",
-   "Severity of repeat_contact alerts (a customer's repeat_count-th contact within repeat_window, or about the same order); off disables them.",
+   "Severity of repeat_contact alerts (a customer's repeat_count-th contact about one order or topic within contacts.repeat_window); off disables them.",
    StrRef([](Config& c) -> std::string& { return c.alerts.severity[3]; })},
   {"alerts.severity.low_csat", Kind::kEnum, "warning", 0, 0, "critical|error|warning|info|off",
    "Severity of low_csat alerts (a CSAT at or below low_csat; resolves after low_csat_resolve_after); off disables them.",
@@ -178,12 +181,9 @@ const Option kOptions[] = {
   {"alerts.vip_wait", Kind::kDuration, "60s", 1000, 86400000, "",
    "vip_waiting: how long a VIP may wait for a first reply.",
    IntRef([](Config& c) -> std::int64_t& { return c.alerts.vip_wait; })},
-  {"alerts.repeat_count", Kind::kInt, "3", 2, 100, "",
-   "repeat_contact: the contact number (within repeat_window) that alerts.",
+  {"alerts.repeat_count", Kind::kInt, "2", 2, 100, "",
+   "repeat_contact: the contact about one order or topic within contacts.repeat_window that alerts (2: the first repeat).",
    IntRef([](Config& c) -> std::int64_t& { return c.alerts.repeat_count; })},
-  {"alerts.repeat_window", Kind::kDuration, "72h", 60000, 90LL * 86400000, "",
-   "repeat_contact: the window contacts are counted in.",
-   IntRef([](Config& c) -> std::int64_t& { return c.alerts.repeat_window; })},
   {"alerts.low_csat", Kind::kInt, "2", 1, 5, "",
    "low_csat: a rating at or below this alerts.",
    IntRef([](Config& c) -> std::int64_t& { return c.alerts.low_csat; })},
@@ -223,9 +223,6 @@ const Option kOptions[] = {
   {"profiles.retention", Kind::kDuration, "400d", 86400000, 36500LL * 86400000, "",
    "A customer with no event for this long expires: state deleted, tombstone on the profile topic.",
    IntRef([](Config& c) -> std::int64_t& { return c.profiles.retention; })},
-  {"profiles.repeat_window", Kind::kDuration, "72h", 0, 90LL * 86400000, "",
-   "A conversation opened this soon after the customer's previous one closed is a repeat contact.",
-   IntRef([](Config& c) -> std::int64_t& { return c.profiles.repeat_window; })},
   {"profiles.base_currency", Kind::kString, "CNY", 0, 0, "",
    "Currency of gmv_base and the monetary score; amounts in it need no rate.",
    StrRef([](Config& c) -> std::string& { return c.profiles.base_currency; })},
@@ -508,6 +505,8 @@ class Loader {
         Walk(kv.second, path, found);
       } else if (IsSection(path) && kv.second.IsNull()) {
         // An empty section ("kafka:") keeps every default.
+      } else if (path == "alerts.repeat_window" || path == "profiles.repeat_window") {
+        Error(path, "moved to contacts.repeat_window (one definition of a repeat contact for alerts and profiles)");
       } else {
         Error(path, "unknown key");
       }

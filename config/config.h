@@ -131,11 +131,16 @@ struct StaffingConfig {
   std::map<std::string, QueueStaffingConfig> queues;
 };
 
+// What a repeat contact is, for alerts and profiles alike.
+struct ContactsConfig {
+  DurationMs repeat_window = 0;
+};
+
 struct AlertsConfig {
   // Per kind, in processors::AlertKind order: critical|error|warning|info|off.
   std::array<std::string, 9> severity;
   std::string source, vip_tier, keywords;
-  DurationMs vip_wait = 0, repeat_window = 0, low_csat_resolve_after = 0, aftersales_overdue = 0,
+  DurationMs vip_wait = 0, low_csat_resolve_after = 0, aftersales_overdue = 0,
              storm_window = 0, group_wait = 0;
   std::int64_t repeat_count = 0, low_csat = 0, storm_count = 0;
   double negative_sentiment = 0;
@@ -150,7 +155,6 @@ struct AlertBridgeConfig {
 struct ProfilesConfig {
   DurationMs debounce = 0;
   DurationMs retention = 0;
-  DurationMs repeat_window = 0;
   std::string base_currency;
   std::map<std::string, std::string> currency_rates;  // validated as positive numbers
   std::int64_t low_csat = 0;
@@ -170,6 +174,7 @@ struct Config {
   HttpConfig http;
   LogConfig log;
   SlaConfig sla;
+  ContactsConfig contacts;
   StaffingConfig staffing;
   ProfilesConfig profiles;
   AlertsConfig alerts;

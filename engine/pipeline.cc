@@ -85,7 +85,7 @@ processors::AlertOptions AlertOptionsFrom(const config::Config& c) {
   o.vip_tier = a.vip_tier;
   o.vip_wait = a.vip_wait;
   o.repeat_count = static_cast<int>(a.repeat_count);
-  o.repeat_window = a.repeat_window;
+  o.repeat_window = c.contacts.repeat_window;
   o.low_csat = static_cast<int>(a.low_csat);
   o.low_csat_resolve_after = a.low_csat_resolve_after;
   o.negative_sentiment = a.negative_sentiment;
@@ -114,7 +114,7 @@ processors::ProfileOptions ProfileOptionsFrom(const config::Config& c) {
   const config::ProfilesConfig& p = c.profiles;
   o.debounce = p.debounce;
   o.retention = p.retention;
-  o.repeat_window = p.repeat_window;
+  o.repeat_window = c.contacts.repeat_window;
   o.base_currency = p.base_currency;
   for (const auto& [currency, text] : p.currency_rates)
     o.rates[currency] = std::strtod(text.c_str(), nullptr);

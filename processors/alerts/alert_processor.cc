@@ -5,12 +5,12 @@
 
 #include "core/encoding.h"
 #include "processors/alerts/alert.h"
+#include "processors/contacts/repeat_contacts.h"
 
 namespace cx::processors {
 namespace {
 
 constexpr std::uint8_t kFormat = 1;
-constexpr std::size_t kMaxContacts = 16;
 
 // What the alerts need to know about an open conversation.
 struct Conv {
@@ -38,41 +38,22 @@ struct Conv {
   }
 };
 
-// The customer's recent contacts: (opened, closed or Min, order id).
-struct Contacts {
-  struct Entry {
-    Timestamp opened, closed = Timestamp::Min();
-    std::string conversation, order;
-  };
-  std::vector<Entry> entries;
+// The customer's recent contacts ("contacts"), for repeat_contact.
+constexpr std::uint8_t kContactsFormat = 2;  // 1: (opened, closed, conversation, order), not read
 
-  std::string Encode() const {
-    std::string v;
-    v.push_back(static_cast<char>(kFormat));
-    PutVarint(v, entries.size());
-    for (const Entry& e : entries) {
-      PutVarintSigned(v, e.opened.ms);
-      PutVarintSigned(v, e.closed.ms);
-      PutString(v, e.conversation);
-      PutString(v, e.order);
-    }
-    return v;
-  }
-  bool Decode(std::string_view in) {
-    Reader r(in);
-    if (r.Byte() != kFormat) return false;
-    entries.clear();
-    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
-      Entry e;
-      e.opened.ms = r.VarintSigned();
-      e.closed.ms = r.VarintSigned();
-      e.conversation.assign(r.String());
-      e.order.assign(r.String());
-      entries.push_back(std::move(e));
-    }
-    return r.ok() && r.done();
-  }
-};
+std::string EncodeContacts(const RecentContacts& c) {
+  std::string v;
+  v.push_back(static_cast<char>(kContactsFormat));
+  c.EncodeTo(v);
+  return v;
+}
+// A record of another format starts an empty history.
+RecentContacts DecodeContacts(std::string_view in) {
+  RecentContacts c;
+  Reader r(in);
+  if (r.Byte() != kContactsFormat || !c.DecodeFrom(r) || !r.done()) return RecentContacts{};
+  return c;
+}
 
 std::string ConvKey(std::string_view id) { return "conv/" + std::string(id); }
 // An open alert of a subject: "open/<subject>/<dedup_key>" -> where it went
@@ -230,33 +211,25 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
       ctx.Put(customer, ConvKey(e.conversation_id), c.Encode());
       if (c.vip && Enabled(AlertKind::kVipWaiting))
         ctx.SetTimer(e.ts + options_.vip_wait, customer, "vip/" + e.conversation_id);
-      // Repeat contacts: the Nth conversation within the window, or one about
-      // an order a recent conversation was already about.
-      Contacts contacts;
-      if (auto v = ctx.Get(customer, "contacts")) contacts.Decode(*v);
-      std::erase_if(contacts.entries, [&](const Contacts::Entry& x) {
-        return e.ts - x.opened > options_.repeat_window && x.order.empty();
-      });
-      int recent = 1;
-      bool same_order = false;
-      for (const auto& x : contacts.entries) {
-        if (e.ts - x.opened <= options_.repeat_window) ++recent;
-        if (!e.order_id.empty() && x.order == e.order_id) same_order = true;
-      }
-      if (recent >= options_.repeat_count || same_order) {
+      // Repeat contacts (processors/contacts): the repeat_count-th contact
+      // about the same order or topic within the window.
+      RecentContacts contacts;
+      if (auto v = ctx.Get(customer, "contacts")) contacts = DecodeContacts(*v);
+      const std::string about = RecentContacts::About(e);
+      const int n = contacts.Record(about, e.ts, options_.repeat_window);
+      if (n >= options_.repeat_count) {
         Alert a = base(AlertKind::kRepeatContact, "conversation", e.conversation_id);
         a.Label("queue", e.queue);
         a.Label("channel", c.channel);
-        a.DetailNumber("contacts_in_window", recent);
-        a.DetailString("order_id", same_order ? std::string_view(e.order_id) : std::string_view());
-        a.summary = "customer " + customer + ": contact " + std::to_string(recent) + " within " +
-                    FormatDuration(options_.repeat_window) +
-                    (same_order ? " (again about order " + e.order_id + ")" : "");
+        a.DetailNumber("contacts_in_window", n);
+        a.DetailString("order_id", e.order_id);
+        a.DetailString("topic", e.order_id.empty() ? std::string_view(e.topic) : std::string_view());
+        a.summary = "customer " + customer + ": contact " + std::to_string(n) + " within " +
+                    FormatDuration(options_.repeat_window) + " about " +
+                    (e.order_id.empty() ? "topic " + e.topic : "order " + e.order_id);
         Trigger(customer, e.conversation_id, std::move(a), AlertKind::kRepeatContact, ctx);
       }
-      contacts.entries.push_back({e.ts, Timestamp::Min(), e.conversation_id, e.order_id});
-      if (contacts.entries.size() > kMaxContacts) contacts.entries.erase(contacts.entries.begin());
-      ctx.Put(customer, "contacts", contacts.Encode());
+      if (!about.empty()) ctx.Put(customer, "contacts", EncodeContacts(contacts));
       return;
     }
     case EventType::kMessageAgent: {

@@ -35,8 +35,8 @@ struct AlertOptions {
   std::string source = "cxstream";
   DurationMs vip_wait = 60'000;  // a VIP waiting this long for a first reply
   std::string vip_tier = "vip";
-  int repeat_count = 3;                                  // the Nth contact ...
-  DurationMs repeat_window = 72 * 3'600'000LL;           // ... within this window, or about the same order
+  int repeat_count = 2;                                  // the Nth contact about one order or topic ...
+  DurationMs repeat_window = 7 * 86'400'000LL;           // ... within this window (RecentContacts)
   int low_csat = 2;                                      // CSAT at or below
   DurationMs low_csat_resolve_after = 24 * 3'600'000LL;  // resolves by itself after
   double negative_sentiment = -0.5;                      // sentiment below

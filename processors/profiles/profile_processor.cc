@@ -7,14 +7,17 @@
 #include "core/encoding.h"
 #include "core/json_writer.h"
 #include "core/sla_metric.h"
+#include "processors/contacts/repeat_contacts.h"
 
 namespace cx::processors {
 namespace {
 
-constexpr std::uint8_t kFormat = 1;
+// Format 2 keeps recent contacts with their times (RecentContacts) instead
+// of format 1's orders and last close; format 1 still decodes.
+constexpr std::uint8_t kFormat = 2;
 constexpr DurationMs kDay = 86'400'000;
 constexpr int kWindowDays = 90;
-constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64, kMaxConvOrders = 32;
+constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64;
 constexpr std::string_view kRecord = "p";
 constexpr std::string_view kEmitTag = "emit", kExpireTag = "expire";
 
@@ -45,8 +48,7 @@ struct ProfileProcessor::Profile {
   std::vector<std::pair<std::int32_t, std::int32_t>> conv_days;  // (day, conversations opened)
   std::array<std::int64_t, 7> channels{};                        // by Channel
   std::int64_t conversations = 0, repeats = 0;
-  Timestamp last_close = Timestamp::Min();
-  std::vector<std::string> conv_orders;  // orders recent conversations were about
+  RecentContacts contacts;  // for repeat contacts
   std::vector<std::string> open_conversations;
   // Satisfaction.
   std::int64_t csat_count = 0, csat_sum = 0, csat_last = 0, low_csat = 0, negative = 0;
@@ -65,7 +67,7 @@ struct ProfileProcessor::Profile {
     std::string v;
     v.push_back(static_cast<char>(kFormat));
     PutVarint(v, version);
-    for (Timestamp t : {first_seen, last_activity, first_order, last_order, last_close, emit_at, expire_at})
+    for (Timestamp t : {first_seen, last_activity, first_order, last_order, emit_at, expire_at})
       PutVarintSigned(v, t.ms);
     for (std::int64_t x : {created, paid, cancelled, conversations, repeats, csat_count, csat_sum, csat_last,
                            low_csat, negative, escalations, refunds})
@@ -96,7 +98,8 @@ struct ProfileProcessor::Profile {
     }
     for (std::int64_t x : channels) PutVarintSigned(v, x);
     for (std::int64_t x : cases) PutVarintSigned(v, x);
-    for (const auto* l : {&conv_orders, &open_conversations, &open_cases}) PutVec(v, *l, &PutStr);
+    contacts.EncodeTo(v);
+    for (const auto* l : {&open_conversations, &open_cases}) PutVec(v, *l, &PutStr);
     PutVarint(v, breaches.size());
     for (const auto& b : breaches)
       for (std::int32_t x : b) PutVarintSigned(v, x);
@@ -106,11 +109,12 @@ struct ProfileProcessor::Profile {
 
   bool Decode(std::string_view in) {
     Reader r(in);
-    if (r.Byte() != kFormat) return false;
+    const std::uint8_t format = r.Byte();
+    if (format != 1 && format != kFormat) return false;
     version = r.Varint();
-    for (Timestamp* t :
-         {&first_seen, &last_activity, &first_order, &last_order, &last_close, &emit_at, &expire_at})
-      t->ms = r.VarintSigned();
+    for (Timestamp* t : {&first_seen, &last_activity, &first_order, &last_order}) t->ms = r.VarintSigned();
+    if (format == 1) r.VarintSigned();  // the last close, no longer kept
+    for (Timestamp* t : {&emit_at, &expire_at}) t->ms = r.VarintSigned();
     for (std::int64_t* x : {&created, &paid, &cancelled, &conversations, &repeats, &csat_count, &csat_sum,
                             &csat_last, &low_csat, &negative, &escalations, &refunds})
       *x = r.VarintSigned();
@@ -140,7 +144,15 @@ struct ProfileProcessor::Profile {
     }
     for (std::int64_t& x : channels) x = r.VarintSigned();
     for (std::int64_t& x : cases) x = r.VarintSigned();
-    for (auto* l : {&conv_orders, &open_conversations, &open_cases}) {
+    if (format == 1) {
+      // The orders of recent conversations, without their times: they can
+      // no longer place a contact within the window.
+      for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) r.String();
+      contacts = RecentContacts{};
+    } else if (!contacts.DecodeFrom(r)) {
+      return false;
+    }
+    for (auto* l : {&open_conversations, &open_cases}) {
       l->clear();
       for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) l->emplace_back(r.String());
     }
@@ -243,12 +255,9 @@ void ProfileProcessor::Apply(const Event& e, Profile& p) const {
       break;
     case EventType::kConversationOpened: {
       if (Contains(p.open_conversations, e.conversation_id)) break;  // opened twice
-      // A repeat contact: soon after the previous conversation closed, or
-      // about an order a recent conversation was already about.
-      const bool soon = p.last_close != Timestamp::Min() && e.ts - p.last_close <= options_.repeat_window &&
-                        e.ts >= p.last_close;
-      const bool same_order = !e.order_id.empty() && Contains(p.conv_orders, e.order_id);
-      if (p.conversations > 0 && (soon || same_order)) ++p.repeats;
+      // A repeat contact (processors/contacts): about the same order or
+      // topic as one opened within the window; the alert uses the same rule.
+      if (p.contacts.Record(RecentContacts::About(e), e.ts, options_.repeat_window) > 1) ++p.repeats;
       ++p.conversations;
       const std::int32_t day = DayOf(e.ts);
       auto it =
@@ -260,10 +269,6 @@ void ProfileProcessor::Apply(const Event& e, Profile& p) const {
         ++it->second;
       }
       ++p.channels[static_cast<std::size_t>(e.channel)];
-      if (!e.order_id.empty()) {
-        p.conv_orders.push_back(e.order_id);
-        Bound(p.conv_orders, kMaxConvOrders);
-      }
       if (!e.customer_tier.empty()) p.tier = e.customer_tier;
       p.open_conversations.push_back(e.conversation_id);
       Bound(p.open_conversations, kMaxOpen);
@@ -273,7 +278,6 @@ void ProfileProcessor::Apply(const Event& e, Profile& p) const {
     case EventType::kConversationAbandoned:
       if (!Contains(p.open_conversations, e.conversation_id)) break;
       Remove(p.open_conversations, e.conversation_id);
-      p.last_close = std::max(p.last_close, e.ts);
       break;
     case EventType::kConversationRated:
       ++p.csat_count;

@@ -20,8 +20,7 @@ namespace cx::processors {
 struct ProfileOptions {
   DurationMs debounce = 5'000;
   DurationMs retention = 400LL * 86'400'000;
-  DurationMs repeat_window =
-      72LL * 3'600'000;  // a new conversation this soon after the last close repeats it
+  DurationMs repeat_window = 7 * 86'400'000LL;  // RecentContacts: a contact about the same order or topic within it repeats
   std::string base_currency = "CNY";
   std::map<std::string, double, std::less<>> rates;  // currency -> value in base currency
   int low_csat = 2;                                  // CSAT at or below is low

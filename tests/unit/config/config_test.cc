@@ -226,6 +226,15 @@ sla:
   EXPECT_TRUE(HasError(r, "sla.policies[0].calendar", "not a calendar defined"));
 }
 
+TEST(ConfigTest, TheRepeatWindowIsOneOptionAndTheOldKeysSayWhereItWent) {
+  EXPECT_EQ(DefaultConfig().contacts.repeat_window, 7LL * 86'400'000);
+  LoadResult r = LoadConfigText("alerts:\n  repeat_window: 72h\nprofiles:\n  repeat_window: 72h\n", NoEnv);
+  EXPECT_TRUE(HasError(r, "alerts.repeat_window", "moved to contacts.repeat_window"));
+  EXPECT_TRUE(HasError(r, "profiles.repeat_window", "moved to contacts.repeat_window"));
+  EXPECT_EQ(LoadConfigText("contacts:\n  repeat_window: 3d\n", NoEnv).config.contacts.repeat_window,
+            3LL * 86'400'000);
+}
+
 TEST(ConfigTest, AKeyGivenTwiceIsAnError) {
   LoadResult r = LoadConfigText("kafka:\n  application_id: a\n  application_id: b\n", &NoEnv);
   EXPECT_TRUE(HasError(r, "kafka.application_id", "given twice"));

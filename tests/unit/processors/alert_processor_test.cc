@@ -69,5 +69,25 @@ TEST(AlertProcessorTest, AlertsCarryTheirMetricTags) {
   EXPECT_EQ(seen, (std::vector<std::string>{"negative_sentiment/trigger", "negative_sentiment/resolve"}));
 }
 
+// Regression (issue 15.4): a conversation about the same order eight months
+// after the first raised repeat_contact. A repeat is about the same order
+// within contacts.repeat_window (7 days).
+TEST(AlertProcessorTest, RepeatContactOnlyWithinTheWindow) {
+  AlertTask t;
+  auto open = [&](const std::string& ts, const std::string& conv) {
+    t.Feed(R"("type":"conversation.opened","ts":")" + ts + R"(","conversation_id":")" + conv +
+           R"(","channel":"web","queue":"q","priority":"normal","order_id":"o1")");
+    t.Feed(R"("type":"conversation.closed","ts":")" + ts + R"(","conversation_id":")" + conv + R"(")");
+  };
+  open("2026-03-01T10:00:00Z", "v1");
+  open("2026-11-01T10:00:00Z", "v2");  // eight months on: a first contact again
+  EXPECT_TRUE(t.sink.Values(Stream::kAlerts).empty());
+  open("2026-11-04T10:00:00Z", "v3");  // three days after v2: a repeat
+  const auto alerts = t.sink.Values(Stream::kAlerts);
+  ASSERT_EQ(alerts.size(), 2u);  // trigger, and resolve at the close
+  EXPECT_EQ(CollectingSink::Field(alerts[0], "dedup_key"), "repeat_contact:c1:v3");
+  EXPECT_EQ(CollectingSink::Field(alerts[0], "contacts_in_window"), "2");
+}
+
 }  // namespace
 }  // namespace cx::processors
