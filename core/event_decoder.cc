@@ -243,8 +243,11 @@ class FieldReader {
     if (!String(f, v, kMaxTypeNameBytes, s)) return false;
     auto e = parse(s);
     if (!e) {
-      return Fail(Rejection::Code::kOutOfRange, f,
-                  "\"" + std::string(s) + "\" is not one of " + std::string(allowed));
+      // Appended, not built with operator+: GCC 12 at -O3 reports a false
+      // -Wrestrict on `"\"" + std::string(s)` (GCC bug 105329).
+      std::string why = "\"";
+      why.append(s).append("\" is not one of ").append(allowed);
+      return Fail(Rejection::Code::kOutOfRange, f, std::move(why));
     }
     out = *e;
     return true;

@@ -5,6 +5,7 @@
 
 #include "core/encoding.h"
 #include "processors/alerts/alert.h"
+#include "processors/alerts/sentiment.h"
 #include "processors/contacts/repeat_contacts.h"
 
 namespace cx::processors {
@@ -64,15 +65,6 @@ std::string OpenKey(std::string_view subject, std::string_view dedup) {
   k.push_back('/');
   k.append(dedup);
   return k;
-}
-
-bool HasKeyword(std::string_view text, const std::vector<std::string>& keywords) {
-  std::string lower(text);
-  for (char& c : lower)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  for (const std::string& k : keywords)
-    if (!k.empty() && lower.find(k) != std::string::npos) return true;
-  return false;
 }
 
 std::string Seconds(DurationMs d) {
@@ -247,9 +239,9 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
       return;
     }
     case EventType::kMessageCustomer: {
-      const bool negative = e.sentiment && *e.sentiment < options_.negative_sentiment;
-      const bool keyword = !e.text.empty() && HasKeyword(e.text, options_.keywords);
-      if (!negative && !keyword) return;
+      const Negativity why = JudgeMessage(e.sentiment, e.text, options_.negative_sentiment, options_.keywords);
+      if (why == Negativity::kNone) return;
+      const bool keyword = why == Negativity::kKeyword;
       Conv c;
       auto v = ctx.Get(customer, ConvKey(e.conversation_id));
       if (!v || !c.Decode(*v)) return;
