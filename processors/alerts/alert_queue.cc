@@ -12,7 +12,9 @@
 namespace cx::processors {
 namespace {
 
-constexpr std::uint8_t kFormat = 1;
+// Format 2 added the storm's open grouped breaches; format 1 decodes with
+// none.
+constexpr std::uint8_t kFormat = 2;
 constexpr std::string_view kIndex = "q/";  // owner "": queues with held alerts or a storm
 
 struct Storm {
@@ -20,6 +22,11 @@ struct Storm {
   std::string key;                // the storm alert's dedup_key
   std::vector<Timestamp> recent;  // breaches within the window
   Timestamp last = Timestamp::Min();
+  // Breaches grouped under the active storm and not resolved yet: the storm
+  // stays open while any is (docs/alerts.md#storms), so no customer still
+  // waiting is left without a page.
+  std::int64_t open_grouped = 0;
+  Timestamp last_cleared = Timestamp::Min();  // the latest resolve of a grouped breach
 
   std::string Encode() const {
     std::string v;
@@ -29,20 +36,34 @@ struct Storm {
     PutVarintSigned(v, last.ms);
     PutVarint(v, recent.size());
     for (Timestamp t : recent) PutVarintSigned(v, t.ms);
+    PutVarintSigned(v, open_grouped);
+    PutVarintSigned(v, last_cleared.ms);
     return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
-    if (r.Byte() != kFormat) return false;
+    const std::uint8_t format = r.Byte();
+    if (format != 1 && format != kFormat) return false;
     active = r.Byte() != 0;
     key.assign(r.String());
     last.ms = r.VarintSigned();
     recent.clear();
     for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i)
       recent.push_back(Timestamp{r.VarintSigned()});
+    if (format >= 2) {
+      open_grouped = r.VarintSigned();
+      last_cleared.ms = r.VarintSigned();
+    }
     return r.ok() && r.done();
   }
 };
+
+// Records `a` as grouped under the active storm `s` (the caller stores s).
+void Group(std::string_view queue, Alert& a, Storm& s, ProcessorContext& ctx) {
+  a.grouped_under = s.key;
+  ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
+  ++s.open_grouped;
+}
 
 // Names ordered by release time: 16 hex digits of the biased milliseconds.
 std::string HeldName(Timestamp release, std::string_view dedup) {
@@ -80,6 +101,12 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
     if (auto storm = ctx.Get(queue, "grouped/" + a.dedup_key)) {
       a.grouped_under = *storm;
       ctx.Delete(queue, "grouped/" + a.dedup_key);
+      Storm s;
+      if (auto v = ctx.Get(queue, "storm"); v && s.Decode(*v) && s.active && s.key == *storm) {
+        s.open_grouped = std::max<std::int64_t>(0, s.open_grouped - 1);
+        s.last_cleared = std::max(s.last_cleared, a.ts);
+        ctx.Put(queue, "storm", s.Encode());
+      }
     }
     a.EmitTo(ctx, options_.source);
     return;
@@ -111,15 +138,13 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
     storm.DetailTime("first_breach", s.recent.front());
     storm.EmitTo(ctx, options_.source);
   }
-  ctx.Put(queue, "storm", s.Encode());
   if (options_.group_wait <= 0) {
-    if (s.active) {
-      a.grouped_under = s.key;
-      ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
-    }
+    if (s.active) Group(queue, a, s, ctx);
+    ctx.Put(queue, "storm", s.Encode());
     a.EmitTo(ctx, options_.source);
     return;
   }
+  ctx.Put(queue, "storm", s.Encode());
   const std::string held = HeldName(ts + options_.group_wait, a.dedup_key);
   ctx.Put(queue, held, a.Encode());
   ctx.Put(queue, "hidx/" + a.dedup_key, held);
@@ -157,20 +182,21 @@ void AlertQueueStage::Release(std::string_view queue, Timestamp wm, ProcessorCon
     ctx.Delete(queue, "hidx/" + a.dedup_key);
     // Grouped when its queue is in a storm as it goes out: the storm alert
     // pages, this one is recorded under it.
-    if (s.active) {
-      a.grouped_under = s.key;
-      ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
-    }
+    if (s.active) Group(queue, a, s, ctx);
     a.EmitTo(ctx, options_.source);
   }
-  // A storm ends when its queue has had no breach for a whole window.
-  if (s.active && wm >= s.last + options_.storm_window) {
+  if (s.active && !due.empty()) ctx.Put(queue, "storm", s.Encode());
+  // A storm ends when its queue has had no breach for a whole window and
+  // every breach grouped under it has been resolved (a customer still
+  // waiting keeps the page open): at the later of the two.
+  const Timestamp storm_end = std::max(s.last + options_.storm_window, s.last_cleared);
+  if (s.active && s.open_grouped == 0 && wm >= storm_end) {
     Alert end;
     end.dedup_key = s.key;
     end.action = "resolve";
     end.kind = "queue_breach_storm";
     end.severity = options_.severity[static_cast<std::size_t>(AlertKind::kQueueBreachStorm)];
-    end.ts = s.last + options_.storm_window;
+    end.ts = storm_end;
     end.summary =
         "resolved: no SLA breach in queue " + std::string(queue) + " for " + Minutes(options_.storm_window);
     end.Label("queue", queue);
