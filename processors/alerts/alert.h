@@ -17,7 +17,7 @@ class ProcessorContext;
 
 struct Alert {
   std::string dedup_key;  // stable: the same condition, the same key (<= 255 characters)
-  std::string action;     // trigger | resolve
+  std::string action;     // trigger | resolve; "tombstone" only between the stages (erasure)
   std::string severity;   // critical | error | warning | info
   std::string kind;
   std::string summary;  // one line, ids only

@@ -56,6 +56,9 @@ RecentContacts DecodeContacts(std::string_view in) {
   return c;
 }
 
+// "sent/<dedup_key>" -> where the alert went ("d" or "q<queue>").
+constexpr std::string_view kSentPrefix = "sent/";
+
 std::string ConvKey(std::string_view id) { return "conv/" + std::string(id); }
 // An open alert of a subject: "open/<subject>/<dedup_key>" -> where it went
 // ("d": straight to the topic; "q<queue>": through the queue stage).
@@ -95,9 +98,13 @@ void AlertProcessor::Trigger(const std::string& customer, std::string_view subje
   // Remember where it went and what it said: its resolve carries the same
   // labels (Alertmanager knows an alert by its labels).
   std::string open;
-  PutString(open, via ? "q" + via_queue : "d");
+  const std::string where = via ? "q" + via_queue : "d";
+  PutString(open, where);
   open.append(a.Encode());
   ctx.Put(customer, key, open);
+  // Every key written for the customer on the compacted alert topic, so an
+  // erasure can end each with a tombstone (kept after the resolve).
+  ctx.Put(customer, std::string(kSentPrefix) + a.dedup_key, where);
   if (via)
     ctx.Repartition(via_queue, a.Encode());
   else
@@ -309,6 +316,24 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
       ctx.ForEach(customer, "open/",
                   [&](std::string_view name, std::string_view) { open.emplace_back(name); });
       for (const std::string& name : open) Resolve(customer, name, e.ts, ctx);
+      // Then every alert key that names the customer ends with a tombstone
+      // on the compacted topic, after the resolves: written here, or sent
+      // through the queue stage behind the resolve it routed there.
+      std::vector<std::pair<std::string, std::string>> sent;
+      ctx.ForEach(customer, kSentPrefix, [&](std::string_view name, std::string_view where) {
+        sent.emplace_back(name.substr(kSentPrefix.size()), where);
+      });
+      for (const auto& [dedup, where] : sent) {
+        if (!where.empty() && where[0] == 'q') {
+          Alert t;
+          t.dedup_key = dedup;
+          t.action = "tombstone";
+          t.ts = e.ts;
+          ctx.Repartition(where.substr(1), t.Encode());
+        } else {
+          ctx.Emit(Stream::kAlerts, dedup, std::nullopt);
+        }
+      }
       return;
     }
     default:

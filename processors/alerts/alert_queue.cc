@@ -89,6 +89,13 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
                                       ProcessorContext& ctx) {
   Alert a;
   if (!a.Decode(value)) return;
+  if (a.action == "tombstone") {
+    // The customer was erased; its resolve came first (the same origin,
+    // in order). The key ends with a tombstone on the compacted topic.
+    ctx.Delete(queue, "grouped/" + a.dedup_key);
+    ctx.Emit(Stream::kAlerts, a.dedup_key, std::nullopt);
+    return;
+  }
   ctx.Put("", std::string(kIndex) + std::string(queue), "");
   if (a.action == "resolve") {
     // Still held: the condition cleared before anyone was paged; neither
