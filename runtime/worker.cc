@@ -17,6 +17,7 @@
 #include "core/json_writer.h"
 #include "engine/pipeline.h"
 #include "engine/task.h"
+#include "processors/alerts/alert_processor.h"
 #include "processors/profiles/profile_processor.h"
 #include "runtime/kafka.h"
 #include "runtime/log.h"
@@ -191,8 +192,32 @@ class Worker::Impl {
 // ---------------------------------------------------------------------------
 // Start-up
 
+// Series whose label values are known in advance exist at zero from the
+// start (Prometheus instrumentation guidelines): a rule or panel on an idle
+// worker then reads 0, not "no data".
+static void ExportKnownSeriesAtZero(const config::Config& config, const std::vector<std::string>& inputs,
+                             const std::string& changelog, Metrics& metrics) {
+  for (int c = 0; c <= static_cast<int>(Rejection::Code::kWrongTopic); ++c)
+    metrics.DeadLettered(std::string(ToString(static_cast<Rejection::Code>(c))));
+  for (const std::string& t : inputs) metrics.Consumed(t);
+  const config::TopicsConfig& t = config.topics;
+  for (const std::string* out : {&t.sla, &t.alerts, &t.profiles, &t.staffing, &t.dlq, &changelog})
+    metrics.Produced(*out);
+  for (int m = 0; m < kMetricCount; ++m)
+    for (const char* event : {"activate", "pause", "resume", "warning", "breach", "fulfill", "cancel"})
+      metrics.SlaEvents(std::string(ToString(static_cast<Metric>(m))), event, "");
+  const processors::AlertOptions alerts = engine::AlertOptionsFrom(config);
+  for (int k = 0; k < processors::kAlertKindCount; ++k) {
+    if (!alerts.enabled[static_cast<std::size_t>(k)]) continue;
+    for (const char* action : {"trigger", "resolve"})
+      metrics.Alerts(std::string(ToString(static_cast<processors::AlertKind>(k))), action,
+                     alerts.severity[static_cast<std::size_t>(k)], "");
+  }
+}
+
 Status Worker::Impl::Start() {
   SetLogLevel(ParseLogLevel(config_.log.level));
+  ExportKnownSeriesAtZero(config_, topics_, changelog_, metrics_);
   std::error_code ec;
   std::filesystem::create_directories(config_.state.dir, ec);
   if (ec) return Status::Fatal("state.dir " + config_.state.dir + " cannot be created: " + ec.message());

@@ -823,6 +823,32 @@ def test_monitoring_metrics_are_exported(env):
     print(f"  {len(wanted)} metric names of the rules and the dashboard exported: {', '.join(wanted)}")
 
 
+def test_idle_worker_exports_known_series_at_zero(env):
+    """Regression (issue 15.11): a worker that has seen no malformed record
+    did not export cxstream_dead_lettered_total at all, so the dead-letter
+    rule and panel saw no data rather than 0. Series whose label values are
+    known in advance exist at zero from the start."""
+    env.start_broker(partitions=1)
+    w = env.worker("w1").start()
+    wait_for("the worker's metrics", lambda: w.metrics() is not None, 30, interval=0.5)
+    values = w.metrics()
+    want = [f'cxstream_dead_lettered_total{{code="{c}"}}' for c in
+            ("too_large", "invalid_json", "not_an_object", "missing_field", "wrong_type", "unknown_type",
+             "too_long", "out_of_range", "bad_timestamp", "duplicate_field", "future_timestamp", "wrong_topic")]
+    want += [f'cxstream_records_consumed_total{{topic="{t}"}}' for t in ("cx.chat", "cx.orders", "cx.aftersales",
+                                                                       "cx.agents")]
+    want += [f'cxstream_records_produced_total{{topic="{t}"}}' for t in ("cx.sla", "cx.alerts", "cx.profiles",
+                                                                       "cx.staffing", "cx.dlq")]
+    missing = [k for k in want if values.get(k) != 0]
+    if missing:
+        raise Failure(f"not exported at 0 on an idle worker: {missing}")
+    kinds = {re.search(r'kind="([a-z_]+)"', k).group(1) for k in values if k.startswith("cxstream_alerts_total{")}
+    if len(kinds) != 9:
+        raise Failure(f"alert kinds at zero: {sorted(kinds)}, want all 9")
+    w.terminate()
+    print(f"  {len(want)} series and 9 alert kinds exported at 0 before any record")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":
