@@ -51,6 +51,12 @@ class SlaProcessorTest : public ::testing::Test {
     Feed("message.agent", at, conv, R"(,"agent_id":"a1")" + extra);
   }
   void Until(int at) { task_->AdvanceWatermark(*ParseRfc3339(At(at))); }
+  // Every clock activated so far has ended (the open-clock counts are empty).
+  void ExpectNoOpenClocks() {
+    engine::OpenClockCounts open;
+    ASSERT_TRUE(engine::AddOpenSlaClocks(*task_, open).ok());
+    EXPECT_TRUE(open.empty());
+  }
 
   std::unique_ptr<state::Store> store_;
   CollectingSink sink_;
@@ -339,9 +345,7 @@ TEST_F(SlaMetricsTest, ReopenedWhileStillOpenLeavesNoClockBehind) {
   Raw("aftersales.closed", 900, R"(,"case_id":"k1")");
   EXPECT_EQ(sink_.SlaEvents("aftersales_resolution"), (std::vector<std::string>{"k1:activate", "k1:fulfill"}));
   EXPECT_EQ(F("aftersales_resolution", "fulfill", "elapsed_s"), "900");
-  engine::OpenClockCounts open;
-  ASSERT_TRUE(engine::AddOpenSlaClocks(*task_, open).ok());
-  EXPECT_TRUE(open.empty());
+  ExpectNoOpenClocks();
 }
 
 TEST_F(SlaMetricsTest, DeliveredWithoutShippedEndsTheShipClockAndPaidAfterShippedStartsNone) {
@@ -352,9 +356,7 @@ TEST_F(SlaMetricsTest, DeliveredWithoutShippedEndsTheShipClockAndPaidAfterShippe
   Raw("order.delivered", 3600, R"(,"order_id":"o2")");
   EXPECT_EQ(sink_.SlaEvents("order_ship"), (std::vector<std::string>{"o1:activate", "o1:fulfill"}));
   EXPECT_EQ(F("order_ship", "fulfill", "elapsed_s"), "7200");
-  engine::OpenClockCounts open;
-  ASSERT_TRUE(engine::AddOpenSlaClocks(*task_, open).ok());
-  EXPECT_TRUE(open.empty());
+  ExpectNoOpenClocks();
 }
 
 TEST_F(SlaMetricsTest, OrderShipThenDeliveryAndCancellation) {
