@@ -506,7 +506,8 @@ class Loader {
       } else if (IsSection(path) && kv.second.IsNull()) {
         // An empty section ("kafka:") keeps every default.
       } else if (path == "alerts.repeat_window" || path == "profiles.repeat_window") {
-        Error(path, "moved to contacts.repeat_window (one definition of a repeat contact for alerts and profiles)");
+        Error(path,
+              "moved to contacts.repeat_window (one definition of a repeat contact for alerts and profiles)");
       } else {
         Error(path, "unknown key");
       }

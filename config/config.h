@@ -140,8 +140,8 @@ struct AlertsConfig {
   // Per kind, in processors::AlertKind order: critical|error|warning|info|off.
   std::array<std::string, 9> severity;
   std::string source, vip_tier, keywords;
-  DurationMs vip_wait = 0, low_csat_resolve_after = 0, aftersales_overdue = 0,
-             storm_window = 0, group_wait = 0;
+  DurationMs vip_wait = 0, low_csat_resolve_after = 0, aftersales_overdue = 0, storm_window = 0,
+             group_wait = 0;
   std::int64_t repeat_count = 0, low_csat = 0, storm_count = 0;
   double negative_sentiment = 0;
 };

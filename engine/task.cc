@@ -247,8 +247,8 @@ void Task::Process(const InputRecord& record) {
   // A timestamp far ahead of "now" would drag the watermark with it and fire
   // every timer early; it is dead-lettered instead.
   if (now_ != Timestamp::Min() && ev->ts - now_ > options_.max_future_skew) {
-    std::string reason = FormatRfc3339(ev->ts) + " is more than " + FormatDuration(options_.max_future_skew) +
-                         " ahead of ";
+    std::string reason =
+        FormatRfc3339(ev->ts) + " is more than " + FormatDuration(options_.max_future_skew) + " ahead of ";
     switch (now_source_) {
       case NowSource::kWallClock:
         reason += "the current time " + FormatRfc3339(now_);

@@ -196,7 +196,7 @@ class Worker::Impl {
 // start (Prometheus instrumentation guidelines): a rule or panel on an idle
 // worker then reads 0, not "no data".
 static void ExportKnownSeriesAtZero(const config::Config& config, const std::vector<std::string>& inputs,
-                             const std::string& changelog, Metrics& metrics) {
+                                    const std::string& changelog, Metrics& metrics) {
   for (int c = 0; c <= static_cast<int>(Rejection::Code::kWrongTopic); ++c)
     metrics.DeadLettered(std::string(ToString(static_cast<Rejection::Code>(c))));
   for (const std::string& t : inputs) metrics.Consumed(t);

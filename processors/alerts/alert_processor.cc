@@ -246,7 +246,8 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
       return;
     }
     case EventType::kMessageCustomer: {
-      const Negativity why = JudgeMessage(e.sentiment, e.text, options_.negative_sentiment, options_.keywords);
+      const Negativity why =
+          JudgeMessage(e.sentiment, e.text, options_.negative_sentiment, options_.keywords);
       if (why == Negativity::kNone) return;
       const bool keyword = why == Negativity::kKeyword;
       Conv c;

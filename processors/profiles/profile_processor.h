@@ -20,7 +20,8 @@ namespace cx::processors {
 struct ProfileOptions {
   DurationMs debounce = 5'000;
   DurationMs retention = 400LL * 86'400'000;
-  DurationMs repeat_window = 7 * 86'400'000LL;  // RecentContacts: a contact about the same order or topic within it repeats
+  DurationMs repeat_window =
+      7 * 86'400'000LL;  // RecentContacts: a contact about the same order or topic within it repeats
   std::string base_currency = "CNY";
   std::map<std::string, double, std::less<>> rates;  // currency -> value in base currency
   int low_csat = 2;                                  // CSAT at or below is low

@@ -399,7 +399,8 @@ void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
   }
   switch (e.type) {
     case EventType::kOrderPaid:
-      if (!s.shipped) Start(Metric::kOrderShip, s, e, ctx);  // paid after shipped (out of order): no ship clock
+      if (!s.shipped)
+        Start(Metric::kOrderShip, s, e, ctx);  // paid after shipped (out of order): no ship clock
       break;
     case EventType::kOrderShipped:
       s.shipped = true;

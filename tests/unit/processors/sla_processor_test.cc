@@ -176,7 +176,8 @@ TEST_F(SlaProcessorTest, APolicyAppliesAsAWholeAndDoesNotFallThroughPerMetric) {
   // The first policy measures conversations: its first response only; the
   // resolution target of "rest" does not apply.
   EXPECT_EQ(sink_.SlaEvents("first_response"), (std::vector<std::string>{"v1:activate"}));
-  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "activate")[0], "policy"), "first-response-only");
+  EXPECT_EQ(CollectingSink::Field(sink_.Sla("first_response", "activate")[0], "policy"),
+            "first-response-only");
   EXPECT_TRUE(sink_.SlaEvents("resolution").empty());
   // It measures no orders, so the order goes on to "rest".
   EXPECT_EQ(CollectingSink::Field(sink_.Sla("order_ship", "activate")[0], "policy"), "rest");
@@ -331,7 +332,8 @@ TEST_F(SlaMetricsTest, OnlyCasesThatOweARefundHaveARefundClock) {
   Raw("aftersales.opened", 0, R"(,"case_id":"cz","order_id":"o4","kind":"complaint","amount":0)");
   for (const char* k : {"ex", "rp", "cp", "cz"})
     Raw("aftersales.approved", 60, std::string(R"(,"case_id":")") + k + "\"");
-  for (const char* k : {"ex", "rp", "cz"}) Raw("aftersales.closed", 3600, std::string(R"(,"case_id":")") + k + "\"");
+  for (const char* k : {"ex", "rp", "cz"})
+    Raw("aftersales.closed", 3600, std::string(R"(,"case_id":")") + k + "\"");
   Until(400'000);  // past every 48 h deadline
   EXPECT_EQ(sink_.SlaEvents("aftersales_refund"),
             (std::vector<std::string>{"cp:activate", "cp:warning", "cp:breach"}));
@@ -343,7 +345,8 @@ TEST_F(SlaMetricsTest, ReopenedWhileStillOpenLeavesNoClockBehind) {
   Raw("aftersales.opened", 0, R"(,"case_id":"k1","order_id":"o1","kind":"repair")");
   Raw("aftersales.reopened", 600, R"(,"case_id":"k1")");
   Raw("aftersales.closed", 900, R"(,"case_id":"k1")");
-  EXPECT_EQ(sink_.SlaEvents("aftersales_resolution"), (std::vector<std::string>{"k1:activate", "k1:fulfill"}));
+  EXPECT_EQ(sink_.SlaEvents("aftersales_resolution"),
+            (std::vector<std::string>{"k1:activate", "k1:fulfill"}));
   EXPECT_EQ(F("aftersales_resolution", "fulfill", "elapsed_s"), "900");
   ExpectNoOpenClocks();
 }
