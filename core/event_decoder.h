@@ -46,6 +46,8 @@ struct Rejection {
   std::string ToString() const;
 };
 std::string_view ToString(Rejection::Code c);
+// Keep equal to the last code + 1 (metrics export every code at zero).
+inline constexpr int kRejectionCodeCount = static_cast<int>(Rejection::Code::kWrongTopic) + 1;
 
 class EventDecoder {
  public:

@@ -197,7 +197,7 @@ class Worker::Impl {
 // worker then reads 0, not "no data".
 static void ExportKnownSeriesAtZero(const config::Config& config, const std::vector<std::string>& inputs,
                                     const std::string& changelog, Metrics& metrics) {
-  for (int c = 0; c <= static_cast<int>(Rejection::Code::kWrongTopic); ++c)
+  for (int c = 0; c < kRejectionCodeCount; ++c)
     metrics.DeadLettered(std::string(ToString(static_cast<Rejection::Code>(c))));
   for (const std::string& t : inputs) metrics.Consumed(t);
   const config::TopicsConfig& t = config.topics;
