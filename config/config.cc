@@ -19,15 +19,21 @@
 namespace cx::config {
 namespace {
 
-enum class Kind { kString, kInt, kBytes, kDuration, kDouble, kEnum, kMap };
+enum class Kind { kString, kInt, kBytes, kDuration, kDouble, kEnum, kMap, kList, kNumbers, kRates };
 
 using StrRef = std::string& (*)(Config&);
 using IntRef = std::int64_t& (*)(Config&);
 using DblRef = double& (*)(Config&);
 using MapRef = std::map<std::string, std::string>& (*)(Config&);
+// kEnum with a typed field: receives the index of the chosen value in `choices`.
+using EnumSet = void (*)(Config&, std::size_t choice);
+using ListRef = std::vector<std::string>& (*)(Config&);
+using NumbersRef = std::array<double, 4>& (*)(Config&);
+using RatesRef = std::map<std::string, double>& (*)(Config&);
 
 // One configuration option. The table below is the single source of truth
-// for loading, validation, defaults and docs/configuration.md.
+// for loading, validation, defaults and docs/configuration.md; each option
+// is parsed once, into the typed field its `ref` names.
 struct Option {
   std::string_view path;
   Kind kind;
@@ -35,13 +41,20 @@ struct Option {
   double min = 0, max = 0;        // inclusive; ints, bytes, durations (ms), doubles
   std::string_view choices;       // kEnum: "a|b|c"
   std::string_view description;
-  std::variant<StrRef, IntRef, DblRef, MapRef> ref;
+  std::variant<StrRef, IntRef, DblRef, MapRef, EnumSet, ListRef, NumbersRef, RatesRef> ref;
 };
+
+// alerts.severity.*: "critical|error|warning|info|off" in Severity order.
+constexpr std::string_view kSeverityChoices = "critical|error|warning|info|off";
+std::optional<Severity> SeverityChoice(std::size_t i) {
+  if (i >= 4) return std::nullopt;  // off
+  return static_cast<Severity>(i);
+}
 
 constexpr double kMaxI = 9.0e18;
 
 // clang-format off
-const Option kOptions[] = {
+constexpr Option kOptions[] = {
   {"kafka.bootstrap_servers", Kind::kString, "127.0.0.1:9092", 0, 0, "",
    "Comma-separated host:port list of the Kafka cluster.",
    StrRef([](Config& c) -> std::string& { return c.kafka.bootstrap_servers; })},
@@ -145,33 +158,33 @@ const Option kOptions[] = {
   {"contacts.repeat_window", Kind::kDuration, "7d", 60000, 90LL * 86400000, "",
    "A conversation about the same order (or, without one, the same topic) as one the customer opened at most this long before is a repeat contact: for the repeat_contact alert and for the profile's repeat_contacts and first_contact_resolution.",
    IntRef([](Config& c) -> std::int64_t& { return c.contacts.repeat_window; })},
-  {"alerts.severity.sla_breach", Kind::kEnum, "error", 0, 0, "critical|error|warning|info|off",
+  {"alerts.severity.sla_breach", Kind::kEnum, "error", 0, 0, kSeverityChoices,
    "Severity of sla_breach alerts (an SLA breach, until the clock is fulfilled or cancelled (through the queue stage, grouped in storms)); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[0]; })},
-  {"alerts.severity.sla_warning", Kind::kEnum, "warning", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[0] = SeverityChoice(i); })},
+  {"alerts.severity.sla_warning", Kind::kEnum, "warning", 0, 0, kSeverityChoices,
    "Severity of sla_warning alerts (an SLA clock past its warning point, until it is met, breached or cancelled); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[1]; })},
-  {"alerts.severity.vip_waiting", Kind::kEnum, "critical", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[1] = SeverityChoice(i); })},
+  {"alerts.severity.vip_waiting", Kind::kEnum, "critical", 0, 0, kSeverityChoices,
    "Severity of vip_waiting alerts (a VIP customer waiting longer than vip_wait for a first reply); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[2]; })},
-  {"alerts.severity.repeat_contact", Kind::kEnum, "warning", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[2] = SeverityChoice(i); })},
+  {"alerts.severity.repeat_contact", Kind::kEnum, "warning", 0, 0, kSeverityChoices,
    "Severity of repeat_contact alerts (a customer's repeat_count-th contact about one order or topic within contacts.repeat_window); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[3]; })},
-  {"alerts.severity.low_csat", Kind::kEnum, "warning", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[3] = SeverityChoice(i); })},
+  {"alerts.severity.low_csat", Kind::kEnum, "warning", 0, 0, kSeverityChoices,
    "Severity of low_csat alerts (a CSAT at or below low_csat; resolves after low_csat_resolve_after); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[4]; })},
-  {"alerts.severity.negative_sentiment", Kind::kEnum, "warning", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[4] = SeverityChoice(i); })},
+  {"alerts.severity.negative_sentiment", Kind::kEnum, "warning", 0, 0, kSeverityChoices,
    "Severity of negative_sentiment alerts (a customer message with sentiment below negative_sentiment or an escalation keyword); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[5]; })},
-  {"alerts.severity.aftersales_overdue", Kind::kEnum, "error", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[5] = SeverityChoice(i); })},
+  {"alerts.severity.aftersales_overdue", Kind::kEnum, "error", 0, 0, kSeverityChoices,
    "Severity of aftersales_overdue alerts (an after-sales case open longer than aftersales_overdue); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[6]; })},
-  {"alerts.severity.escalation", Kind::kEnum, "error", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[6] = SeverityChoice(i); })},
+  {"alerts.severity.escalation", Kind::kEnum, "error", 0, 0, kSeverityChoices,
    "Severity of escalation alerts (an escalated after-sales case, until it closes); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[7]; })},
-  {"alerts.severity.queue_breach_storm", Kind::kEnum, "critical", 0, 0, "critical|error|warning|info|off",
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[7] = SeverityChoice(i); })},
+  {"alerts.severity.queue_breach_storm", Kind::kEnum, "critical", 0, 0, kSeverityChoices,
    "Severity of queue_breach_storm alerts (storm_count SLA breaches in one queue within storm_window); off disables them.",
-   StrRef([](Config& c) -> std::string& { return c.alerts.severity[8]; })},
+   EnumSet([](Config& c, std::size_t i) { c.alerts.severity[8] = SeverityChoice(i); })},
   {"alerts.source", Kind::kString, "cxstream", 0, 0, "",
    "The `source` of every alert (PagerDuty payload.source).",
    StrRef([](Config& c) -> std::string& { return c.alerts.source; })},
@@ -193,9 +206,9 @@ const Option kOptions[] = {
   {"alerts.negative_sentiment", Kind::kDouble, "-0.5", -1, 1, "",
    "negative_sentiment: a customer message with sentiment below this alerts.",
    DblRef([](Config& c) -> double& { return c.alerts.negative_sentiment; })},
-  {"alerts.keywords", Kind::kString, "投诉,差评,12315,complaint,lawyer,chargeback", 0, 0, "",
-   "negative_sentiment: comma-separated escalation keywords (any language; matched case-insensitively for ASCII).",
-   StrRef([](Config& c) -> std::string& { return c.alerts.keywords; })},
+  {"alerts.keywords", Kind::kList, "投诉,差评,12315,complaint,lawyer,chargeback", 0, 0, "",
+   "negative_sentiment: escalation keywords, a list or one comma-separated string (any language; matched case-insensitively for ASCII).",
+   ListRef([](Config& c) -> std::vector<std::string>& { return c.alerts.keywords; })},
   {"alerts.aftersales_overdue_after", Kind::kDuration, "72h", 60000, 365LL * 86400000, "",
    "aftersales_overdue: a case open this long alerts.",
    IntRef([](Config& c) -> std::int64_t& { return c.alerts.aftersales_overdue; })},
@@ -226,24 +239,24 @@ const Option kOptions[] = {
   {"profiles.base_currency", Kind::kString, "CNY", 0, 0, "",
    "Currency of gmv_base and the monetary score; amounts in it need no rate.",
    StrRef([](Config& c) -> std::string& { return c.profiles.base_currency; })},
-  {"profiles.currency_rates", Kind::kMap, "{}", 0, 0, "",
-   "Value of one unit of each other currency in the base currency (USD: 7.1); others stay out of gmv_base.",
-   MapRef([](Config& c) -> std::map<std::string, std::string>& { return c.profiles.currency_rates; })},
+  {"profiles.currency_rates", Kind::kRates, "{}", 0, 0, "",
+   "Value of one unit of each other currency in the base currency (USD: 7.1), each a positive number; others stay out of gmv_base.",
+   RatesRef([](Config& c) -> std::map<std::string, double>& { return c.profiles.currency_rates; })},
   {"profiles.low_csat", Kind::kInt, "2", 1, 5, "",
    "A CSAT at or below this is low.",
    IntRef([](Config& c) -> std::int64_t& { return c.profiles.low_csat; })},
   {"profiles.negative_sentiment", Kind::kDouble, "-0.3", -1, 1, "",
    "A customer message with sentiment below this is negative.",
    DblRef([](Config& c) -> double& { return c.profiles.negative_sentiment; })},
-  {"profiles.rfm_recency_days", Kind::kString, "7,30,90,180", 0, 0, "",
+  {"profiles.rfm_recency_days", Kind::kNumbers, "7,30,90,180", 0, 0, "",
    "Recency score: 5 within the first number of days since the last order, 4 within the second, ..., 1 beyond.",
-   StrRef([](Config& c) -> std::string& { return c.profiles.rfm_recency_days; })},
-  {"profiles.rfm_frequency", Kind::kString, "2,3,5,8", 0, 0, "",
+   NumbersRef([](Config& c) -> std::array<double, 4>& { return c.profiles.rfm_recency_days; })},
+  {"profiles.rfm_frequency", Kind::kNumbers, "2,3,5,8", 0, 0, "",
    "Frequency score: paid orders at or above each number add one to a score of 1.",
-   StrRef([](Config& c) -> std::string& { return c.profiles.rfm_frequency; })},
-  {"profiles.rfm_monetary", Kind::kString, "100,500,2000,10000", 0, 0, "",
+   NumbersRef([](Config& c) -> std::array<double, 4>& { return c.profiles.rfm_frequency; })},
+  {"profiles.rfm_monetary", Kind::kNumbers, "100,500,2000,10000", 0, 0, "",
    "Monetary score: gmv_base at or above each number adds one to a score of 1.",
-   StrRef([](Config& c) -> std::string& { return c.profiles.rfm_monetary; })},
+   NumbersRef([](Config& c) -> std::array<double, 4>& { return c.profiles.rfm_monetary; })},
   {"profiles.vip_gmv", Kind::kDouble, "10000", 0, 1e15, "",
    "Tier rule when events name no customer_tier: vip at or above this gmv_base, else standard.",
    DblRef([](Config& c) -> double& { return c.profiles.vip_gmv; })},
@@ -258,7 +271,7 @@ const Option kOptions[] = {
    IntRef([](Config& c) -> std::int64_t& { return c.staffing.announce_every; })},
   {"staffing.handle_time_from", Kind::kEnum, "first_reply", 0, 0, "first_reply|opened",
    "Handle time runs from the first agent reply, or from the opening, to the close.",
-   StrRef([](Config& c) -> std::string& { return c.staffing.handle_time_from; })},
+   EnumSet([](Config& c, std::size_t i) { c.staffing.handle_time_from = static_cast<HandleTimeFrom>(i); })},
   {"staffing.forecast_alpha", Kind::kDouble, "0.3", 0.01, 1, "",
    "Smoothing weight of the newest day in the arrivals forecast (per interval of the day).",
    DblRef([](Config& c) -> double& { return c.staffing.forecast_alpha; })},
@@ -280,6 +293,46 @@ const Option kOptions[] = {
 };
 // clang-format on
 
+// The default of `sla.policies` (docs/sla.md#policies), in calendar time.
+// Each policy sets every metric of the subjects it measures: the first
+// matching policy applies as a whole. Chat answers within a minute (30 s for
+// VIPs) and resolves in a working day; email replies within a working day
+// (an hour when urgent) and resolves in two days; a phone call is answered
+// within a minute and, once answered, the agent is on the line, so there is
+// no next response to wait for; cases and orders on their own policy.
+constexpr std::string_view kDefaultPolicies = R"(
+- name: default-chat-vip
+  match: {channel: [web, app, wechat, social], customer_tier: [vip]}
+  targets:
+    first_response: {low: 60s, normal: 30s, high: 15s, urgent: 7500ms}
+    next_response: {low: 240s, normal: 120s, high: 60s, urgent: 30s}
+    resolution: {low: 24h, normal: 8h, high: 4h, urgent: 1h}
+- name: default-chat
+  match: {channel: [web, app, wechat, social]}
+  targets:
+    first_response: {low: 120s, normal: 60s, high: 30s, urgent: 15s}
+    next_response: {low: 240s, normal: 120s, high: 60s, urgent: 30s}
+    resolution: {low: 24h, normal: 8h, high: 4h, urgent: 1h}
+- name: default-email
+  match: {channel: [email]}
+  targets:
+    first_response: {low: 24h, normal: 8h, high: 4h, urgent: 1h}
+    next_response: {low: 24h, normal: 8h, high: 4h, urgent: 1h}
+    resolution: {low: 72h, normal: 48h, high: 24h, urgent: 8h}
+- name: default-phone
+  match: {channel: [phone]}
+  targets:
+    first_response: {low: 120s, normal: 60s, high: 30s, urgent: 20s}
+    resolution: {low: 24h, normal: 8h, high: 4h, urgent: 1h}
+- name: default
+  targets:
+    aftersales_approval: 24h
+    aftersales_refund: 48h
+    aftersales_resolution: 7d
+    order_ship: 48h
+    order_delivery: 7d
+)";
+
 std::string_view KindName(Kind k) {
   switch (k) {
     case Kind::kString:
@@ -295,6 +348,12 @@ std::string_view KindName(Kind k) {
     case Kind::kEnum:
       return "enum";
     case Kind::kMap:
+      return "map";
+    case Kind::kList:
+      return "list";
+    case Kind::kNumbers:
+      return "numbers";
+    case Kind::kRates:
       return "map";
   }
   return "";
@@ -359,6 +418,43 @@ std::optional<std::int64_t> ParseBytes(std::string_view s) {
   return v * mult;
 }
 
+// "7,30,90,180": four ascending finite numbers; nullopt otherwise.
+std::optional<std::array<double, 4>> ParseThresholds(const std::string& text) {
+  std::array<double, 4> out{};
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::size_t comma = text.find(',', at);
+    if ((i < 3) != (comma != std::string::npos)) return std::nullopt;
+    const std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    char* end = nullptr;
+    out[i] = std::strtod(part.c_str(), &end);
+    if (part.empty() || *end != '\0' || !std::isfinite(out[i]) || (i > 0 && out[i] <= out[i - 1]))
+      return std::nullopt;
+    at = comma + 1;
+  }
+  return out;
+}
+
+// "a, B ,c": the trimmed, non-empty items, ASCII letters lower-cased.
+std::vector<std::string> ParseKeywordList(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const std::string& item : items) {
+    std::size_t at = 0;
+    while (at <= item.size()) {
+      std::size_t comma = item.find(',', at);
+      if (comma == std::string::npos) comma = item.size();
+      std::string k = item.substr(at, comma - at);
+      while (!k.empty() && k.front() == ' ') k.erase(k.begin());
+      while (!k.empty() && k.back() == ' ') k.pop_back();
+      for (char& ch : k)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+      if (!k.empty()) out.push_back(std::move(k));
+      at = comma + 1;
+    }
+  }
+  return out;
+}
+
 class Loader {
  public:
   explicit Loader(EnvLookup env) : env_(env) {}
@@ -393,17 +489,19 @@ class Loader {
         std::get<StrRef>(o.ref)(c) = text;
         break;
       case Kind::kEnum: {
-        std::string choices(o.choices);
-        bool found = false;
-        std::size_t start = 0;
-        while (start <= choices.size()) {
-          std::size_t bar = choices.find('|', start);
-          if (bar == std::string::npos) bar = choices.size();
-          if (choices.compare(start, bar - start, text) == 0) found = true;
+        std::optional<std::size_t> index;
+        std::size_t start = 0, i = 0;
+        for (; start <= o.choices.size(); ++i) {
+          std::size_t bar = o.choices.find('|', start);
+          if (bar == std::string_view::npos) bar = o.choices.size();
+          if (o.choices.substr(start, bar - start) == text) index = i;
           start = bar + 1;
         }
-        if (!found) return Error(path, "\"" + text + "\" is not one of " + choices);
-        std::get<StrRef>(o.ref)(c) = text;
+        if (!index) return Error(path, "\"" + text + "\" is not one of " + std::string(o.choices));
+        if (const auto* set = std::get_if<EnumSet>(&o.ref))
+          (*set)(c, *index);
+        else
+          std::get<StrRef>(o.ref)(c) = text;
         break;
       }
       case Kind::kInt: {
@@ -438,19 +536,48 @@ class Loader {
         if (range(v)) std::get<DblRef>(o.ref)(c) = v;
         break;
       }
+      case Kind::kList:
+        std::get<ListRef>(o.ref)(c) = ParseKeywordList({text});
+        break;
+      case Kind::kNumbers: {
+        auto v = ParseThresholds(text);
+        if (!v)
+          return Error(path, "expected four ascending numbers separated by commas, got \"" + text + "\"");
+        std::get<NumbersRef>(o.ref)(c) = *v;
+        break;
+      }
       case Kind::kMap:
+      case Kind::kRates:
         break;  // only "{}" as a default; maps come from YAML nodes
     }
   }
 
+  // A list option given as a YAML sequence of strings.
+  void ApplyList(const Option& o, const YAML::Node& node, Config& c) {
+    std::vector<std::string> items;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string p = std::string(o.path) + "[" + std::to_string(i) + "]";
+      std::string text, err;
+      if (!node[i].IsScalar()) {
+        Error(p, "expected a string");
+      } else if (!SubstituteEnv(node[i].Scalar(), env_, text, err)) {
+        Error(p, err);
+      } else {
+        items.push_back(std::move(text));
+      }
+    }
+    std::get<ListRef>(o.ref)(c) = ParseKeywordList(items);
+  }
+
   void ApplyMap(const Option& o, const YAML::Node& node, Config& c) {
     std::string path(o.path);
-    if (!node.IsMap()) return Error(path, "expected a mapping of strings");
-    auto& m = std::get<MapRef>(o.ref)(c);
+    if (!node.IsMap())
+      return Error(path, o.kind == Kind::kRates ? "expected a mapping of names to numbers"
+                                                : "expected a mapping of strings");
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
       if (!kv.second.IsScalar()) {
-        Error(path + "." + key, "expected a string");
+        Error(path + "." + key, o.kind == Kind::kRates ? "expected a positive number" : "expected a string");
         continue;
       }
       std::string text, err;
@@ -458,7 +585,17 @@ class Loader {
         Error(path + "." + key, err);
         continue;
       }
-      m[key] = text;
+      if (o.kind == Kind::kMap) {
+        std::get<MapRef>(o.ref)(c)[key] = text;
+        continue;
+      }
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v)) {
+        Error(path + "." + key, "expected a positive number, got \"" + text + "\"");
+        continue;
+      }
+      std::get<RatesRef>(o.ref)(c)[key] = v;
     }
   }
 
@@ -493,7 +630,9 @@ class Loader {
       }
       const Option* opt = Find(path);
       if (opt) {
-        if (opt->kind != Kind::kMap && !kv.second.IsScalar()) {
+        const bool structured = opt->kind == Kind::kMap || opt->kind == Kind::kRates ||
+                                (opt->kind == Kind::kList && kv.second.IsSequence());
+        if (!structured && !kv.second.IsScalar()) {
           Error(path, "expected a value of type " + std::string(KindName(opt->kind)) + ", got a " +
                           (kv.second.IsMap()        ? "mapping"
                            : kv.second.IsSequence() ? "list"
@@ -534,9 +673,10 @@ class Loader {
 
   // sla.policies: a list of {name, match: {...}, targets: {...}}.
   void ParsePolicies(Config& c) {
-    if (!policies_seen_) return;
-    const YAML::Node& list = policies_node_;
-    c.sla.policies_given = true;
+    // Without `sla.policies` the shipped defaults are read by the same
+    // parser, so they obey the same rules as a file's.
+    const YAML::Node list = policies_seen_ ? policies_node_ : YAML::Load(std::string(kDefaultPolicies));
+    c.sla.policies_given = policies_seen_;
     if (list.IsNull()) return;  // "policies:" with nothing: no SLA is measured
     if (!list.IsSequence()) return Error("sla.policies", "expected a list of policies");
     std::set<std::string> names;
@@ -631,21 +771,6 @@ class Loader {
     }
   }
 
-  void CheckProfiles(const Config& c) {
-    for (const auto& [currency, text] : c.profiles.currency_rates) {
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v))
-        Error("profiles.currency_rates." + currency, "expected a positive number, got \"" + text + "\"");
-    }
-    for (const auto& [key, text] : {std::pair{"profiles.rfm_recency_days", &c.profiles.rfm_recency_days},
-                                    std::pair{"profiles.rfm_frequency", &c.profiles.rfm_frequency},
-                                    std::pair{"profiles.rfm_monetary", &c.profiles.rfm_monetary}}) {
-      if (!ParseThresholds(*text))
-        Error(key, "expected four ascending numbers separated by commas, got \"" + *text + "\"");
-    }
-  }
-
   void CheckStaffing(const Config& c) {
     if (c.staffing.interval > 0 && 86'400'000 % c.staffing.interval != 0)
       Error("staffing.interval",
@@ -672,9 +797,8 @@ class Loader {
         const std::string key = f.first.as<std::string>();
         const std::string p = path + "." + key;
         if (key == "timezone") {
-          cctz::time_zone tz;
           cal.timezone = f.second.IsScalar() ? f.second.Scalar() : "";
-          if (!cctz::load_time_zone(cal.timezone, &tz))
+          if (!cctz::load_time_zone(cal.timezone, &cal.zone))
             Error(p, "\"" + cal.timezone + "\" is not an IANA time zone (such as Asia/Shanghai)");
         } else if (key == "hours") {
           any_hours = ParseHours(p, f.second, cal);
@@ -793,8 +917,9 @@ class Loader {
     }
   }
 
-  template <typename ParseFn>
-  void ParseList(const std::string& path, const YAML::Node& n, std::vector<std::string>& out, ParseFn valid,
+  // A value or a list of values, each parsed by `parse` (nullopt: invalid).
+  template <typename T, typename ParseFn>
+  void ParseList(const std::string& path, const YAML::Node& n, std::vector<T>& out, ParseFn parse,
                  const char* allowed) {
     std::vector<YAML::Node> items;
     if (n.IsScalar())
@@ -808,38 +933,42 @@ class Loader {
         Error(path, "expected a list of strings");
         continue;
       }
-      if (!valid(x.Scalar())) {
+      std::optional<T> v = parse(x.Scalar());
+      if (!v) {
         Error(path, "\"" + x.Scalar() + "\" is not one of " + allowed);
         continue;
       }
-      out.push_back(x.Scalar());
+      out.push_back(std::move(*v));
     }
   }
 
   void ParseMatch(const std::string& path, const YAML::Node& n, SlaPolicyConfig& pc) {
     if (!n.IsMap()) return Error(path, "expected a mapping of conditions");
-    auto any = [](const std::string& s) { return !s.empty(); };
+    auto name = [](const std::string& s) -> std::optional<std::string> {
+      if (s.empty()) return std::nullopt;
+      return s;
+    };
     for (const auto& kv : n) {
       std::string key = kv.first.as<std::string>();
       std::string p = path + "." + key;
       if (key == "channel") {
         ParseList(
-            p, kv.second, pc.channels, [](const std::string& s) { return ParseChannel(s).has_value(); },
+            p, kv.second, pc.channels, [](const std::string& s) { return ParseChannel(s); },
             "web, app, wechat, social, phone, email");
       } else if (key == "priority") {
         ParseList(
-            p, kv.second, pc.priorities, [](const std::string& s) { return ParsePriority(s).has_value(); },
+            p, kv.second, pc.priorities, [](const std::string& s) { return ParsePriority(s); },
             "low, normal, high, urgent");
       } else if (key == "kind") {
         ParseList(
-            p, kv.second, pc.kinds, [](const std::string& s) { return ParseCaseKind(s).has_value(); },
+            p, kv.second, pc.kinds, [](const std::string& s) { return ParseCaseKind(s); },
             "return, exchange, refund, repair, complaint");
       } else if (key == "queue") {
-        ParseList(p, kv.second, pc.queues, any, "a non-empty name");
+        ParseList(p, kv.second, pc.queues, name, "a non-empty name");
       } else if (key == "customer_tier") {
-        ParseList(p, kv.second, pc.customer_tiers, any, "a non-empty name");
+        ParseList(p, kv.second, pc.customer_tiers, name, "a non-empty name");
       } else if (key == "tenant") {
-        ParseList(p, kv.second, pc.tenants, any, "a non-empty name");
+        ParseList(p, kv.second, pc.tenants, name, "a non-empty name");
       } else {
         Error(p, "unknown condition (channel, queue, priority, customer_tier, tenant, kind)");
       }
@@ -848,7 +977,6 @@ class Loader {
 
   void ParseTargets(const std::string& path, const YAML::Node& n, SlaPolicyConfig& pc) {
     if (!n.IsMap()) return Error(path, "expected a mapping of metric to target");
-    static constexpr const char* kPriorities[] = {"low", "normal", "high", "urgent"};
     auto duration = [this](const std::string& p, const YAML::Node& v) -> std::optional<DurationMs> {
       std::string text, err;
       if (!v.IsScalar()) {
@@ -869,7 +997,8 @@ class Loader {
     for (const auto& kv : n) {
       std::string metric = kv.first.as<std::string>();
       std::string p = path + "." + metric;
-      if (!ParseMetric(metric)) {
+      const std::optional<Metric> m = ParseMetric(metric);
+      if (!m) {
         Error(p,
               "unknown metric (first_response, next_response, resolution, aftersales_approval, "
               "aftersales_refund, aftersales_resolution, order_ship, order_delivery)");
@@ -886,12 +1015,11 @@ class Loader {
           }
           t[static_cast<std::size_t>(*idx)] = duration(p + "." + prio, pv.second);
         }
-        (void)kPriorities;
       } else {
         auto d = duration(p, kv.second);
         for (auto& x : t) x = d;
       }
-      pc.targets[metric] = t;
+      pc.targets[*m] = t;
     }
   }
 
@@ -925,8 +1053,12 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
     if (root.IsDefined() && !root.IsNull()) loader.Walk(root, "", found);
     for (const Option& o : kOptions) {
       auto it = found.find(std::string(o.path));
-      if (o.kind == Kind::kMap) {
+      if (o.kind == Kind::kMap || o.kind == Kind::kRates) {
         if (it != found.end()) loader.ApplyMap(o, it->second, result.config);
+        continue;
+      }
+      if (o.kind == Kind::kList && it != found.end() && it->second.IsSequence()) {
+        loader.ApplyList(o, it->second, result.config);
         continue;
       }
       loader.Apply(o, it != found.end() ? it->second.Scalar() : std::string(o.default_text), result.config);
@@ -935,7 +1067,6 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
     loader.ParsePolicies(result.config);
     loader.ParseStaffingQueues(result.config);
     loader.CheckStaffing(result.config);
-    loader.CheckProfiles(result.config);
   } catch (const YAML::Exception& e) {
     loader.Error("", std::string("YAML error: ") + e.what());
   }
@@ -955,26 +1086,26 @@ LoadResult LoadConfigFile(const std::string& path, EnvLookup env) {
   return LoadConfigText(ss.str(), env);
 }
 
-std::optional<std::array<double, 4>> ParseThresholds(const std::string& text) {
-  std::array<double, 4> out{};
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < 4; ++i) {
-    const std::size_t comma = text.find(',', at);
-    if ((i < 3) != (comma != std::string::npos)) return std::nullopt;
-    const std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    char* end = nullptr;
-    out[i] = std::strtod(part.c_str(), &end);
-    if (part.empty() || *end != '\0' || !std::isfinite(out[i]) || (i > 0 && out[i] <= out[i - 1]))
-      return std::nullopt;
-    at = comma + 1;
-  }
-  return out;
-}
-
 Config DefaultConfig() {
   auto r = LoadConfigText("", [](const char*) -> const char* { return nullptr; });
   return r.config;
 }
+
+namespace {
+std::string IndentedDefaultPolicies() {
+  std::string out;
+  std::size_t at = 0;
+  while (at < kDefaultPolicies.size()) {
+    std::size_t nl = kDefaultPolicies.find('\n', at);
+    if (nl == std::string_view::npos) nl = kDefaultPolicies.size();
+    const std::string_view line = kDefaultPolicies.substr(at, nl - at);
+    if (!line.empty()) out += "    " + std::string(line);
+    out += '\n';
+    at = nl + 1;
+  }
+  return out;
+}
+}  // namespace
 
 std::string ReferenceMarkdown() {
   std::ostringstream md;
@@ -1017,9 +1148,10 @@ std::string ReferenceMarkdown() {
 ## `sla.policies`
 
 An ordered list; for each clock the first policy whose conditions all match
-and which sets a target for the clock's metric applies ([sla.md](sla.md#policies)).
-Without this key the shipped defaults apply (they are written out in
-`config/cxstream.yaml`); with it, exactly the policies listed.
+and which measures the clock's kind of subject applies as a whole
+([sla.md](sla.md#policies)). Without this key the shipped defaults below
+apply (`config/cxstream.yaml` writes them out); with it, exactly the
+policies listed.
 
 | key | type | meaning |
 |---|---|---|
@@ -1030,6 +1162,13 @@ Without this key the shipped defaults apply (they are written out in
 | `match.kind` | list | return, exchange, refund, repair, complaint (after-sales cases) |
 | `targets.<metric>` | duration, or a mapping priority -> duration | metrics: first_response, next_response, resolution, aftersales_approval, aftersales_refund, aftersales_resolution, order_ship, order_delivery; a priority left out is not measured by this policy |
 | `calendar` | string | a name in `sla.calendars`: this policy's targets count business time (open hours) only; without it, calendar time |
+
+The default:
+
+```yaml
+sla:
+  policies:)"
+     << IndentedDefaultPolicies() << R"(```
 
 ## `sla.calendars`
 

@@ -6,6 +6,8 @@
 // (`cxstream validate-config --reference`). Shared read-only by all tasks.
 #pragma once
 
+#include <cctz/time_zone.h>
+
 #include <array>
 #include <cstdint>
 #include <map>
@@ -13,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "core/event.h"
+#include "core/output.h"
+#include "core/sla_metric.h"
 #include "core/status.h"
 #include "core/time.h"
 
@@ -72,15 +77,17 @@ struct LogConfig {
   std::string level;
 };
 
-// One SLA policy as written in the configuration (docs/sla.md#policies).
-// Values are validated at load; the SLA engine receives them as given.
+// One SLA policy (docs/sla.md#policies), parsed and validated at load.
 struct SlaPolicyConfig {
   std::string name;
   // Conditions; an empty list matches anything.
-  std::vector<std::string> channels, queues, priorities, customer_tiers, tenants, kinds;
-  // metric name -> target per priority (low, normal, high, urgent);
-  // nullopt: not measured for that priority by this policy.
-  std::map<std::string, std::array<std::optional<DurationMs>, 4>> targets;
+  std::vector<Channel> channels;
+  std::vector<Priority> priorities;
+  std::vector<CaseKind> kinds;
+  std::vector<std::string> queues, customer_tiers, tenants;
+  // Target per metric and priority (low, normal, high, urgent); nullopt:
+  // not measured for that priority by this policy.
+  std::map<Metric, std::array<std::optional<DurationMs>, 4>> targets;
   // A business-hours calendar (a name in sla.calendars): the targets count
   // open time only. Empty: calendar time.
   std::string calendar;
@@ -91,7 +98,8 @@ struct SlaPolicyConfig {
 // do not overlap, holidays are dates.
 struct SlaCalendarConfig {
   std::string name;
-  std::string timezone;
+  std::string timezone;  // its IANA name
+  cctz::time_zone zone;  // loaded from the IANA database at load
   // Opening intervals per weekday (0 = Monday), in minutes after local
   // midnight: [begin, end).
   std::array<std::vector<std::pair<int, int>>, 7> week;
@@ -101,10 +109,11 @@ struct SlaCalendarConfig {
 
 struct SlaConfig {
   double warning_fraction = 0;
-  // The ordered policy list. Without `sla.policies` in the file the shipped
-  // defaults apply (policies_given = false); with it, exactly these.
+  // The ordered policy list: `sla.policies` as given, or without that key
+  // the shipped defaults (config.cc: kDefaultPolicies, the one place they
+  // are written; config/cxstream.yaml writes them out).
   std::vector<SlaPolicyConfig> policies;
-  bool policies_given = false;
+  bool policies_given = false;  // whether the file had `sla.policies`
   // Named business-hours calendars that policies refer to.
   std::vector<SlaCalendarConfig> calendars;
 };
@@ -117,11 +126,14 @@ struct QueueStaffingConfig {
   std::optional<std::int64_t> concurrency;
 };
 
+// Where a conversation's handle time starts (staffing.handle_time_from).
+enum class HandleTimeFrom { kFirstReply, kOpened };
+
 struct StaffingConfig {
   DurationMs interval = 0;
   DurationMs provisional_every = 0;
   DurationMs announce_every = 0;
-  std::string handle_time_from;
+  HandleTimeFrom handle_time_from = HandleTimeFrom::kFirstReply;
   double forecast_alpha = 0;
   double sl_target = 0;
   DurationMs sl_threshold = 0;
@@ -137,9 +149,11 @@ struct ContactsConfig {
 };
 
 struct AlertsConfig {
-  // Per kind, in processors::AlertKind order: critical|error|warning|info|off.
-  std::array<std::string, 9> severity;
-  std::string source, vip_tier, keywords;
+  // Per kind, in processors::AlertKind order; nullopt: the kind is off.
+  std::array<std::optional<Severity>, 9> severity{};
+  std::string source, vip_tier;
+  // Escalation keywords: trimmed, ASCII letters lower-cased, none empty.
+  std::vector<std::string> keywords;
   DurationMs vip_wait = 0, low_csat_resolve_after = 0, aftersales_overdue = 0, storm_window = 0,
              group_wait = 0;
   std::int64_t repeat_count = 0, low_csat = 0, storm_count = 0;
@@ -156,10 +170,11 @@ struct ProfilesConfig {
   DurationMs debounce = 0;
   DurationMs retention = 0;
   std::string base_currency;
-  std::map<std::string, std::string> currency_rates;  // validated as positive numbers
+  std::map<std::string, double> currency_rates;  // positive, finite
   std::int64_t low_csat = 0;
   double negative_sentiment = 0;
-  std::string rfm_recency_days, rfm_frequency, rfm_monetary;  // 4 ascending numbers each
+  // RFM thresholds: four ascending numbers each.
+  std::array<double, 4> rfm_recency_days{}, rfm_frequency{}, rfm_monetary{};
   double vip_gmv = 0;
 };
 
@@ -205,9 +220,6 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env = nullptr);
 LoadResult LoadConfigFile(const std::string& path, EnvLookup env = nullptr);
 // The configuration with every default and no file at all.
 Config DefaultConfig();
-
-// "7,30,90,180": four ascending numbers (RFM thresholds); nullopt otherwise.
-std::optional<std::array<double, 4>> ParseThresholds(const std::string& text);
 
 // Markdown reference of every option, generated from the option table.
 std::string ReferenceMarkdown();

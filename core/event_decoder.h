@@ -15,10 +15,12 @@
 namespace cx {
 
 // Limits on one message (configurable, see docs/configuration.md `limits.*`).
+// Set from limits.* (the defaults are in the option table,
+// config/config.cc); every field must be set.
 struct DecodeLimits {
-  std::size_t max_message_bytes = 1 << 20;
-  std::size_t max_id_bytes = 256;
-  std::size_t max_text_bytes = 16 * 1024;
+  std::size_t max_message_bytes = 0;
+  std::size_t max_id_bytes = 0;
+  std::size_t max_text_bytes = 0;
 };
 
 // Why a message was rejected. `code` is a stable, low-cardinality name fit
@@ -51,7 +53,7 @@ inline constexpr int kRejectionCodeCount = static_cast<int>(Rejection::Code::kWr
 
 class EventDecoder {
  public:
-  explicit EventDecoder(DecodeLimits limits = {});
+  explicit EventDecoder(DecodeLimits limits);
   ~EventDecoder();
   EventDecoder(const EventDecoder&) = delete;
   EventDecoder& operator=(const EventDecoder&) = delete;

@@ -20,4 +20,18 @@ std::string_view ToString(Stream s) {
   return "unknown";
 }
 
+std::string_view ToString(Severity s) {
+  switch (s) {
+    case Severity::kCritical:
+      return "critical";
+    case Severity::kError:
+      return "error";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kInfo:
+      return "info";
+  }
+  return "unknown";
+}
+
 }  // namespace cx

@@ -20,6 +20,10 @@ inline constexpr int kStreamCount = 6;
 inline constexpr int kContractStreamCount = 5;  // the streams before kRepartition
 std::string_view ToString(Stream s);
 
+// An alert's severity (PagerDuty Events v2 and Alertmanager's label).
+enum class Severity : std::uint8_t { kCritical, kError, kWarning, kInfo };
+std::string_view ToString(Severity s);
+
 // Low-cardinality facts about an output for the runtime's metrics; never
 // part of the value. SLA decisions: metric, event (activate, breach...) and
 // queue. Alerts: kind, event (trigger, resolve), severity and queue.

@@ -1,6 +1,5 @@
 #include "engine/pipeline.h"
 
-#include <cstdlib>
 #include <set>
 
 #include "processors/alerts/alert_processor.h"
@@ -23,22 +22,18 @@ TaskOptions TaskOptionsFrom(const config::Config& c) {
 }
 
 std::vector<processors::Policy> SlaPolicies(const config::Config& c) {
-  if (!c.sla.policies_given) return processors::DefaultPolicies();
   std::vector<processors::Policy> out;
-  // Names were validated when the configuration was loaded.
   for (const auto& pc : c.sla.policies) {
     processors::Policy p;
     p.name = pc.name;
-    for (const auto& v : pc.channels) p.channels.push_back(*ParseChannel(v));
-    for (const auto& v : pc.priorities) p.priorities.push_back(*ParsePriority(v));
-    for (const auto& v : pc.kinds) p.kinds.push_back(*ParseCaseKind(v));
+    p.channels = pc.channels;
+    p.priorities = pc.priorities;
+    p.kinds = pc.kinds;
     p.queues = pc.queues;
     p.customer_tiers = pc.customer_tiers;
     p.tenants = pc.tenants;
     p.calendar = pc.calendar;
-    for (const auto& [metric, targets] : pc.targets) {
-      p.targets[static_cast<std::size_t>(*ParseMetric(metric))] = targets;
-    }
+    for (const auto& [metric, targets] : pc.targets) p.targets[static_cast<std::size_t>(metric)] = targets;
     out.push_back(std::move(p));
   }
   return out;
@@ -49,14 +44,13 @@ processors::SlaOptions SlaOptionsFrom(const config::Config& c) {
   sla.policies = SlaPolicies(c);
   sla.warning_fraction = c.sla.warning_fraction;
   for (const auto& cc : c.sla.calendars) {
-    cctz::time_zone tz;
-    cctz::load_time_zone(cc.timezone, &tz);  // checked when the configuration was loaded
     processors::BusinessCalendar::Week week;
     for (std::size_t d = 0; d < 7; ++d)
       for (const auto& [b, e] : cc.week[d]) week[d].push_back({b, e});
     std::set<cctz::civil_day> holidays;
     for (const auto& h : cc.holidays) holidays.insert(cctz::civil_day(h[0], h[1], h[2]));
-    auto cal = processors::BusinessCalendar::Create(cc.name, tz, std::move(week), std::move(holidays));
+    // Validated when the configuration was loaded, so this cannot fail.
+    auto cal = processors::BusinessCalendar::Create(cc.name, cc.zone, std::move(week), std::move(holidays));
     if (cal.ok()) sla.calendars.emplace(cc.name, std::move(cal).value());
   }
   return sla;
@@ -77,10 +71,7 @@ Status AddOpenSlaClocks(Task& task, OpenClockCounts& counts) {
 processors::AlertOptions AlertOptionsFrom(const config::Config& c) {
   processors::AlertOptions o;
   const config::AlertsConfig& a = c.alerts;
-  for (std::size_t k = 0; k < a.severity.size(); ++k) {
-    o.enabled[k] = a.severity[k] != "off";
-    if (o.enabled[k]) o.severity[k] = a.severity[k];
-  }
+  o.severity = a.severity;
   o.source = a.source;
   o.vip_tier = a.vip_tier;
   o.vip_wait = a.vip_wait;
@@ -89,19 +80,7 @@ processors::AlertOptions AlertOptionsFrom(const config::Config& c) {
   o.low_csat = static_cast<int>(a.low_csat);
   o.low_csat_resolve_after = a.low_csat_resolve_after;
   o.negative_sentiment = a.negative_sentiment;
-  o.keywords.clear();
-  std::size_t at = 0;
-  while (at <= a.keywords.size()) {
-    const std::size_t comma = a.keywords.find(',', at);
-    std::string k = a.keywords.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    while (!k.empty() && k.front() == ' ') k.erase(k.begin());
-    while (!k.empty() && k.back() == ' ') k.pop_back();
-    for (char& ch : k)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    if (!k.empty()) o.keywords.push_back(k);
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
+  o.keywords = a.keywords;
   o.aftersales_overdue = a.aftersales_overdue;
   o.storm_count = static_cast<int>(a.storm_count);
   o.storm_window = a.storm_window;
@@ -116,14 +95,12 @@ processors::ProfileOptions ProfileOptionsFrom(const config::Config& c) {
   o.retention = p.retention;
   o.repeat_window = c.contacts.repeat_window;
   o.base_currency = p.base_currency;
-  for (const auto& [currency, text] : p.currency_rates)
-    o.rates[currency] = std::strtod(text.c_str(), nullptr);
+  o.rates.insert(p.currency_rates.begin(), p.currency_rates.end());
   o.low_csat = static_cast<int>(p.low_csat);
   o.negative_sentiment = p.negative_sentiment;
-  // Validated when the configuration was loaded.
-  if (auto t = config::ParseThresholds(p.rfm_recency_days)) o.recency_days = *t;
-  if (auto t = config::ParseThresholds(p.rfm_frequency)) o.frequency = *t;
-  if (auto t = config::ParseThresholds(p.rfm_monetary)) o.monetary = *t;
+  o.recency_days = p.rfm_recency_days;
+  o.frequency = p.rfm_frequency;
+  o.monetary = p.rfm_monetary;
   o.vip_gmv = p.vip_gmv;
   return o;
 }
@@ -147,13 +124,17 @@ processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& 
   return o;
 }
 
+processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config& c) {
+  processors::StaffingSourceOptions o;
+  o.handle_time_from_open = c.staffing.handle_time_from == config::HandleTimeFrom::kOpened;
+  return o;
+}
+
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c,
                                                                             Mode mode) {
   std::vector<std::unique_ptr<processors::Processor>> ps;
   ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c)));
-  processors::StaffingSourceOptions source;
-  source.handle_time_from_open = c.staffing.handle_time_from == "opened";
-  ps.push_back(std::make_unique<processors::StaffingSource>(source));
+  ps.push_back(std::make_unique<processors::StaffingSource>(StaffingSourceOptionsFrom(c)));
   ps.push_back(std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode)));
   ps.push_back(std::make_unique<processors::ProfileProcessor>(ProfileOptionsFrom(c)));
   ps.push_back(std::make_unique<processors::AlertProcessor>(AlertOptionsFrom(c)));

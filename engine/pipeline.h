@@ -1,6 +1,8 @@
 // The one place that turns a Config into the stage's processors and task
-// options. Used by replay and (issue 3) by the Kafka runtime alike, so both
-// run exactly the same processors.
+// options. Used by replay and by the Kafka runtime alike, so both run
+// exactly the same processors. The option structs of processors and tasks
+// carry no defaults of their own: every default is in the option table
+// (config/config.cc), and tests build options from config::DefaultConfig().
 #pragma once
 
 #include <map>
@@ -17,6 +19,7 @@
 #include "processors/sla/policy.h"
 #include "processors/sla/sla_processor.h"
 #include "processors/staffing/queue_staffing.h"
+#include "processors/staffing/staffing_source.h"
 
 namespace cx::engine {
 
@@ -31,8 +34,8 @@ std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(cons
 processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& config, Mode mode);
 processors::ProfileOptions ProfileOptionsFrom(const config::Config& config);
 processors::AlertOptions AlertOptionsFrom(const config::Config& config);
-// The SLA policies of the configuration, or the shipped defaults when the
-// configuration names none.
+processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config& config);
+// The SLA policies of the configuration (its own, or the shipped defaults).
 std::vector<processors::Policy> SlaPolicies(const config::Config& config);
 // The SLA engine's options: policies, business-hours calendars, warnings.
 // The configuration was validated at load, so this cannot fail.

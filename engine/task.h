@@ -28,10 +28,12 @@
 namespace cx::engine {
 
 struct TaskOptions {
+  // From the configuration (engine::TaskOptionsFrom; the defaults are in
+  // the option table, config/config.cc).
   DecodeLimits limits;
-  DurationMs allowed_lateness = 5'000;
-  DurationMs max_future_skew = 300'000;
-  std::size_t dedup_per_key = 64;
+  DurationMs allowed_lateness = 0;
+  DurationMs max_future_skew = 0;
+  std::size_t dedup_per_key = 0;
   // Number of input partitions the task reads (run: one per customer topic
   // and the repartition topic; replay: 1 or 2). The task's watermark is the
   // minimum over its event inputs.
@@ -44,8 +46,8 @@ struct TaskOptions {
   int repartition_sources = 0;  // upstream tasks = repartition partitions
   int source_id = 0;            // this task's number among them
   // The task announces its watermark to every repartition partition when it
-  // has moved this much since the last announcement.
-  DurationMs repartition_step = 1'000;
+  // has moved this much since the last announcement (staffing.announce_every).
+  DurationMs repartition_step = 0;
 };
 
 // Where a record came from, for dead letters and logs.

@@ -208,10 +208,10 @@ static void ExportKnownSeriesAtZero(const config::Config& config, const std::vec
       metrics.SlaEvents(std::string(ToString(static_cast<Metric>(m))), event, "");
   const processors::AlertOptions alerts = engine::AlertOptionsFrom(config);
   for (int k = 0; k < processors::kAlertKindCount; ++k) {
-    if (!alerts.enabled[static_cast<std::size_t>(k)]) continue;
+    const auto kind = static_cast<processors::AlertKind>(k);
+    if (!alerts.Enabled(kind)) continue;
     for (const char* action : {"trigger", "resolve"})
-      metrics.Alerts(std::string(ToString(static_cast<processors::AlertKind>(k))), action,
-                     alerts.severity[static_cast<std::size_t>(k)], "");
+      metrics.Alerts(std::string(ToString(kind)), action, alerts.SeverityOf(kind), "");
   }
 }
 

@@ -89,7 +89,7 @@ void AlertProcessor::Trigger(const std::string& customer, std::string_view subje
                              AlertKind kind, ProcessorContext& ctx, const std::string& via_queue, bool via) {
   if (!Enabled(kind)) return;
   a.kind = std::string(ToString(kind));
-  a.severity = options_.severity[static_cast<std::size_t>(kind)];
+  a.severity = options_.SeverityOf(kind);
   a.action = "trigger";
   a.Label("kind", a.kind);
   a.Label("severity", a.severity);

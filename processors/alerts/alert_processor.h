@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,23 +29,32 @@ enum class AlertKind : std::uint8_t {
 inline constexpr int kAlertKindCount = 9;
 std::string_view ToString(AlertKind k);
 
+// Built from the configuration by engine::AlertOptionsFrom; the defaults
+// are in the option table (config/config.cc), none here.
 struct AlertOptions {
-  std::array<bool, kAlertKindCount> enabled{true, true, true, true, true, true, true, true, true};
-  std::array<std::string, kAlertKindCount> severity{"error",   "warning", "critical", "warning", "warning",
-                                                    "warning", "error",   "error",    "critical"};
-  std::string source = "cxstream";
-  DurationMs vip_wait = 60'000;  // a VIP waiting this long for a first reply
-  std::string vip_tier = "vip";
-  int repeat_count = 2;                                  // the Nth contact about one order or topic ...
-  DurationMs repeat_window = 7 * 86'400'000LL;           // ... within this window (RecentContacts)
-  int low_csat = 2;                                      // CSAT at or below
-  DurationMs low_csat_resolve_after = 24 * 3'600'000LL;  // resolves by itself after
-  double negative_sentiment = -0.5;                      // sentiment below
-  std::vector<std::string> keywords = {"投诉", "差评", "12315", "complaint", "lawyer", "chargeback"};
-  DurationMs aftersales_overdue = 72 * 3'600'000LL;  // a case open this long
-  int storm_count = 5;                               // breaches in one queue ...
-  DurationMs storm_window = 10 * 60'000;             // ... within this window make a storm
-  DurationMs group_wait = 30'000;                    // breach alerts wait this long to be grouped
+  // Per kind (AlertKind order); nullopt: the kind is off.
+  std::array<std::optional<Severity>, kAlertKindCount> severity{};
+  std::string source;                     // the `source` of every alert
+  DurationMs vip_wait = 0;                // a VIP waiting this long for a first reply
+  std::string vip_tier;                   // the customer_tier of a VIP
+  int repeat_count = 0;                   // the Nth contact about one order or topic ...
+  DurationMs repeat_window = 0;           // ... within this window (RecentContacts)
+  int low_csat = 0;                       // CSAT at or below
+  DurationMs low_csat_resolve_after = 0;  // resolves by itself after
+  double negative_sentiment = 0;          // sentiment below
+  std::vector<std::string> keywords;      // escalation keywords, ASCII lower-cased
+  DurationMs aftersales_overdue = 0;      // a case open this long
+  int storm_count = 0;                    // breaches in one queue ...
+  DurationMs storm_window = 0;            // ... within this window make a storm
+  DurationMs group_wait = 0;              // breach alerts wait this long to be grouped
+
+  bool Enabled(AlertKind k) const { return severity[static_cast<std::size_t>(k)].has_value(); }
+  // The severity's name; "off" only for a resolve of an alert whose kind was
+  // turned off since it triggered.
+  std::string SeverityOf(AlertKind k) const {
+    const auto& s = severity[static_cast<std::size_t>(k)];
+    return std::string(s ? ToString(*s) : "off");
+  }
 };
 
 class AlertProcessor final : public Processor {
@@ -68,7 +78,7 @@ class AlertProcessor final : public Processor {
                ProcessorContext& ctx);
   void ResolveSubject(const std::string& customer, std::string_view subject, Timestamp ts,
                       ProcessorContext& ctx);
-  bool Enabled(AlertKind k) const { return options_.enabled[static_cast<std::size_t>(k)]; }
+  bool Enabled(AlertKind k) const { return options_.Enabled(k); }
 
   const AlertOptions options_;
 };

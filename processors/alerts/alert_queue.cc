@@ -124,7 +124,7 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
   std::erase_if(s.recent, [&](Timestamp t) { return ts - t >= options_.storm_window; });
   s.recent.push_back(ts);
   s.last = ts;
-  const bool storms = options_.enabled[static_cast<std::size_t>(AlertKind::kQueueBreachStorm)];
+  const bool storms = options_.Enabled(AlertKind::kQueueBreachStorm);
   if (storms && !s.active && static_cast<int>(s.recent.size()) >= options_.storm_count) {
     s.active = true;
     s.key = DedupKey("queue_breach_storm", {queue, FormatRfc3339(s.recent.front())});
@@ -132,7 +132,7 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
     storm.dedup_key = s.key;
     storm.action = "trigger";
     storm.kind = "queue_breach_storm";
-    storm.severity = options_.severity[static_cast<std::size_t>(AlertKind::kQueueBreachStorm)];
+    storm.severity = options_.SeverityOf(AlertKind::kQueueBreachStorm);
     storm.ts = ts;
     storm.summary = std::to_string(s.recent.size()) + " SLA breaches in queue " +
                     (queue.empty() ? std::string("(orders and cases)") : std::string(queue)) + " within " +
@@ -202,7 +202,7 @@ void AlertQueueStage::Release(std::string_view queue, Timestamp wm, ProcessorCon
     end.dedup_key = s.key;
     end.action = "resolve";
     end.kind = "queue_breach_storm";
-    end.severity = options_.severity[static_cast<std::size_t>(AlertKind::kQueueBreachStorm)];
+    end.severity = options_.SeverityOf(AlertKind::kQueueBreachStorm);
     end.ts = storm_end;
     end.summary =
         "resolved: no SLA breach in queue " + std::string(queue) + " for " + Minutes(options_.storm_window);

@@ -17,20 +17,20 @@
 
 namespace cx::processors {
 
+// Built from the configuration by engine::ProfileOptionsFrom; the defaults
+// are in the option table (config/config.cc), none here.
 struct ProfileOptions {
-  DurationMs debounce = 5'000;
-  DurationMs retention = 400LL * 86'400'000;
-  DurationMs repeat_window =
-      7 * 86'400'000LL;  // RecentContacts: a contact about the same order or topic within it repeats
-  std::string base_currency = "CNY";
+  DurationMs debounce = 0;
+  DurationMs retention = 0;
+  DurationMs repeat_window = 0;  // RecentContacts: a contact about the same order or topic within it repeats
+  std::string base_currency;
   std::map<std::string, double, std::less<>> rates;  // currency -> value in base currency
-  int low_csat = 2;                                  // CSAT at or below is low
-  double negative_sentiment = -0.3;                  // sentiment below is negative
-  // RFM thresholds, ascending: a value at or past threshold[i] scores i + 2.
-  std::array<double, 4> recency_days = {7, 30, 90, 180};  // reversed: fewer days scores higher
-  std::array<double, 4> frequency = {2, 3, 5, 8};
-  std::array<double, 4> monetary = {100, 500, 2000, 10000};
-  double vip_gmv = 10'000;  // tier rule when events name no tier
+  int low_csat = 0;                                  // CSAT at or below is low
+  double negative_sentiment = 0;                     // sentiment below is negative
+  // RFM thresholds, ascending: a value at or past threshold[i] scores i + 2
+  // (recency reversed: fewer days scores higher).
+  std::array<double, 4> recency_days{}, frequency{}, monetary{};
+  double vip_gmv = 0;  // tier rule when events name no tier
 };
 
 class ProfileProcessor final : public Processor {

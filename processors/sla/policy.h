@@ -69,7 +69,4 @@ struct Applied {
 };
 std::optional<Applied> FindPolicy(const std::vector<Policy>& policies, Metric m, const SubjectAttributes& s);
 
-// The shipped defaults (config/cxstream.yaml, docs/sla.md), calendar time.
-std::vector<Policy> DefaultPolicies();
-
 }  // namespace cx::processors

@@ -20,10 +20,12 @@
 
 namespace cx::processors {
 
+// Built from the configuration by engine::SlaOptionsFrom; the defaults
+// (policies included) are in config/config.cc, none here.
 struct SlaOptions {
-  std::vector<Policy> policies = DefaultPolicies();
+  std::vector<Policy> policies;
   // Fraction of the target at which a warning is emitted; 0 disables.
-  double warning_fraction = 0.8;
+  double warning_fraction = 0;
   // Business-hours calendars by name, for policies with a `calendar`.
   std::map<std::string, BusinessCalendar, std::less<>> calendars;
 };

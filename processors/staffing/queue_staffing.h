@@ -18,17 +18,19 @@ namespace cx::processors {
 
 // The service-level target and staffing assumptions of one queue.
 struct QueueTarget {
-  double sl_target = 0.8;
-  DurationMs sl_threshold = 20'000;
-  double max_occupancy = 0.85;
-  double shrinkage = 0.3;
-  int concurrency = 1;
+  double sl_target = 0;
+  DurationMs sl_threshold = 0;
+  double max_occupancy = 0;
+  double shrinkage = 0;
+  int concurrency = 0;
 };
 
+// Built from the configuration by engine::QueueStaffingOptionsFrom; the
+// defaults are in the option table (config/config.cc), none here.
 struct QueueStaffingOptions {
-  DurationMs interval = 15 * 60'000;  // divides a day
-  DurationMs provisional_every = 0;   // 0: none (replay)
-  double forecast_alpha = 0.3;        // exponential smoothing per slot of the day
+  DurationMs interval = 0;           // divides a day
+  DurationMs provisional_every = 0;  // 0: none (replay)
+  double forecast_alpha = 0;         // exponential smoothing per slot of the day
   QueueTarget defaults;
   std::map<std::string, QueueTarget, std::less<>> queues;  // overrides by queue name
 };

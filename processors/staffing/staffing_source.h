@@ -11,9 +11,10 @@
 
 namespace cx::processors {
 
+// Built from the configuration by engine::StaffingSourceOptionsFrom.
 struct StaffingSourceOptions {
-  // Handle time runs from the first agent reply (default) or from the
-  // opening of the conversation, to its close.
+  // Handle time runs from the opening of the conversation (true) or from
+  // the first agent reply (false), to its close.
   bool handle_time_from_open = false;
 };
 

@@ -1,12 +1,22 @@
-// Helpers shared by unit tests: a sink that keeps outputs, and event builders.
+// Helpers shared by unit tests: a sink that keeps outputs, and the shipped
+// defaults.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "core/output.h"
 
 namespace cx::testing {
+
+// The configuration with every default (config/config.cc's option table, the
+// one place defaults live); option structs of tasks and processors are
+// built from it with engine::...OptionsFrom.
+inline const config::Config& Defaults() {
+  static const config::Config c = config::DefaultConfig();
+  return c;
+}
 
 class CollectingSink final : public OutputSink {
  public:

@@ -134,12 +134,12 @@ sla:
   const auto& vip = r.config.sla.policies[0];
   EXPECT_EQ(vip.name, "vip");
   EXPECT_EQ(vip.customer_tiers, (std::vector<std::string>{"vip"}));
-  EXPECT_EQ(vip.channels, (std::vector<std::string>{"web", "app"}));
-  const auto& fr = vip.targets.at("first_response");
+  EXPECT_EQ(vip.channels, (std::vector<Channel>{Channel::kWeb, Channel::kApp}));
+  const auto& fr = vip.targets.at(Metric::kFirstResponse);
   EXPECT_FALSE(fr[0].has_value());  // low: not measured by this policy
   EXPECT_EQ(fr[1], 30000);
   EXPECT_EQ(fr[3], 10000);
-  EXPECT_EQ(r.config.sla.policies[1].targets.at("order_ship")[2], 2 * 86400000LL);
+  EXPECT_EQ(r.config.sla.policies[1].targets.at(Metric::kOrderShip)[2], 2 * 86400000LL);
 }
 
 TEST(ConfigTest, SlaPolicyErrorsNameTheirPath) {
@@ -263,7 +263,63 @@ staffing:
                        "must divide a day"));
 }
 
-TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) { EXPECT_FALSE(DefaultConfig().sla.policies_given); }
+TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) {
+  const Config c = DefaultConfig();
+  EXPECT_FALSE(c.sla.policies_given);
+  ASSERT_EQ(c.sla.policies.size(), 5u);
+  EXPECT_EQ(c.sla.policies[0].name, "default-chat-vip");
+  EXPECT_EQ(c.sla.policies[2].targets.at(Metric::kNextResponse)[1], 8 * 3'600'000LL);  // email, normal
+  EXPECT_EQ(c.sla.policies[4].name, "default");
+}
+
+// Issue 15.12: every option is parsed once, at load, into the type its
+// users need; nothing downstream parses a string again.
+TEST(ConfigTest, OptionsAreParsedOnceIntoTypedValues) {
+  LoadResult r = LoadConfigText(R"(
+alerts:
+  severity: {low_csat: "off", sla_warning: info}
+  keywords: " Refund , 差评,,LAWYER"
+profiles:
+  currency_rates: {USD: "7.1", EUR: 7.7}
+  rfm_frequency: "1,2,4,6"
+staffing:
+  handle_time_from: opened
+)",
+                                &NoEnv);
+  ASSERT_TRUE(r.ok()) << r.errors[0].ToString();
+  const Config& c = r.config;
+  EXPECT_EQ(c.alerts.severity[4], std::nullopt);  // low_csat: off
+  EXPECT_EQ(c.alerts.severity[1], Severity::kInfo);
+  EXPECT_EQ(c.alerts.severity[0], Severity::kError);  // the default
+  EXPECT_EQ(c.alerts.keywords, (std::vector<std::string>{"refund", "差评", "lawyer"}));
+  EXPECT_EQ(c.profiles.currency_rates, (std::map<std::string, double>{{"EUR", 7.7}, {"USD", 7.1}}));
+  EXPECT_EQ(c.profiles.rfm_frequency, (std::array<double, 4>{1, 2, 4, 6}));
+  EXPECT_EQ(c.profiles.rfm_monetary, (std::array<double, 4>{100, 500, 2000, 10000}));  // the default
+  EXPECT_EQ(c.staffing.handle_time_from, HandleTimeFrom::kOpened);
+  EXPECT_EQ(DefaultConfig().staffing.handle_time_from, HandleTimeFrom::kFirstReply);
+
+  // A YAML list of keywords is the same as the comma-separated string.
+  LoadResult list = LoadConfigText("alerts:\n  keywords: [Refund, 差评, LAWYER]\n", &NoEnv);
+  ASSERT_TRUE(list.ok()) << list.errors[0].ToString();
+  EXPECT_EQ(list.config.alerts.keywords, c.alerts.keywords);
+}
+
+TEST(ConfigTest, TypedOptionErrorsNameTheKey) {
+  LoadResult r = LoadConfigText(R"(
+alerts:
+  severity: {low_csat: loud}
+  keywords: [ok, {a: b}]
+profiles:
+  currency_rates: {USD: "-1", EUR: lots}
+  rfm_frequency: "4,3,2,1"
+)",
+                                &NoEnv);
+  EXPECT_TRUE(HasError(r, "alerts.severity.low_csat", "not one of critical|error|warning|info|off"));
+  EXPECT_TRUE(HasError(r, "alerts.keywords[1]", "expected a string"));
+  EXPECT_TRUE(HasError(r, "profiles.currency_rates.USD", "positive number"));
+  EXPECT_TRUE(HasError(r, "profiles.currency_rates.EUR", "positive number"));
+  EXPECT_TRUE(HasError(r, "profiles.rfm_frequency", "four ascending numbers"));
+}
 
 TEST(ConfigTest, ReferenceDocIsUpToDate) {
   // docs/configuration.md is generated: `cxstream validate-config --reference > docs/configuration.md`.

@@ -6,8 +6,14 @@
 #include <set>
 #include <string>
 
+#include "engine/pipeline.h"
+#include "tests/unit/test_util.h"
+
 namespace cx {
 namespace {
+
+// The limits the shipped defaults give (limits.* in the option table).
+const DecodeLimits kLimits = engine::TaskOptionsFrom(cx::testing::Defaults()).limits;
 
 std::string Envelope(std::string_view type, std::string_view extra) {
   std::string s = R"({"event_id":"e1","type":")";
@@ -35,7 +41,7 @@ Rejected Reject(EventDecoder& d, const std::string& json) {
 TEST(EventDecoderTest, DecodesEveryTypeOfTheContract) {
   std::ifstream in(std::string(CX_SOURCE_DIR) + "/samples/all_types.ndjson");
   ASSERT_TRUE(in);
-  EventDecoder d;
+  EventDecoder d(kLimits);
   std::set<EventType> seen;
   std::string line;
   while (std::getline(in, line)) {
@@ -47,7 +53,7 @@ TEST(EventDecoderTest, DecodesEveryTypeOfTheContract) {
 }
 
 TEST(EventDecoderTest, ConversationOpenedFields) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   const Event* e = d.Decode(Envelope(
       "conversation.opened",
       R"("conversation_id":"v1","channel":"wechat","queue":"q","priority":"urgent","customer_tier":"vip","tenant":"t1")"));
@@ -63,7 +69,7 @@ TEST(EventDecoderTest, ConversationOpenedFields) {
 }
 
 TEST(EventDecoderTest, AgentMessageDefaultsAndFlags) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   const Event* e = d.Decode(Envelope("message.agent", R"("conversation_id":"v1","agent_id":"a1")"));
   ASSERT_NE(e, nullptr);
   EXPECT_TRUE(e->is_public);
@@ -80,7 +86,7 @@ TEST(EventDecoderTest, AgentMessageDefaultsAndFlags) {
 }
 
 TEST(EventDecoderTest, AgentStatusNeedsNoCustomer) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   const Event* e = d.Decode(
       R"({"event_id":"e","type":"agent.status","ts":"2026-11-23T10:00:00Z","agent_id":"a1","status":"away","queues":["q1","q2"]})");
   ASSERT_NE(e, nullptr) << d.rejection().ToString();
@@ -90,13 +96,13 @@ TEST(EventDecoderTest, AgentStatusNeedsNoCustomer) {
 }
 
 TEST(EventDecoderTest, UnknownFieldsAreIgnored) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   EXPECT_NE(d.Decode(Envelope("conversation.abandoned", R"("conversation_id":"v","future_field":{"x":[1]})")),
             nullptr);
 }
 
 TEST(EventDecoderTest, RejectsInvalidJson) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   EXPECT_EQ(Reject(d, "{\"event_id\":").code, Rejection::Code::kInvalidJson);
   EXPECT_EQ(Reject(d, "").code, Rejection::Code::kInvalidJson);
   EXPECT_EQ(Reject(d, "[1,2]").code, Rejection::Code::kNotAnObject);
@@ -104,7 +110,7 @@ TEST(EventDecoderTest, RejectsInvalidJson) {
 }
 
 TEST(EventDecoderTest, RejectsMissingFieldsNamingThem) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   auto r =
       Reject(d, Envelope("conversation.opened", R"("conversation_id":"v1","channel":"web","queue":"q")"));
   EXPECT_EQ(r.code, Rejection::Code::kMissingField);
@@ -119,7 +125,7 @@ TEST(EventDecoderTest, RejectsMissingFieldsNamingThem) {
 }
 
 TEST(EventDecoderTest, RejectsWrongTypes) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   auto r = Reject(d, Envelope("order.paid", R"("order_id":"o","amount":"12.5")"));
   EXPECT_EQ(r.code, Rejection::Code::kWrongType);
   EXPECT_EQ(r.field, "amount");
@@ -136,14 +142,14 @@ TEST(EventDecoderTest, RejectsWrongTypes) {
 }
 
 TEST(EventDecoderTest, RejectsUnknownTypes) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   auto r = Reject(d, Envelope("conversation.teleported", ""));
   EXPECT_EQ(r.code, Rejection::Code::kUnknownType);
   EXPECT_EQ(r.field, "type");
 }
 
 TEST(EventDecoderTest, RejectsValuesOutOfRangeOrEnumeration) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   EXPECT_EQ(Reject(d, Envelope("conversation.rated", R"("conversation_id":"v","csat":6)")).code,
             Rejection::Code::kOutOfRange);
   EXPECT_EQ(Reject(d, Envelope("message.customer", R"("conversation_id":"v","sentiment":-1.5)")).code,
@@ -161,7 +167,7 @@ TEST(EventDecoderTest, RejectsValuesOutOfRangeOrEnumeration) {
 }
 
 TEST(EventDecoderTest, NonFiniteNumbersNeverPass) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   // JSON has no NaN or Infinity; an overflowing literal is not a number either.
   EXPECT_EQ(d.Decode(Envelope("order.paid", R"("order_id":"o","amount":1e999)")), nullptr);
   EXPECT_EQ(d.Decode(Envelope("order.paid", R"("order_id":"o","amount":NaN)")), nullptr);
@@ -170,7 +176,7 @@ TEST(EventDecoderTest, NonFiniteNumbersNeverPass) {
 }
 
 TEST(EventDecoderTest, EnforcesLengthLimits) {
-  DecodeLimits limits;
+  DecodeLimits limits = kLimits;
   limits.max_id_bytes = 8;
   limits.max_text_bytes = 10;
   limits.max_message_bytes = 400;
@@ -188,13 +194,13 @@ TEST(EventDecoderTest, EnforcesLengthLimits) {
 }
 
 TEST(EventDecoderTest, RejectsDuplicateFields) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   auto r = Reject(d, Envelope("conversation.abandoned", R"("conversation_id":"v","conversation_id":"w")"));
   EXPECT_EQ(r.code, Rejection::Code::kDuplicateField);
 }
 
 TEST(EventDecoderTest, RejectsBadTimestampsWithTheReason) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   const Event* e =
       d.Decode(R"({"event_id":"e","type":"customer.erased","ts":"2026-11-23T10:00:00","customer_id":"c"})");
   ASSERT_EQ(e, nullptr);
@@ -203,7 +209,7 @@ TEST(EventDecoderTest, RejectsBadTimestampsWithTheReason) {
 }
 
 TEST(EventDecoderTest, ItemsAreValidated) {
-  EventDecoder d;
+  EventDecoder d(kLimits);
   const Event* e = d.Decode(Envelope(
       "order.created",
       R"("order_id":"o","amount":10,"currency":"EUR","items":[{"sku":"s","category":"c","qty":2,"price":5}])"));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/hash.h"
+#include "engine/pipeline.h"
 #include "engine/task.h"
 #include "tests/unit/test_util.h"
 
@@ -49,7 +50,7 @@ std::string Ev(const std::string& id, int second) {
 }
 
 TaskOptions Options(int source_id) {
-  TaskOptions o;
+  TaskOptions o = TaskOptionsFrom(cx::testing::Defaults());
   o.inputs = 2;
   o.repartition_input = 1;
   o.repartition_sources = kSources;

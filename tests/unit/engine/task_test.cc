@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/json_writer.h"
+#include "engine/pipeline.h"
 #include "tests/unit/test_util.h"
 
 namespace cx::engine {
@@ -43,7 +44,7 @@ std::string Ev(std::string id, std::string customer, std::string ts) {
 class TaskTest : public ::testing::Test {
  protected:
   TaskTest() { Reset(); }
-  void Reset(TaskOptions opts = {}) {
+  void Reset(TaskOptions opts = TaskOptionsFrom(cx::testing::Defaults())) {
     store_ = state::NewMemoryStore();
     sink_ = CollectingSink();
     std::vector<std::unique_ptr<processors::Processor>> ps;
@@ -102,7 +103,7 @@ TEST_F(TaskTest, RepeatedEventIdIsAppliedOnceAndCounted) {
 }
 
 TEST_F(TaskTest, DedupMemoryIsBoundedPerCustomer) {
-  TaskOptions o;
+  TaskOptions o = TaskOptionsFrom(cx::testing::Defaults());
   o.dedup_per_key = 4;
   Reset(o);
   for (int i = 0; i < 6; ++i) Feed(Ev("e" + std::to_string(i), "c1", "2026-11-23T10:00:00Z"));
@@ -173,7 +174,7 @@ TEST_F(TaskTest, EventOnTheWrongTopicIsDeadLettered) {
 }
 
 TEST_F(TaskTest, WatermarkAndTimersSurviveReopenOfTheStore) {
-  TaskOptions opts;
+  TaskOptions opts = TaskOptionsFrom(cx::testing::Defaults());
   Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
   ASSERT_TRUE(task_->Commit().ok());
   Timestamp wm = task_->watermark();
@@ -210,7 +211,7 @@ namespace {
 TEST(TaskNowTest, FutureCheckUsesNowWhenItIsAhead) {
   auto store = state::NewMemoryStore();
   cx::testing::CollectingSink sink;
-  Task task(TaskOptions{}, *store, sink, {});
+  Task task(TaskOptionsFrom(cx::testing::Defaults()), *store, sink, {});
   ASSERT_TRUE(task.Open().ok());
   task.set_now(*ParseRfc3339("2026-11-23T12:00:00Z"));
   auto feed = [&](const std::string& ts, int line) {
@@ -243,7 +244,7 @@ namespace {
 class MultiInputTaskTest : public ::testing::Test {
  protected:
   MultiInputTaskTest() : store_(state::NewMemoryStore()) {
-    TaskOptions o;
+    TaskOptions o = TaskOptionsFrom(cx::testing::Defaults());
     o.inputs = 2;
     task_ = std::make_unique<Task>(o, *store_, sink_, std::vector<std::unique_ptr<processors::Processor>>{});
     EXPECT_TRUE(task_->Open().ok());

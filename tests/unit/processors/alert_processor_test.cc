@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/pipeline.h"
 #include "engine/task.h"
 #include "tests/unit/test_util.h"
 
@@ -15,8 +16,9 @@ using cx::testing::CollectingSink;
 struct AlertTask {
   AlertTask() : store(state::NewMemoryStore()) {
     std::vector<std::unique_ptr<Processor>> ps;
-    ps.push_back(std::make_unique<AlertProcessor>(AlertOptions{}));
-    task = std::make_unique<engine::Task>(engine::TaskOptions{}, *store, sink, std::move(ps));
+    ps.push_back(std::make_unique<AlertProcessor>(engine::AlertOptionsFrom(cx::testing::Defaults())));
+    task = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store, sink,
+                                          std::move(ps));
     EXPECT_TRUE(task->Open().ok());
   }
   // `fields`: the event's members after event_id and customer_id.

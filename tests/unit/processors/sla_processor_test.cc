@@ -17,8 +17,9 @@ class SlaProcessorTest : public ::testing::Test {
  protected:
   SlaProcessorTest() : store_(state::NewMemoryStore()) {
     std::vector<std::unique_ptr<Processor>> ps;
-    ps.push_back(std::make_unique<SlaProcessor>(SlaOptions{}));
-    task_ = std::make_unique<engine::Task>(engine::TaskOptions{}, *store_, sink_, std::move(ps));
+    ps.push_back(std::make_unique<SlaProcessor>(engine::SlaOptionsFrom(cx::testing::Defaults())));
+    task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
+                                           std::move(ps));
     EXPECT_TRUE(task_->Open().ok());
     // "Now" is after every test event (as --until in a replay of history),
     // so events hours apart are not taken for the future.
@@ -157,7 +158,7 @@ TEST_F(SlaProcessorTest, EmailFollowUpIsMeasuredByTheEmailPolicyNotTheChatDefaul
 }
 
 TEST_F(SlaProcessorTest, APolicyAppliesAsAWholeAndDoesNotFallThroughPerMetric) {
-  SlaOptions o;
+  SlaOptions o = engine::SlaOptionsFrom(cx::testing::Defaults());
   Policy first;  // no conditions: matches every subject
   first.name = "first-response-only";
   first.SetTarget(Metric::kFirstResponse, 30'000);
@@ -169,7 +170,8 @@ TEST_F(SlaProcessorTest, APolicyAppliesAsAWholeAndDoesNotFallThroughPerMetric) {
   o.policies = {first, rest};
   std::vector<std::unique_ptr<Processor>> ps;
   ps.push_back(std::make_unique<SlaProcessor>(o));
-  task_ = std::make_unique<engine::Task>(engine::TaskOptions{}, *store_, sink_, std::move(ps));
+  task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
+                                         std::move(ps));
   ASSERT_TRUE(task_->Open().ok());
   Open(0, "v1");
   Raw("order.paid", 0, R"(,"order_id":"o1","amount":10)");
@@ -258,7 +260,7 @@ TEST_F(SlaMetricsTest, StatusOpenOrOnHoldResumes) {
 }
 
 TEST_F(SlaMetricsTest, TransferKeepsElapsedTimeAndTakesTheNewTarget) {
-  SlaOptions o;
+  SlaOptions o = engine::SlaOptionsFrom(cx::testing::Defaults());
   Policy vipq;
   vipq.name = "vip-queue";
   vipq.queues = {"vipdesk"};
@@ -268,7 +270,8 @@ TEST_F(SlaMetricsTest, TransferKeepsElapsedTimeAndTakesTheNewTarget) {
   ps.push_back(std::make_unique<SlaProcessor>(o));
   store_ = state::NewMemoryStore();
   sink_ = CollectingSink();
-  task_ = std::make_unique<engine::Task>(engine::TaskOptions{}, *store_, sink_, std::move(ps));
+  task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
+                                         std::move(ps));
   ASSERT_TRUE(task_->Open().ok());
   task_->set_now(*ParseRfc3339("2027-01-01T00:00:00Z"));
   Open(0, "v1");                                                                        // 60 s in q1

@@ -14,7 +14,9 @@
 
 #include "config/config.h"
 #include "core/event_decoder.h"
+#include "engine/pipeline.h"
 #include "engine/replay.h"
+#include "tests/unit/test_util.h"
 
 namespace cx::tools {
 namespace {
@@ -49,7 +51,7 @@ TEST(SimulatorTest, TheSameSeedGivesTheSameEvents) {
 TEST(SimulatorTest, RecordsAreValidEventsInTimeOrder) {
   SimOptions o = Base();
   o.duration = 6 * 3'600'000;
-  EventDecoder decoder{DecodeLimits{}};
+  EventDecoder decoder{engine::TaskOptionsFrom(cx::testing::Defaults()).limits};
   Timestamp last = Timestamp::Min();
   for (const SimRecord& r : Generate(o)) {
     ASSERT_FALSE(r.malformed);
