@@ -19,7 +19,19 @@
 namespace cx::config {
 namespace {
 
-enum class Kind { kString, kInt, kBytes, kDuration, kDouble, kEnum, kMap, kList, kNumbers, kRates };
+enum class Kind {
+  kString,
+  kInt,
+  kBytes,
+  kDuration,
+  kDouble,
+  kEnum,
+  kMap,
+  kList,
+  kNumbers,
+  kRates,
+  kTimeZone
+};
 
 using StrRef = std::string& (*)(Config&);
 using IntRef = std::int64_t& (*)(Config&);
@@ -30,6 +42,7 @@ using EnumSet = void (*)(Config&, std::size_t choice);
 using ListRef = std::vector<std::string>& (*)(Config&);
 using NumbersRef = std::array<double, 4>& (*)(Config&);
 using RatesRef = std::map<std::string, double>& (*)(Config&);
+using ZoneRef = cctz::time_zone& (*)(Config&);
 
 // One configuration option. The table below is the single source of truth
 // for loading, validation, defaults and docs/configuration.md; each option
@@ -41,7 +54,7 @@ struct Option {
   double min = 0, max = 0;        // inclusive; ints, bytes, durations (ms), doubles
   std::string_view choices;       // kEnum: "a|b|c"
   std::string_view description;
-  std::variant<StrRef, IntRef, DblRef, MapRef, EnumSet, ListRef, NumbersRef, RatesRef> ref;
+  std::variant<StrRef, IntRef, DblRef, MapRef, EnumSet, ListRef, NumbersRef, RatesRef, ZoneRef> ref;
 };
 
 // alerts.severity.*: "critical|error|warning|info|off" in Severity order.
@@ -273,8 +286,14 @@ constexpr Option kOptions[] = {
    "Handle time runs from the first agent reply, or from the opening, to the close.",
    EnumSet([](Config& c, std::size_t i) { c.staffing.handle_time_from = static_cast<HandleTimeFrom>(i); })},
   {"staffing.forecast_alpha", Kind::kDouble, "0.3", 0.01, 1, "",
-   "Smoothing weight of the newest day in the arrivals forecast (per interval of the day).",
+   "Smoothing weight of the newest observation in the arrivals forecast's levels (per interval of the day, and per weekday and interval).",
    DblRef([](Config& c) -> double& { return c.staffing.forecast_alpha; })},
+  {"staffing.intraday_alpha", Kind::kDouble, "0.5", 0.01, 1, "",
+   "Weight of the newest interval in the intraday correction (recent arrivals against their forecast levels); higher follows a surge sooner.",
+   DblRef([](Config& c) -> double& { return c.staffing.intraday_alpha; })},
+  {"staffing.timezone", Kind::kTimeZone, "UTC", 0, 0, "",
+   "IANA time zone in which the forecast counts days, weekdays and intervals of the day (use the queues' business calendar's); staffing.queues.<name>.timezone overrides it per queue.",
+   ZoneRef([](Config& c) -> cctz::time_zone& { return c.staffing.zone; })},
   {"staffing.sl_target", Kind::kDouble, "0.8", 0.01, 0.9999, "",
    "Default service-level target: the share of contacts answered within sl_threshold.",
    DblRef([](Config& c) -> double& { return c.staffing.sl_target; })},
@@ -355,6 +374,8 @@ std::string_view KindName(Kind k) {
       return "numbers";
     case Kind::kRates:
       return "map";
+    case Kind::kTimeZone:
+      return "time zone";
   }
   return "";
 }
@@ -546,6 +567,10 @@ class Loader {
         std::get<NumbersRef>(o.ref)(c) = *v;
         break;
       }
+      case Kind::kTimeZone:
+        if (!cctz::load_time_zone(text, &std::get<ZoneRef>(o.ref)(c)))
+          return Error(path, "\"" + text + "\" is not an IANA time zone (such as Asia/Shanghai)");
+        break;
       case Kind::kMap:
       case Kind::kRates:
         break;  // only "{}" as a default; maps come from YAML nodes
@@ -716,7 +741,7 @@ class Loader {
   }
 
   // staffing.queues: name -> {sl_target, sl_threshold, max_occupancy,
-  // shrinkage, concurrency}, each optional.
+  // shrinkage, concurrency, timezone}, each optional.
   void ParseStaffingQueues(Config& c) {
     const YAML::Node& n = staffing_queues_node_;
     if (!n.IsDefined() || n.IsNull()) return;
@@ -725,7 +750,9 @@ class Loader {
       const std::string queue = kv.first.as<std::string>();
       const std::string path = "staffing.queues." + queue;
       if (!kv.second.IsMap()) {
-        Error(path, "expected a mapping (sl_target, sl_threshold, max_occupancy, shrinkage, concurrency)");
+        Error(
+            path,
+            "expected a mapping (sl_target, sl_threshold, max_occupancy, shrinkage, concurrency, timezone)");
         continue;
       }
       QueueStaffingConfig q;
@@ -763,8 +790,14 @@ class Loader {
             Error(p, "expected a duration such as 20s, got \"" + text + "\"");
           else
             q.sl_threshold = *d;
+        } else if (key == "timezone") {
+          cctz::time_zone zone;
+          if (!cctz::load_time_zone(text, &zone))
+            Error(p, "\"" + text + "\" is not an IANA time zone (such as Asia/Shanghai)");
+          else
+            q.zone = zone;
         } else {
-          Error(p, "unknown key (sl_target, sl_threshold, max_occupancy, shrinkage, concurrency)");
+          Error(p, "unknown key (sl_target, sl_threshold, max_occupancy, shrinkage, concurrency, timezone)");
         }
       }
       c.staffing.queues[queue] = q;
@@ -1192,6 +1225,7 @@ Per-queue staffing targets by queue name; a key left out takes the
 | `<queue>.max_occupancy` | number | 0.01 .. 1 |
 | `<queue>.shrinkage` | number | 0 .. 0.99 |
 | `<queue>.concurrency` | whole number | 1 .. 100 |
+| `<queue>.timezone` | time zone | an IANA name such as `Europe/Berlin` |
 )";
   return md.str();
 }

@@ -124,6 +124,7 @@ struct QueueStaffingConfig {
   std::optional<double> sl_target, max_occupancy, shrinkage;
   std::optional<DurationMs> sl_threshold;
   std::optional<std::int64_t> concurrency;
+  std::optional<cctz::time_zone> zone;
 };
 
 // Where a conversation's handle time starts (staffing.handle_time_from).
@@ -135,6 +136,8 @@ struct StaffingConfig {
   DurationMs announce_every = 0;
   HandleTimeFrom handle_time_from = HandleTimeFrom::kFirstReply;
   double forecast_alpha = 0;
+  double intraday_alpha = 0;
+  cctz::time_zone zone;  // the queues' days and slots (staffing.timezone)
   double sl_target = 0;
   DurationMs sl_threshold = 0;
   double max_occupancy = 0;

@@ -111,7 +111,9 @@ processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& 
   o.interval = s.interval;
   o.provisional_every = mode == Mode::kRun ? s.provisional_every : 0;
   o.forecast_alpha = s.forecast_alpha;
-  o.defaults = {s.sl_target, s.sl_threshold, s.max_occupancy, s.shrinkage, static_cast<int>(s.concurrency)};
+  o.intraday_alpha = s.intraday_alpha;
+  o.defaults = {s.sl_target, s.sl_threshold, s.max_occupancy, s.shrinkage, static_cast<int>(s.concurrency),
+                s.zone};
   for (const auto& [name, q] : s.queues) {
     processors::QueueTarget t = o.defaults;
     if (q.sl_target) t.sl_target = *q.sl_target;
@@ -119,6 +121,7 @@ processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& 
     if (q.max_occupancy) t.max_occupancy = *q.max_occupancy;
     if (q.shrinkage) t.shrinkage = *q.shrinkage;
     if (q.concurrency) t.concurrency = static_cast<int>(*q.concurrency);
+    if (q.zone) t.zone = *q.zone;
     o.queues.emplace(name, t);
   }
   return o;

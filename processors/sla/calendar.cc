@@ -1,39 +1,11 @@
 #include "processors/sla/calendar.h"
 
 #include <algorithm>
-#include <chrono>
+
+#include "processors/time/local_time.h"
 
 namespace cx::processors {
 namespace {
-
-using Clock = std::chrono::system_clock;
-
-Timestamp ToTs(Clock::time_point tp) {
-  return {std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count()};
-}
-Clock::time_point ToTp(Timestamp t) {
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(t.ms)));
-}
-
-int WeekdayIndex(cctz::civil_day d) {
-  switch (cctz::get_weekday(d)) {
-    case cctz::weekday::monday:
-      return 0;
-    case cctz::weekday::tuesday:
-      return 1;
-    case cctz::weekday::wednesday:
-      return 2;
-    case cctz::weekday::thursday:
-      return 3;
-    case cctz::weekday::friday:
-      return 4;
-    case cctz::weekday::saturday:
-      return 5;
-    case cctz::weekday::sunday:
-      return 6;
-  }
-  return 0;
-}
 
 // A calendar with opening hours is open at least once a week; a year of
 // holidays in a row is the most the search crosses before giving up.
@@ -69,7 +41,7 @@ Result<BusinessCalendar> BusinessCalendar::Create(std::string name, cctz::time_z
 }
 
 cctz::civil_day BusinessCalendar::DayOf(Timestamp t) const {
-  return cctz::civil_day(cctz::convert(ToTp(t), tz_));
+  return cctz::civil_day(cctz::convert(ToTimePoint(t), tz_));
 }
 
 std::vector<std::pair<Timestamp, Timestamp>> BusinessCalendar::OpenOn(cctz::civil_day day) const {
@@ -82,7 +54,7 @@ std::vector<std::pair<Timestamp, Timestamp>> BusinessCalendar::OpenOn(cctz::civi
     auto at = [&](int minutes) {
       cctz::civil_second cs = cctz::civil_second(day) + minutes * 60;
       const auto lookup = tz_.lookup(cs);
-      return ToTs(lookup.kind == cctz::time_zone::civil_lookup::SKIPPED ? lookup.trans : lookup.pre);
+      return FromTimePoint(lookup.kind == cctz::time_zone::civil_lookup::SKIPPED ? lookup.trans : lookup.pre);
     };
     Timestamp b = at(iv.begin_min), e = at(iv.end_min);
     if (b < e) out.emplace_back(b, e);

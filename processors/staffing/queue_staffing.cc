@@ -9,13 +9,19 @@
 #include "core/json_writer.h"
 #include "processors/staffing/erlang.h"
 #include "processors/staffing/facts.h"
+#include "processors/time/local_time.h"
 
 namespace cx::processors {
 namespace {
 
-constexpr std::uint8_t kFormat = 1;
+constexpr std::uint8_t kFormat = 1;          // Stats
+constexpr std::uint8_t kForecastFormat = 2;  // Forecast
 constexpr DurationMs kDay = 86'400'000;
 constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+// Bounds of the intraday correction: wide enough for a promotion day (ten
+// times the usual arrivals), narrow enough that one odd interval after a
+// quiet night cannot make the forecast absurd.
+constexpr double kMinRatio = 0.1, kMaxRatio = 10;
 // Task-level records (owner ""): the queues this partition has seen, and the
 // last stage-watermark step handled.
 constexpr std::string_view kQueueIndex = "queues/";
@@ -56,33 +62,49 @@ struct QueueStaffing::Stats {
   }
 };
 
-// Arrivals by slot of the day, smoothed exponentially, and today's actual
-// and forecast totals for the intraday correction; the smoothed handle time.
+// The arrivals forecast of one queue (docs/staffing.md#forecast): smoothed
+// levels per local slot of the day (any day) and per weekday and slot, and
+// the intraday correction: smoothed recent arrivals against the levels that
+// were expected for them. Format 1 (levels per UTC slot and a daily ratio)
+// is read as the per-day levels of format 2.
 struct QueueStaffing::Forecast {
-  std::vector<double> level;  // per slot; NaN: no history yet
-  std::int64_t day = -1;
-  double today_actual = 0, today_forecast = 0;
+  std::vector<double> daily;   // per slot; NaN: no history yet
+  std::vector<double> weekly;  // per weekday (Monday = 0) x slot; NaN: none yet
+  double recent_actual = 0, recent_expected = 0;
   double aht_s = kUnknown;
 
+  void Reset(std::size_t slots) {
+    *this = Forecast{};
+    daily.assign(slots, kUnknown);
+    weekly.assign(7 * slots, kUnknown);
+  }
   std::string Encode() const {
     std::string v;
-    v.push_back(static_cast<char>(kFormat));
-    PutVarint(v, level.size());
-    for (double x : level) PutDouble(v, x);
-    PutVarintSigned(v, day);
-    PutDouble(v, today_actual);
-    PutDouble(v, today_forecast);
+    v.push_back(static_cast<char>(kForecastFormat));
+    PutVarint(v, daily.size());
+    for (double x : daily) PutDouble(v, x);
+    for (double x : weekly) PutDouble(v, x);
+    PutDouble(v, recent_actual);
+    PutDouble(v, recent_expected);
     PutDouble(v, aht_s);
     return v;
   }
-  bool Decode(std::string_view in) {
+  // False when `in` is not a forecast of `slots` slots per day.
+  bool Decode(std::string_view in, std::size_t slots) {
     Reader r(in);
-    if (r.Byte() != kFormat) return false;
-    level.assign(static_cast<std::size_t>(std::min<std::uint64_t>(r.Varint(), 100'000)), kUnknown);
-    for (double& x : level) x = r.Double();
-    day = r.VarintSigned();
-    today_actual = r.Double();
-    today_forecast = r.Double();
+    const std::uint8_t format = r.Byte();
+    if ((format != 1 && format != kForecastFormat) || r.Varint() != slots) return false;
+    Reset(slots);
+    for (double& x : daily) x = r.Double();
+    if (format == 1) {
+      r.VarintSigned();  // day
+      r.Double();        // that day's actual and forecast totals
+      r.Double();
+    } else {
+      for (double& x : weekly) x = r.Double();
+      recent_actual = r.Double();
+      recent_expected = r.Double();
+    }
     aht_s = r.Double();
     return r.ok() && r.done();
   }
@@ -226,44 +248,54 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
   });
 
   Forecast fc;
-  if (auto v = ctx.Get(queue, "fc"); !v || !fc.Decode(*v) || fc.level.size() != slots_per_day) {
-    fc = Forecast{};
-    fc.level.assign(slots_per_day, kUnknown);
-  }
+  if (auto v = ctx.Get(queue, "fc"); !v || !fc.Decode(*v, slots_per_day)) fc.Reset(slots_per_day);
   const double aht_interval =
       s.handled > 0 ? static_cast<double>(s.handle) / static_cast<double>(s.handled) / 1000.0 : kUnknown;
-  // The interval's day, and its slot (index within that day).
-  const std::int64_t day = StepsSinceEpoch(s.start, kDay);
-  const auto slot = static_cast<std::size_t>((s.start.ms - day * kDay) / options_.interval);
-  const std::size_t next = (slot + 1) % slots_per_day;
+  // Slots and weekdays are local to the queue's time zone.
+  auto slot_of = [&](Timestamp t) {
+    const LocalTime lt = LocalTimeOf(t, target.zone);
+    const auto slot =
+        std::min(static_cast<std::size_t>(lt.since_midnight / options_.interval), slots_per_day - 1);
+    return std::pair{slot, static_cast<std::size_t>(lt.weekday) * slots_per_day + slot};
+  };
   double forecast = 0;
   double ratio = 1;
+  std::string_view basis = "naive";
   if (!provisional) {
-    // Close the slot: intraday totals (today's actual against what was
-    // forecast for the same slots), then smooth this slot's level.
-    if (day != fc.day) {
-      fc.day = day;
-      fc.today_actual = fc.today_forecast = 0;
-    }
+    const auto [slot, week_slot] = slot_of(s.start);
     const double actual = static_cast<double>(s.arrivals);
-    if (!std::isnan(fc.level[slot])) {
-      fc.today_actual += actual;
-      fc.today_forecast += fc.level[slot];
+    // The level this interval was expected at: its weekday's, else any day's.
+    const double expected = !std::isnan(fc.weekly[week_slot]) ? fc.weekly[week_slot] : fc.daily[slot];
+    if (!std::isnan(expected)) {
+      const double b = options_.intraday_alpha;
+      fc.recent_actual = b * actual + (1 - b) * fc.recent_actual;
+      fc.recent_expected = b * expected + (1 - b) * fc.recent_expected;
     }
     const double a = options_.forecast_alpha;
-    fc.level[slot] = std::isnan(fc.level[slot]) ? actual : a * actual + (1 - a) * fc.level[slot];
+    for (double* level : {&fc.daily[slot], &fc.weekly[week_slot]})
+      *level = std::isnan(*level) ? actual : a * actual + (1 - a) * *level;
     if (!std::isnan(aht_interval))
       fc.aht_s = std::isnan(fc.aht_s) ? aht_interval : a * aht_interval + (1 - a) * fc.aht_s;
-    if (fc.today_forecast > 0) ratio = std::clamp(fc.today_actual / fc.today_forecast, 0.5, 2.0);
-    // The next interval: its slot's level corrected by today's ratio; with
-    // no history for that slot, this interval's arrivals (naive).
-    forecast = std::isnan(fc.level[next]) ? actual : fc.level[next] * ratio;
+    // The next interval: its level (same weekday when known, else any
+    // day) corrected by the recent ratio; without either, this interval's
+    // arrivals (naive).
+    const auto [next, next_week] = slot_of(end);
+    if (!std::isnan(fc.weekly[next_week]) || !std::isnan(fc.daily[next])) {
+      if (fc.recent_expected > 0)
+        ratio = std::clamp(fc.recent_actual / fc.recent_expected, kMinRatio, kMaxRatio);
+      const bool weekday = !std::isnan(fc.weekly[next_week]);
+      basis = weekday ? "weekday" : "day";
+      forecast = (weekday ? fc.weekly[next_week] : fc.daily[next]) * ratio;
+    } else {
+      forecast = actual;
+    }
     ctx.Put(queue, "fc", fc.Encode());
   } else {
     // Provisional: this interval's arrivals so far, projected to its end.
     const DurationMs elapsed = std::max<DurationMs>(60'000, as_of - s.start);
     forecast = static_cast<double>(s.arrivals) * static_cast<double>(options_.interval) /
                static_cast<double>(elapsed);
+    basis = "provisional";
   }
 
   const double aht_s = !std::isnan(aht_interval) ? aht_interval : fc.aht_s;
@@ -320,7 +352,7 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
     w.Key("patience_s").Null();
   else
     w.Field("patience_s", patience_s);
-  w.Field("forecast_arrivals", forecast).Field("forecast_ratio", ratio);
+  w.Field("forecast_arrivals", forecast).Field("forecast_ratio", ratio).Field("forecast_basis", basis);
   if (std::isnan(aht_s))
     w.Key("staffing_aht_s").Null();
   else

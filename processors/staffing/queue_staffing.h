@@ -9,6 +9,8 @@
 // a provisional record for the open interval every `provisional_every`.
 #pragma once
 
+#include <cctz/time_zone.h>
+
 #include <map>
 #include <string>
 
@@ -23,6 +25,7 @@ struct QueueTarget {
   double max_occupancy = 0;
   double shrinkage = 0;
   int concurrency = 0;
+  cctz::time_zone zone;  // days, weekdays and slots of the forecast
 };
 
 // Built from the configuration by engine::QueueStaffingOptionsFrom; the
@@ -30,7 +33,8 @@ struct QueueTarget {
 struct QueueStaffingOptions {
   DurationMs interval = 0;           // divides a day
   DurationMs provisional_every = 0;  // 0: none (replay)
-  double forecast_alpha = 0;         // exponential smoothing per slot of the day
+  double forecast_alpha = 0;         // smoothing of the levels (per slot, per weekday and slot)
+  double intraday_alpha = 0;         // smoothing of the intraday correction
   QueueTarget defaults;
   std::map<std::string, QueueTarget, std::less<>> queues;  // overrides by queue name
 };
