@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -130,9 +131,12 @@ constexpr Option kOptions[] = {
   {"limits.max_future_skew", Kind::kDuration, "5m", 0, 7.0 * 86400000, "",
    "An event whose `ts` is further than this ahead of now (the wall clock in run; --until, or the wall clock at the start, in replay) is dead-lettered.",
    IntRef([](Config& c) -> std::int64_t& { return c.limits.max_future_skew; })},
+  {"limits.max_buffered_events", Kind::kInt, "200000", 1, 100000000, "",
+   "Events a task holds while the watermark has not reached them (about allowed_lateness of traffic; docs/replay.md#steps). Beyond it the oldest is applied at once and the watermark moves to it; cxstream_reorder_overflows_total counts how often.",
+   IntRef([](Config& c) -> std::int64_t& { return c.limits.max_buffered_events; })},
 
   {"time.allowed_lateness", Kind::kDuration, "5s", 0, 86400000, "",
-   "The watermark trails the largest event time seen by this much; events up to this late are ordered correctly before any decision.",
+   "The watermark trails the largest event time seen by this much; events wait for it and are applied in event-time order, so events up to this late are ordered correctly before any decision.",
    IntRef([](Config& c) -> std::int64_t& { return c.time.allowed_lateness; })},
   {"time.grace", Kind::kDuration, "1s", 0, 3600000, "",
    "Run mode: the wall clock moves the watermark of a caught-up partition to now minus this grace, for in-flight events.",
@@ -157,6 +161,12 @@ constexpr Option kOptions[] = {
    StrRef([](Config& c) -> std::string& { return c.http.bind; })},
   {"http.port", Kind::kInt, "8080", 0, 65535, "", "Port of the HTTP server; 0 lets the OS choose.",
    IntRef([](Config& c) -> std::int64_t& { return c.http.port; })},
+  {"http.threads", Kind::kInt, "32", 2, 1024, "",
+   "Threads serving HTTP, one per connection being served: slow or many clients beyond this wait in the accept queue, so probes and scrapes stay answered under a few slow clients (docs/operations.md#http).",
+   IntRef([](Config& c) -> std::int64_t& { return c.http.threads; })},
+  {"http.request_timeout", Kind::kDuration, "2s", 100, 60000, "",
+   "Longest a client may take to send a request's line and headers (and to read the answer) before its connection is closed.",
+   IntRef([](Config& c) -> std::int64_t& { return c.http.request_timeout; })},
   {"http.api_token_env", Kind::kString, "CXSTREAM_API_TOKEN", 0, 0, "",
    "Environment variable holding the bearer token of /v1/ (the profile API); unset or empty: no token asked.",
    StrRef([](Config& c) -> std::string& { return c.http.api_token_env; })},
@@ -544,7 +554,8 @@ class Loader {
       case Kind::kDuration: {
         auto v = ParseDuration(text);
         if (!v)
-          return Error(path, "expected a duration such as 250ms, 5s, 15m, 8h or 7d, got \"" + text + "\"");
+          return Error(path, "expected a duration with its unit, such as 250ms, 5s, 15m, 8h or 7d, got \"" +
+                                 text + "\"");
         if (range(static_cast<double>(*v))) std::get<IntRef>(o.ref)(c) = *v;
         break;
       }
@@ -802,6 +813,14 @@ class Loader {
       }
       c.staffing.queues[queue] = q;
     }
+  }
+
+  // Checked here, not only when alert-bridge starts: validate-config must
+  // refuse what any subcommand would.
+  void CheckAlertBridge(Config& c) {
+    std::string why;
+    if (!ParseHttpUrl(c.alert_bridge.alertmanager_url, c.alert_bridge.alertmanager, why))
+      Error("alert_bridge.alertmanager_url", why + ", got \"" + c.alert_bridge.alertmanager_url + "\"");
   }
 
   void CheckStaffing(const Config& c) {
@@ -1069,6 +1088,38 @@ const char* RealEnv(const char* name) { return std::getenv(name); }
 
 }  // namespace
 
+bool ParseHttpUrl(const std::string& text, HttpUrl& url, std::string& why) {
+  constexpr std::string_view kHttp = "http://";
+  if (text.compare(0, kHttp.size(), kHttp) != 0) {
+    why = "only http:// URLs (put a TLS proxy in front for https)";
+    return false;
+  }
+  const std::string rest = text.substr(kHttp.size());
+  const auto slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  HttpUrl u;
+  u.prefix = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!u.prefix.empty() && u.prefix.back() == '/') u.prefix.pop_back();
+  if (const auto colon = hostport.rfind(':'); colon != std::string::npos) {
+    const std::string port = hostport.substr(colon + 1);
+    int p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p < 1 || p > 65535) {
+      why = "the port must be a number from 1 to 65535";
+      return false;
+    }
+    u.port = p;
+    hostport.resize(colon);
+  }
+  u.host = hostport;
+  if (u.host.empty() || u.host.find_first_of(" \t@?#") != std::string::npos) {
+    why = "expected http://host[:port][/path]";
+    return false;
+  }
+  url = std::move(u);
+  return true;
+}
+
 LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
   if (!env) env = &RealEnv;
   LoadResult result;
@@ -1100,6 +1151,7 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
     loader.ParsePolicies(result.config);
     loader.ParseStaffingQueues(result.config);
     loader.CheckStaffing(result.config);
+    loader.CheckAlertBridge(result.config);
   } catch (const YAML::Exception& e) {
     loader.Error("", std::string("YAML error: ") + e.what());
   }
@@ -1146,8 +1198,8 @@ std::string ReferenceMarkdown() {
      << "Generated from the option table in `config/config.cc` by `cxstream validate-config --reference`;\n"
      << "a test fails when this file and the table disagree. Do not edit by hand.\n\n"
      << "Every value may use `${VAR}` or `${VAR:-default}` to read the environment (for secrets).\n"
-     << "Unknown keys are errors. Sizes take `B`, `KiB`, `MiB`, `GiB`; durations take `ms`, `s`, `m`, `h`, "
-        "`d`.\n";
+     << "Unknown keys are errors. Sizes take `B`, `KiB`, `MiB`, `GiB`; durations need a unit: `ms`, `s`, `m` "
+        "(or `min`), `h`, `d` (a bare number is an error: `5` could mean 5 ms or 5 s).\n";
   std::string section;
   for (const Option& o : kOptions) {
     std::string_view p = o.path;

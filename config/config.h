@@ -47,6 +47,7 @@ struct LimitsConfig {
   std::int64_t max_id_bytes = 0;
   std::int64_t max_text_bytes = 0;
   DurationMs max_future_skew = 0;
+  std::int64_t max_buffered_events = 0;
 };
 
 struct TimeConfig {
@@ -70,6 +71,8 @@ struct CommitConfig {
 struct HttpConfig {
   std::string bind;
   std::int64_t port = 0;
+  std::int64_t threads = 0;
+  DurationMs request_timeout = 0;
   std::string api_token_env;
 };
 
@@ -163,8 +166,18 @@ struct AlertsConfig {
   double negative_sentiment = 0;
 };
 
+// An http:// URL: http://host[:port][/path].
+struct HttpUrl {
+  std::string host;
+  int port = 80;
+  std::string prefix;  // the path, without a trailing slash
+};
+// False, with the reason, for anything else (https included).
+bool ParseHttpUrl(const std::string& text, HttpUrl& url, std::string& why);
+
 struct AlertBridgeConfig {
   std::string alertmanager_url;
+  HttpUrl alertmanager;  // alertmanager_url, parsed
   DurationMs resend_every = 0;
   DurationMs timeout = 0;
 };

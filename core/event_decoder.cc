@@ -227,6 +227,14 @@ class FieldReader {
     std::string_view s;
     if (!String(f, v, limits_.max_id_bytes, s)) return false;
     if (s.empty()) return Fail(Rejection::Code::kOutOfRange, f, "must not be empty");
+    // An id with a control character (NUL included) could never be queried
+    // (/v1/customers/ID%00x answers for ID) and would corrupt log lines and
+    // metric labels: refused.
+    for (const char c : s) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return Fail(Rejection::Code::kOutOfRange, f,
+                    "contains a control character (U+0000 to U+001F or U+007F)");
+    }
     out.assign(s);
     return true;
   }
@@ -393,7 +401,17 @@ bool FieldReader::Read(Field f, simdjson::dom::element v) {
         simdjson::dom::object item_obj;
         if (it.get_object().get(item_obj)) return WrongType(f, it, "object");
         OrderItem item;
+        unsigned seen = 0;  // sku, category, qty, price
         for (auto [key, val] : item_obj) {
+          const unsigned bit = key == "sku"        ? 1u
+                               : key == "category" ? 2u
+                               : key == "qty"      ? 4u
+                               : key == "price"    ? 8u
+                                                   : 0u;
+          if (bit & seen)
+            return Fail(Rejection::Code::kDuplicateField, f,
+                        "field \"" + std::string(key) + "\" appears more than once in an element");
+          seen |= bit;
           if (key == "sku") {
             if (!Id(f, val, item.sku)) return false;
           } else if (key == "category") {

@@ -50,6 +50,9 @@ struct OutputRecord {
   // timer (from_timer). For latency metrics only; never part of the value.
   Timestamp cause_time;
   bool from_timer = false;
+  // When the input record that caused it reached the broker (ms since the
+  // epoch; -1: a timer, or unknown). For the latency metric only.
+  std::int64_t ingest_ms = -1;
   OutputTags tags;
   // The partition to write to; nullopt: chosen from the key. Repartition
   // records name theirs (by queue hash, or every partition for watermarks).

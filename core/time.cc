@@ -145,7 +145,9 @@ std::optional<DurationMs> ParseDuration(std::string_view text) {
   if (ec != std::errc() || ptr == text.data() || value < 0) return std::nullopt;
   std::string_view unit(ptr, text.data() + text.size() - ptr);
   std::int64_t mult;
-  if (unit.empty() || unit == "ms")
+  // A bare number has no unit: "5" would be 5 ms to one reader and 5 s to
+  // another, so it is refused.
+  if (unit == "ms")
     mult = 1;
   else if (unit == "s")
     mult = 1000;

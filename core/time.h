@@ -41,8 +41,8 @@ std::string FormatRfc3339(Timestamp t);
 // Appends the same text to *out without a temporary.
 void AppendRfc3339(Timestamp t, std::string& out);
 
-// Parses a duration such as "250ms", "5s", "15m", "8h", "7d" or a plain
-// number of milliseconds.
+// Parses a duration such as "250ms", "5s", "15m", "8h" or "7d" (also
+// "min"); nullopt without a unit or for anything else.
 std::optional<DurationMs> ParseDuration(std::string_view text);
 std::string FormatDuration(DurationMs d);
 

@@ -127,6 +127,7 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   }
   Timestamp end = options.until ? *options.until : task.max_event_time();
   if (end != Timestamp::Min()) task.AdvanceWatermark(end);
+  task.Flush();  // events after --until: applied, their timers left unfired
   task.AnnounceWatermark();
   loop();
   if (!task.error().ok()) return task.error();

@@ -84,12 +84,19 @@ class Task::Context final : public processors::ProcessorContext {
     r.tags = std::move(tags);
     r.from_timer = task_.firing_.has_value();
     r.cause_time = task_.firing_ ? *task_.firing_ : task_.current_ts_;
+    r.ingest_ms = task_.firing_ ? -1 : task_.current_ingest_ms_;
     task_.sink_.Emit(std::move(r));
   }
   void ForEach(std::string_view owner, std::string_view prefix,
                const std::function<void(std::string_view, std::string_view)>& fn,
                std::string_view from) override {
     Status s = task_.ScanState(current_->name(), owner, prefix, fn, from);
+    if (!s.ok()) task_.Fail(s);
+  }
+  void ForEachWhile(std::string_view owner, std::string_view prefix,
+                    const std::function<bool(std::string_view, std::string_view)>& fn,
+                    std::string_view from) override {
+    Status s = task_.ScanStateWhile(current_->name(), owner, prefix, fn, from);
     if (!s.ok()) task_.Fail(s);
   }
   void EraseCustomer(std::string_view customer, Timestamp ts) override {
@@ -115,7 +122,7 @@ class Task::Context final : public processors::ProcessorContext {
     }
     current_ = sender;
   }
-  void Repartition(std::string_view key, std::string value) override {
+  void RepartitionAt(std::string_view key, std::string value, Timestamp at) override {
     const TaskOptions& o = task_.options_;
     if (o.repartition_sources <= 0) return;  // no next stage configured
     // Identity: where it came from (source task, input, position) and its
@@ -123,7 +130,7 @@ class Task::Context final : public processors::ProcessorContext {
     // gives the same identity, which the next stage recognises.
     // The time of what causes it: the event, or the timer firing.
     const Timestamp cause = task_.firing_ ? *task_.firing_ : task_.current_ts_;
-    const Timestamp ts = std::max(cause, task_.announced_);
+    const Timestamp ts = std::max(at == Timestamp::Min() ? cause : at, task_.announced_);
     std::string v;
     v.push_back(kFact);
     PutVarint(v, static_cast<std::uint64_t>(o.source_id));
@@ -166,7 +173,8 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       decoder_(options.limits),
       ctx_(std::make_unique<Context>(*this)),
       input_max_ts_(static_cast<std::size_t>(std::max(1, options.inputs)), Timestamp::Min()),
-      input_floor_(input_max_ts_.size(), Timestamp::Min()) {}
+      input_floor_(input_max_ts_.size(), Timestamp::Min()),
+      buffered_offsets_(input_max_ts_.size()) {}
 
 Task::~Task() = default;
 
@@ -182,6 +190,18 @@ Result<std::optional<std::string>> Task::ReadState(std::string_view processor, s
 Status Task::ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
                        const std::function<void(std::string_view, std::string_view)>& fn,
                        std::string_view from) {
+  return ScanStateWhile(
+      processor, owner, name_prefix,
+      [&](std::string_view name, std::string_view value) {
+        fn(name, value);
+        return true;
+      },
+      from);
+}
+
+Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, std::string_view name_prefix,
+                            const std::function<bool(std::string_view, std::string_view)>& fn,
+                            std::string_view from) {
   std::string begin = OwnerPrefix(owner);
   begin.append(processor);
   begin.push_back('/');
@@ -191,8 +211,7 @@ Status Task::ScanState(std::string_view processor, std::string_view owner, std::
   end.push_back('\xff');  // names are text: every name with the prefix sorts before
   begin.append(from > name_prefix ? from : name_prefix);
   return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
-    fn(key.substr(name_at), value);
-    return true;
+    return fn(key.substr(name_at), value);
   });
 }
 
@@ -227,10 +246,6 @@ void Task::Fail(const Status& s) {
 void Task::Process(const InputRecord& record) {
   ++stats_.records;
   if (record.input == options_.repartition_input) return ProcessRepartitioned(record);
-  current_input_ = record.input;
-  current_position_ =
-      record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records);
-  repartition_sub_ = 0;
   const Event* ev = decoder_.Decode(record.value);
   if (ev == nullptr) return DeadLetter(record, decoder_.rejection());
 
@@ -262,32 +277,90 @@ void Task::Process(const InputRecord& record) {
     }
     return DeadLetter(record, Rejection{Rejection::Code::kFutureTimestamp, "ts", std::move(reason)});
   }
-  if (IsDuplicate(*ev)) {
-    ++stats_.duplicates;
-    return;
-  }
 
-  // Timers due before this event's time fire first, so decisions come out in
-  // event-time order.
+  Pending p{*ev, record.input,
+            record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records),
+            record.source.offset, record.ingest_ms};
+  const auto input = static_cast<std::size_t>(record.input);
+  if (ev->ts <= watermark_) {
+    // Every timer due by the watermark has fired and every event before it
+    // was applied: this one can only be applied now.
+    if (ev->ts < watermark_) ++stats_.late;
+    Apply(p);
+  } else {
+    if (p.offset >= 0 && input < buffered_offsets_.size()) buffered_offsets_[input].insert(p.offset);
+    buffer_.emplace(std::pair{ev->ts.ms, arrivals_++}, std::move(p));
+  }
   if (ev->ts > max_ts_) max_ts_ = ev->ts;
-  auto input = static_cast<std::size_t>(record.input);
   if (input < input_max_ts_.size() && ev->ts > input_max_ts_[input]) {
     input_max_ts_[input] = ev->ts;
     UpdateWatermark();
   }
-  if (ev->ts < watermark_) ++stats_.late;
-
-  ++stats_.applied;
-  ++stats_.by_type[static_cast<int>(ev->type)];
-  current_ts_ = ev->ts;
-  for (auto& p : processors_) {
-    ctx_->set_current(p.get());
-    p->OnEvent(*ev, *ctx_);
+  // Bounded memory: past the limit the oldest waiting event is applied, as
+  // if the watermark had reached it (later events older than it are late).
+  if (buffer_.size() > options_.max_buffered && options_.max_buffered > 0) {
+    ++stats_.reorder_overflows;
+    AdvanceWatermark(Timestamp{buffer_.begin()->first.first});
   }
+}
+
+void Task::Apply(const Pending& p) {
+  current_input_ = p.input;
+  current_position_ = p.position;
+  repartition_sub_ = 0;
+  if (IsDuplicate(p.event)) {
+    ++stats_.duplicates;
+    return;
+  }
+  ++stats_.applied;
+  ++stats_.by_type[static_cast<int>(p.event.type)];
+  current_ts_ = p.event.ts;
+  current_ingest_ms_ = p.ingest_ms;
+  for (auto& proc : processors_) {
+    ctx_->set_current(proc.get());
+    proc->OnEvent(p.event, *ctx_);
+  }
+  current_ingest_ms_ = -1;
   // Right to erasure: after each processor has let go of what it keeps
   // elsewhere (timers, counts), every record of the customer goes, the
   // dedup ring included. Deletes reach the changelog as tombstones.
-  if (ev->type == EventType::kCustomerErased) EraseOwner(ev->customer_id);
+  if (p.event.type == EventType::kCustomerErased) EraseOwner(p.event.customer_id);
+}
+
+void Task::Drain() {
+  while (!buffer_.empty() && buffer_.begin()->first.first <= watermark_.ms && error_.ok()) {
+    auto node = buffer_.extract(buffer_.begin());
+    const Pending& p = node.mapped();
+    // Decisions due before this event's time are taken first; at the same
+    // time the event comes first (an answer at the deadline is in time).
+    FireTimersUpTo(Timestamp{p.event.ts.ms - 1});
+    if (p.offset >= 0) {
+      auto& offsets = buffered_offsets_[static_cast<std::size_t>(p.input)];
+      offsets.erase(offsets.find(p.offset));
+    }
+    Apply(p);
+  }
+  FireTimersUpTo(watermark_);
+  MaybeAnnounce();
+}
+
+void Task::Flush() {
+  while (!buffer_.empty() && error_.ok()) {
+    auto node = buffer_.extract(buffer_.begin());
+    const Pending& p = node.mapped();
+    FireTimersUpTo(std::min(watermark_, Timestamp{p.event.ts.ms - 1}));
+    if (p.offset >= 0) {
+      auto& offsets = buffered_offsets_[static_cast<std::size_t>(p.input)];
+      offsets.erase(offsets.find(p.offset));
+    }
+    Apply(p);
+  }
+}
+
+std::int64_t Task::ResumeOffset(int input, std::int64_t next) const {
+  const auto i = static_cast<std::size_t>(input);
+  if (i >= buffered_offsets_.size() || buffered_offsets_[i].empty()) return next;
+  return next < 0 ? *buffered_offsets_[i].begin() : std::min(next, *buffered_offsets_[i].begin());
 }
 
 void Task::EraseOwner(std::string_view owner) {
@@ -364,8 +437,7 @@ void Task::UpdateWatermark() {
   }
   if (wm > watermark_ && wm != Timestamp::Max()) {
     watermark_ = wm;
-    FireTimers();
-    MaybeAnnounce();
+    Drain();
   }
 }
 
@@ -379,8 +451,7 @@ void Task::OnWallClock(Timestamp floor, const std::vector<bool>& caught_up) {
 void Task::AdvanceWatermark(Timestamp to) {
   if (to <= watermark_) return;
   watermark_ = to;
-  FireTimers();
-  MaybeAnnounce();
+  Drain();
 }
 
 // ---------------------------------------------------------------------------
@@ -495,10 +566,17 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
   }
 }
 
-void Task::FireTimers() {
-  Status s = timers_.FireDue(watermark_, [this](const state::Timer& t) {
+void Task::FireTimersUpTo(Timestamp limit) {
+  Status s = timers_.FireDue(limit, [this](const state::Timer& t) {
     ++stats_.timers_fired;
     firing_ = t.when;
+    // What a timer repartitions is known by the timer itself, not by the
+    // record that happened to move the watermark: the same timer fired
+    // again after a restart sends copies the next stage recognises.
+    current_input_ = options_.inputs;
+    current_position_ = t.when.ms;
+    repartition_sub_ = static_cast<std::uint32_t>(StableHash64(t.processor + '/' + t.owner + '/' + t.tag))
+                       << 4;
     for (auto& p : processors_) {
       if (p->name() == t.processor) {
         ctx_->set_current(p.get());

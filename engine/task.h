@@ -11,8 +11,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +50,9 @@ struct TaskOptions {
   // The task announces its watermark to every repartition partition when it
   // has moved this much since the last announcement (staffing.announce_every).
   DurationMs repartition_step = 0;
+  // Events waiting for the watermark (limits.max_buffered_events): beyond
+  // it the oldest is applied at once, as if the watermark had reached it.
+  std::size_t max_buffered = 0;
 };
 
 // Where a record came from, for dead letters and logs.
@@ -68,6 +73,9 @@ struct InputRecord {
   std::optional<TopicKind> topic;
   // Which of the task's inputs it came from, 0 <= input < TaskOptions::inputs.
   int input = 0;
+  // When it reached the broker (run: the Kafka timestamp), ms since the
+  // epoch; -1: unknown. Carried to the outputs it causes, for latency.
+  std::int64_t ingest_ms = -1;
 };
 
 // Counters of one task, read by metrics and summaries.
@@ -77,6 +85,7 @@ struct TaskStats {
   std::uint64_t dead_lettered = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t late = 0;  // applied although older than the watermark
+  std::uint64_t reorder_overflows = 0;  // applied early: limits.max_buffered_events reached
   std::uint64_t timers_fired = 0;
   std::uint64_t outputs[kStreamCount] = {};
   std::uint64_t by_type[kEventTypeCount] = {};
@@ -97,13 +106,29 @@ class Task {
   // Reads persisted timers and the watermark. Call once before Process.
   Status Open();
 
-  // Processes one record: decode (or dead-letter), deduplicate, advance the
-  // watermark and fire due timers, then apply the event.
+  // Processes one record: decode (or dead-letter), then hold the event until
+  // the watermark reaches its time, and apply what the watermark reached, in
+  // event-time order: before an event, the timers due before its time fire;
+  // a repeated event is recognised as it is applied (docs/replay.md#steps).
+  // An event older than the watermark is applied at once (late).
   void Process(const InputRecord& record);
 
-  // Moves the watermark forward to `to` (never back) and fires due timers.
-  // replay calls it at the end of input.
+  // Moves the watermark forward to `to` (never back), applies the events it
+  // reached and fires due timers. replay calls it at the end of input.
   void AdvanceWatermark(Timestamp to);
+
+  // End of input (replay): applies every event still waiting, in order,
+  // without moving the watermark past where it is.
+  void Flush();
+
+  // run mode: where input `input` must be read again from after a restart
+  // from the state committed now: the offset of the earliest event of that
+  // input still waiting for the watermark, else `next` (everything before
+  // it was applied). What is read again and was applied is recognised as a
+  // repeat.
+  std::int64_t ResumeOffset(int input, std::int64_t next) const;
+  // Events waiting for the watermark.
+  std::size_t buffered() const { return buffer_.size(); }
 
   // run mode: the wall clock minus the grace. Each input that is caught up
   // (nothing left to read as of the last fetch) may have its watermark moved
@@ -152,6 +177,10 @@ class Task {
   Status ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
                    const std::function<void(std::string_view name, std::string_view value)>& fn,
                    std::string_view from = {});
+  // As ScanState, stopping at the first record for which fn returns false.
+  Status ScanStateWhile(std::string_view processor, std::string_view owner, std::string_view name_prefix,
+                        const std::function<bool(std::string_view name, std::string_view value)>& fn,
+                        std::string_view from = {});
 
   Timestamp watermark() const { return watermark_; }
   Timestamp max_event_time() const { return max_ts_; }
@@ -163,9 +192,23 @@ class Task {
  private:
   class Context;
 
+  // An event waiting for the watermark, and where it came from.
+  struct Pending {
+    Event event;
+    int input = 0;
+    std::int64_t position = 0;  // identity of what it repartitions
+    std::int64_t offset = -1;   // run: its Kafka offset
+    std::int64_t ingest_ms = -1;
+  };
+
   void DeadLetter(const InputRecord& record, const Rejection& why);
   bool IsDuplicate(const Event& e);
-  void FireTimers();
+  void Apply(const Pending& p);
+  // Applies the waiting events the watermark has reached, then fires the
+  // timers due by it, and announces it downstream when due.
+  void Drain();
+  // Fires the timers due at or before `limit`, in deadline order.
+  void FireTimersUpTo(Timestamp limit);
   // Recomputes the watermark from the inputs; fires timers if it moved.
   void UpdateWatermark();
   void Fail(const Status& s);
@@ -197,6 +240,12 @@ class Task {
   int current_input_ = 0;
   std::int64_t current_position_ = 0;
   std::uint32_t repartition_sub_ = 0;
+  std::int64_t current_ingest_ms_ = -1;
+  // Events waiting for the watermark, by (ts, arrival): equal times keep
+  // their arrival order. Per input, the offsets of those waiting (run).
+  std::map<std::pair<std::int64_t, std::uint64_t>, Pending> buffer_;
+  std::uint64_t arrivals_ = 0;
+  std::vector<std::multiset<std::int64_t>> buffered_offsets_;
   Timestamp announced_ = Timestamp::Min();  // the last watermark sent downstream
   std::vector<Timestamp> source_wm_;        // the last watermark heard from each upstream task
   Timestamp stage_wm_ = Timestamp::Min();

@@ -72,13 +72,22 @@ class ProcessorContext {
   virtual void ForEach(std::string_view owner, std::string_view prefix,
                        const std::function<void(std::string_view name, std::string_view value)>& fn,
                        std::string_view from = {}) = 0;
+  // As ForEach, stopping at the first record for which fn returns false.
+  virtual void ForEachWhile(std::string_view owner, std::string_view prefix,
+                            const std::function<bool(std::string_view name, std::string_view value)>& fn,
+                            std::string_view from = {}) = 0;
 
   // Sends `value` to the task that owns `key` in the next stage (the queue
-  // stage), stamped with the current event's time (or the watermark this
-  // task last announced, if later). It arrives there through
-  // Processor::OnRepartitioned, in event-time order, exactly once.
-  // Only while handling an event.
-  virtual void Repartition(std::string_view key, std::string value) = 0;
+  // stage), stamped with the current event's (or firing timer's) time, or
+  // with `at`, the time of what the value says, when given: an SLA breach
+  // noticed while applying a later event is sent at its deadline. The
+  // watermark this task last announced is a floor. It arrives there through
+  // Processor::OnRepartitioned, in order of those times, exactly once.
+  // Only while handling an event or a timer.
+  void Repartition(std::string_view key, std::string value) {
+    RepartitionAt(key, std::move(value), Timestamp::Min());
+  }
+  virtual void RepartitionAt(std::string_view key, std::string value, Timestamp at) = 0;
 
   // Calls OnSignal of every other processor of the task, now.
   virtual void Broadcast(const Signal& signal) = 0;

@@ -37,6 +37,14 @@ void Reply(mg_connection* conn, int code, const char* type, const std::string& b
   mg_write(conn, body.data(), body.size());
 }
 
+// Probes and metrics answer GET (and HEAD); anything else is refused.
+bool ReadOnly(mg_connection* conn) {
+  const std::string_view method = mg_get_request_info(conn)->request_method;
+  if (method == "GET" || method == "HEAD") return true;
+  Reply(conn, 405, "text/plain", "only GET\n", "Allow: GET, HEAD\r\n");
+  return false;
+}
+
 // Compares without leaking, through timing, how much of the token matched
 // (the length is not secret).
 bool SameToken(std::string_view got, std::string_view want) {
@@ -52,11 +60,17 @@ HttpServer::~HttpServer() {
   if (ctx_) mg_stop(ctx_);
 }
 
-Status HttpServer::Start(const std::string& bind, int port, std::string api_token) {
-  api_token_ = std::move(api_token);
+Status HttpServer::Start(Options o) {
+  api_token_ = std::move(o.api_token);
   mg_init_library(0);
-  std::string ports = (bind.empty() ? std::string() : bind + ":") + std::to_string(port);
-  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "4", nullptr};
+  std::string ports = (o.bind.empty() ? std::string() : o.bind + ":") + std::to_string(o.port);
+  const std::string threads = std::to_string(o.threads);
+  const std::string timeout = std::to_string(o.request_timeout_ms);
+  // No keep-alive: every answer closes its connection, so an idle client
+  // holds no thread.
+  const char* options[] = {
+      "listening_ports", ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
+      timeout.c_str(),   "enable_keep_alive", "no",          nullptr};
   mg_callbacks callbacks{};
   ctx_ = mg_start(&callbacks, this, options);
   if (!ctx_) return Status::Fatal("cannot listen for HTTP on " + ports);
@@ -66,11 +80,12 @@ Status HttpServer::Start(const std::string& bind, int port, std::string api_toke
   mg_set_request_handler(ctx_, "/v1/customers/", &HttpServer::HandleCustomer, this);
   mg_server_port sp[4];
   int n = mg_get_server_ports(ctx_, 4, sp);
-  port_ = n > 0 ? sp[0].port : port;
+  port_ = n > 0 ? sp[0].port : o.port;
   return Status::Ok();
 }
 
 int HttpServer::HandleMetrics(mg_connection* conn, void* self) {
+  if (!ReadOnly(conn)) return 405;
   auto* s = static_cast<HttpServer*>(self);
   prometheus::TextSerializer serializer;
   Reply(conn, 200, "text/plain; version=0.0.4", serializer.Serialize(s->registry_.Collect()));
@@ -78,6 +93,7 @@ int HttpServer::HandleMetrics(mg_connection* conn, void* self) {
 }
 
 int HttpServer::HandleHealth(mg_connection* conn, void* self) {
+  if (!ReadOnly(conn)) return 405;
   auto* s = static_cast<HttpServer*>(self);
   bool ok = !s->probes_.healthy || s->probes_.healthy();
   Reply(conn, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "unhealthy\n");
@@ -129,6 +145,7 @@ int HttpServer::HandleCustomer(mg_connection* conn, void* self) {
 }
 
 int HttpServer::HandleReady(mg_connection* conn, void* self) {
+  if (!ReadOnly(conn)) return 405;
   auto* s = static_cast<HttpServer*>(self);
   bool ok = s->probes_.ready && s->probes_.ready();
   Reply(conn, ok ? 200 : 503, "text/plain", ok ? "ready\n" : "not ready\n");

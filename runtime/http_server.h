@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "config/config.h"
 #include "core/status.h"
 
 struct mg_context;
@@ -33,9 +34,23 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Listens on bind:port (port 0: the OS chooses; see port()). A non-empty
-  // `api_token` is required as a bearer token on /v1/.
-  Status Start(const std::string& bind, int port, std::string api_token = "");
+  struct Options {
+    std::string bind;
+    int port = 0;  // 0: the OS chooses; see port()
+    // Required as a bearer token on /v1/ when not empty.
+    std::string api_token;
+    // One thread per connection being served; a client has this long to
+    // send its request (line and headers) and to read the answer, so slow
+    // clients cannot hold the threads the probes need (http.threads,
+    // http.request_timeout).
+    int threads = 0;
+    std::int64_t request_timeout_ms = 0;
+  };
+  Status Start(Options options);
+  static Options OptionsFrom(const config::HttpConfig& c, std::string api_token = "") {
+    return {c.bind, static_cast<int>(c.port), std::move(api_token), static_cast<int>(c.threads),
+            c.request_timeout};
+  }
   int port() const { return port_; }
 
  private:

@@ -114,7 +114,7 @@ int Run(const std::string& config_path, int http_port_override) {
                                 }});
   const char* token =
       config->http.api_token_env.empty() ? nullptr : std::getenv(config->http.api_token_env.c_str());
-  if (cx::Status s = http.Start(config->http.bind, static_cast<int>(config->http.port), token ? token : "");
+  if (cx::Status s = http.Start(cx::runtime::HttpServer::OptionsFrom(config->http, token ? token : ""));
       !s.ok()) {
     cx::runtime::Log(cx::runtime::LogLevel::kCritical, "http", "cannot start",
                      {{"reason", std::string_view(s.message())}});

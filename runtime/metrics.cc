@@ -37,6 +37,17 @@ Metrics::Metrics()
                .Help("Events applied although older than the watermark")
                .Register(*registry_)
                .Add({})),
+      reorder_overflows(BuildCounter()
+                            .Name("cxstream_reorder_overflows_total")
+                            .Help("Events applied before the watermark reached them because "
+                                  "limits.max_buffered_events were waiting")
+                            .Register(*registry_)
+                            .Add({})),
+      buffered_events(BuildGauge()
+                          .Name("cxstream_buffered_events")
+                          .Help("Events waiting for the watermark to be applied in event-time order")
+                          .Register(*registry_)
+                          .Add({})),
       timers_fired(BuildCounter()
                        .Name("cxstream_timers_fired_total")
                        .Help("Event-time timers fired")

@@ -55,6 +55,8 @@ class Metrics {
 
   prometheus::Counter& duplicates;
   prometheus::Counter& late;
+  prometheus::Counter& reorder_overflows;
+  prometheus::Gauge& buffered_events;
   prometheus::Counter& timers_fired;
   prometheus::Counter& restored_records;
   prometheus::Counter& commits;

@@ -1,9 +1,13 @@
 #include "runtime/worker.h"
 
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -61,7 +65,8 @@ struct Slot {
   std::unique_ptr<engine::Task> task;  // null while restoring
   std::atomic<bool> restoring{false};
   std::atomic<bool> cancel_restore{false};
-  std::vector<std::int64_t> next_offset;  // per input: next offset to process (-1: unknown)
+  std::vector<std::int64_t> next_offset;    // per input: next offset to process (-1: unknown)
+  std::vector<std::int64_t> resume_offset;  // per input: where the last commit resumes (-1: unknown)
   std::vector<bool> caught_up;            // per input: at the end as of the last fetch
   std::vector<std::string> repair;        // keys to re-write in the next frame
   std::int64_t end_offset = -1;           // set by the delivery report of the END marker
@@ -85,11 +90,16 @@ class Worker::Impl {
         changelog_(ChangelogTopic(config, std::string(kStage))),
         sink_(*this) {}
 
-  ~Impl() { StopRestoreThread(); }
+  ~Impl() {
+    StopRestoreThread();
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the state directory
+  }
 
   Worker::Answer QueryProfile(const std::string& customer_id);
 
   Status Start();
+  // One process per state directory: a lock held for the process's life.
+  Status LockStateDir();
   Status Run(const std::atomic<bool>& stop);
   bool Ready() const { return joined_.load() && restoring_.load() == 0 && fatal_flag_.load() == false; }
   bool Healthy() const {
@@ -102,12 +112,10 @@ class Worker::Impl {
   class KafkaSink final : public OutputSink {
    public:
     explicit KafkaSink(Impl& w) : w_(w) {}
-    void set_ingest_time(std::int64_t ms) { ingest_ms_ = ms; }
-    void Emit(OutputRecord r) override { w_.Produce(r, ingest_ms_); }
+    void Emit(OutputRecord r) override { w_.Produce(r); }
 
    private:
     Impl& w_;
-    std::int64_t ingest_ms_ = -1;
   };
 
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -126,7 +134,7 @@ class Worker::Impl {
   void HandleMessage(rd_kafka_message_t* m);
   void Tick(bool force_commit);
   Status CommitAll();
-  void Produce(const OutputRecord& r, std::int64_t ingest_ms);
+  void Produce(const OutputRecord& r);
   void ProduceRaw(const std::string& topic, int partition, std::string_view key,
                   std::optional<std::string_view> value, void* opaque,
                   const std::vector<std::pair<std::string, std::string>>* headers);
@@ -186,6 +194,7 @@ class Worker::Impl {
   std::deque<std::shared_ptr<Query>> queries_;
   processors::ProfileProcessor profile_renderer_{engine::ProfileOptionsFrom(config_)};
   std::chrono::steady_clock::time_point next_commit_;
+  int lock_fd_ = -1;  // the state directory's lock (LockStateDir)
   std::chrono::steady_clock::time_point last_tick_;
 };
 
@@ -215,12 +224,36 @@ static void ExportKnownSeriesAtZero(const config::Config& config, const std::vec
   }
 }
 
+Status Worker::Impl::LockStateDir() {
+  // flock: released by the kernel when the process dies, kill -9 included,
+  // so a restarted pod never finds a stale lock.
+  const std::string path = config_.state.dir + "/cxstream.lock";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0)
+    return Status::Fatal("state.dir " + config_.state.dir + ": cannot open " + path + ": " +
+                         std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    const ssize_t n = ::pread(lock_fd_, holder, sizeof holder - 1, 0);
+    std::string pid = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "unknown";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return Status::Fatal("state.dir " + config_.state.dir + " is in use by another cxstream process (pid " +
+                         pid + "); each worker needs a state directory of its own");
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {
+    // The lock is held; the pid is only a hint for whoever is refused.
+  }
+  return Status::Ok();
+}
+
 Status Worker::Impl::Start() {
   SetLogLevel(ParseLogLevel(config_.log.level));
   ExportKnownSeriesAtZero(config_, topics_, changelog_, metrics_);
   std::error_code ec;
   std::filesystem::create_directories(config_.state.dir, ec);
   if (ec) return Status::Fatal("state.dir " + config_.state.dir + " cannot be created: " + ec.message());
+  if (Status s = LockStateDir(); !s.ok()) return s;
   // Half the budget for the block cache, a quarter for memtables (charged to
   // the same cache), a quarter for writes buffered between commits.
   const auto budget = static_cast<std::size_t>(config_.state.memory_budget_bytes);
@@ -447,6 +480,7 @@ Status Worker::Impl::OpenSlot(int partition) {
   if (!store.ok()) return Status::Fatal("state store " + path + ": " + store.status().message());
   slot->store = std::move(store).value();
   slot->next_offset.assign(topics_.size(), -1);
+  slot->resume_offset.assign(topics_.size(), -1);
   slot->caught_up.assign(topics_.size(), false);
   slots_[partition] = std::move(slot);
   return Status::Ok();
@@ -808,7 +842,7 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   rec.topic = kinds_[static_cast<std::size_t>(input)];
   rec.input = input;
   rd_kafka_timestamp_type_t tstype;
-  sink_.set_ingest_time(rd_kafka_message_timestamp(m, &tstype));
+  rec.ingest_ms = rd_kafka_message_timestamp(m, &tstype);
 
   // "Now" for the future-timestamp check must be set before every record:
   // a task just restored carries an old watermark, and without "now" the
@@ -821,7 +855,7 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   if (!slot.task->error().ok()) Fatal(slot.task->error());
 }
 
-void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
+void Worker::Impl::Produce(const OutputRecord& r) {
   const std::string* topic = nullptr;
   switch (r.stream) {
     case Stream::kSla:
@@ -866,8 +900,10 @@ void Worker::Impl::Produce(const OutputRecord& r, std::int64_t ingest_ms) {
     // (a debounced profile) are not deadlines.
     if (r.stream == Stream::kSla)
       metrics_.breach_lag.Observe(static_cast<double>(now - r.cause_time.ms) / 1000.0);
-  } else if (ingest_ms > 0) {
-    metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now - ingest_ms)) / 1000.0);
+  } else if (r.ingest_ms > 0) {
+    // From the input record's broker time: its wait for the watermark
+    // included.
+    metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now - r.ingest_ms)) / 1000.0);
   }
 }
 
@@ -990,9 +1026,13 @@ Status Worker::Impl::CommitAll() {
 
   for (Slot* slot : frames) {
     slot->task->Checkpoint();
+    // Each input resumes at its earliest event still waiting for the
+    // watermark (not applied, so not in this state); what is read again
+    // and was applied is recognised as a repeat.
     for (std::size_t i = 0; i < topics_.size(); ++i) {
-      if (slot->next_offset[i] >= 0)
-        PutInt64(*slot->store, OffsetKey(topics_[i], slot->partition), slot->next_offset[i]);
+      slot->resume_offset[i] = slot->task->ResumeOffset(static_cast<int>(i), slot->next_offset[i]);
+      if (slot->resume_offset[i] >= 0)
+        PutInt64(*slot->store, OffsetKey(topics_[i], slot->partition), slot->resume_offset[i]);
     }
     Status s = slot->store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
       if (!key.empty() && key[0] == 'L') return;  // local-only
@@ -1013,9 +1053,9 @@ Status Worker::Impl::CommitAll() {
     }
     slot->dirty = false;
     for (std::size_t i = 0; i < topics_.size(); ++i) {
-      if (slot->next_offset[i] >= 0) {
+      if (slot->resume_offset[i] >= 0) {
         rd_kafka_topic_partition_list_add(offsets.get(), topics_[i].c_str(), slot->partition)->offset =
-            slot->next_offset[i];
+            slot->resume_offset[i];
       }
     }
   }
@@ -1029,6 +1069,8 @@ void Worker::Impl::ReportStats(Slot& slot) {
   const engine::TaskStats& now = slot.task->stats();
   metrics_.duplicates.Increment(static_cast<double>(now.duplicates - slot.reported.duplicates));
   metrics_.late.Increment(static_cast<double>(now.late - slot.reported.late));
+  metrics_.reorder_overflows.Increment(
+      static_cast<double>(now.reorder_overflows - slot.reported.reorder_overflows));
   metrics_.timers_fired.Increment(static_cast<double>(now.timers_fired - slot.reported.timers_fired));
   slot.reported = now;
 }
@@ -1043,7 +1085,7 @@ std::size_t Worker::Impl::PendingBytes() const {
 }
 
 void Worker::Impl::UpdateGauges() {
-  double timers = 0;
+  double timers = 0, buffered = 0;
   engine::OpenClockCounts open;
   for (auto& [p, slot] : slots_) {
     if (!slot->task) continue;
@@ -1052,6 +1094,7 @@ void Worker::Impl::UpdateGauges() {
       Log(LogLevel::kWarn, "metrics", "cannot read open SLA clocks",
           {{"reason", std::string_view(s.message())}});
     timers += static_cast<double>(slot->task->pending_timers());
+    buffered += static_cast<double>(slot->task->buffered());
     const Timestamp wm = slot->task->watermark();
     if (wm != Timestamp::Min()) metrics_.Watermark(p).Set(static_cast<double>(wm.ms) / 1000.0);
     for (std::size_t i = 0; i < topics_.size(); ++i) {
@@ -1064,6 +1107,7 @@ void Worker::Impl::UpdateGauges() {
     }
   }
   metrics_.pending_timers.Set(timers);
+  metrics_.buffered_events.Set(buffered);
   // A (metric, queue) that had open clocks and has none now reads 0.
   for (auto& [key, n] : open_clock_gauges_) n = 0;
   for (const auto& [key, n] : open) open_clock_gauges_[{std::string(ToString(key.first)), key.second}] = n;

@@ -24,36 +24,6 @@ namespace {
 using runtime::Log;
 using runtime::LogLevel;
 
-struct Url {
-  std::string host;
-  int port = 80;
-  std::string prefix;  // path before /api/v2/alerts, without a trailing slash
-};
-
-bool ParseUrl(const std::string& text, Url& u, std::string& why) {
-  constexpr std::string_view kHttp = "http://";
-  if (text.compare(0, kHttp.size(), kHttp) != 0) {
-    why = "only http:// URLs (put a TLS proxy in front of Alertmanager for https)";
-    return false;
-  }
-  std::string rest = text.substr(kHttp.size());
-  const auto slash = rest.find('/');
-  std::string hostport = rest.substr(0, slash);
-  u.prefix = slash == std::string::npos ? "" : rest.substr(slash);
-  while (!u.prefix.empty() && u.prefix.back() == '/') u.prefix.pop_back();
-  const auto colon = hostport.rfind(':');
-  if (colon != std::string::npos) {
-    u.port = std::atoi(hostport.c_str() + colon + 1);
-    hostport.resize(colon);
-  }
-  u.host = hostport;
-  if (u.host.empty() || u.port <= 0 || u.port > 65535) {
-    why = "expected http://host[:port][/path]";
-    return false;
-  }
-  return true;
-}
-
 // One open alert, as Alertmanager wants it (labels and annotations ready).
 struct Open {
   std::string labels;       // JSON object
@@ -63,7 +33,7 @@ struct Open {
 
 class Bridge {
  public:
-  Bridge(const config::Config& c, prometheus::Registry& registry, Url url)
+  Bridge(const config::Config& c, prometheus::Registry& registry, config::HttpUrl url)
       : config_(c),
         url_(std::move(url)),
         received_(prometheus::BuildCounter()
@@ -211,7 +181,7 @@ class Bridge {
   }
 
   const config::Config& config_;
-  const Url url_;
+  const config::HttpUrl url_;
   simdjson::dom::parser parser_;
   std::map<std::string, Open> active_;  // by dedup_key
   std::vector<std::string> pending_;    // changes not yet posted
@@ -226,19 +196,13 @@ class Bridge {
 }  // namespace
 
 int RunAlertBridge(const config::Config& c, const std::atomic<bool>& stop) {
-  Url url;
-  std::string why;
-  if (!ParseUrl(c.alert_bridge.alertmanager_url, url, why)) {
-    Log(LogLevel::kCritical, "alert-bridge", "bad configuration",
-        {{"key", std::string_view("alert_bridge.alertmanager_url")}, {"reason", std::string_view(why)}});
-    return 2;
-  }
+  const config::HttpUrl& url = c.alert_bridge.alertmanager;  // checked by the configuration
   mg_init_library(0);
   prometheus::Registry registry;
   Bridge bridge(c, registry, url);
   std::atomic<bool> caught_up{false};
   runtime::HttpServer http(registry, {[] { return true; }, [&] { return caught_up.load(); }, nullptr});
-  if (Status s = http.Start(c.http.bind, static_cast<int>(c.http.port)); !s.ok()) {
+  if (Status s = http.Start(runtime::HttpServer::OptionsFrom(c.http)); !s.ok()) {
     Log(LogLevel::kCritical, "alert-bridge", "cannot start HTTP",
         {{"reason", std::string_view(s.message())}});
     return 1;

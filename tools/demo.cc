@@ -198,7 +198,7 @@ int RunDemo(const DemoOptions& d, const std::atomic<bool>& stop) {
                               auto a = worker.QueryProfile(id);
                               return std::make_pair(a.status, a.body);
                             }});
-  if (Status s = http.Start(c.http.bind, static_cast<int>(c.http.port)); !s.ok()) {
+  if (Status s = http.Start(runtime::HttpServer::OptionsFrom(c.http)); !s.ok()) {
     std::cerr << "demo: " << s.message() << " (try --http-port 0)\n";
     return 1;
   }

@@ -106,7 +106,7 @@ void AlertProcessor::Trigger(const std::string& customer, std::string_view subje
   // erasure can end each with a tombstone (kept after the resolve).
   ctx.Put(customer, std::string(kSentPrefix) + a.dedup_key, where);
   if (via)
-    ctx.Repartition(via_queue, a.Encode());
+    ctx.RepartitionAt(via_queue, a.Encode(), a.ts);
   else
     a.EmitTo(ctx, options_.source);
 }
@@ -122,10 +122,10 @@ void AlertProcessor::Resolve(const std::string& customer, const std::string& nam
   Alert a;
   if (!r.ok() || !a.Decode(std::string_view(*stored).substr(stored->size() - r.remaining()))) return;
   a.action = "resolve";
-  a.ts = ts;
+  a.ts = std::max(ts, a.ts);  // never before its trigger (a late event can end it "earlier")
   a.summary = "resolved: " + a.summary;
   if (!where.empty() && where[0] == 'q')
-    ctx.Repartition(where.substr(1), a.Encode());
+    ctx.RepartitionAt(where.substr(1), a.Encode(), a.ts);
   else
     a.EmitTo(ctx, options_.source);
 }

@@ -84,7 +84,9 @@ class AlertProcessor final : public Processor {
 };
 
 // The queue stage: SLA breach alerts of one queue, held `group_wait` so that
-// a storm (storm_count breaches within storm_window) pages once.
+// a storm (storm_count breaches within storm_window) pages once. What it
+// emits depends on event time only, not on how the stage watermark moves.
+struct QueueAlerts;
 class AlertQueueStage final : public Processor {
  public:
   explicit AlertQueueStage(AlertOptions options) : options_(std::move(options)) {}
@@ -97,7 +99,14 @@ class AlertQueueStage final : public Processor {
   void OnStageWatermark(Timestamp wm, ProcessorContext& ctx) override;
 
  private:
-  void Release(std::string_view queue, Timestamp wm, ProcessorContext& ctx);
+  // Releases the held breaches due at or before `up_to` and resolves a
+  // storm that ended by then, in time order; true when `s` changed.
+  bool Advance(std::string_view queue, Timestamp up_to, QueueAlerts& s, ProcessorContext& ctx);
+  void StartStorm(std::string_view queue, Timestamp ts, QueueAlerts& s, ProcessorContext& ctx);
+  bool EndStormIfDue(std::string_view queue, Timestamp at, QueueAlerts& s, ProcessorContext& ctx);
+  // The storm alert's envelope (without summary and details).
+  struct Alert StormAlert(std::string_view queue, const std::string& key, std::string_view action,
+                          Timestamp ts) const;
 
   const AlertOptions options_;
 };

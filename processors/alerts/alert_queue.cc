@@ -12,22 +12,40 @@
 namespace cx::processors {
 namespace {
 
-// Format 2 added the storm's open grouped breaches; format 1 decodes with
-// none.
-constexpr std::uint8_t kFormat = 2;
+// Format 2 added the storm's open grouped breaches, format 3 the earliest
+// release of a held breach; older formats decode with none grouped and an
+// unknown release (the held breaches are looked at on the next step).
+constexpr std::uint8_t kFormat = 3;
 constexpr std::string_view kIndex = "q/";  // owner "": queues with held alerts or a storm
 
-struct Storm {
+}  // namespace
+
+// What the stage keeps per queue (record "storm"): the storm, and when the
+// next held breach is due. Small and of fixed size whatever the storm's
+// size: the breaches of the window are kept only while fewer than
+// storm_count of them make no storm yet.
+struct QueueAlerts {
   bool active = false;
-  std::string key;                // the storm alert's dedup_key
-  std::vector<Timestamp> recent;  // breaches within the window
-  Timestamp last = Timestamp::Min();
+  std::string key;                    // the active storm alert's dedup_key
+  std::vector<Timestamp> recent;      // no storm active: breaches within the window (< storm_count)
+  Timestamp last = Timestamp::Min();  // the latest breach
   // Breaches grouped under the active storm and not resolved yet: the storm
   // stays open while any is (docs/alerts.md#storms), so no customer still
   // waiting is left without a page.
   std::int64_t open_grouped = 0;
   Timestamp last_cleared = Timestamp::Min();  // the latest resolve of a grouped breach
+  // The earliest release time of a held breach: Max when none is held, Min
+  // when unknown (decoded from an older format).
+  Timestamp next_release = Timestamp::Max();
 
+  bool Empty() const { return !active && recent.empty() && next_release == Timestamp::Max(); }
+  void EndStorm() {
+    active = false;
+    key.clear();
+    recent.clear();
+    open_grouped = 0;
+    last_cleared = Timestamp::Min();
+  }
   std::string Encode() const {
     std::string v;
     v.push_back(static_cast<char>(kFormat));
@@ -38,28 +56,31 @@ struct Storm {
     for (Timestamp t : recent) PutVarintSigned(v, t.ms);
     PutVarintSigned(v, open_grouped);
     PutVarintSigned(v, last_cleared.ms);
+    PutVarintSigned(v, next_release.ms);
     return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
     const std::uint8_t format = r.Byte();
-    if (format != 1 && format != kFormat) return false;
+    if (format < 1 || format > kFormat) return false;
     active = r.Byte() != 0;
     key.assign(r.String());
     last.ms = r.VarintSigned();
     recent.clear();
     for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i)
       recent.push_back(Timestamp{r.VarintSigned()});
-    if (format >= 2) {
-      open_grouped = r.VarintSigned();
-      last_cleared.ms = r.VarintSigned();
-    }
+    if (active) recent.clear();  // formats 1 and 2 kept them during a storm too
+    open_grouped = format >= 2 ? r.VarintSigned() : 0;
+    last_cleared.ms = format >= 2 ? r.VarintSigned() : Timestamp::Min().ms;
+    next_release.ms = format >= 3 ? r.VarintSigned() : Timestamp::Min().ms;
     return r.ok() && r.done();
   }
 };
 
+namespace {
+
 // Records `a` as grouped under the active storm `s` (the caller stores s).
-void Group(std::string_view queue, Alert& a, Storm& s, ProcessorContext& ctx) {
+void Group(std::string_view queue, Alert& a, QueueAlerts& s, ProcessorContext& ctx) {
   a.grouped_under = s.key;
   ctx.Put(queue, "grouped/" + a.dedup_key, s.key);
   ++s.open_grouped;
@@ -85,6 +106,13 @@ std::string Minutes(DurationMs d) {
 
 }  // namespace
 
+// The queue's alerts are a function of event time only (docs/alerts.md#storms):
+// before a fact at `ts` is handled, everything due before it happens first
+// (held breaches released, a quiet storm resolved), exactly as when a stage
+// watermark passes the same times. Facts of a whole watermark step reach the
+// stage before its OnStageWatermark, so waiting for the watermark alone
+// would let a breach and a resolve that came after its group wait meet
+// while the breach is still held, and neither would go out.
 void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std::string_view value,
                                       ProcessorContext& ctx) {
   Alert a;
@@ -96,124 +124,170 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
     ctx.Emit(Stream::kAlerts, a.dedup_key, std::nullopt);
     return;
   }
-  ctx.Put("", std::string(kIndex) + std::string(queue), "");
+  QueueAlerts s;
+  const auto stored = ctx.Get(queue, "storm");
+  if (stored) s.Decode(*stored);
+  bool changed = Advance(queue, ts, s, ctx);
+  auto save = [&] {
+    if (!s.Empty())
+      ctx.Put(queue, "storm", s.Encode());
+    else if (stored)
+      ctx.Delete(queue, "storm");
+  };
+
   if (a.action == "resolve") {
-    // Still held: the condition cleared before anyone was paged; neither
-    // the trigger nor the resolve goes out.
+    // Still held: the condition cleared within the group wait, before
+    // anyone was paged; neither the trigger nor the resolve goes out.
     if (auto held = ctx.Get(queue, "hidx/" + a.dedup_key)) {
       ctx.Delete(queue, *held);
       ctx.Delete(queue, "hidx/" + a.dedup_key);
+      if (changed) save();
       return;
     }
     if (auto storm = ctx.Get(queue, "grouped/" + a.dedup_key)) {
       a.grouped_under = *storm;
       ctx.Delete(queue, "grouped/" + a.dedup_key);
-      Storm s;
-      if (auto v = ctx.Get(queue, "storm"); v && s.Decode(*v) && s.active && s.key == *storm) {
+      if (s.active && s.key == *storm) {
         s.open_grouped = std::max<std::int64_t>(0, s.open_grouped - 1);
         s.last_cleared = std::max(s.last_cleared, a.ts);
-        ctx.Put(queue, "storm", s.Encode());
+        changed = true;
       }
     }
+    if (changed) save();
     a.EmitTo(ctx, options_.source);
     return;
   }
+
   // A breach: it counts towards a storm of its queue.
-  Storm s;
-  if (auto v = ctx.Get(queue, "storm")) s.Decode(*v);
-  std::erase_if(s.recent, [&](Timestamp t) { return ts - t >= options_.storm_window; });
-  s.recent.push_back(ts);
   s.last = ts;
   const bool storms = options_.Enabled(AlertKind::kQueueBreachStorm);
-  if (storms && !s.active && static_cast<int>(s.recent.size()) >= options_.storm_count) {
-    s.active = true;
-    s.key = DedupKey("queue_breach_storm", {queue, FormatRfc3339(s.recent.front())});
-    Alert storm;
-    storm.dedup_key = s.key;
-    storm.action = "trigger";
-    storm.kind = "queue_breach_storm";
-    storm.severity = options_.SeverityOf(AlertKind::kQueueBreachStorm);
-    storm.ts = ts;
-    storm.summary = std::to_string(s.recent.size()) + " SLA breaches in queue " +
-                    (queue.empty() ? std::string("(orders and cases)") : std::string(queue)) + " within " +
-                    Minutes(options_.storm_window);
-    storm.Label("queue", queue);
-    storm.Label("kind", storm.kind);
-    storm.Label("severity", storm.severity);
-    storm.DetailNumber("breaches", static_cast<double>(s.recent.size()));
-    storm.DetailNumber("window_s", static_cast<double>(options_.storm_window) / 1000.0);
-    storm.DetailTime("first_breach", s.recent.front());
-    storm.EmitTo(ctx, options_.source);
+  if (storms && !s.active) {
+    std::erase_if(s.recent, [&](Timestamp t) { return ts - t >= options_.storm_window; });
+    s.recent.push_back(ts);
+    if (static_cast<int>(s.recent.size()) >= options_.storm_count) StartStorm(queue, ts, s, ctx);
   }
   if (options_.group_wait <= 0) {
     if (s.active) Group(queue, a, s, ctx);
-    ctx.Put(queue, "storm", s.Encode());
+    save();
     a.EmitTo(ctx, options_.source);
     return;
   }
-  ctx.Put(queue, "storm", s.Encode());
-  const std::string held = HeldName(ts + options_.group_wait, a.dedup_key);
+  const Timestamp release = ts + options_.group_wait;
+  if (s.next_release == Timestamp::Max() && !s.active)
+    ctx.Put("", std::string(kIndex) + std::string(queue), "");  // now something is due later
+  s.next_release = std::min(s.next_release, release);
+  save();
+  const std::string held = HeldName(release, a.dedup_key);
   ctx.Put(queue, held, a.Encode());
   ctx.Put(queue, "hidx/" + a.dedup_key, held);
+}
+
+Alert AlertQueueStage::StormAlert(std::string_view queue, const std::string& key, std::string_view action,
+                                  Timestamp ts) const {
+  Alert a;
+  a.dedup_key = key;
+  a.action = std::string(action);
+  a.kind = "queue_breach_storm";
+  a.severity = options_.SeverityOf(AlertKind::kQueueBreachStorm);
+  a.ts = ts;
+  // Labels in the same order on the trigger and the resolve: Alertmanager
+  // knows an alert by them.
+  a.Label("queue", queue);
+  a.Label("kind", a.kind);
+  a.Label("severity", a.severity);
+  return a;
+}
+
+void AlertQueueStage::StartStorm(std::string_view queue, Timestamp ts, QueueAlerts& s,
+                                 ProcessorContext& ctx) {
+  if (s.next_release == Timestamp::Max())
+    ctx.Put("", std::string(kIndex) + std::string(queue), "");  // its end is due later
+  s.active = true;
+  s.key = DedupKey("queue_breach_storm", {queue, FormatRfc3339(s.recent.front())});
+  Alert storm = StormAlert(queue, s.key, "trigger", ts);
+  storm.summary = std::to_string(s.recent.size()) + " SLA breaches in queue " +
+                  (queue.empty() ? std::string("(orders and cases)") : std::string(queue)) + " within " +
+                  Minutes(options_.storm_window);
+  storm.DetailNumber("breaches", static_cast<double>(s.recent.size()));
+  storm.DetailNumber("window_s", static_cast<double>(options_.storm_window) / 1000.0);
+  storm.DetailTime("first_breach", s.recent.front());
+  storm.EmitTo(ctx, options_.source);
+  s.recent.clear();  // while it lasts only its last breach matters
+}
+
+bool AlertQueueStage::EndStormIfDue(std::string_view queue, Timestamp at, QueueAlerts& s,
+                                    ProcessorContext& ctx) {
+  // A storm ends when its queue has had no breach for a whole window and
+  // every breach grouped under it has been resolved (a customer still
+  // waiting keeps the page open): at the later of the two.
+  const Timestamp end_at = std::max(s.last + options_.storm_window, s.last_cleared);
+  if (!s.active || s.open_grouped > 0 || end_at > at) return false;
+  Alert end = StormAlert(queue, s.key, "resolve", end_at);
+  end.summary =
+      "resolved: no SLA breach in queue " + std::string(queue) + " for " + Minutes(options_.storm_window);
+  end.EmitTo(ctx, options_.source);
+  s.EndStorm();
+  return true;
+}
+
+bool AlertQueueStage::Advance(std::string_view queue, Timestamp up_to, QueueAlerts& s,
+                              ProcessorContext& ctx) {
+  bool changed = false;
+  if (s.next_release <= up_to) {
+    // Held names order by release time; released ones are deleted, so start
+    // after the last release rather than among their tombstones.
+    std::vector<std::pair<std::string, std::string>> due;
+    Timestamp next = Timestamp::Max();
+    const std::string from = ctx.Get(queue, "released").value_or(std::string());
+    ctx.ForEachWhile(
+        queue, "held/",
+        [&](std::string_view name, std::string_view v) {
+          // Names order by release time: the first not yet due is the next.
+          const Timestamp r = ReleaseOf(name);
+          if (r > up_to) {
+            next = r;
+            return false;
+          }
+          due.emplace_back(name, v);
+          return true;
+        },
+        from);
+    if (!due.empty()) ctx.Put(queue, "released", HeldName(ReleaseOf(due.back().first), ""));
+    for (const auto& [name, v] : due) {
+      // In time order: a storm whose end came before this release no longer
+      // groups it.
+      EndStormIfDue(queue, ReleaseOf(name), s, ctx);
+      Alert a;
+      ctx.Delete(queue, name);
+      if (!a.Decode(v)) continue;
+      ctx.Delete(queue, "hidx/" + a.dedup_key);
+      // Grouped when its queue is in a storm as it goes out: the storm alert
+      // pages, this one is recorded under it.
+      if (s.active) Group(queue, a, s, ctx);
+      a.EmitTo(ctx, options_.source);
+    }
+    s.next_release = next;
+    changed = true;
+  }
+  return EndStormIfDue(queue, up_to, s, ctx) || changed;
 }
 
 void AlertQueueStage::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
   std::vector<std::string> queues;
   ctx.ForEach("", kIndex,
               [&](std::string_view name, std::string_view) { queues.emplace_back(name.substr(2)); });
-  for (const std::string& q : queues) Release(q, wm, ctx);
-}
-
-void AlertQueueStage::Release(std::string_view queue, Timestamp wm, ProcessorContext& ctx) {
-  Storm s;
-  if (auto v = ctx.Get(queue, "storm")) s.Decode(*v);
-  std::vector<std::pair<std::string, std::string>> due;
-  bool more = false;
-  // Released names are deleted; start after the last release (an alert is
-  // held until ts + group_wait >= every watermark already handled).
-  const std::string from = ctx.Get(queue, "released").value_or(std::string());
-  ctx.ForEach(
-      queue, "held/",
-      [&](std::string_view name, std::string_view v) {
-        if (ReleaseOf(name) <= wm)
-          due.emplace_back(name, v);
-        else
-          more = true;
-      },
-      from);
-  if (!due.empty()) ctx.Put(queue, "released", HeldName(ReleaseOf(due.back().first), ""));
-  for (const auto& [name, v] : due) {
-    Alert a;
-    ctx.Delete(queue, name);
-    if (!a.Decode(v)) continue;
-    ctx.Delete(queue, "hidx/" + a.dedup_key);
-    // Grouped when its queue is in a storm as it goes out: the storm alert
-    // pages, this one is recorded under it.
-    if (s.active) Group(queue, a, s, ctx);
-    a.EmitTo(ctx, options_.source);
+  for (const std::string& queue : queues) {
+    QueueAlerts s;
+    const auto stored = ctx.Get(queue, "storm");
+    if (stored) s.Decode(*stored);
+    if (Advance(queue, wm, s, ctx)) {
+      if (!s.Empty())
+        ctx.Put(queue, "storm", s.Encode());
+      else if (stored)
+        ctx.Delete(queue, "storm");
+    }
+    if (s.next_release == Timestamp::Max() && !s.active) ctx.Delete("", std::string(kIndex) + queue);
   }
-  if (s.active && !due.empty()) ctx.Put(queue, "storm", s.Encode());
-  // A storm ends when its queue has had no breach for a whole window and
-  // every breach grouped under it has been resolved (a customer still
-  // waiting keeps the page open): at the later of the two.
-  const Timestamp storm_end = std::max(s.last + options_.storm_window, s.last_cleared);
-  if (s.active && s.open_grouped == 0 && wm >= storm_end) {
-    Alert end;
-    end.dedup_key = s.key;
-    end.action = "resolve";
-    end.kind = "queue_breach_storm";
-    end.severity = options_.SeverityOf(AlertKind::kQueueBreachStorm);
-    end.ts = storm_end;
-    end.summary =
-        "resolved: no SLA breach in queue " + std::string(queue) + " for " + Minutes(options_.storm_window);
-    end.Label("queue", queue);
-    end.Label("kind", end.kind);
-    end.Label("severity", end.severity);
-    end.EmitTo(ctx, options_.source);
-    s = Storm{};
-    ctx.Delete(queue, "storm");
-  }
-  if (!more && !s.active) ctx.Delete("", std::string(kIndex) + std::string(queue));
 }
 
 }  // namespace cx::processors

@@ -321,6 +321,30 @@ profiles:
   EXPECT_TRUE(HasError(r, "profiles.rfm_frequency", "four ascending numbers"));
 }
 
+// Regression (issue 16.5): validate-config accepted what alert-bridge then
+// refused, and a duration without a unit silently meant milliseconds.
+TEST(ConfigTest, ValidateRefusesWhatAnySubcommandWould) {
+  for (const char* url :
+       {"https://am:9093", "not a url", "http://am:99999", "http://am:0", "http://:9093", "http://am:9x"}) {
+    SCOPED_TRACE(url);
+    LoadResult r =
+        LoadConfigText(std::string("alert_bridge:\n  alertmanager_url: \"") + url + "\"\n", &NoEnv);
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(HasError(r, "alert_bridge.alertmanager_url", url));
+  }
+  LoadResult ok =
+      LoadConfigText("alert_bridge:\n  alertmanager_url: http://am.monitoring:9093/prefix/\n", &NoEnv);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok.config.alert_bridge.alertmanager.host, "am.monitoring");
+  EXPECT_EQ(ok.config.alert_bridge.alertmanager.port, 9093);
+  EXPECT_EQ(ok.config.alert_bridge.alertmanager.prefix, "/prefix");
+
+  LoadResult bare = LoadConfigText("time:\n  allowed_lateness: 5\n", &NoEnv);
+  EXPECT_TRUE(HasError(bare, "time.allowed_lateness", "with its unit"));
+  EXPECT_FALSE(ParseDuration("5").has_value());
+  EXPECT_EQ(ParseDuration("5ms"), 5);
+}
+
 TEST(ConfigTest, ReferenceDocIsUpToDate) {
   // docs/configuration.md is generated: `cxstream validate-config --reference > docs/configuration.md`.
   EXPECT_EQ(ReadFile(std::string(CX_SOURCE_DIR) + "/docs/configuration.md"), ReferenceMarkdown())

@@ -225,5 +225,32 @@ TEST(EventDecoderTest, ItemsAreValidated) {
       Rejection::Code::kWrongType);
 }
 
+// Regression (issue 16.8): a field given twice inside an items element was
+// accepted, although the contract says twice in any object is an error.
+TEST(EventDecoderTest, AFieldTwiceInAnItemsElementIsRejected) {
+  EventDecoder d(kLimits);
+  const Rejected r = Reject(d, Envelope("order.created", R"("order_id":"o","amount":10,"currency":"EUR",)"
+                                                         R"("items":[{"sku":"a","qty":1,"sku":"b"}])"));
+  EXPECT_EQ(r.code, Rejection::Code::kDuplicateField);
+  EXPECT_EQ(r.field, "items");
+  EXPECT_NE(d.rejection().ToString().find("\"sku\""), std::string::npos) << d.rejection().ToString();
+}
+
+// Regression (issue 16.8): an id with a NUL was accepted and could never be
+// queried (/v1/customers/ID%00evil answers for ID).
+TEST(EventDecoderTest, IdsWithControlCharactersAreRejected) {
+  EventDecoder d(kLimits);
+  for (const char* id : {"c\\u0000evil", "c\\u001b[31m", "c\\u007f", "line\\nbreak"}) {
+    SCOPED_TRACE(id);
+    const std::string json =
+        std::string(R"({"event_id":"e1","type":"customer.erased","ts":"2026-11-23T10:00:00Z",)") +
+        R"("customer_id":")" + id + R"("})";
+    EXPECT_EQ(Reject(d, json).code, Rejection::Code::kOutOfRange);
+  }
+  EXPECT_NE(d.Decode(R"({"event_id":"e1","type":"customer.erased","ts":"2026-11-23T10:00:00Z",)"
+                     R"("customer_id":"客户-42 ü"})"),
+            nullptr);
+}
+
 }  // namespace
 }  // namespace cx

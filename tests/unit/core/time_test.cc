@@ -56,7 +56,7 @@ TEST(DurationTest, ParsesUnits) {
   EXPECT_EQ(ParseDuration("15m"), 900000);
   EXPECT_EQ(ParseDuration("8h"), 28800000);
   EXPECT_EQ(ParseDuration("7d"), 604800000);
-  EXPECT_EQ(ParseDuration("1000"), 1000);
+  EXPECT_FALSE(ParseDuration("1000"));  // no unit: 1000 ms or 1000 s? refused
   EXPECT_FALSE(ParseDuration("5 s"));
   EXPECT_FALSE(ParseDuration("-5s"));
   EXPECT_FALSE(ParseDuration("s"));

@@ -95,6 +95,7 @@ TEST_F(TaskTest, RepeatedEventIdIsAppliedOnceAndCounted) {
   Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
   Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
   Feed(Ev("e1", "c1", "2026-11-23T10:00:09Z"));  // same id, other content: still a repeat
+  task_->Flush();
   EXPECT_EQ(task_->stats().applied, 1u);
   EXPECT_EQ(task_->stats().duplicates, 2u);
   EXPECT_EQ(task_->stats().dead_lettered, 0u);
@@ -107,6 +108,7 @@ TEST_F(TaskTest, DedupMemoryIsBoundedPerCustomer) {
   o.dedup_per_key = 4;
   Reset(o);
   for (int i = 0; i < 6; ++i) Feed(Ev("e" + std::to_string(i), "c1", "2026-11-23T10:00:00Z"));
+  task_->Flush();
   auto ring =
       store_->Get(std::string("C\x02"
                               "c1#dedup",
@@ -114,8 +116,10 @@ TEST_F(TaskTest, DedupMemoryIsBoundedPerCustomer) {
   ASSERT_TRUE(ring.ok() && ring->has_value());
   EXPECT_EQ((*ring)->size(), 8u + 4 * 8);        // head + 4 hashes, never more
   Feed(Ev("e5", "c1", "2026-11-23T10:00:00Z"));  // recent: caught
+  task_->Flush();
   EXPECT_EQ(task_->stats().duplicates, 1u);
   Feed(Ev("e0", "c1", "2026-11-23T10:00:00Z"));  // evicted from the window: applied again
+  task_->Flush();
   EXPECT_EQ(task_->stats().duplicates, 1u);
   EXPECT_EQ(task_->stats().applied, 7u);
 }
@@ -131,6 +135,7 @@ TEST_F(TaskTest, FarFutureTimestampIsDeadLetteredAndDoesNotMoveTheWatermark) {
   EXPECT_EQ(CollectingSink::Field(dlq, "code"), "future_timestamp");
   EXPECT_EQ(CollectingSink::Field(dlq, "line"), "2");
   Feed(Ev("e3", "c1", "2026-11-23T10:04:00Z"));  // within 5 min: fine
+  task_->Flush();
   EXPECT_EQ(task_->stats().applied, 2u);
 }
 
@@ -143,12 +148,14 @@ TEST_F(TaskTest, AGapInTheDataNeverRejectsTheEventsAfterIt) {
   Feed(Ev("e2", "c1", "2026-11-24T08:00:00Z"));  // after a 14 h night
   Feed(Ev("e3", "c1", "2026-11-24T08:00:05Z"));
   Feed(Ev("e4", "c1", "2026-11-25T09:00:00Z"));
+  task_->Flush();
   EXPECT_EQ(task_->stats().dead_lettered, 0u);
   EXPECT_EQ(task_->stats().applied, 4u);
   // Past the reference by more than the skew: rejected, and the next valid
   // event is still applied. The reason quotes no wall-clock time.
   Feed(Ev("e5", "c1", "2099-01-01T00:00:00Z"));
   Feed(Ev("e6", "c1", "2026-11-25T09:00:01Z"));
+  task_->Flush();
   EXPECT_EQ(task_->stats().dead_lettered, 1u);
   EXPECT_EQ(task_->stats().applied, 5u);
   EXPECT_NE(CollectingSink::Field(sink_.Values(Stream::kDlq)[0], "reason")
@@ -158,9 +165,98 @@ TEST_F(TaskTest, AGapInTheDataNeverRejectsTheEventsAfterIt) {
 
 TEST_F(TaskTest, LateEventsAreAppliedAndCounted) {
   Feed(Ev("e1", "c1", "2026-11-23T10:00:30Z"));
-  Feed(Ev("e2", "c2", "2026-11-23T10:00:00Z"));  // 30 s late, lateness 5 s
-  EXPECT_EQ(task_->stats().applied, 2u);
+  EXPECT_EQ(task_->stats().applied, 0u);         // waits for the watermark (10:00:25)
+  Feed(Ev("e2", "c2", "2026-11-23T10:00:00Z"));  // 30 s late, lateness 5 s: applied at once
+  EXPECT_EQ(task_->stats().applied, 1u);
   EXPECT_EQ(task_->stats().late, 1u);
+  task_->Flush();
+  EXPECT_EQ(task_->stats().applied, 2u);
+  EXPECT_EQ(task_->buffered(), 0u);
+}
+
+// Regression (issue 16.1): events were applied as they arrived and timers
+// when the watermark passed them, so a timer saw every event of the
+// lateness after its time: what it decided depended on how the watermark
+// moved, and run and replay disagreed. Events now wait for the watermark.
+TEST_F(TaskTest, EventsWithinTheLatenessAreAppliedInEventTimeOrderWithTheTimers) {
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));  // c1's report timer: 10:01:00
+  Feed(Ev("e2", "c1", "2026-11-23T10:01:02Z"));  // after the timer ...
+  Feed(Ev("e3", "c1", "2026-11-23T10:00:59Z"));  // ... and one before it, arriving later
+  EXPECT_TRUE(sink_.records.empty());            // watermark 10:00:57
+  Feed(Ev("e4", "c2", "2026-11-23T10:01:30Z"));  // watermark 10:01:25
+  ASSERT_EQ(sink_.records.size(), 1u);
+  // e1 and e3 happened before 10:01:00, e2 after: the report counts 2
+  // (applied as they arrived, it counted 3).
+  EXPECT_EQ(CollectingSink::Field(*sink_.records[0].value, "count"), "2");
+  EXPECT_EQ(task_->stats().applied, 3u);  // e4 waits
+  EXPECT_EQ(task_->stats().late, 0u);
+}
+
+// An event at the same time as a timer is applied first (an answer at the
+// deadline is in time).
+TEST_F(TaskTest, AnEventAtATimersTimeComesBeforeIt) {
+  Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  Feed(Ev("e2", "c1", "2026-11-23T10:01:00Z"));
+  task_->AdvanceWatermark(*ParseRfc3339("2026-11-23T10:02:00Z"));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(CollectingSink::Field(*sink_.records[0].value, "count"), "2");
+}
+
+// What waits for the watermark is not in the state yet: a commit resumes
+// each input at its earliest waiting event, and what is read again that was
+// applied is recognised as a repeat.
+TEST_F(TaskTest, ACommitResumesAtTheEarliestEventStillWaiting) {
+  auto feed = [&](std::int64_t offset, const std::string& json) {
+    InputRecord r;
+    r.value = json;
+    r.source.topic = "cx.chat";
+    r.source.offset = offset;
+    task_->Process(r);
+  };
+  feed(10, Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  feed(11, Ev("e2", "c1", "2026-11-23T10:00:08Z"));  // watermark 10:00:03: e1 applied
+  feed(12, Ev("e3", "c1", "2026-11-23T10:00:06Z"));
+  EXPECT_EQ(task_->stats().applied, 1u);
+  EXPECT_EQ(task_->ResumeOffset(0, 13), 11);         // e2 and e3 wait
+  feed(13, Ev("e4", "c2", "2026-11-23T10:00:12Z"));  // watermark 10:00:07: e3 applied, e2 waits
+  EXPECT_EQ(task_->ResumeOffset(0, 14), 11);
+  ASSERT_TRUE(task_->Commit().ok());
+  // After a restart from this state, offsets 11 to 13 are read again: e3
+  // was applied and is a repeat, e2 and e4 are applied once.
+  CollectingSink sink2;
+  std::vector<std::unique_ptr<processors::Processor>> ps;
+  ps.push_back(std::make_unique<CountingProcessor>());
+  Task again(TaskOptionsFrom(cx::testing::Defaults()), *store_, sink2, std::move(ps));
+  ASSERT_TRUE(again.Open().ok());
+  for (auto [offset, json] :
+       std::vector<std::pair<std::int64_t, std::string>>{{11, Ev("e2", "c1", "2026-11-23T10:00:08Z")},
+                                                         {12, Ev("e3", "c1", "2026-11-23T10:00:06Z")},
+                                                         {13, Ev("e4", "c2", "2026-11-23T10:00:12Z")}}) {
+    InputRecord r;
+    r.value = json;
+    r.source.offset = offset;
+    again.Process(r);
+  }
+  again.AdvanceWatermark(*ParseRfc3339("2026-11-23T10:05:00Z"));
+  EXPECT_EQ(again.stats().applied, 2u);
+  EXPECT_EQ(again.stats().duplicates, 1u);
+  ASSERT_EQ(sink2.Values(Stream::kProfiles).size(), 2u);  // c1 (10:01:00) and c2 (10:01:12)
+  EXPECT_EQ(CollectingSink::Field(sink2.Values(Stream::kProfiles)[0], "count"), "3");
+  EXPECT_EQ(CollectingSink::Field(sink2.Values(Stream::kProfiles)[1], "count"), "1");
+}
+
+// Memory is bounded: past limits.max_buffered_events the oldest waiting
+// event is applied at once.
+TEST_F(TaskTest, TheReorderBufferIsBounded) {
+  TaskOptions o = TaskOptionsFrom(cx::testing::Defaults());
+  o.allowed_lateness = 3'600'000;
+  o.max_buffered = 2;
+  Reset(o);
+  for (int i = 0; i < 5; ++i)
+    Feed(Ev("e" + std::to_string(i), "c1", "2026-11-23T10:00:0" + std::to_string(i) + "Z"));
+  EXPECT_EQ(task_->buffered(), 2u);
+  EXPECT_EQ(task_->stats().applied, 3u);
+  EXPECT_EQ(task_->stats().reorder_overflows, 3u);
 }
 
 TEST_F(TaskTest, EventOnTheWrongTopicIsDeadLettered) {
@@ -176,6 +272,7 @@ TEST_F(TaskTest, EventOnTheWrongTopicIsDeadLettered) {
 TEST_F(TaskTest, WatermarkAndTimersSurviveReopenOfTheStore) {
   TaskOptions opts = TaskOptionsFrom(cx::testing::Defaults());
   Feed(Ev("e1", "c1", "2026-11-23T10:00:00Z"));
+  task_->Flush();
   ASSERT_TRUE(task_->Commit().ok());
   Timestamp wm = task_->watermark();
   // A new task over the same store: as after a restart.

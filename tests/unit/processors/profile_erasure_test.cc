@@ -46,6 +46,7 @@ class ErasureTest : public ::testing::Test {
     InputRecord r;
     r.value = json;
     task_->Process(r);
+    task_->Flush();  // applied as it arrives: these tests are about erasure
     // The repartition loop, as replay runs it.
     std::vector<std::string> loop;
     for (auto& rec : sink_.records)
