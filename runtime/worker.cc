@@ -476,7 +476,14 @@ Status Worker::Impl::OpenSlot(int partition) {
   auto slot = std::make_unique<Slot>();
   slot->partition = partition;
   std::string path = config_.state.dir + "/" + std::string(kStage) + "-" + std::to_string(partition);
-  auto store = state::OpenRocksDbStore({.path = path}, memory_);
+  state::RocksDbOptions opts{.path = path};
+  opts.on_repair = [partition, path](const std::string& note) {
+    Log(LogLevel::kWarn, "state", "state store repaired on open",
+        {{"task", static_cast<std::int64_t>(partition)},
+         {"path", std::string_view(path)},
+         {"detail", std::string_view(note)}});
+  };
+  auto store = state::OpenRocksDbStore(opts, memory_);
   if (!store.ok()) return Status::Fatal("state store " + path + ": " + store.status().message());
   slot->store = std::move(store).value();
   slot->next_offset.assign(topics_.size(), -1);

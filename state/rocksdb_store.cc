@@ -1,11 +1,14 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 
 #include "state/pending_writes.h"
 #include "state/store.h"
@@ -20,6 +23,39 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Status::Unavailable(std::move(msg));
   return Status::IoError(std::move(msg));
 }
+
+// RocksDB's own log (the LOG file in the store's directory), with the lines
+// that report a repair during recovery also handed to `on_repair`.
+class RepairWatchingLogger final : public rocksdb::Logger {
+ public:
+  RepairWatchingLogger(std::shared_ptr<rocksdb::Logger> inner,
+                       std::function<void(const std::string&)> on_repair)
+      : rocksdb::Logger(inner ? inner->GetInfoLogLevel() : rocksdb::InfoLogLevel::INFO_LEVEL),
+        inner_(std::move(inner)),
+        on_repair_(std::move(on_repair)) {}
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    va_list copy;
+    va_copy(copy, ap);
+    if (on_repair_) {
+      char line[1024];
+      std::vsnprintf(line, sizeof line, format, copy);
+      const std::string_view l(line);
+      // What the write-ahead log's recovery writes when it drops or stops at
+      // damaged records (db_impl_open.cc: "... dropping N bytes; ...",
+      // "Point in time recovered to log #...").
+      if (l.find("dropping") != std::string_view::npos || l.find("Corruption") != std::string_view::npos ||
+          l.find("Point in time recovered") != std::string_view::npos)
+        on_repair_(std::string(l));
+    }
+    va_end(copy);
+    if (inner_) inner_->Logv(level, format, ap);
+  }
+
+ private:
+  std::shared_ptr<rocksdb::Logger> inner_;
+  std::function<void(const std::string&)> on_repair_;
+};
 
 // Pending writes live in memory (PendingWrites: a hash lookup per read or
 // overwrite) and go to RocksDB as one atomic WriteBatch at Commit(). Reads
@@ -145,6 +181,13 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options,
     o.write_buffer_size = std::clamp<std::size_t>(shared->write_buffer_bytes / 4, 1 << 20, 64 << 20);
     o.max_write_buffer_number = 3;
     o.statistics = shared->statistics;
+  }
+  if (options.on_repair) {
+    std::shared_ptr<rocksdb::Logger> file_log;
+    if (o.create_if_missing) rocksdb::Env::Default()->CreateDirIfMissing(options.path).PermitUncheckedError();
+    if (!rocksdb::CreateLoggerFromOptions(options.path, rocksdb::DBOptions(o), &file_log).ok())
+      file_log.reset();
+    o.info_log = std::make_shared<RepairWatchingLogger>(file_log, options.on_repair);
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(o, options.path, &raw);

@@ -65,6 +65,10 @@ CacheCounts CacheStats(const RocksDbShared& shared);
 struct RocksDbOptions {
   std::string path;
   bool create_if_missing = true;
+  // Called during the open with each thing RocksDB repaired on its way up
+  // (a damaged tail of the write-ahead log dropped, say), one line each: the
+  // caller logs them, so a repair is never silent.
+  std::function<void(const std::string& note)> on_repair = nullptr;
 };
 
 // Opens (or creates) a RocksDB store at options.path. `shared` may be null

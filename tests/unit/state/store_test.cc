@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 namespace cx::state {
@@ -139,4 +140,38 @@ TEST_P(StoreTest, RollbackDiscardsPendingWrites) {
 }
 
 }  // namespace
+// Regression (issue 16.8): a write-ahead log whose tail was damaged (a crash
+// in mid-write, a bad sector) was repaired on open without a word. The
+// repair is now reported, for the worker to log.
+TEST(RocksDbStoreTest, ARepairOnOpenIsReported) {
+  TempDir dir;
+  {
+    auto s = OpenRocksDbStore({.path = dir.path()});
+    ASSERT_TRUE(s.ok());
+    for (int i = 0; i < 50; ++i) {
+      (*s)->Put("k" + std::to_string(i), std::string(200, 'v'));
+      ASSERT_TRUE((*s)->Commit().ok());
+    }
+  }
+  // Damage the newest write-ahead log near its end.
+  std::string wal;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path()))
+    if (f.path().extension() == ".log") wal = f.path().string();
+  ASSERT_FALSE(wal.empty());
+  const auto size = std::filesystem::file_size(wal);
+  ASSERT_GT(size, 300u);
+  {
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size - 100));
+    f.write("garbage-garbage-garbage", 23);
+  }
+  std::vector<std::string> notes;
+  RocksDbOptions o{.path = dir.path()};
+  o.on_repair = [&](const std::string& note) { notes.push_back(note); };
+  auto s = OpenRocksDbStore(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Get(**s, "k0"), std::string(200, 'v'));  // what came before the damage is there
+  ASSERT_FALSE(notes.empty()) << "the repair went unreported";
+}
+
 }  // namespace cx::state
