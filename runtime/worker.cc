@@ -30,6 +30,20 @@
 namespace cx::runtime {
 namespace {
 
+// Marks a state write as running (for the watchdog) while in scope.
+class StateWrite {
+ public:
+  explicit StateWrite(std::atomic<std::int64_t>& started) : started_(started) {
+    started_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  ~StateWrite() { started_.store(0); }
+  StateWrite(const StateWrite&) = delete;
+  StateWrite& operator=(const StateWrite&) = delete;
+
+ private:
+  std::atomic<std::int64_t>& started_;
+};
+
 constexpr std::string_view kStage = "customer";
 // The END marker closes one commit's frame in the changelog. It cannot clash
 // with a state key: those start with a letter (docs/replay.md#state-layout).
@@ -91,6 +105,8 @@ class Worker::Impl {
         sink_(*this) {}
 
   ~Impl() {
+    watchdog_stop_.store(true);
+    if (watchdog_.joinable()) watchdog_.join();
     StopRestoreThread();
     if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the state directory
   }
@@ -100,11 +116,28 @@ class Worker::Impl {
   Status Start();
   // One process per state directory: a lock held for the process's life.
   Status LockStateDir();
+  // Creates, writes, syncs and removes a small file in state.dir: a disk
+  // gone read-only or full is noticed at the next commit interval, even
+  // while RocksDB still writes into files it has open.
+  Status ProbeStateDir();
+  // Ends the process with one clear line when a state write stalls.
+  void Watchdog();
   Status Run(const std::atomic<bool>& stop);
   bool Ready() const { return joined_.load() && restoring_.load() == 0 && fatal_flag_.load() == false; }
   bool Healthy() const {
     auto last = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(heartbeat_.load()));
-    return !fatal_flag_.load() && std::chrono::steady_clock::now() - last < std::chrono::seconds(120);
+    return !fatal_flag_.load() && !WriteStalled() &&
+           std::chrono::steady_clock::now() - last < std::chrono::seconds(120);
+  }
+  // A state write (a commit, the probe) running for longer than the stall
+  // limit: two commit intervals, at least a second.
+  bool WriteStalled() const {
+    const std::int64_t started = write_started_.load();
+    return started != 0 &&
+           std::chrono::steady_clock::now().time_since_epoch().count() - started > StallLimit().count();
+  }
+  std::chrono::nanoseconds StallLimit() const {
+    return std::chrono::milliseconds(std::max<std::int64_t>(1000, 2 * config_.commit.interval));
   }
 
  private:
@@ -176,6 +209,12 @@ class Worker::Impl {
   std::atomic<int> restoring_{0};
   std::atomic<bool> fatal_flag_{false};
   std::atomic<std::int64_t> heartbeat_{0};
+  // Steady-clock time a state write began (0: none running), for the
+  // watchdog and /healthz: a write that hangs (a stalled disk) blocks the
+  // loop, so the loop cannot notice it itself.
+  std::atomic<std::int64_t> write_started_{0};
+  std::atomic<bool> watchdog_stop_{false};
+  std::thread watchdog_;
   Status fatal_;
   std::mutex delivery_mu_;
   std::string delivery_error_;
@@ -247,6 +286,45 @@ Status Worker::Impl::LockStateDir() {
   return Status::Ok();
 }
 
+Status Worker::Impl::ProbeStateDir() {
+  const std::string path = config_.state.dir + "/.cxstream-probe";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  int err = ok ? 0 : errno;
+  if (ok && (::write(fd, "probe\n", 6) != 6 || ::fdatasync(fd) != 0)) {
+    ok = false;
+    err = errno;
+  }
+  if (fd >= 0 && ::close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (ok && ::unlink(path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (ok) return Status::Ok();
+  return Status::Fatal("state.dir " + config_.state.dir + " no longer accepts writes: " + std::strerror(err));
+}
+
+void Worker::Impl::Watchdog() {
+  while (!watchdog_stop_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!WriteStalled()) continue;
+    const double seconds = static_cast<double>(std::chrono::steady_clock::now().time_since_epoch().count() -
+                                               write_started_.load()) /
+                           1e9;
+    Log(LogLevel::kCritical, "worker", "stopping: a state write has not finished",
+        {{"state_dir", std::string_view(config_.state.dir)},
+         {"stalled_s", seconds},
+         {"reason",
+          std::string_view("the disk under state.dir stalls; nothing after the last commit is lost")}});
+    // The loop is stuck in the write: leave without unwinding it. Kafka
+    // re-delivers what was not committed to whichever worker takes over.
+    std::_Exit(3);
+  }
+}
+
 Status Worker::Impl::Start() {
   SetLogLevel(ParseLogLevel(config_.log.level));
   ExportKnownSeriesAtZero(config_, topics_, changelog_, metrics_);
@@ -254,6 +332,7 @@ Status Worker::Impl::Start() {
   std::filesystem::create_directories(config_.state.dir, ec);
   if (ec) return Status::Fatal("state.dir " + config_.state.dir + " cannot be created: " + ec.message());
   if (Status s = LockStateDir(); !s.ok()) return s;
+  watchdog_ = std::thread([this] { Watchdog(); });
   // Half the budget for the block cache, a quarter for memtables (charged to
   // the same cache), a quarter for writes buffered between commits.
   const auto budget = static_cast<std::size_t>(config_.state.memory_budget_bytes);
@@ -994,7 +1073,18 @@ void Worker::Impl::Tick(bool force_commit) {
     }
   }
   if (force_commit || steady >= next_commit_ || PendingBytes() > max_pending_bytes_) {
-    Status s = CommitAll();
+    // The disk first: RocksDB is not handed a write a failed disk would
+    // refuse (after a failed write-ahead log write, the Debian build of
+    // RocksDB 7.8 aborts on its assertions rather than returning the error).
+    Status s;
+    {
+      StateWrite timing(write_started_);
+      s = ProbeStateDir();
+    }
+    for (auto& [p, slot] : slots_) {
+      if (s.ok() && slot->task) s = slot->store->BackgroundError();
+    }
+    if (s.ok()) s = CommitAll();
     if (!s.ok()) {
       metrics_.commit_failures.Increment();
       Fatal(s);
@@ -1055,6 +1145,7 @@ Status Worker::Impl::CommitAll() {
   for (Slot* slot : frames) {
     if (slot->end_offset < 0) return Status::Fatal("changelog END marker was not acknowledged");
     PutInt64(*slot->store, kChangelogPositionKey, slot->end_offset + 1);
+    StateWrite timing(write_started_);  // the disk only: Kafka's waits are above
     if (Status s = slot->store->Commit(); !s.ok()) {
       return Status::Fatal("state commit of task " + std::to_string(slot->partition) + ": " + s.message());
     }
@@ -1155,6 +1246,14 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
     // destructor, on slots already destroyed (that crashed, or hung, after
     // a failed state write).
     rd_kafka_consumer_close(consumer_.get());
+    // The state stores are left as a crash leaves them, not closed: after a
+    // failed write RocksDB refuses (and, built with assertions, aborts on)
+    // the writes a clean close makes, and nothing after the last commit is
+    // needed; the next start recovers from the write-ahead log.
+    for (auto& [p, slot] : slots_) {
+      (void)slot->task.release();
+      (void)slot->store.release();
+    }
     return s;
   }
   // SIGTERM: finish the batch, commit, leave the group.

@@ -1,6 +1,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <mutex>
 
 #include "state/pending_writes.h"
 #include "state/store.h"
@@ -57,6 +59,39 @@ class RepairWatchingLogger final : public rocksdb::Logger {
   std::function<void(const std::string&)> on_repair_;
 };
 
+// Remembers the first background error RocksDB reports (a failed flush or
+// compaction), which otherwise only shows when a later write is refused.
+class BackgroundErrors final : public rocksdb::EventListener {
+ public:
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (first_.ok() && error != nullptr && !error->ok())
+      first_ = FromRocks(*error, std::string("state store background ") + Reason(reason));
+  }
+  Status First() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return first_;
+  }
+
+ private:
+  static const char* Reason(rocksdb::BackgroundErrorReason r) {
+    switch (r) {
+      case rocksdb::BackgroundErrorReason::kFlush:
+        return "flush";
+      case rocksdb::BackgroundErrorReason::kCompaction:
+        return "compaction";
+      case rocksdb::BackgroundErrorReason::kWriteCallback:
+        return "write";
+      case rocksdb::BackgroundErrorReason::kMemTable:
+        return "memtable";
+      default:
+        return "work";
+    }
+  }
+  mutable std::mutex mu_;
+  Status first_;
+};
+
 // Pending writes live in memory (PendingWrites: a hash lookup per read or
 // overwrite) and go to RocksDB as one atomic WriteBatch at Commit(). Reads
 // and scans see them over the committed state. A WriteBatchWithIndex did
@@ -65,7 +100,10 @@ class RepairWatchingLogger final : public rocksdb::Logger {
 // (bench: 5,618 against 10,939 events/s, medians of three).
 class RocksDbStore final : public Store {
  public:
-  explicit RocksDbStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::shared_ptr<BackgroundErrors> errors)
+      : db_(std::move(db)), errors_(std::move(errors)) {}
+
+  Status BackgroundError() const override { return errors_->First(); }
 
   Result<std::optional<std::string>> Get(std::string_view key) override {
     if (const std::optional<std::string>* v = pending_.Find(key)) return *v;
@@ -131,6 +169,7 @@ class RocksDbStore final : public Store {
 
  private:
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<BackgroundErrors> errors_;
   PendingWrites pending_;
 };
 
@@ -189,10 +228,12 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options,
       file_log.reset();
     o.info_log = std::make_shared<RepairWatchingLogger>(file_log, options.on_repair);
   }
+  auto errors = std::make_shared<BackgroundErrors>();
+  o.listeners.push_back(errors);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(o, options.path, &raw);
   if (!s.ok()) return FromRocks(s, "open state store " + options.path);
-  return std::unique_ptr<Store>(new RocksDbStore(std::unique_ptr<rocksdb::DB>(raw)));
+  return std::unique_ptr<Store>(new RocksDbStore(std::unique_ptr<rocksdb::DB>(raw), std::move(errors)));
 }
 
 }  // namespace cx::state

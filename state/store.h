@@ -42,6 +42,10 @@ class Store {
   virtual Status ForEachPending(const PendingFn& fn) = 0;
   // Bytes of writes buffered since the last Commit.
   virtual std::size_t PendingBytes() const = 0;
+  // A failure of the store's own background work (RocksDB's flushes and
+  // compactions: a read-only or full disk shows there first); OK when none.
+  // Thread-safe.
+  virtual Status BackgroundError() const { return Status::Ok(); }
 };
 
 // A store in memory only (replay, tests). Commit is a no-op.

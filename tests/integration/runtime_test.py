@@ -5,6 +5,7 @@ usage: runtime_test.py CXSTREAM SOURCE_DIR TEST
 Each test is bounded in time, checks run's outputs against `replay` of the
 same input, and prints one line `N passed, N failed`.
 """
+import calendar
 import json
 import urllib.request
 import signal
@@ -966,6 +967,53 @@ def test_second_worker_on_one_state_dir_refuses(env):
     wait_for("readiness after kill -9", lambda: w1.status("/readyz") == 200, 30)
     w1.terminate()
     print("  refused: " + critical[0].strip()[:200])
+
+
+def test_state_disk_read_only_or_stalled_is_noticed(env):
+    """Regression (issue 16.6): a disk that went read-only under a running
+    worker was noticed after a minute or more (119 commits "succeeded",
+    /healthz stayed 200). An LD_PRELOAD shim (io_fault_shim.c) makes the
+    files under the state directory refuse writes (EROFS) or hang, as a
+    read-only or stalled disk would: the worker must stop within two commit
+    intervals (500 ms here; the stall limit is at least 1 s) with one
+    critical log line, and come back cleanly once the disk is fine."""
+    shim = env.path("io_fault_shim.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim,
+                    os.path.join(os.path.dirname(__file__), "io_fault_shim.c"), "-ldl"], check=True, timeout=60)
+    env.start_broker()
+    data = make_input(env, 300, seed=12)
+    env.produce(data)
+    results = []
+    # Two commit intervals of 500 ms; a stall is a write running for longer
+    # than max(1 s, two intervals); plus 250 ms for the test's own timing.
+    for fault, within in (("erofs", 1.25), ("stall", 1.6)):
+        trigger = env.path(f"trigger-{fault}")
+        open(trigger, "w").close()
+        w = env.worker(f"w-{fault}")
+        state = os.path.realpath(env.path(f"w-{fault}-state"))
+        os.makedirs(state, exist_ok=True)
+        w.start({"LD_PRELOAD": shim, "CX_IO_FAULT_DIR": state, "CX_IO_FAULT_TRIGGER": trigger})
+        wait_for("commits", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 2, 60, interval=0.1)
+        with open(trigger, "w") as f:
+            f.write(fault)
+        began = time.time()
+        try:
+            rc = w.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"{fault}: the worker was still running 30 s after its disk failed")
+        critical = [line for line in open(w.log) if '"level":"critical"' in line]
+        if rc == 0 or len(critical) != 1 or "state" not in critical[0]:
+            raise Failure(f"{fault}: exit {rc}, critical lines: {critical}")
+        logged = json.loads(critical[0])["time"]
+        took = calendar.timegm(time.strptime(logged[:19], "%Y-%m-%dT%H:%M:%S")) + float(logged[19:-1] or 0) - began
+        if took > within:
+            raise Failure(f"{fault}: noticed after {took:.2f} s, want within {within} s")
+        os.remove(trigger)  # the disk is fine again
+        w.start()
+        wait_for(f"{fault}: readiness after the disk recovered", lambda: w.status("/readyz") == 200, 30)
+        w.terminate()
+        results.append(f"{fault}: stopped after {took:.2f} s (exit {rc}): {json.loads(critical[0]).get('reason', '')[:90]}")
+    print("  " + "; ".join(results))
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
