@@ -174,7 +174,7 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       ctx_(std::make_unique<Context>(*this)),
       input_max_ts_(static_cast<std::size_t>(std::max(1, options.inputs)), Timestamp::Min()),
       input_floor_(input_max_ts_.size(), Timestamp::Min()),
-      buffered_offsets_(input_max_ts_.size()) {}
+      waiting_offsets_(input_max_ts_.size()) {}
 
 Task::~Task() = default;
 
@@ -288,7 +288,10 @@ void Task::Process(const InputRecord& record) {
     if (ev->ts < watermark_) ++stats_.late;
     Apply(p);
   } else {
-    if (p.offset >= 0 && input < buffered_offsets_.size()) buffered_offsets_[input].insert(p.offset);
+    if (p.offset >= 0 && input < waiting_offsets_.size()) {
+      waiting_offsets_[input].push_back({p.offset, false});
+      p.waiting = &waiting_offsets_[input].back();
+    }
     buffer_.emplace(std::pair{ev->ts.ms, arrivals_++}, std::move(p));
   }
   if (ev->ts > max_ts_) max_ts_ = ev->ts;
@@ -334,10 +337,7 @@ void Task::Drain() {
     // Decisions due before this event's time are taken first; at the same
     // time the event comes first (an answer at the deadline is in time).
     FireTimersUpTo(Timestamp{p.event.ts.ms - 1});
-    if (p.offset >= 0) {
-      auto& offsets = buffered_offsets_[static_cast<std::size_t>(p.input)];
-      offsets.erase(offsets.find(p.offset));
-    }
+    Applied(p);
     Apply(p);
   }
   FireTimersUpTo(watermark_);
@@ -349,18 +349,23 @@ void Task::Flush() {
     auto node = buffer_.extract(buffer_.begin());
     const Pending& p = node.mapped();
     FireTimersUpTo(std::min(watermark_, Timestamp{p.event.ts.ms - 1}));
-    if (p.offset >= 0) {
-      auto& offsets = buffered_offsets_[static_cast<std::size_t>(p.input)];
-      offsets.erase(offsets.find(p.offset));
-    }
+    Applied(p);
     Apply(p);
   }
 }
 
+void Task::Applied(const Pending& p) {
+  if (p.waiting == nullptr) return;
+  p.waiting->applied = true;
+  auto& offsets = waiting_offsets_[static_cast<std::size_t>(p.input)];
+  while (!offsets.empty() && offsets.front().applied) offsets.pop_front();
+}
+
 std::int64_t Task::ResumeOffset(int input, std::int64_t next) const {
   const auto i = static_cast<std::size_t>(input);
-  if (i >= buffered_offsets_.size() || buffered_offsets_[i].empty()) return next;
-  return next < 0 ? *buffered_offsets_[i].begin() : std::min(next, *buffered_offsets_[i].begin());
+  if (i >= waiting_offsets_.size() || waiting_offsets_[i].empty()) return next;
+  const std::int64_t earliest = waiting_offsets_[i].front().offset;
+  return next < 0 ? earliest : std::min(next, earliest);
 }
 
 void Task::EraseOwner(std::string_view owner) {

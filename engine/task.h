@@ -10,11 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -192,6 +192,11 @@ class Task {
  private:
   class Context;
 
+  // The Kafka offset of a waiting event, in its input's arrival order.
+  struct Waiting {
+    std::int64_t offset;
+    bool applied;
+  };
   // An event waiting for the watermark, and where it came from.
   struct Pending {
     Event event;
@@ -199,6 +204,7 @@ class Task {
     std::int64_t position = 0;  // identity of what it repartitions
     std::int64_t offset = -1;   // run: its Kafka offset
     std::int64_t ingest_ms = -1;
+    Waiting* waiting = nullptr;  // run: its entry in waiting_offsets_
   };
 
   void DeadLetter(const InputRecord& record, const Rejection& why);
@@ -242,10 +248,14 @@ class Task {
   std::uint32_t repartition_sub_ = 0;
   std::int64_t current_ingest_ms_ = -1;
   // Events waiting for the watermark, by (ts, arrival): equal times keep
-  // their arrival order. Per input, the offsets of those waiting (run).
+  // their arrival order. Per input (run), the offsets of those waiting in
+  // arrival (offset) order, applied ones dropped from the front: the front
+  // is where the input resumes. A deque keeps the entries' addresses.
   std::map<std::pair<std::int64_t, std::uint64_t>, Pending> buffer_;
   std::uint64_t arrivals_ = 0;
-  std::vector<std::multiset<std::int64_t>> buffered_offsets_;
+  std::vector<std::deque<Waiting>> waiting_offsets_;
+  // Marks a waiting event applied (run) and drops the applied front.
+  void Applied(const Pending& p);
   Timestamp announced_ = Timestamp::Min();  // the last watermark sent downstream
   std::vector<Timestamp> source_wm_;        // the last watermark heard from each upstream task
   Timestamp stage_wm_ = Timestamp::Min();
