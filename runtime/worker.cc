@@ -81,11 +81,11 @@ struct Slot {
   std::atomic<bool> cancel_restore{false};
   std::vector<std::int64_t> next_offset;    // per input: next offset to process (-1: unknown)
   std::vector<std::int64_t> resume_offset;  // per input: where the last commit resumes (-1: unknown)
-  std::vector<bool> caught_up;            // per input: at the end as of the last fetch
-  std::vector<std::string> repair;        // keys to re-write in the next frame
-  std::int64_t end_offset = -1;           // set by the delivery report of the END marker
-  std::vector<bool> first_logged;         // per input: first record after (re)start logged
-  engine::TaskStats reported;             // the task's counters already added to the metrics
+  std::vector<bool> caught_up;              // per input: at the end as of the last fetch
+  std::vector<std::string> repair;          // keys to re-write in the next frame
+  std::int64_t end_offset = -1;             // set by the delivery report of the END marker
+  std::vector<bool> first_logged;           // per input: first record after (re)start logged
+  engine::TaskStats reported;               // the task's counters already added to the metrics
   bool dirty = false;
 };
 
