@@ -1067,8 +1067,12 @@ void Worker::Impl::Tick(bool force_commit) {
       if (!slot->task) continue;
       slot->task->set_now(now);
       const auto fired = slot->task->stats().timers_fired;
+      const auto applied = slot->task->stats().applied + slot->task->stats().duplicates;
       slot->task->OnWallClock(now - config_.time.grace, slot->caught_up);
-      if (slot->task->stats().timers_fired != fired) slot->dirty = true;  // fired timers are state changes
+      // Fired timers and events the wall clock let through are state changes.
+      if (slot->task->stats().timers_fired != fired ||
+          slot->task->stats().applied + slot->task->stats().duplicates != applied)
+        slot->dirty = true;
       if (!slot->task->error().ok()) Fatal(slot->task->error());
     }
   }
