@@ -331,23 +331,20 @@ void Task::Apply(const Pending& p) {
 }
 
 void Task::Drain() {
-  while (!buffer_.empty() && buffer_.begin()->first.first <= watermark_.ms && error_.ok()) {
-    auto node = buffer_.extract(buffer_.begin());
-    const Pending& p = node.mapped();
-    // Decisions due before this event's time are taken first; at the same
-    // time the event comes first (an answer at the deadline is in time).
-    FireTimersUpTo(Timestamp{p.event.ts.ms - 1});
-    Applied(p);
-    Apply(p);
-  }
+  ApplyWaiting(watermark_);
   FireTimersUpTo(watermark_);
   MaybeAnnounce();
 }
 
-void Task::Flush() {
-  while (!buffer_.empty() && error_.ok()) {
+void Task::Flush() { ApplyWaiting(Timestamp::Max()); }
+
+void Task::ApplyWaiting(Timestamp up_to) {
+  while (!buffer_.empty() && buffer_.begin()->first.first <= up_to.ms && error_.ok()) {
     auto node = buffer_.extract(buffer_.begin());
     const Pending& p = node.mapped();
+    // Decisions due before this event's time are taken first (never past
+    // the watermark); at the same time the event comes first (an answer at
+    // the deadline is in time).
     FireTimersUpTo(std::min(watermark_, Timestamp{p.event.ts.ms - 1}));
     Applied(p);
     Apply(p);

@@ -213,6 +213,9 @@ class Task {
   // Applies the waiting events the watermark has reached, then fires the
   // timers due by it, and announces it downstream when due.
   void Drain();
+  // Applies the waiting events up to `up_to` in order, each after the timers
+  // due before it (at most up to the watermark).
+  void ApplyWaiting(Timestamp up_to);
   // Fires the timers due at or before `limit`, in deadline order.
   void FireTimersUpTo(Timestamp limit);
   // Recomputes the watermark from the inputs; fires timers if it moved.

@@ -79,6 +79,14 @@ struct QueueAlerts {
 
 namespace {
 
+// Writes the queue's record back; an empty one is deleted (if it was there).
+void Save(std::string_view queue, const QueueAlerts& s, bool stored, ProcessorContext& ctx) {
+  if (!s.Empty())
+    ctx.Put(queue, "storm", s.Encode());
+  else if (stored)
+    ctx.Delete(queue, "storm");
+}
+
 // Records `a` as grouped under the active storm `s` (the caller stores s).
 void Group(std::string_view queue, Alert& a, QueueAlerts& s, ProcessorContext& ctx) {
   a.grouped_under = s.key;
@@ -128,12 +136,7 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
   const auto stored = ctx.Get(queue, "storm");
   if (stored) s.Decode(*stored);
   bool changed = Advance(queue, ts, s, ctx);
-  auto save = [&] {
-    if (!s.Empty())
-      ctx.Put(queue, "storm", s.Encode());
-    else if (stored)
-      ctx.Delete(queue, "storm");
-  };
+  auto save = [&] { Save(queue, s, stored.has_value(), ctx); };
 
   if (a.action == "resolve") {
     // Still held: the condition cleared within the group wait, before
@@ -280,12 +283,7 @@ void AlertQueueStage::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
     QueueAlerts s;
     const auto stored = ctx.Get(queue, "storm");
     if (stored) s.Decode(*stored);
-    if (Advance(queue, wm, s, ctx)) {
-      if (!s.Empty())
-        ctx.Put(queue, "storm", s.Encode());
-      else if (stored)
-        ctx.Delete(queue, "storm");
-    }
+    if (Advance(queue, wm, s, ctx)) Save(queue, s, stored.has_value(), ctx);
     if (s.next_release == Timestamp::Max() && !s.active) ctx.Delete("", std::string(kIndex) + queue);
   }
 }
