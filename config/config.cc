@@ -134,6 +134,12 @@ constexpr Option kOptions[] = {
   {"limits.max_buffered_events", Kind::kInt, "200000", 1, 100000000, "",
    "Events a task holds while the watermark has not reached them (about allowed_lateness of traffic; docs/replay.md#steps). Beyond it the oldest is applied at once and the watermark moves to it; cxstream_reorder_overflows_total counts how often.",
    IntRef([](Config& c) -> std::int64_t& { return c.limits.max_buffered_events; })},
+  {"limits.max_queues", Kind::kInt, "1000", 1, 1000000, "",
+   "Distinct queues the staffing stage and the metrics track (queues named in staffing.queues or an SLA policy always are, and count). Facts of further queues are counted under queue `other`; cxstream_queue_overflows_total counts them (docs/staffing.md#limits).",
+   IntRef([](Config& c) -> std::int64_t& { return c.limits.max_queues; })},
+  {"limits.queue_idle_after", Kind::kDuration, "7d", 3600000, 366.0 * 86400000, "",
+   "A queue without any staffing fact (arrival, answer, close, agent change) for this long in event time stops producing staffing records and leaves the state; it starts afresh when it comes back. At least staffing.interval.",
+   IntRef([](Config& c) -> std::int64_t& { return c.limits.queue_idle_after; })},
 
   {"time.allowed_lateness", Kind::kDuration, "5s", 0, 86400000, "",
    "The watermark trails the largest event time seen by this much; events wait for it and are applied in event-time order, so events up to this late are ordered correctly before any decision.",
@@ -827,6 +833,15 @@ class Loader {
     if (c.staffing.interval > 0 && 86'400'000 % c.staffing.interval != 0)
       Error("staffing.interval",
             "must divide a day (such as 5m, 15m, 30m or 1h), got " + FormatDuration(c.staffing.interval));
+    if (c.limits.queue_idle_after < c.staffing.interval)
+      Error("limits.queue_idle_after", "must be at least staffing.interval (" +
+                                           FormatDuration(c.staffing.interval) + "), got " +
+                                           FormatDuration(c.limits.queue_idle_after));
+    const std::size_t named = NamedQueues(c).size();
+    if (static_cast<std::int64_t>(named) > c.limits.max_queues)
+      Error("limits.max_queues", "the configuration names " + std::to_string(named) +
+                                     " queues (staffing.queues and SLA policies), more than " +
+                                     std::to_string(c.limits.max_queues));
   }
 
   // sla.calendars: name -> {timezone, hours: {day or day range: intervals},
@@ -1169,6 +1184,13 @@ LoadResult LoadConfigFile(const std::string& path, EnvLookup env) {
   std::stringstream ss;
   ss << in.rdbuf();
   return LoadConfigText(ss.str(), env);
+}
+
+std::set<std::string, std::less<>> NamedQueues(const Config& c) {
+  std::set<std::string, std::less<>> out;
+  for (const auto& [name, q] : c.staffing.queues) out.insert(name);
+  for (const auto& p : c.sla.policies) out.insert(p.queues.begin(), p.queues.end());
+  return out;
 }
 
 Config DefaultConfig() {

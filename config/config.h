@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,8 @@ struct LimitsConfig {
   std::int64_t max_text_bytes = 0;
   DurationMs max_future_skew = 0;
   std::int64_t max_buffered_events = 0;
+  std::int64_t max_queues = 0;  // distinct queues tracked (docs/staffing.md#limits)
+  DurationMs queue_idle_after = 0;
 };
 
 struct TimeConfig {
@@ -236,6 +239,10 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env = nullptr);
 LoadResult LoadConfigFile(const std::string& path, EnvLookup env = nullptr);
 // The configuration with every default and no file at all.
 Config DefaultConfig();
+
+// The queues the configuration names (staffing.queues and SLA policies'
+// queues): always tracked, within limits.max_queues.
+std::set<std::string, std::less<>> NamedQueues(const Config& config);
 
 // Markdown reference of every option, generated from the option table.
 std::string ReferenceMarkdown();

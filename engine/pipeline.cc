@@ -1,5 +1,6 @@
 #include "engine/pipeline.h"
 
+#include <algorithm>
 #include <set>
 
 #include "processors/alerts/alert_processor.h"
@@ -106,9 +107,17 @@ processors::ProfileOptions ProfileOptionsFrom(const config::Config& c) {
   return o;
 }
 
-processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& c, Mode mode) {
+processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& c, Mode mode,
+                                                          int stage_partitions) {
   processors::QueueStaffingOptions o;
   const config::StaffingConfig& s = c.staffing;
+  // Each stage partition tracks an equal share, rounded down, of the
+  // queues the configuration leaves unnamed (docs/staffing.md#limits).
+  o.named = config::NamedQueues(c);
+  const std::int64_t unnamed =
+      std::max<std::int64_t>(0, c.limits.max_queues - static_cast<std::int64_t>(o.named.size()));
+  o.max_unnamed = unnamed / std::max(1, stage_partitions);
+  o.idle_after = c.limits.queue_idle_after;
   o.interval = s.interval;
   o.provisional_every = mode == Mode::kRun ? s.provisional_every : 0;
   o.forecast_alpha = s.forecast_alpha;
@@ -135,11 +144,12 @@ processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config
 }
 
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c,
-                                                                            Mode mode) {
+                                                                            Mode mode, int stage_partitions) {
   std::vector<std::unique_ptr<processors::Processor>> ps;
   ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c)));
   ps.push_back(std::make_unique<processors::StaffingSource>(StaffingSourceOptionsFrom(c)));
-  ps.push_back(std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode)));
+  ps.push_back(
+      std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode, stage_partitions)));
   ps.push_back(std::make_unique<processors::ProfileProcessor>(ProfileOptionsFrom(c)));
   ps.push_back(std::make_unique<processors::AlertProcessor>(AlertOptionsFrom(c)));
   ps.push_back(std::make_unique<processors::AlertQueueStage>(AlertOptionsFrom(c)));

@@ -28,10 +28,13 @@ enum class Mode { kReplay, kRun };
 
 TaskOptions TaskOptionsFrom(const config::Config& config);
 // The processors of a task: SLA, staffing (its customer-stage half and the
-// queue stage of the task's repartition partition).
+// queue stage of the task's repartition partition), profiles, alerts.
+// `stage_partitions`: how many queue-stage partitions share
+// limits.max_queues (replay: 1).
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& config,
-                                                                            Mode mode);
-processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& config, Mode mode);
+                                                                            Mode mode, int stage_partitions);
+processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& config, Mode mode,
+                                                          int stage_partitions);
 processors::ProfileOptions ProfileOptionsFrom(const config::Config& config);
 processors::AlertOptions AlertOptionsFrom(const config::Config& config);
 processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config& config);

@@ -82,7 +82,7 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   topts.repartition_input = 1;
   topts.repartition_sources = 1;
   topts.source_id = 0;
-  Task task(topts, *store, sink, BuildCustomerProcessors(config, Mode::kReplay));
+  Task task(topts, *store, sink, BuildCustomerProcessors(config, Mode::kReplay, 1));
   if (Status s = task.Open(); !s.ok()) return s;
   // Feeds what the task sent to the next stage back to it, as the
   // repartition topic would, before the next input record.
@@ -153,6 +153,8 @@ std::string FormatSummary(const ReplaySummary& s) {
     o << " " << ToString(static_cast<Stream>(i)) << "=" << t.outputs[i];
   }
   o << "\n";
+  if (t.queue_overflows > 0)
+    o << "  staffing: " << t.queue_overflows << " facts counted under queue other (limits.max_queues)\n";
   o << "  open SLA clocks:";
   if (s.open_clocks.empty()) o << " none";
   for (const auto& [key, n] : s.open_clocks) {

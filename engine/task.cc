@@ -113,6 +113,15 @@ class Task::Context final : public processors::ProcessorContext {
     current_ = caller;
     task_.EraseOwner(customer);
   }
+  int partition() const override { return task_.options_.source_id; }
+  void Count(Counter counter) override {
+    switch (counter) {
+      case Counter::kQueueOverflow:
+        ++task_.stats_.queue_overflows;
+        break;
+    }
+  }
+
   void Broadcast(const processors::Signal& signal) override {
     const processors::Processor* sender = current_;
     for (auto& p : task_.processors_) {

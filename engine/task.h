@@ -86,6 +86,7 @@ struct TaskStats {
   std::uint64_t duplicates = 0;
   std::uint64_t late = 0;               // applied although older than the watermark
   std::uint64_t reorder_overflows = 0;  // applied early: limits.max_buffered_events reached
+  std::uint64_t queue_overflows = 0;    // staffing facts counted under `other` (limits.max_queues)
   std::uint64_t timers_fired = 0;
   std::uint64_t outputs[kStreamCount] = {};
   std::uint64_t by_type[kEventTypeCount] = {};

@@ -96,6 +96,14 @@ class ProcessorContext {
   // handles that event, then every record of the customer is deleted. For
   // retention; the caller must not touch the customer's state afterwards.
   virtual void EraseCustomer(std::string_view customer, Timestamp ts) = 0;
+
+  // The task's number among the stage's partitions (0 in replay), for the
+  // records of what the task alone counts (the queue stage's `other`).
+  virtual int partition() const = 0;
+
+  // Counts something the runtime reports as a metric (TaskStats).
+  enum class Counter { kQueueOverflow };
+  virtual void Count(Counter counter) = 0;
 };
 
 class Processor {

@@ -43,6 +43,18 @@ Metrics::Metrics()
                                   "limits.max_buffered_events were waiting")
                             .Register(*registry_)
                             .Add({})),
+      queue_overflows(BuildCounter()
+                          .Name("cxstream_queue_overflows_total")
+                          .Help("Staffing facts counted under queue \"other\" because limits.max_queues "
+                                "queues were tracked")
+                          .Register(*registry_)
+                          .Add({})),
+      queue_label_overflows(BuildCounter()
+                                .Name("cxstream_queue_label_overflows_total")
+                                .Help("Metric updates whose queue label was folded into \"other\" "
+                                      "(limits.max_queues)")
+                                .Register(*registry_)
+                                .Add({})),
       buffered_events(BuildGauge()
                           .Name("cxstream_buffered_events")
                           .Help("Events waiting for the watermark to be applied in event-time order")
@@ -187,8 +199,27 @@ Metrics::Metrics()
                              .Help("Agents required (Erlang C) in a queue's latest staffing interval")
                              .Register(*registry_)) {}
 
+void Metrics::LimitQueues(std::set<std::string, std::less<>> named, std::size_t max_queues) {
+  std::lock_guard lock(labels_mu_);
+  named_queues_ = std::move(named);
+  max_queues_ = max_queues;
+}
+
+std::string Metrics::QueueLabel(const std::string& queue) {
+  if (queue.empty()) return queue;
+  std::lock_guard lock(labels_mu_);
+  if (named_queues_.contains(queue) || seen_queues_.contains(queue)) return queue;
+  if (named_queues_.size() + seen_queues_.size() < max_queues_) {
+    seen_queues_.insert(queue);
+    return queue;
+  }
+  queue_label_overflows.Increment();
+  return "other";
+}
+
 void Metrics::SetStaffing(const std::string& queue, double online, double required) {
-  staffing_queues_.insert(queue);
+  if (QueueLabel(queue) != queue) return;
+  staffing_queues_[queue] = std::chrono::steady_clock::now();
   staffing_online_.Add({{"queue", queue}}).Set(online);
   // An interval that computes no requirement (no handle time known yet, or
   // a target that cannot be met, docs/staffing.md) drops the series rather
@@ -200,13 +231,19 @@ void Metrics::SetStaffing(const std::string& queue, double online, double requir
   }
 }
 
-void Metrics::ClearStaffing() {
-  for (const std::string& queue : staffing_queues_) {
-    for (auto* family : {&staffing_online_, &staffing_required_}) {
-      if (family->Has({{"queue", queue}})) family->Remove(&family->Add({{"queue", queue}}));
+void Metrics::ClearStaffing() { DropStaleStaffing(std::chrono::steady_clock::time_point::max()); }
+
+void Metrics::DropStaleStaffing(std::chrono::steady_clock::time_point updated_before) {
+  for (auto it = staffing_queues_.begin(); it != staffing_queues_.end();) {
+    if (it->second >= updated_before) {
+      ++it;
+      continue;
     }
+    for (auto* family : {&staffing_online_, &staffing_required_}) {
+      if (family->Has({{"queue", it->first}})) family->Remove(&family->Add({{"queue", it->first}}));
+    }
+    it = staffing_queues_.erase(it);
   }
-  staffing_queues_.clear();
 }
 
 double ResidentMemoryBytes() {

@@ -9,7 +9,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -36,26 +39,41 @@ class Metrics {
     return restore_remaining_.Add({{"task", std::to_string(task)}});
   }
   prometheus::Gauge& Watermark(int task) { return watermark_.Add({{"task", std::to_string(task)}}); }
+  // Series by queue are bounded (limits.max_queues): the queues named in
+  // the configuration and the first others seen keep their own label; the
+  // rest are folded into queue="other" (cxstream_queue_label_overflows_total).
+  // Call before any of the queue-labelled metrics below.
+  void LimitQueues(std::set<std::string, std::less<>> named, std::size_t max_queues);
+  // The label value for `queue` ("" stays "": orders and cases).
+  std::string QueueLabel(const std::string& queue);
+
   prometheus::Counter& SlaEvents(const std::string& metric, const std::string& event,
                                  const std::string& queue) {
-    return sla_events_.Add({{"metric", metric}, {"event", event}, {"queue", queue}});
+    return sla_events_.Add({{"metric", metric}, {"event", event}, {"queue", QueueLabel(queue)}});
   }
-  prometheus::Gauge& OpenClocks(const std::string& metric, const std::string& queue) {
-    return open_clocks_.Add({{"metric", metric}, {"queue", queue}});
+  // `queue`: a label value (QueueLabel), so that folded queues add up.
+  prometheus::Gauge& OpenClocks(const std::string& metric, const std::string& queue_label) {
+    return open_clocks_.Add({{"metric", metric}, {"queue", queue_label}});
   }
   prometheus::Counter& Alerts(const std::string& kind, const std::string& action, const std::string& severity,
                               const std::string& queue) {
-    return alerts_.Add({{"kind", kind}, {"action", action}, {"severity", severity}, {"queue", queue}});
+    return alerts_.Add(
+        {{"kind", kind}, {"action", action}, {"severity", severity}, {"queue", QueueLabel(queue)}});
   }
   // The latest staffing interval of a queue whose stage task runs here. Only
   // one worker owns a queue at a time; ClearStaffing() drops them at a revoke
-  // so that a queue that moved is not reported twice.
+  // so that a queue that moved is not reported twice, and DropStaleStaffing
+  // those of queues that stopped (idle, docs/staffing.md#limits). A queue
+  // folded into "other" has no staffing gauge.
   void SetStaffing(const std::string& queue, double online, double required);
   void ClearStaffing();
+  void DropStaleStaffing(std::chrono::steady_clock::time_point updated_before);
 
   prometheus::Counter& duplicates;
   prometheus::Counter& late;
   prometheus::Counter& reorder_overflows;
+  prometheus::Counter& queue_overflows;        // staffing facts counted under `other`
+  prometheus::Counter& queue_label_overflows;  // metric updates folded into queue="other"
   prometheus::Gauge& buffered_events;
   prometheus::Counter& timers_fired;
   prometheus::Counter& restored_records;
@@ -88,7 +106,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& alerts_;
   prometheus::Family<prometheus::Gauge>& staffing_online_;
   prometheus::Family<prometheus::Gauge>& staffing_required_;
-  std::set<std::string> staffing_queues_;  // the worker's thread only
+  std::map<std::string, std::chrono::steady_clock::time_point> staffing_queues_;  // the worker's thread only
+
+  std::mutex labels_mu_;
+  std::set<std::string, std::less<>> named_queues_;  // guarded by labels_mu_
+  std::set<std::string, std::less<>> seen_queues_;   // guarded by labels_mu_
+  std::size_t max_queues_ = 1000;                    // guarded by labels_mu_
 };
 
 // The resident set size of this process in bytes, 0 where /proc is missing.

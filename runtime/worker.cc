@@ -102,7 +102,9 @@ class Worker::Impl {
         kinds_{TopicKind::kChat, TopicKind::kOrders, TopicKind::kAftersales, TopicKind::kAgents,
                TopicKind::kRepartition},
         changelog_(ChangelogTopic(config, std::string(kStage))),
-        sink_(*this) {}
+        sink_(*this) {
+    metrics_.LimitQueues(config::NamedQueues(config), static_cast<std::size_t>(config.limits.max_queues));
+  }
 
   ~Impl() {
     watchdog_stop_.store(true);
@@ -806,8 +808,8 @@ void Worker::Impl::FinishRestores() {
     opts.repartition_input = static_cast<int>(topics_.size()) - 1;
     opts.repartition_sources = partitions_;
     opts.source_id = slot->partition;
-    slot->task = std::make_unique<engine::Task>(opts, *slot->store, sink_,
-                                                engine::BuildCustomerProcessors(config_, engine::Mode::kRun));
+    slot->task = std::make_unique<engine::Task>(
+        opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_, engine::Mode::kRun, partitions_));
     slot->reported = {};
     metrics_.RestoreRemaining(slot->partition).Set(0);  // restored: nothing left (and the series exists)
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
@@ -1173,6 +1175,8 @@ void Worker::Impl::ReportStats(Slot& slot) {
   metrics_.late.Increment(static_cast<double>(now.late - slot.reported.late));
   metrics_.reorder_overflows.Increment(
       static_cast<double>(now.reorder_overflows - slot.reported.reorder_overflows));
+  metrics_.queue_overflows.Increment(
+      static_cast<double>(now.queue_overflows - slot.reported.queue_overflows));
   metrics_.timers_fired.Increment(static_cast<double>(now.timers_fired - slot.reported.timers_fired));
   slot.reported = now;
 }
@@ -1210,9 +1214,14 @@ void Worker::Impl::UpdateGauges() {
   }
   metrics_.pending_timers.Set(timers);
   metrics_.buffered_events.Set(buffered);
+  // A queue that went idle (or whose records stopped for any reason) sends
+  // nothing more: its gauges go after two intervals without an update.
+  metrics_.DropStaleStaffing(std::chrono::steady_clock::now() -
+                             2 * std::chrono::milliseconds(config_.staffing.interval));
   // A (metric, queue) that had open clocks and has none now reads 0.
   for (auto& [key, n] : open_clock_gauges_) n = 0;
-  for (const auto& [key, n] : open) open_clock_gauges_[{std::string(ToString(key.first)), key.second}] = n;
+  for (const auto& [key, n] : open)
+    open_clock_gauges_[{std::string(ToString(key.first)), metrics_.QueueLabel(key.second)}] += n;
   for (const auto& [key, n] : open_clock_gauges_)
     metrics_.OpenClocks(key.first, key.second).Set(static_cast<double>(n));
   metrics_.state_memory_bytes.Set(static_cast<double>(state::MemoryUsage(*memory_)));

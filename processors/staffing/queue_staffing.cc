@@ -14,7 +14,7 @@
 namespace cx::processors {
 namespace {
 
-constexpr std::uint8_t kFormat = 1;          // Stats
+constexpr std::uint8_t kFormat = 2;          // Stats (format 1: without last_fact)
 constexpr std::uint8_t kForecastFormat = 2;  // Forecast
 constexpr DurationMs kDay = 86'400'000;
 constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
@@ -27,6 +27,33 @@ constexpr double kMinRatio = 0.1, kMaxRatio = 10;
 constexpr std::string_view kQueueIndex = "queues/";
 constexpr std::string_view kTick = "tick";
 constexpr std::string_view kWaiting = "w/";
+// Task-level: how many counted queues are tracked, and a time at or before
+// which none of them goes idle (docs/staffing.md#limits).
+constexpr std::string_view kAdmission = "admission";
+// Facts of queues beyond limits.max_queues.
+constexpr std::string_view kOther = "other";
+
+struct Admission {
+  std::int64_t tracked = 0;
+  Timestamp earliest_idle = Timestamp::Max();
+
+  std::string Encode() const {
+    std::string v;
+    PutVarintSigned(v, tracked);
+    PutVarintSigned(v, earliest_idle.ms);
+    return v;
+  }
+  static Admission Load(ProcessorContext& ctx) {
+    Admission a;
+    if (auto v = ctx.Get("", kAdmission)) {
+      Reader r(*v);
+      a.tracked = r.VarintSigned();
+      a.earliest_idle = Timestamp{r.VarintSigned()};
+      if (!r.ok()) a = Admission{};
+    }
+    return a;
+  }
+};
 
 }  // namespace
 
@@ -34,6 +61,7 @@ constexpr std::string_view kWaiting = "w/";
 struct QueueStaffing::Stats {
   Timestamp start = Timestamp::Min();  // of the open interval
   Timestamp last_provisional = Timestamp::Min();
+  Timestamp last_fact = Timestamp::Min();  // the queue goes idle idle_after later
   std::int64_t arrivals = 0, transfers_in = 0, answered = 0, answered_within = 0, abandoned = 0, handled = 0;
   DurationMs wait_answered = 0, wait_abandoned = 0, handle = 0;
   std::int64_t waiting = 0, in_progress = 0, agents = 0, slots = 0;  // now
@@ -46,17 +74,22 @@ struct QueueStaffing::Stats {
     std::string v;
     v.push_back(static_cast<char>(kFormat));
     for (std::int64_t x :
-         {start.ms, last_provisional.ms, arrivals, transfers_in, answered, answered_within, abandoned,
-          handled, wait_answered, wait_abandoned, handle, waiting, in_progress, agents, slots})
+         {start.ms, last_provisional.ms, last_fact.ms, arrivals, transfers_in, answered, answered_within,
+          abandoned, handled, wait_answered, wait_abandoned, handle, waiting, in_progress, agents, slots})
       PutVarintSigned(v, x);
     return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
-    if (r.Byte() != kFormat) return false;
+    const std::uint8_t format = r.Byte();
+    if (format != 1 && format != kFormat) return false;
+    start.ms = r.VarintSigned();
+    last_provisional.ms = r.VarintSigned();
+    // Format 1 knew no last fact: the open interval's start stands for it.
+    last_fact.ms = format == 1 ? start.ms : r.VarintSigned();
     for (std::int64_t* x :
-         {&start.ms, &last_provisional.ms, &arrivals, &transfers_in, &answered, &answered_within, &abandoned,
-          &handled, &wait_answered, &wait_abandoned, &handle, &waiting, &in_progress, &agents, &slots})
+         {&arrivals, &transfers_in, &answered, &answered_within, &abandoned, &handled, &wait_answered,
+          &wait_abandoned, &handle, &waiting, &in_progress, &agents, &slots})
       *x = r.VarintSigned();
     return r.ok() && r.done();
   }
@@ -119,16 +152,80 @@ Timestamp QueueStaffing::IntervalStart(Timestamp t) const {
   return Timestamp{StepsSinceEpoch(t, options_.interval) * options_.interval};
 }
 
-void QueueStaffing::OnRepartitioned(std::string_view queue, Timestamp ts, std::string_view value,
+bool QueueStaffing::Counted(std::string_view queue) const {
+  return queue != kOther && !options_.named.contains(queue);
+}
+
+bool QueueStaffing::Load(std::string_view queue, Timestamp t, Stats& s, ProcessorContext& ctx) {
+  auto v = ctx.Get(queue, "st");
+  if (!v || !s.Decode(*v)) return false;
+  if (t < s.last_fact + options_.idle_after) return true;
+  Retire(queue, s, ctx);
+  return false;
+}
+
+bool QueueStaffing::Admit(std::string_view queue, Timestamp ts, ProcessorContext& ctx) {
+  if (!Counted(queue)) return true;
+  Admission a = Admission::Load(ctx);
+  if (a.tracked >= options_.max_unnamed && ts >= a.earliest_idle) {
+    // Some tracked queue may be idle by now: retire those that are, and
+    // count the rest again.
+    std::vector<std::string> queues;
+    ctx.ForEach("", kQueueIndex, [&](std::string_view name, std::string_view) {
+      queues.emplace_back(name.substr(kQueueIndex.size()));
+    });
+    a = Admission{};
+    for (const std::string& q : queues) {
+      Stats s;
+      if (!Load(q, ts, s, ctx) || !Counted(q)) continue;
+      ++a.tracked;
+      a.earliest_idle = std::min(a.earliest_idle, s.last_fact + options_.idle_after);
+    }
+  }
+  const bool admitted = a.tracked < options_.max_unnamed;
+  if (admitted) {
+    ++a.tracked;
+    a.earliest_idle = std::min(a.earliest_idle, ts + options_.idle_after);
+  }
+  ctx.Put("", kAdmission, a.Encode());
+  return admitted;
+}
+
+std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, Stats& s, ProcessorContext& ctx) {
+  if (Load(queue, ts, s, ctx)) return queue;
+  if (!Admit(queue, ts, ctx)) {
+    ctx.Count(ProcessorContext::Counter::kQueueOverflow);
+    queue = kOther;
+    if (Load(queue, ts, s, ctx)) return queue;
+  }
+  s = Stats{};
+  s.start = IntervalStart(ts);
+  ctx.Put("", std::string(kQueueIndex) + std::string(queue), "");
+  return queue;
+}
+
+void QueueStaffing::Retire(std::string_view queue, Stats& s, ProcessorContext& ctx) {
+  CloseUpTo(queue, s, s.last_fact + options_.idle_after, ctx);
+  std::vector<std::string> waiting;
+  ctx.ForEach(queue, kWaiting, [&](std::string_view name, std::string_view) { waiting.emplace_back(name); });
+  for (const std::string& w : waiting) ctx.Delete(queue, w);
+  ctx.Delete(queue, "st");
+  ctx.Delete(queue, "fc");
+  ctx.Delete("", std::string(kQueueIndex) + std::string(queue));
+  if (Counted(queue)) {
+    Admission a = Admission::Load(ctx);
+    a.tracked = std::max<std::int64_t>(0, a.tracked - 1);
+    ctx.Put("", kAdmission, a.Encode());
+  }
+}
+
+void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, std::string_view value,
                                     ProcessorContext& ctx) {
   StaffingFact f;
   if (!f.Decode(value)) return;  // written by this build's StaffingSource: cannot happen
   Stats s;
-  if (auto v = ctx.Get(queue, "st"); !v || !s.Decode(*v)) {
-    s = Stats{};
-    s.start = IntervalStart(ts);
-    ctx.Put("", std::string(kQueueIndex) + std::string(queue), "");
-  }
+  const std::string_view queue = Track(fact_queue, ts, s, ctx);
+  s.last_fact = std::max(s.last_fact, ts);
   if (ts >= s.start + options_.interval) CloseUpTo(queue, s, ts, ctx);
 
   const std::string waiting_key = std::string(kWaiting) + f.conversation;
@@ -201,8 +298,7 @@ void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
   });
   for (const std::string& q : queues) {
     Stats s;
-    auto stored = ctx.Get(q, "st");
-    if (!stored || !s.Decode(*stored)) continue;
+    if (!Load(q, wm, s, ctx)) continue;  // retired when idle by wm
     const Stats before = s;
     if (wm >= s.start + options_.interval) CloseUpTo(q, s, wm, ctx);
     if (options_.provisional_every > 0 && wm > s.start &&
@@ -316,13 +412,16 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
     computed = true;
   }
 
-  const std::string id = std::string(queue) + "/" + FormatRfc3339(s.start) +
-                         (provisional ? "/provisional/" + FormatRfc3339(as_of) : std::string());
+  // `other` is counted by each stage partition on its own: its records
+  // name the partition.
+  const bool other = queue == kOther;
+  const std::string id =
+      std::string(queue) + (other ? "/" + std::to_string(ctx.partition()) : std::string()) + "/" +
+      FormatRfc3339(s.start) + (provisional ? "/provisional/" + FormatRfc3339(as_of) : std::string());
   JsonWriter w;
-  w.BeginObject()
-      .Field("id", id)
-      .Field("queue", queue)
-      .TimeField("interval_start", s.start)
+  w.BeginObject().Field("id", id).Field("queue", queue);
+  if (other) w.Field("partition", static_cast<std::int64_t>(ctx.partition()));
+  w.TimeField("interval_start", s.start)
       .TimeField("interval_end", end)
       .Field("provisional", provisional)
       .TimeField("ts", as_of)
@@ -392,7 +491,7 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
   }
   w.EndObject();
   OutputTags tags;
-  tags.queue = std::string(queue);
+  if (!other) tags.queue = std::string(queue);  // no gauge for a sum of partitions' shares
   tags.agents_online = static_cast<double>(s.agents);
   if (computed && staffing.erlang_c)
     tags.agents_required = static_cast<double>(staffing.erlang_c->raw_agents);

@@ -12,6 +12,7 @@
 #include <cctz/time_zone.h>
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "processors/processor.h"
@@ -37,6 +38,14 @@ struct QueueStaffingOptions {
   double intraday_alpha = 0;         // smoothing of the intraday correction
   QueueTarget defaults;
   std::map<std::string, QueueTarget, std::less<>> queues;  // overrides by queue name
+  // Bounds on what inputs can create (docs/staffing.md#limits): the queues
+  // the configuration names are always tracked; of the others this stage
+  // task tracks at most `max_unnamed` at once, and counts the facts of
+  // further ones under `other`. A queue without a fact for `idle_after`
+  // (event time) stops and leaves the state.
+  std::set<std::string, std::less<>> named;
+  std::int64_t max_unnamed = 0;
+  DurationMs idle_after = 0;
 };
 
 class QueueStaffing final : public Processor {
@@ -54,6 +63,18 @@ class QueueStaffing final : public Processor {
   struct Forecast;
 
  private:
+  // The queue a fact at `ts` is counted under (`queue`, or `other` when no
+  // more queues may be tracked), with its state loaded or started.
+  std::string_view Track(std::string_view queue, Timestamp ts, Stats& s, ProcessorContext& ctx);
+  // Loads the state of a tracked queue; one idle at `t` is retired first
+  // (false, as for a queue not tracked).
+  bool Load(std::string_view queue, Timestamp t, Stats& s, ProcessorContext& ctx);
+  // Whether a queue not tracked yet may be, at `ts`: retires the queues
+  // idle by then when the budget is full.
+  bool Admit(std::string_view queue, Timestamp ts, ProcessorContext& ctx);
+  // Emits the records up to the queue's idle time and forgets it.
+  void Retire(std::string_view queue, Stats& s, ProcessorContext& ctx);
+  bool Counted(std::string_view queue) const;  // against max_unnamed
   const QueueTarget& TargetOf(std::string_view queue) const;
   Timestamp IntervalStart(Timestamp t) const;
   // Closes every interval of `queue` that ends at or before `t`.

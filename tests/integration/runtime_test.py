@@ -1019,6 +1019,51 @@ def test_state_disk_read_only_or_stalled_is_noticed(env):
     print("  " + "; ".join(results))
 
 
+def test_many_queue_names_stay_bounded(env):
+    """Regression (issue 16.3): queue is free text from producers; 20,000
+    distinct names took /metrics to 83,000 series and cx.staffing to 20,000
+    records a minute for ever. With limits.max_queues 40 and one queue named
+    in the configuration, 1,500 distinct queue names give at most 40 queue
+    label values (plus "other") in /metrics and staffing records of at most
+    40 queues plus "other", and both overflow counters move."""
+    env.start_broker(partitions=2)
+    now = time.time()
+    path = env.path("queues.ndjson")
+    with open(path, "w") as f:
+        for i in range(1500):
+            queue = "vip" if i % 10 == 0 else f"q{i:05d}"
+            f.write(json.dumps({"event_id": f"o{i}", "type": "conversation.opened",
+                                "ts": rfc3339(now - 1800 + i * 0.5), "customer_id": f"c{i}",
+                                "conversation_id": f"v{i}", "channel": "web", "queue": queue,
+                                "priority": "normal"}) + "\n")
+    env.produce(path)
+    w = env.worker("w1", "limits:\n  max_queues: 40\nstaffing:\n  queues:\n    vip: {sl_target: 0.9}\n").start()
+    # Every conversation waits 30 s for a first reply: one breach each.
+    wait_for("a breach per conversation", lambda: metric_sum(
+        w.metrics(), 'cxstream_sla_events_total') >= 3000, 90, interval=1)
+    wait_for("the staffing overflow counted", lambda: metric_sum(
+        w.metrics(), "cxstream_queue_overflows_total") > 0, 60, interval=1)
+    values = w.metrics()
+    labels = {m.group(1) for k in values for m in [re.search(r'queue="([^"]*)"', k)] if m}
+    labels.discard("")
+    if len(labels - {"other"}) > 40 or "other" not in labels or "vip" not in labels:
+        raise Failure(f"{len(labels)} queue label values in /metrics (want at most 40 and other, vip among "
+                      f"them): {sorted(labels)[:10]}...")
+    if metric_sum(values, "cxstream_queue_label_overflows_total") <= 0:
+        raise Failure("cxstream_queue_label_overflows_total did not move")
+    staffing = [json.loads(line) for line in env.dump("cx.staffing", idle_ms=500)]
+    queues = {r["queue"] for r in staffing}
+    if len(queues - {"other"}) > 40 or "other" not in queues or "vip" not in queues:
+        raise Failure(f"staffing records of {len(queues)} queues (want at most 40 and other, vip among them)")
+    other = [r for r in staffing if r["queue"] == "other" and not r["provisional"]]
+    if not other or sum(r["arrivals"] for r in other) < 1000:
+        raise Failure(f"the queues beyond the limit are not counted under other: {other[:2]}")
+    series = len(values)
+    w.terminate()
+    print(f"  1,500 queue names: {len(labels)} queue label values, {series} series, staffing for "
+          f"{len(queues)} queues; {sum(r['arrivals'] for r in other)} arrivals under other")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":

@@ -263,6 +263,25 @@ staffing:
                        "must divide a day"));
 }
 
+// Issue 16.3: the bound on queues cannot be below what the configuration
+// itself names, and a queue cannot go idle within one interval.
+TEST(ConfigTest, QueueLimitsAreCheckedAgainstTheNamedQueues) {
+  const Config d = DefaultConfig();
+  EXPECT_EQ(d.limits.max_queues, 1000);
+  EXPECT_EQ(d.limits.queue_idle_after, 7 * 86'400'000LL);
+  EXPECT_TRUE(HasError(LoadConfigText("limits:\n  max_queues: 2\nstaffing:\n  queues:\n    a: {}\n    b: {}\n"
+                                      "sla:\n  policies:\n    - name: p\n      match: {queue: [c]}\n"
+                                      "      targets: {first_response: 1m}\n",
+                                      &NoEnv),
+                       "limits.max_queues", "names 3 queues"));
+  EXPECT_TRUE(
+      LoadConfigText("limits:\n  max_queues: 2\nstaffing:\n  queues:\n    a: {}\n    b: {}\n", &NoEnv).ok());
+  EXPECT_TRUE(HasError(LoadConfigText("limits:\n  queue_idle_after: 1h\nstaffing:\n  interval: 2h\n", &NoEnv),
+                       "limits.queue_idle_after", "at least staffing.interval"));
+  const auto named = NamedQueues(LoadConfigText("staffing:\n  queues:\n    vip: {}\n", &NoEnv).config);
+  EXPECT_EQ(named, (std::set<std::string, std::less<>>{"vip"}));
+}
+
 TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) {
   const Config c = DefaultConfig();
   EXPECT_FALSE(c.sla.policies_given);

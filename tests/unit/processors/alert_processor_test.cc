@@ -105,7 +105,7 @@ TEST(AlertQueueStageTest, TheStormRecordDoesNotGrowWithTheStorm) {
   o.inputs = 2;
   o.repartition_input = 1;
   o.repartition_sources = 1;
-  engine::Task task(o, *store, sink, engine::BuildCustomerProcessors(c, engine::Mode::kReplay));
+  engine::Task task(o, *store, sink, engine::BuildCustomerProcessors(c, engine::Mode::kReplay, 1));
   ASSERT_TRUE(task.Open().ok());
   auto storm_bytes = [&] {
     auto v = task.ReadState("alerts-queue", "billing", "storm");

@@ -34,7 +34,7 @@ class ErasureTest : public ::testing::Test {
     o.inputs = 2;
     o.repartition_input = 1;
     o.repartition_sources = 1;
-    task_ = std::make_unique<Task>(o, *store_, sink_, BuildCustomerProcessors(c, Mode::kReplay));
+    task_ = std::make_unique<Task>(o, *store_, sink_, BuildCustomerProcessors(c, Mode::kReplay, 1));
     EXPECT_TRUE(task_->Open().ok());
   }
   ~ErasureTest() override {
