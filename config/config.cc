@@ -829,6 +829,19 @@ class Loader {
       Error("alert_bridge.alertmanager_url", why + ", got \"" + c.alert_bridge.alertmanager_url + "\"");
   }
 
+  // The worker's consumer relies on eager range assignment: partition p of
+  // every customer topic on one member, assigned and revoked as a whole.
+  void CheckKafka(const Config& c) {
+    for (const char* key : {"partition.assignment.strategy", "consumer.partition.assignment.strategy"}) {
+      auto it = c.kafka.properties.find(key);
+      if (it != c.kafka.properties.end() && it->second != "range")
+        Error(std::string("kafka.properties.") + key,
+              "cxstream needs \"range\" (co-partitioned tasks, eager rebalancing; cooperative-sticky is not "
+              "supported, docs/runtime.md#assignment), got \"" +
+                  it->second + "\"");
+    }
+  }
+
   void CheckStaffing(const Config& c) {
     if (c.staffing.interval > 0 && 86'400'000 % c.staffing.interval != 0)
       Error("staffing.interval",
@@ -1166,6 +1179,7 @@ LoadResult LoadConfigText(const std::string& yaml, EnvLookup env) {
     loader.ParsePolicies(result.config);
     loader.ParseStaffingQueues(result.config);
     loader.CheckStaffing(result.config);
+    loader.CheckKafka(result.config);
     loader.CheckAlertBridge(result.config);
   } catch (const YAML::Exception& e) {
     loader.Error("", std::string("YAML error: ") + e.what());

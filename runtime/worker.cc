@@ -163,6 +163,7 @@ class Worker::Impl {
   Status OpenSlot(int partition);
   // Creates an internal topic with `partitions`; compacted or with time retention.
   Status CreateTopic(const std::string& name, int partitions, bool compact);
+  Status AwaitTopics(const std::vector<std::string>& topics, int partitions);
   void RestoreLoop();
   Status Restore(Slot& slot);
   void FinishRestores();
@@ -199,6 +200,8 @@ class Worker::Impl {
   KafkaHandle restore_consumer_;
   std::map<int, std::unique_ptr<Slot>> slots_;
   int partitions_ = 0;  // of every input topic (checked at start)
+  // Between an assignment and the next revoke (the Run() thread only).
+  bool assigned_ = false;
 
   std::thread restore_thread_;
   std::mutex restore_mu_;
@@ -411,6 +414,7 @@ Status Worker::Impl::Start() {
   int n = (*counts)[0];
   partitions_ = n;
   metrics_.state_memory_budget_bytes.Set(static_cast<double>(config_.state.memory_budget_bytes));
+  std::vector<std::string> created;  // internal topics created here
   if ((*counts)[repartition] < 0) {
     if (Status s = CreateTopic(topics_[repartition], n, false); !s.ok()) {
       return Status::Fatal("repartition topic " + topics_[repartition] +
@@ -420,6 +424,7 @@ Status Worker::Impl::Start() {
     Log(LogLevel::kInfo, "worker", "created the repartition topic",
         {{"topic", std::string_view(topics_[repartition])}, {"partitions", static_cast<std::int64_t>(n)}});
     (*counts)[repartition] = n;
+    created.push_back(topics_[repartition]);
   }
   for (std::size_t i = 1; i < topics_.size(); ++i) {
     if ((*counts)[i] != n) {
@@ -430,6 +435,7 @@ Status Worker::Impl::Start() {
     }
   }
   if (counts->back() < 0) {
+    created.push_back(changelog_);
     if (Status s = CreateTopic(changelog_, n, true); !s.ok()) {
       return Status::Fatal("changelog topic " + changelog_ + " does not exist and could not be created (" +
                            s.message() + "): create it with " + std::to_string(n) +
@@ -437,6 +443,10 @@ Status Worker::Impl::Start() {
     }
     Log(LogLevel::kInfo, "worker", "created the changelog topic",
         {{"topic", std::string_view(changelog_)}, {"partitions", static_cast<std::int64_t>(n)}});
+    counts->back() = n;
+  }
+  if (!created.empty()) {
+    if (Status s = AwaitTopics(created, n); !s.ok()) return s;
   }
   if (counts->back() != n) {
     return Status::Fatal("changelog topic " + changelog_ + " has " + std::to_string(counts->back()) +
@@ -455,6 +465,29 @@ Status Worker::Impl::Start() {
        {"partitions", static_cast<std::int64_t>(n)},
        {"state_dir", std::string_view(config_.state.dir)}});
   return Status::Ok();
+}
+
+// A topic just created is in the controller's metadata before every
+// broker's: waits (bounded) until metadata shows each with `partitions`.
+Status Worker::Impl::AwaitTopics(const std::vector<std::string>& topics, int partitions) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kMetadataTimeoutMs);
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto counts = PartitionCounts(producer_.get(), topics, kMetadataTimeoutMs);
+    if (counts.ok()) {
+      last.clear();
+      for (std::size_t i = 0; i < topics.size(); ++i) {
+        if ((*counts)[i] != partitions)
+          last += topics[i] + " shows " + std::to_string((*counts)[i]) + " partitions; ";
+      }
+      if (last.empty()) return Status::Ok();
+    } else {
+      last = counts.status().message();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::Fatal("created internal topics did not appear in the metadata within " +
+                       std::to_string(kMetadataTimeoutMs / 1000) + " s: " + last);
 }
 
 // Creates an internal topic with the input topics' partition count and the
@@ -626,6 +659,7 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
     return Fatal(Status::Fatal(std::string("assign: ") + rd_kafka_err2str(e)));
   }
   rd_kafka_pause_partitions(consumer_.get(), parts);
+  assigned_ = true;
   joined_.store(true);
   metrics_.assigned_tasks.Set(static_cast<double>(numbers.size()));
   Log(LogLevel::kInfo, "worker", "partitions assigned",
@@ -646,6 +680,7 @@ void Worker::Impl::Revoke() {
     slot->dirty = false;
   }
   rd_kafka_assign(consumer_.get(), nullptr);
+  assigned_ = false;
   metrics_.ClearStaffing();  // a queue's stage may now run elsewhere
   Log(LogLevel::kInfo, "worker", "partitions revoked");
 }
@@ -803,6 +838,10 @@ void Worker::Impl::FinishRestores() {
       slots_.erase(slot->partition);  // no longer assigned
       continue;
     }
+    // Revoked while it restored, and not assigned again yet: nothing may be
+    // positioned now. The store stays; the next assignment that includes the
+    // partition checks it against the changelog again.
+    if (!assigned_) continue;
     engine::TaskOptions opts = engine::TaskOptionsFrom(config_);
     opts.inputs = static_cast<int>(topics_.size());
     opts.repartition_input = static_cast<int>(topics_.size()) - 1;

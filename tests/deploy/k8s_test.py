@@ -42,6 +42,16 @@ for kind in ["Namespace", "ConfigMap", "Service", "StatefulSet", "PodDisruptionB
              "ScaledObject", "TriggerAuthentication", "Job"]:
     check(any(k == kind for k, _ in objects), f"no {kind}")
 
+# The topics Job runs create-topics.sh (the README's recipe, tested against
+# a real Kafka by runtime_kafka.kafka_readme_recipe) from a generated ConfigMap.
+job_spec = objects[("Job", "cxstream-topics")]["spec"]["template"]["spec"]
+generated = {g["name"]: g["files"] for g in kustomization.get("configMapGenerator", [])}
+mounted = [v["configMap"]["name"] for v in job_spec.get("volumes", []) if "configMap" in v]
+check(mounted and all(m in generated for m in mounted), "the topics Job mounts a ConfigMap kustomize does not generate")
+check(all(os.path.exists(os.path.join(base, f)) for fs in generated.values() for f in fs),
+      "a configMapGenerator file is missing")
+check("create-topics.sh" in " ".join(job_spec["containers"][0]["command"]), "the topics Job must run create-topics.sh")
+
 sts = objects[("StatefulSet", "cxstream")]
 spec = sts["spec"]["template"]["spec"]
 c = spec["containers"][0]
@@ -128,11 +138,11 @@ check(so["spec"]["maxReplicaCount"] <= partitions, "maxReplicaCount must not exc
 check(so["spec"]["scaleTargetRef"]["name"] == "cxstream", "the ScaledObject must target the StatefulSet")
 check(so["spec"]["triggers"][0]["authenticationRef"]["name"] in
       [n for k, n in objects if k == "TriggerAuthentication"], "KEDA's authenticationRef is not defined")
-job_script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+job_script = open(os.path.join(base, "create-topics.sh")).read().replace("$APP", "cxstream")
 for topic in ["cx.chat", "cx.orders", "cx.aftersales", "cx.agents", "cxstream-customer-changelog",
               "cxstream-staffing-repartition", "cx.profiles", "cx.alerts", "cx.sla", "cx.staffing", "cx.dlq"]:
     check(topic in job_script, f"the topics Job does not create {topic}")
-check("cxstream-customer-changelog \"$PARTITIONS\" --config cleanup.policy=compact" in job_script,
+check("create \"cxstream-customer-changelog\" --config cleanup.policy=compact" in job_script,
       "the changelog must be compacted")
 np = objects[("NetworkPolicy", "cxstream")]
 np_ports = {p["port"] for rule in np["spec"]["ingress"] for p in rule["ports"]}

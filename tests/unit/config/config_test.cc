@@ -282,6 +282,17 @@ TEST(ConfigTest, QueueLimitsAreCheckedAgainstTheNamedQueues) {
   EXPECT_EQ(named, (std::set<std::string, std::less<>>{"vip"}));
 }
 
+// Issue 17: the worker's rebalancing is eager, with range assignment.
+TEST(ConfigTest, RefusesACooperativeAssignmentStrategy) {
+  EXPECT_TRUE(
+      HasError(LoadConfigText(
+                   "kafka:\n  properties:\n    partition.assignment.strategy: cooperative-sticky\n", &NoEnv),
+               "kafka.properties.partition.assignment.strategy", "cooperative-sticky is not supported"));
+  EXPECT_TRUE(
+      LoadConfigText("kafka:\n  properties:\n    consumer.partition.assignment.strategy: range\n", &NoEnv)
+          .ok());
+}
+
 TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) {
   const Config c = DefaultConfig();
   EXPECT_FALSE(c.sla.policies_given);
