@@ -56,12 +56,12 @@ def wait_complete(env, want_sla, timeout=90):
     return last
 
 
-def paced_backlog(env, seed, rtt_ms, partitions=6, conversations=3000):
+def paced_backlog(env, seed, rtt_ms, partitions=6, conversations=3000, brokers=1):
     """A broker holding all of a test's input, one record per message set,
     with its round trip slowed to `rtt_ms` so that consumption is paced and
     a fault lands while the input is being read. Returns replay's (SLA,
     dead letters) of that input."""
-    env.start_broker(partitions=partitions)
+    env.start_broker(partitions=partitions, brokers=brokers)
     data = make_input(env, conversations, seed=seed)
     want = expected(env, [data])
     env.produce(data, max_batch=1)
@@ -1178,6 +1178,14 @@ def test_kafka_restore_from_compacted_changelog(env):
           f"({keys} keys); restored {restored}; {len(got)} SLA records as replay, {dups} duplicates")
 
 
+def working(env, fetch_bytes):
+    """A worker with small fetches (so that it reads a backlog for a while),
+    once it has committed."""
+    w = env.worker("w1", properties={"consumer.max.partition.fetch.bytes": str(fetch_bytes)}).start()
+    wait_for("progress", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
+    return w
+
+
 def test_kafka_leaders_move_under_producers(env):
     """Three brokers, replication factor 3: the leaders of every topic the
     worker reads and writes (inputs, outputs, changelog, repartition) move
@@ -1185,12 +1193,8 @@ def test_kafka_leaders_move_under_producers(env):
     nothing differs from replay. The devbroker loses acknowledged records
     when a leader moves under a producer, so it could only move inputs."""
     real_kafka(env)
-    env.start_broker(partitions=4, brokers=3)
-    data = make_input(env, 3000, seed=9)
-    want_sla, want_dlq = expected(env, [data])
-    env.produce(data, max_batch=1)
-    w = env.worker("w1", properties={"consumer.max.partition.fetch.bytes": "1024"}).start()
-    wait_for("progress", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
+    want_sla, want_dlq = paced_backlog(env, seed=9, rtt_ms=0, partitions=4, brokers=3)
+    w = working(env, fetch_bytes=1024)
     topics = ["cx.chat", "cx.orders", "cx.aftersales", "cx.agents", "cx.sla", "cx.alerts", "cx.profiles",
               "cx.staffing", "cx.dlq", "cxstream-customer-changelog", "cxstream-staffing-repartition"]
     consumed = []
@@ -1212,12 +1216,8 @@ def test_kafka_broker_kill9_and_rolling_restart(env):
     restarted in turn (SIGTERM, start, wait for the cluster), while the
     worker works. It stays up and every output equals replay's."""
     real_kafka(env)
-    env.start_broker(partitions=4, brokers=3)
-    data = make_input(env, 3000, seed=10)
-    want_sla, want_dlq = expected(env, [data])
-    env.produce(data, max_batch=1)
-    w = env.worker("w1", properties={"consumer.max.partition.fetch.bytes": "512"}).start()
-    wait_for("progress", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1, 60, interval=0.05)
+    want_sla, want_dlq = paced_backlog(env, seed=10, rtt_ms=0, partitions=4, brokers=3)
+    w = working(env, fetch_bytes=512)
     consumed = [int(metric_sum(w.metrics(), "cxstream_records_consumed_total"))]
     env.kafka_script("kill9", "--node", "2")
     time.sleep(3)

@@ -1,7 +1,11 @@
-// Helpers shared by unit tests: a sink that keeps outputs, and the shipped
-// defaults.
+// Helpers shared by unit tests: a sink that keeps outputs, the shipped
+// defaults, and a temporary directory per test.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,6 +21,27 @@ inline const config::Config& Defaults() {
   static const config::Config c = config::DefaultConfig();
   return c;
 }
+
+// An empty directory named after the running test, removed with it.
+class TestDir {
+ public:
+  explicit TestDir(const std::string& prefix)
+      : path_(std::filesystem::temp_directory_path() /
+              (prefix + "-" + std::to_string(::getpid()) + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TestDir() { std::filesystem::remove_all(path_); }
+  TestDir(const TestDir&) = delete;
+  TestDir& operator=(const TestDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 class CollectingSink final : public OutputSink {
  public:

@@ -26,15 +26,6 @@ struct Record {
 
 class QueueLimitsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("cx-queue-limits-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   // A conversation opened in `queue` at `at` (UTC, "10:00" on 2026-11-23)
   // and closed a minute later; in time order.
   void Conversation(const std::string& queue, const std::string& at) {
@@ -82,7 +73,7 @@ class QueueLimitsTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
+  testing::TestDir dir_{"cx-queue-limits"};
   std::string lines_;
   int n_ = 0;
   std::uint64_t overflows_ = 0;

@@ -34,15 +34,6 @@ struct Record {
 
 class ForecastTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("cx-forecast-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   // Replays the conversations of `traffic` over local days [first, last] in
   // `zone` (each opened at its slot's time and closed two minutes later) and
   // returns the final staffing records of queue "q".
@@ -118,7 +109,7 @@ class ForecastTest : public ::testing::Test {
   }
 
   static constexpr DurationMs kDay = 86'400'000;
-  std::filesystem::path dir_;
+  testing::TestDir dir_{"cx-forecast"};
 };
 
 // Weekdays 10 arrivals per slot from 09:00 to 21:00, weekends 4; none at
