@@ -1129,24 +1129,26 @@ def test_kafka_internal_topics_created_and_checked(env):
 
 def test_kafka_restore_from_compacted_changelog(env):
     """A worker reads part of a backlog and stops; the broker compacts the
-    changelog (64 KiB segments, min.cleanable.dirty.ratio 0.01, tombstones
+    changelog (16 KiB segments, min.cleanable.dirty.ratio 0.01, tombstones
     kept 100 ms); a second worker with an empty state directory restores
     the task state from the compacted changelog and finishes the input.
     Every output stream equals replay's. The devbroker never compacts."""
     real_kafka(env)
     env.start_broker(partitions=6)
-    # Segments of 64 KiB (and 200 ms), so that most of what the first
-    # worker writes is in closed segments the cleaner may compact; the
-    # workers' batches of at most 16 KiB fit (a batch larger than a segment
-    # is refused, and the worker stops on it with the broker's reason).
-    env.create_topics(["cxstream-customer-changelog:6:cleanup.policy=compact,segment.bytes=65536,segment.ms=200,"
+    # Segments of 16 KiB (and 200 ms), so that most of what the first
+    # worker writes (about 90 KiB a partition) is in closed segments the
+    # cleaner may compact (with 64 KiB, one run in four had it all in the
+    # active segments); the workers' batches of at most 4 KiB fit (a batch
+    # larger than a segment is refused, and the worker stops on it with the
+    # broker's reason).
+    env.create_topics(["cxstream-customer-changelog:6:cleanup.policy=compact,segment.bytes=16384,segment.ms=200,"
                        "min.cleanable.dirty.ratio=0.01,delete.retention.ms=100,min.compaction.lag.ms=0"])
     data = make_input(env, 3000, seed=8)
     want_sla, want_dlq = expected(env, [data])
     env.produce(data, max_batch=1)
     with open(data) as f:
         total = sum(1 for _ in f)
-    slow = {"consumer.max.partition.fetch.bytes": "1024", "producer.batch.size": "16384"}
+    slow = {"consumer.max.partition.fetch.bytes": "1024", "producer.batch.size": "4096"}
     w1 = env.worker("w1", properties=slow).start()
     wait_for("the first worker half way", lambda: metric_sum(
         w1.metrics(), "cxstream_records_consumed_total") >= total // 2, 90, interval=0.05)
@@ -1168,7 +1170,7 @@ def test_kafka_restore_from_compacted_changelog(env):
         wait_for("the broker to compact the changelog", compacted, 120, interval=2)
     except Failure:
         raise Failure(f"the changelog holds {kept} of {written} records written, for {keys} keys: not compacted")
-    w2 = env.worker("w2", properties={"producer.batch.size": "16384"}).start()  # its own, empty state directory
+    w2 = env.worker("w2", properties={"producer.batch.size": "4096"}).start()  # its own, empty state directory
     got, dups = complete_as_replay(env, want_sla, want_dlq, 120, alive=w2)
     restored = int(metric_sum(w2.metrics(), "cxstream_restored_records_total"))
     if restored <= 0:
