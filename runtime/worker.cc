@@ -730,6 +730,10 @@ Status Worker::Impl::Restore(Slot& slot) {
   std::int64_t lo = 0, hi = 0;
   if (auto e = rd_kafka_query_watermark_offsets(restore_consumer_.get(), changelog_.c_str(), p, &lo, &hi,
                                                 kMetadataTimeoutMs)) {
+    // After a broker restart the handle may keep asking a former leader
+    // (seen on a real cluster: "Not leader for partition" for minutes):
+    // fresh metadata before the retry.
+    (void)PartitionCounts(restore_consumer_.get(), {changelog_}, kMetadataTimeoutMs);
     return Status::Unavailable(std::string("changelog watermarks: ") + rd_kafka_err2str(e));
   }
   std::int64_t local = ReadInt64(store, kChangelogPositionKey).value_or(-1);
