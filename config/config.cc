@@ -162,6 +162,9 @@ constexpr Option kOptions[] = {
   {"commit.interval", Kind::kDuration, "1000ms", 10, 600000, "",
    "How often a task commits state, timers and input offsets atomically (`commit.interval.ms`).",
    IntRef([](Config& c) -> std::int64_t& { return c.commit.interval; })},
+  {"processing.guarantee", Kind::kEnum, "at_least_once", 0, 0, "at_least_once|exactly_once",
+   "at_least_once: after a crash, outputs since the last commit are sent again (same ids and bytes). exactly_once: each task's outputs, changelog frame and input offsets of a commit are one Kafka transaction, so consumers with isolation.level=read_committed see every record once; needs a real Kafka cluster (docs/runtime.md#guarantees).",
+   StrRef([](Config& c) -> std::string& { return c.processing.guarantee; })},
 
   {"http.bind", Kind::kString, "0.0.0.0", 0, 0, "", "Address of the HTTP server (/metrics, /healthz, /readyz).",
    StrRef([](Config& c) -> std::string& { return c.http.bind; })},
@@ -838,6 +841,29 @@ class Loader {
         Error(std::string("kafka.properties.") + key,
               "cxstream needs \"range\" (co-partitioned tasks, eager rebalancing; cooperative-sticky is not "
               "supported, docs/runtime.md#assignment), got \"" +
+                  it->second + "\"");
+    }
+    // Settings the guarantee depends on are the worker's, not the operator's.
+    const bool eos = c.processing.exactly_once();
+    for (const char* key : {"transactional.id", "producer.transactional.id"}) {
+      if (c.kafka.properties.count(key))
+        Error(std::string("kafka.properties.") + key,
+              "the worker sets it (one per task, <application_id>-customer-<partition>, "
+              "docs/runtime.md#guarantees); remove it");
+    }
+    for (const char* key : {"enable.idempotence", "producer.enable.idempotence"}) {
+      auto it = c.kafka.properties.find(key);
+      if (it != c.kafka.properties.end() && it->second != "true")
+        Error(std::string("kafka.properties.") + key,
+              "the worker's producers are idempotent (no duplicate or reordered retries); got \"" +
+                  it->second + "\"");
+    }
+    for (const char* key : {"isolation.level", "consumer.isolation.level"}) {
+      auto it = c.kafka.properties.find(key);
+      if (eos && it != c.kafka.properties.end() && it->second != "read_committed")
+        Error(std::string("kafka.properties.") + key,
+              "processing.guarantee exactly_once reads inputs, repartition records and the changelog "
+              "read_committed (records of aborted transactions must not be applied); got \"" +
                   it->second + "\"");
     }
   }

@@ -71,6 +71,15 @@ struct CommitConfig {
   DurationMs interval = 0;
 };
 
+// What a downstream consumer sees after a failure (docs/runtime.md#guarantees).
+struct ProcessingConfig {
+  // "at_least_once": outputs may repeat (with stable ids) after a crash.
+  // "exactly_once": each commit's outputs, changelog frame and input offsets
+  // form one Kafka transaction; read_committed consumers see each once.
+  std::string guarantee;
+  bool exactly_once() const { return guarantee == "exactly_once"; }
+};
+
 struct HttpConfig {
   std::string bind;
   std::int64_t port = 0;
@@ -205,6 +214,7 @@ struct Config {
   DedupConfig dedup;
   StateConfig state;
   CommitConfig commit;
+  ProcessingConfig processing;
   HttpConfig http;
   LogConfig log;
   SlaConfig sla;

@@ -622,6 +622,10 @@ Status Task::Commit() {
 }
 
 void Task::DeadLetter(const InputRecord& record, const Rejection& why) {
+  if (record.read_before) {
+    ++stats_.dead_letter_repeats;  // its dead letter was sent before the last commit
+    return;
+  }
   ++stats_.dead_lettered;
   ++stats_.outputs[static_cast<int>(Stream::kDlq)];
   // Keyed by the source position: stable across re-delivery, so a

@@ -76,6 +76,11 @@ struct InputRecord {
   // When it reached the broker (run: the Kafka timestamp), ms since the
   // epoch; -1: unknown. Carried to the outputs it causes, for latency.
   std::int64_t ingest_ms = -1;
+  // Read (and, if rejected, dead-lettered) before the last commit: a task
+  // resumes at its earliest event still waiting for the watermark, so what
+  // it reads again up to where it had read is either such an event or a
+  // repeat. A repeat of a rejected record is not dead-lettered twice.
+  bool read_before = false;
 };
 
 // Counters of one task, read by metrics and summaries.
@@ -83,6 +88,7 @@ struct TaskStats {
   std::uint64_t records = 0;
   std::uint64_t applied = 0;
   std::uint64_t dead_lettered = 0;
+  std::uint64_t dead_letter_repeats = 0;  // rejected again after a restart, not sent again
   std::uint64_t duplicates = 0;
   std::uint64_t late = 0;               // applied although older than the watermark
   std::uint64_t reorder_overflows = 0;  // applied early: limits.max_buffered_events reached

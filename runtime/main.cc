@@ -216,6 +216,9 @@ int main(int argc, char** argv) {
                    "Stop after this long with nothing new at the end of every partition");
   dump->add_flag("--with-keys", dump_opts.with_keys,
                  "Write {\"key\":K,\"value\":V} per record (binary as JSON strings), e.g. for a changelog");
+  dump->add_option("--isolation", dump_opts.isolation,
+                   "read_committed (default: records of aborted transactions skipped) or read_uncommitted")
+      ->check(CLI::IsMember({"read_committed", "read_uncommitted"}));
 
   auto* bridge = app.add_subcommand(
       "alert-bridge",

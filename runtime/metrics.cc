@@ -80,6 +80,13 @@ Metrics::Metrics()
                           .Help("Commits that failed")
                           .Register(*registry_)
                           .Add({})),
+      transaction_aborts(
+          BuildCounter()
+              .Name("cxstream_transaction_aborts_total")
+              .Help("exactly_once: task transactions aborted (the task restarted from its last "
+                    "commit; read_committed consumers see none of the aborted records)")
+              .Register(*registry_)
+              .Add({})),
       latency(BuildHistogram()
                   .Name("cxstream_processing_latency_seconds")
                   .Help("From a record's Kafka timestamp to the output it caused being produced")

@@ -56,6 +56,12 @@ constexpr int kMetadataTimeoutMs = 10'000;
 std::string OffsetKey(const std::string& topic, int partition) {
   return "O" + topic + "/" + std::to_string(partition);
 }
+// Where the task had read an input up to at the commit (at or after its
+// resume offset): records read again below it are repeats or events that
+// were waiting for the watermark (engine::InputRecord::read_before).
+std::string ReadKey(const std::string& topic, int partition) {
+  return "R" + topic + "/" + std::to_string(partition);
+}
 
 std::optional<std::int64_t> ReadInt64(state::Store& store, std::string_view key) {
   auto v = store.Get(key);
@@ -81,12 +87,27 @@ struct Slot {
   std::atomic<bool> cancel_restore{false};
   std::vector<std::int64_t> next_offset;    // per input: next offset to process (-1: unknown)
   std::vector<std::int64_t> resume_offset;  // per input: where the last commit resumes (-1: unknown)
+  std::vector<std::int64_t> read_upto;      // per input: next offset to read at the last commit (-1: unknown)
   std::vector<bool> caught_up;              // per input: at the end as of the last fetch
   std::vector<std::string> repair;          // keys to re-write in the next frame
   std::int64_t end_offset = -1;             // set by the delivery report of the END marker
   std::vector<bool> first_logged;           // per input: first record after (re)start logged
   engine::TaskStats reported;               // the task's counters already added to the metrics
   bool dirty = false;
+  std::unique_ptr<OutputSink> sink;  // the task's outputs, to its producer
+  // exactly_once: the task's transactional producer (transactional.id
+  // <application_id>-customer-<partition>), made anew by the restore of
+  // every assignment, so that its InitProducerId fences whoever had the
+  // task before and ends that one's open transaction before the changelog
+  // is read. Touched by the Run() thread only while the task exists.
+  KafkaHandle producer;
+  bool new_producer = true;     // the next restore makes the producer anew
+  bool in_transaction = false;  // begun, not yet committed or aborted
+  // Written by the restore thread before it hands the slot back: the
+  // restore ran to its end (not cancelled by a revoke, say).
+  bool restore_complete = false;
+  bool restore_cancelled = false;
+  std::int64_t produced = 0;  // records produced in the open transaction
 };
 
 class Worker::Impl {
@@ -102,7 +123,7 @@ class Worker::Impl {
         kinds_{TopicKind::kChat, TopicKind::kOrders, TopicKind::kAftersales, TopicKind::kAgents,
                TopicKind::kRepartition},
         changelog_(ChangelogTopic(config, std::string(kStage))),
-        sink_(*this) {
+        exactly_once_(config.processing.exactly_once()) {
     metrics_.LimitQueues(config::NamedQueues(config), static_cast<std::size_t>(config.limits.max_queues));
   }
 
@@ -143,14 +164,16 @@ class Worker::Impl {
   }
 
  private:
-  // Produces outputs to Kafka as soon as they are made.
+  // Produces a task's outputs to Kafka as soon as they are made (in
+  // exactly_once, into the task's open transaction).
   class KafkaSink final : public OutputSink {
    public:
-    explicit KafkaSink(Impl& w) : w_(w) {}
-    void Emit(OutputRecord r) override { w_.Produce(r); }
+    KafkaSink(Impl& w, Slot& slot) : w_(w), slot_(slot) {}
+    void Emit(OutputRecord r) override { w_.Produce(r, slot_); }
 
    private:
     Impl& w_;
+    Slot& slot_;
   };
 
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -170,8 +193,24 @@ class Worker::Impl {
   void HandleMessage(rd_kafka_message_t* m);
   void Tick(bool force_commit);
   Status CommitAll();
-  void Produce(const OutputRecord& r);
-  void ProduceRaw(const std::string& topic, int partition, std::string_view key,
+  // exactly_once: commits each task's transaction (its outputs, changelog
+  // frame and input offsets), then its state store.
+  Status CommitTransactions(const std::vector<Slot*>& frames);
+  // The task's changed state keys and input offsets to its changelog
+  // partition, closed by an END marker (delivered: slot.end_offset).
+  Status WriteFrame(Slot& slot);
+  // exactly_once: aborts the task's transaction and starts the task again
+  // from its last commit (through a restore, as after an assignment).
+  Status AbortAndRestart(Slot& slot, const std::string& reason);
+  // exactly_once: makes the task's transactional producer and fences its
+  // previous owner (restore thread).
+  Status OpenTaskProducer(Slot& slot);
+  // The producer of a task's records: its own, in a begun transaction, in
+  // exactly_once; the worker's otherwise.
+  rd_kafka_t* ProducerFor(Slot& slot);
+  std::size_t OutqLen() const;
+  void Produce(const OutputRecord& r, Slot& slot);
+  void ProduceRaw(rd_kafka_t* rk, const std::string& topic, int partition, std::string_view key,
                   std::optional<std::string_view> value, void* opaque,
                   const std::vector<std::pair<std::string, std::string>>* headers);
   void Fatal(Status s);
@@ -191,7 +230,7 @@ class Worker::Impl {
   const std::vector<std::string> topics_;
   const std::vector<TopicKind> kinds_;
   const std::string changelog_;
-  KafkaSink sink_;
+  const bool exactly_once_;
   std::shared_ptr<state::RocksDbShared> memory_;
   std::size_t max_pending_bytes_ = 0;
 
@@ -207,6 +246,10 @@ class Worker::Impl {
   std::mutex restore_mu_;
   std::condition_variable restore_cv_;
   std::deque<Slot*> restore_queue_;
+  // Held while a task producer is made (its InitProducerId fences the
+  // task's previous owner): a revoke waits for it, so that no producer of a
+  // task this worker gave away is made after the new owner's.
+  std::mutex producer_init_mu_;
   std::vector<Slot*> restored_;
   bool restore_stop_ = false;
 
@@ -240,6 +283,8 @@ class Worker::Impl {
   std::chrono::steady_clock::time_point next_commit_;
   int lock_fd_ = -1;  // the state directory's lock (LockStateDir)
   std::chrono::steady_clock::time_point last_tick_;
+  // Since when the consumer reports a topic unknown (zero: it does not).
+  std::chrono::steady_clock::time_point unknown_topic_since_;
 };
 
 // ---------------------------------------------------------------------------
@@ -376,6 +421,9 @@ Status Worker::Impl::Start() {
   };
   if (!config_.kafka.group_instance_id.empty())
     cprops.emplace_back("group.instance.id", config_.kafka.group_instance_id);
+  // Records of aborted transactions (a task's outputs to the repartition
+  // topic among them) are never applied.
+  if (exactly_once_) cprops.emplace_back("isolation.level", "read_committed");
   for (const auto& [k, v] : cprops) {
     if (k != "group.id" &&
         (config_.kafka.properties.count(k) || config_.kafka.properties.count("consumer." + k))) {
@@ -396,6 +444,8 @@ Status Worker::Impl::Start() {
   SetProperty(rconf->get(), "enable.partition.eof", "true");
   SetProperty(rconf->get(), "enable.auto.commit", "false");
   SetProperty(rconf->get(), "group.id", config_.kafka.application_id + "-restore");
+  // Only committed frames; the watermark it reads is the last stable offset.
+  if (exactly_once_) SetProperty(rconf->get(), "isolation.level", "read_committed");
   restore_consumer_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, rconf->release(), err, sizeof err));
   if (!restore_consumer_) return Status::Fatal(std::string("restore consumer: ") + err);
 
@@ -556,6 +606,14 @@ void Worker::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 // Called on the thread that polls the producer (the Run() thread).
 void Worker::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<Impl*>(opaque);
+  if (m->err && self->exactly_once_) {
+    // The transaction can no longer commit: its commit fails as abortable,
+    // and the task starts again from its last commit (AbortAndRestart).
+    Log(LogLevel::kWarn, "worker", "delivery failed in a transaction",
+        {{"topic", std::string_view(rd_kafka_topic_name(m->rkt))},
+         {"error", std::string_view(rd_kafka_err2str(m->err))}});
+    return;
+  }
   if (m->err) {
     std::lock_guard<std::mutex> l(self->delivery_mu_);
     if (self->delivery_error_.empty()) {
@@ -602,7 +660,9 @@ Status Worker::Impl::OpenSlot(int partition) {
   slot->store = std::move(store).value();
   slot->next_offset.assign(topics_.size(), -1);
   slot->resume_offset.assign(topics_.size(), -1);
+  slot->read_upto.assign(topics_.size(), -1);
   slot->caught_up.assign(topics_.size(), false);
+  slot->sink = std::make_unique<KafkaSink>(*this, *slot);
   slots_[partition] = std::move(slot);
   return Status::Ok();
 }
@@ -648,6 +708,7 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
     Slot& slot = *slots_[p];
     slot.cancel_restore.store(false);
     if (!slot.restoring.exchange(true)) {
+      slot.new_producer = true;
       slot.task.reset();
       restoring_.fetch_add(1);
       std::lock_guard<std::mutex> l(restore_mu_);
@@ -669,6 +730,13 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
 void Worker::Impl::Revoke() {
   Status s = CommitAll();
   if (!s.ok()) Fatal(s);
+  // A restore still queued or running stops (the next assignment queues
+  // it again if the task stays here); a task producer being made is
+  // finished before the partitions go.
+  for (auto& [p, slot] : slots_) {
+    if (slot->restoring.load()) slot->cancel_restore.store(true);
+  }
+  { std::lock_guard<std::mutex> l(producer_init_mu_); }
   // No task may run between a revoke and the next assignment: its partition
   // may now belong to another worker, and a timer fired here would produce
   // outputs and changelog frames for state this worker no longer owns. The
@@ -705,14 +773,16 @@ void Worker::Impl::RestoreLoop() {
       slot = restore_queue_.front();
       restore_queue_.pop_front();
     }
+    slot->restore_cancelled = false;
     Status s = Restore(*slot);
-    while (!s.ok() && s.retryable() && !slot->cancel_restore.load()) {
+    while (!s.ok() && s.retryable() && !slot->cancel_restore.load() && !slot->restore_cancelled) {
       Log(LogLevel::kWarn, "restore", "retrying",
           {{"task", static_cast<std::int64_t>(slot->partition)}, {"reason", std::string_view(s.message())}});
       std::this_thread::sleep_for(std::chrono::seconds(1));
       s = Restore(*slot);
     }
-    if (!s.ok() && !slot->cancel_restore.load()) {
+    slot->restore_complete = s.ok();
+    if (!s.ok() && !slot->cancel_restore.load() && !slot->restore_cancelled) {
       Log(LogLevel::kCritical, "restore", "failed",
           {{"task", static_cast<std::int64_t>(slot->partition)}, {"reason", std::string_view(s.message())}});
       fatal_flag_.store(true);
@@ -727,6 +797,16 @@ void Worker::Impl::RestoreLoop() {
 Status Worker::Impl::Restore(Slot& slot) {
   const int p = slot.partition;
   state::Store& store = *slot.store;
+  if (exactly_once_ && (slot.new_producer || !slot.producer)) {
+    // Fence first: the previous owner's open transaction is aborted (or
+    // completes) before the changelog's last stable offset is read.
+    std::lock_guard<std::mutex> l(producer_init_mu_);
+    if (slot.cancel_restore.load()) {
+      slot.restore_cancelled = true;
+      return Status::Unavailable("restore cancelled");
+    }
+    if (Status s = OpenTaskProducer(slot); !s.ok()) return s;
+  }
   std::int64_t lo = 0, hi = 0;
   if (auto e = rd_kafka_query_watermark_offsets(restore_consumer_.get(), changelog_.c_str(), p, &lo, &hi,
                                                 kMetadataTimeoutMs)) {
@@ -766,6 +846,7 @@ Status Worker::Impl::Restore(Slot& slot) {
   Status result = Status::Ok();
   while (offset < hi) {
     if (slot.cancel_restore.load()) {
+      slot.restore_cancelled = true;
       result = Status::Unavailable("restore cancelled");
       break;
     }
@@ -828,6 +909,54 @@ Status Worker::Impl::Restore(Slot& slot) {
   return result;
 }
 
+Status Worker::Impl::OpenTaskProducer(Slot& slot) {
+  slot.producer.reset();  // a previous assignment's
+  slot.in_transaction = false;
+  slot.produced = 0;
+  auto conf = BaseConf(config_, ClientKind::kProducer);
+  if (!conf.ok()) return Status::Fatal(conf.status().message());
+  const std::string id =
+      config_.kafka.application_id + "-" + std::string(kStage) + "-" + std::to_string(slot.partition);
+  std::vector<std::pair<std::string, std::string>> props = {
+      {"transactional.id", id},          {"enable.idempotence", "true"},          {"linger.ms", "5"},
+      {"partitioner", "murmur2_random"}, {"queue.buffering.max.kbytes", "16384"},
+  };
+  // A transaction lasts one commit interval; a worker that dies holding one
+  // blocks read_committed consumers of its partitions until its task is
+  // fenced by the next owner or this timeout passes (Kafka Streams: 10 s).
+  if (!config_.kafka.properties.count("transaction.timeout.ms") &&
+      !config_.kafka.properties.count("producer.transaction.timeout.ms")) {
+    props.emplace_back("transaction.timeout.ms",
+                       std::to_string(std::max<std::int64_t>(10'000, 10 * config_.commit.interval)));
+  }
+  for (const auto& [k, v] : props) {
+    if (Status s = SetProperty(conf->get(), k, v); !s.ok()) return Status::Fatal(s.message());
+  }
+  rd_kafka_conf_set_opaque(conf->get(), this);
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf->get(), &Impl::OnError);
+  char err[512];
+  KafkaHandle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof err));
+  if (!rk)
+    return Status::Fatal(std::string("producer of task ") + std::to_string(slot.partition) + ": " + err);
+  auto began = std::chrono::steady_clock::now();
+  if (rd_kafka_error_t* e = rd_kafka_init_transactions(rk.get(), kMetadataTimeoutMs)) {
+    const std::string why = rd_kafka_error_string(e);
+    const bool retriable =
+        rd_kafka_error_is_retriable(e) || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+    rd_kafka_error_destroy(e);
+    if (retriable) return Status::Unavailable("init_transactions of " + id + ": " + why);
+    return Status::Fatal("init_transactions of " + id + ": " + why);
+  }
+  Log(LogLevel::kInfo, "worker", "task producer ready",
+      {{"task", static_cast<std::int64_t>(slot.partition)},
+       {"transactional_id", std::string_view(id)},
+       {"seconds", Seconds(std::chrono::steady_clock::now() - began)}});
+  slot.producer = std::move(rk);
+  slot.new_producer = false;
+  return Status::Ok();
+}
+
 // On the Run() thread: hands restored tasks over to processing.
 void Worker::Impl::FinishRestores() {
   std::vector<Slot*> done;
@@ -842,6 +971,15 @@ void Worker::Impl::FinishRestores() {
       slots_.erase(slot->partition);  // no longer assigned
       continue;
     }
+    if (!slot->restore_complete) {
+      // Cancelled by a revoke, then assigned again: restore once more.
+      slot->restoring.store(true);
+      restoring_.fetch_add(1);
+      std::lock_guard<std::mutex> l(restore_mu_);
+      restore_queue_.push_back(slot);
+      restore_cv_.notify_one();
+      continue;
+    }
     // Revoked while it restored, and not assigned again yet: nothing may be
     // positioned now. The store stays; the next assignment that includes the
     // partition checks it against the changelog again.
@@ -852,7 +990,8 @@ void Worker::Impl::FinishRestores() {
     opts.repartition_sources = partitions_;
     opts.source_id = slot->partition;
     slot->task = std::make_unique<engine::Task>(
-        opts, *slot->store, sink_, engine::BuildCustomerProcessors(config_, engine::Mode::kRun, partitions_));
+        opts, *slot->store, *slot->sink,
+        engine::BuildCustomerProcessors(config_, engine::Mode::kRun, partitions_));
     slot->reported = {};
     metrics_.RestoreRemaining(slot->partition).Set(0);  // restored: nothing left (and the series exists)
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
@@ -872,6 +1011,7 @@ void Worker::Impl::FinishRestores() {
     for (std::size_t i = 0; i < topics_.size(); ++i) {
       auto off = ReadInt64(*slot->store, OffsetKey(topics_[i], slot->partition));
       slot->next_offset[i] = off.value_or(-1);
+      slot->read_upto[i] = ReadInt64(*slot->store, ReadKey(topics_[i], slot->partition)).value_or(-1);
       slot->caught_up[i] = false;
       rd_kafka_topic_partition_list_add(list.get(), topics_[i].c_str(), slot->partition)->offset =
           off ? *off : RD_KAFKA_OFFSET_BEGINNING;
@@ -927,15 +1067,35 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     int input = InputIndex(topic);
     auto it = slots_.find(m->partition);
-    if (input >= 0 && it != slots_.end() && it->second->task) it->second->caught_up[input] = true;
+    if (input >= 0 && it != slots_.end() && it->second->task) {
+      Slot& slot = *it->second;
+      slot.caught_up[input] = true;
+      // Everything below the end was delivered before this event: a
+      // transaction marker last in the partition (exactly_once) is passed,
+      // so the lag reads 0 and the next commit resumes after it.
+      if (slot.next_offset[input] >= 0 && m->offset > slot.next_offset[input])
+        slot.next_offset[input] = m->offset;
+    }
     return;
   }
   if (m->err) {
     switch (m->err) {
+      case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+      case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART: {
+        // Every topic was there at start; one just created (by another
+        // worker starting at the same time, say) reaches every broker's
+        // metadata a moment later. Gone for longer: fatal.
+        const auto now = std::chrono::steady_clock::now();
+        if (unknown_topic_since_ == std::chrono::steady_clock::time_point{}) unknown_topic_since_ = now;
+        if (now - unknown_topic_since_ < std::chrono::milliseconds(3 * kMetadataTimeoutMs)) {
+          Log(LogLevel::kWarn, "worker", "topic not in the metadata yet (retried)",
+              {{"reason", std::string_view(rd_kafka_message_errstr(m))}});
+          return;
+        }
+        return Fatal(Status::Fatal(std::string("consumer: ") + rd_kafka_message_errstr(m)));
+      }
       case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
       case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
-      case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-      case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
         return Fatal(Status::Fatal(std::string("consumer: ") + rd_kafka_message_errstr(m)));
       default:
         Log(LogLevel::kWarn, "worker", "consumer error (retried)",
@@ -943,6 +1103,7 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
         return;
     }
   }
+  unknown_topic_since_ = {};
   int input = InputIndex(topic);
   auto it = slots_.find(m->partition);
   if (input < 0 || it == slots_.end() || !it->second->task) return;  // paused: re-read after the seek
@@ -956,7 +1117,8 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
          {"expected", slot.next_offset[input]}});
   }
   if (slot.next_offset[input] >= 0 && m->offset < slot.next_offset[input]) return;  // already in state
-  if (slot.next_offset[input] >= 0 && m->offset > slot.next_offset[input]) {
+  // (In exactly_once, transaction markers take offsets no record has.)
+  if (!exactly_once_ && slot.next_offset[input] >= 0 && m->offset > slot.next_offset[input]) {
     Log(LogLevel::kWarn, "worker", "input offset jumped forward",
         {{"topic", std::string_view(topic)},
          {"partition", static_cast<std::int64_t>(m->partition)},
@@ -974,6 +1136,7 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   rec.input = input;
   rd_kafka_timestamp_type_t tstype;
   rec.ingest_ms = rd_kafka_message_timestamp(m, &tstype);
+  rec.read_before = m->offset < slot.read_upto[static_cast<std::size_t>(input)];
 
   // "Now" for the future-timestamp check must be set before every record:
   // a task just restored carries an old watermark, and without "now" the
@@ -986,7 +1149,33 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   if (!slot.task->error().ok()) Fatal(slot.task->error());
 }
 
-void Worker::Impl::Produce(const OutputRecord& r) {
+rd_kafka_t* Worker::Impl::ProducerFor(Slot& slot) {
+  if (!exactly_once_) return producer_.get();
+  if (!slot.in_transaction) {
+    if (rd_kafka_error_t* e = rd_kafka_begin_transaction(slot.producer.get())) {
+      Fatal(Status::Fatal("task " + std::to_string(slot.partition) +
+                          ": begin_transaction: " + rd_kafka_error_string(e)));
+      rd_kafka_error_destroy(e);
+    }
+    slot.in_transaction = true;
+  }
+  ++slot.produced;
+  return slot.producer.get();
+}
+
+std::size_t Worker::Impl::OutqLen() const {
+  std::size_t n = static_cast<std::size_t>(rd_kafka_outq_len(producer_.get()));
+  if (exactly_once_) {
+    for (const auto& [p, slot] : slots_) {
+      if (slot->task && slot->producer)
+        n += static_cast<std::size_t>(rd_kafka_outq_len(slot->producer.get()));
+    }
+  }
+  return n;
+}
+
+void Worker::Impl::Produce(const OutputRecord& r, Slot& slot) {
+  rd_kafka_t* rk = ProducerFor(slot);
   const std::string* topic = nullptr;
   switch (r.stream) {
     case Stream::kSla:
@@ -1007,7 +1196,7 @@ void Worker::Impl::Produce(const OutputRecord& r) {
     case Stream::kRepartition:
       // Internal: to the next stage, on the partition the task chose. Not an
       // output a user waits for, so not in the latency metrics.
-      ProduceRaw(topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value, nullptr,
+      ProduceRaw(rk, topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value, nullptr,
                  nullptr);
       return;
   }
@@ -1024,7 +1213,8 @@ void Worker::Impl::Produce(const OutputRecord& r) {
   }
   std::optional<std::string_view> value;
   if (r.value) value = *r.value;
-  ProduceRaw(*topic, RD_KAFKA_PARTITION_UA, r.key, value, nullptr, r.headers.empty() ? nullptr : &r.headers);
+  ProduceRaw(rk, *topic, RD_KAFKA_PARTITION_UA, r.key, value, nullptr,
+             r.headers.empty() ? nullptr : &r.headers);
   const std::int64_t now = clock_.Now().ms;
   if (r.from_timer) {
     // SLA warnings and breaches: produced minus due. Other timer outputs
@@ -1038,7 +1228,7 @@ void Worker::Impl::Produce(const OutputRecord& r) {
   }
 }
 
-void Worker::Impl::ProduceRaw(const std::string& topic, int partition, std::string_view key,
+void Worker::Impl::ProduceRaw(rd_kafka_t* rk, const std::string& topic, int partition, std::string_view key,
                               std::optional<std::string_view> value, void* opaque,
                               const std::vector<std::pair<std::string, std::string>>* headers) {
   while (true) {
@@ -1050,7 +1240,7 @@ void Worker::Impl::ProduceRaw(const std::string& topic, int partition, std::stri
                             static_cast<ssize_t>(v.size()));
     }
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key.data(), key.size()),
         RD_KAFKA_V_VALUE((value ? const_cast<char*>(value->data()) : nullptr), (value ? value->size() : 0)),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_HEADERS(hdrs),
@@ -1065,7 +1255,7 @@ void Worker::Impl::ProduceRaw(const std::string& topic, int partition, std::stri
       PauseAll(true);
       metrics_.backpressure.Set(1);
     }
-    rd_kafka_poll(producer_.get(), 100);
+    rd_kafka_poll(rk, 100);
     if (fatal_flag_.load()) return;
   }
 }
@@ -1101,7 +1291,7 @@ void Worker::Impl::Fatal(Status s) {
 void Worker::Impl::Tick(bool force_commit) {
   auto steady = std::chrono::steady_clock::now();
   heartbeat_.store(steady.time_since_epoch().count());
-  if (paused_for_backpressure_ && rd_kafka_outq_len(producer_.get()) < 1000) {
+  if (paused_for_backpressure_ && OutqLen() < 1000) {
     PauseAll(false);
     metrics_.backpressure.Set(0);
   }
@@ -1110,6 +1300,7 @@ void Worker::Impl::Tick(bool force_commit) {
     const Timestamp now = clock_.Now();
     for (auto& [p, slot] : slots_) {
       if (!slot->task) continue;
+      if (slot->producer) rd_kafka_poll(slot->producer.get(), 0);  // delivery reports
       slot->task->set_now(now);
       const auto fired = slot->task->stats().timers_fired;
       const auto applied = slot->task->stats().applied + slot->task->stats().duplicates;
@@ -1143,20 +1334,30 @@ void Worker::Impl::Tick(bool force_commit) {
   }
 }
 
-// The commit protocol (docs/runtime.md#commits):
+// The commit protocol (docs/runtime.md#commits), at_least_once:
 //  1. wait until every output produced so far is delivered;
 //  2. write each task's changed state keys to its changelog partition,
 //     closed by an END marker, and wait for their delivery;
 //  3. one atomic RocksDB write per task: state, timers, input offsets, and
 //     the changelog position after the END marker;
 //  4. commit the group offsets (for lag monitoring only).
+// exactly_once: steps 1 and 2 go into each task's transaction with its
+// input offsets, the transaction commits, then step 3 (CommitTransactions).
 Status Worker::Impl::CommitAll() {
   auto began = std::chrono::steady_clock::now();
   std::vector<Slot*> frames;
   for (auto& [p, slot] : slots_) {
-    if (slot->task && slot->dirty) frames.push_back(slot.get());
+    // A transaction must not stay open with records in it (a watermark
+    // announcement, say): read_committed consumers wait at its first one.
+    if (slot->task && (slot->dirty || slot->produced > 0)) frames.push_back(slot.get());
   }
   if (frames.empty()) return Status::Ok();
+  if (exactly_once_) {
+    if (Status s = CommitTransactions(frames); !s.ok()) return s;
+    metrics_.commits.Increment();
+    metrics_.commit_seconds.Observe(Seconds(std::chrono::steady_clock::now() - began));
+    return Status::Ok();
+  }
   auto flush = [this]() -> Status {
     while (rd_kafka_outq_len(producer_.get()) > 0) {
       rd_kafka_flush(producer_.get(), 1000);
@@ -1171,22 +1372,7 @@ Status Worker::Impl::CommitAll() {
   if (Status s = flush(); !s.ok()) return s;
 
   for (Slot* slot : frames) {
-    slot->task->Checkpoint();
-    // Each input resumes at its earliest event still waiting for the
-    // watermark (not applied, so not in this state); what is read again
-    // and was applied is recognised as a repeat.
-    for (std::size_t i = 0; i < topics_.size(); ++i) {
-      slot->resume_offset[i] = slot->task->ResumeOffset(static_cast<int>(i), slot->next_offset[i]);
-      if (slot->resume_offset[i] >= 0)
-        PutInt64(*slot->store, OffsetKey(topics_[i], slot->partition), slot->resume_offset[i]);
-    }
-    Status s = slot->store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
-      if (!key.empty() && key[0] == 'L') return;  // local-only
-      ProduceRaw(changelog_, slot->partition, key, value, nullptr, nullptr);
-    });
-    if (!s.ok()) return s;
-    slot->end_offset = -1;
-    ProduceRaw(changelog_, slot->partition, kEndMarkerKey, std::string_view("1"), &slot->end_offset, nullptr);
+    if (Status s = WriteFrame(*slot); !s.ok()) return s;
   }
   if (Status s = flush(); !s.ok()) return s;
 
@@ -1199,6 +1385,7 @@ Status Worker::Impl::CommitAll() {
       return Status::Fatal("state commit of task " + std::to_string(slot->partition) + ": " + s.message());
     }
     slot->dirty = false;
+    slot->produced = 0;
     for (std::size_t i = 0; i < topics_.size(); ++i) {
       if (slot->resume_offset[i] >= 0) {
         rd_kafka_topic_partition_list_add(offsets.get(), topics_[i].c_str(), slot->partition)->offset =
@@ -1209,6 +1396,138 @@ Status Worker::Impl::CommitAll() {
   if (offsets->cnt > 0) rd_kafka_commit(consumer_.get(), offsets.get(), /*async=*/1);
   metrics_.commits.Increment();
   metrics_.commit_seconds.Observe(Seconds(std::chrono::steady_clock::now() - began));
+  return Status::Ok();
+}
+
+Status Worker::Impl::WriteFrame(Slot& slot) {
+  slot.task->Checkpoint();
+  rd_kafka_t* rk = ProducerFor(slot);
+  // Each input resumes at its earliest event still waiting for the
+  // watermark (not applied, so not in this state); what is read again and
+  // was applied is recognised as a repeat.
+  for (std::size_t i = 0; i < topics_.size(); ++i) {
+    slot.resume_offset[i] = slot.task->ResumeOffset(static_cast<int>(i), slot.next_offset[i]);
+    if (slot.resume_offset[i] >= 0)
+      PutInt64(*slot.store, OffsetKey(topics_[i], slot.partition), slot.resume_offset[i]);
+    if (slot.next_offset[i] > slot.resume_offset[i] && slot.next_offset[i] != slot.read_upto[i]) {
+      PutInt64(*slot.store, ReadKey(topics_[i], slot.partition), slot.next_offset[i]);
+      slot.read_upto[i] = slot.next_offset[i];
+    }
+  }
+  Status s = slot.store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
+    if (!key.empty() && key[0] == 'L') return;  // local-only
+    ProduceRaw(rk, changelog_, slot.partition, key, value, nullptr, nullptr);
+  });
+  if (!s.ok()) return s;
+  slot.end_offset = -1;
+  ProduceRaw(rk, changelog_, slot.partition, kEndMarkerKey, std::string_view("1"), &slot.end_offset, nullptr);
+  return Status::Ok();
+}
+
+// Each task's transaction holds what it produced since its last commit (its
+// outputs and repartition records), its changelog frame and its input
+// offsets (sent to the group within the transaction). The state store is
+// written only after the transaction has committed: a store is never ahead
+// of what read_committed consumers (a restore among them) can see.
+Status Worker::Impl::CommitTransactions(const std::vector<Slot*>& frames) {
+  for (Slot* slot : frames) {
+    if (Status s = WriteFrame(*slot); !s.ok()) return s;
+  }
+  if (fatal_flag_.load()) return fatal_.ok() ? Status::Fatal("fatal Kafka client error") : fatal_;
+  // Every producer sends on its own threads: flushing one after the other
+  // waits about as long as the slowest.
+  for (Slot* slot : frames) rd_kafka_flush(slot->producer.get(), kMetadataTimeoutMs);
+  rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata(consumer_.get());
+  std::unique_ptr<rd_kafka_consumer_group_metadata_t, void (*)(rd_kafka_consumer_group_metadata_t*)> holder(
+      group, &rd_kafka_consumer_group_metadata_destroy);
+  for (Slot* slot : frames) {
+    rd_kafka_t* rk = slot->producer.get();
+    PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
+    for (std::size_t i = 0; i < topics_.size(); ++i) {
+      if (slot->resume_offset[i] >= 0) {
+        rd_kafka_topic_partition_list_add(offsets.get(), topics_[i].c_str(), slot->partition)->offset =
+            slot->resume_offset[i];
+      }
+    }
+    // A retriable error (a coordinator moving) is tried again, for at most
+    // the stall limit's worth of attempts; an abortable one aborts; any
+    // other (fenced: another worker owns the task now) stops the worker.
+    std::string step;
+    rd_kafka_error_t* e = nullptr;
+    bool offsets_sent = offsets->cnt == 0;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      if (e) {
+        rd_kafka_error_destroy(e);
+        e = nullptr;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (!offsets_sent) {
+        step = "send_offsets_to_transaction";
+        e = rd_kafka_send_offsets_to_transaction(rk, offsets.get(), group, kMetadataTimeoutMs);
+        offsets_sent = e == nullptr;
+      }
+      if (!e) {
+        step = "commit_transaction";
+        e = rd_kafka_commit_transaction(rk, kMetadataTimeoutMs);
+      }
+      if (!e || !rd_kafka_error_is_retriable(e)) break;
+      Log(LogLevel::kWarn, "worker", "transaction commit retried",
+          {{"task", static_cast<std::int64_t>(slot->partition)},
+           {"step", std::string_view(step)},
+           {"reason", std::string_view(rd_kafka_error_string(e))}});
+    }
+    if (e) {
+      const std::string why = step + ": " + rd_kafka_error_string(e);
+      const bool abortable = rd_kafka_error_txn_requires_abort(e) || rd_kafka_error_is_retriable(e);
+      rd_kafka_error_destroy(e);
+      if (!abortable) {
+        return Status::Fatal("task " + std::to_string(slot->partition) + " cannot commit (" + why +
+                             "): another worker has taken it over or the producer failed; this worker stops, "
+                             "and nothing since its last commit is visible to read_committed consumers");
+      }
+      if (Status s = AbortAndRestart(*slot, why); !s.ok()) return s;
+      continue;
+    }
+    slot->in_transaction = false;
+    slot->produced = 0;
+    if (slot->end_offset < 0) return Status::Fatal("changelog END marker was not acknowledged");
+    PutInt64(*slot->store, kChangelogPositionKey, slot->end_offset + 1);
+    StateWrite timing(write_started_);
+    if (Status s = slot->store->Commit(); !s.ok()) {
+      return Status::Fatal("state commit of task " + std::to_string(slot->partition) + ": " + s.message());
+    }
+    slot->dirty = false;
+  }
+  return Status::Ok();
+}
+
+Status Worker::Impl::AbortAndRestart(Slot& slot, const std::string& reason) {
+  metrics_.transaction_aborts.Increment();
+  Log(LogLevel::kWarn, "worker", "transaction aborted; the task starts again from its last commit",
+      {{"task", static_cast<std::int64_t>(slot.partition)}, {"reason", std::string_view(reason)}});
+  if (rd_kafka_error_t* e = rd_kafka_abort_transaction(slot.producer.get(), kMetadataTimeoutMs)) {
+    const std::string why = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    return Status::Fatal("task " + std::to_string(slot.partition) + ": abort_transaction: " + why);
+  }
+  slot.in_transaction = false;
+  slot.produced = 0;
+  // What the task did since its last commit is undone: its store's pending
+  // writes dropped, the task made again from the store, its inputs read
+  // again from the committed offsets once the restore hands it back.
+  ReportStats(slot);
+  slot.task.reset();
+  slot.reported = {};
+  slot.dirty = false;
+  slot.store->Rollback();
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
+  for (const auto& t : topics_) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), slot.partition);
+  rd_kafka_pause_partitions(consumer_.get(), list.get());
+  slot.restoring.store(true);
+  restoring_.fetch_add(1);
+  std::lock_guard<std::mutex> l(restore_mu_);
+  restore_queue_.push_back(&slot);
+  restore_cv_.notify_one();
   return Status::Ok();
 }
 

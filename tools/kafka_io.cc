@@ -155,7 +155,8 @@ int Dump(const DumpOptions& o) {
                              {{"bootstrap.servers", o.bootstrap},
                               {"group.id", "cxstream-dump"},
                               {"enable.auto.commit", "false"},
-                              {"enable.partition.eof", "true"}});
+                              {"enable.partition.eof", "true"},
+                              {"isolation.level", o.isolation}});
   if (!rk) return 2;
   auto counts = runtime::PartitionCounts(rk.get(), o.topics, 10'000);
   if (!counts.ok()) {

@@ -51,6 +51,9 @@ struct DumpOptions {
   int max_ms = 60000;
   // Every record as {"key":K,"value":V} (V a JSON string or null).
   bool with_keys = false;
+  // read_committed (librdkafka's default): records of aborted transactions
+  // are skipped; read_uncommitted shows them too.
+  std::string isolation = "read_committed";
 };
 // Writes OUT/<topic>.ndjson: each record's value per line (tombstones as
 // {"key":K,"value":null}), partitions in order. Returns the exit code.

@@ -58,7 +58,10 @@ class Env:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("CX_KEEP"):
+            print(f"kept {self.dir} (CX_KEEP)")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -119,10 +122,11 @@ class Env:
             args += ["--input", f]
         subprocess.run(args, check=True, stderr=subprocess.DEVNULL, timeout=120)
 
-    def dump(self, topic, idle_ms=1000, with_keys=False):
+    def dump(self, topic, idle_ms=1000, with_keys=False, isolation="read_committed"):
         out = self.path("dump")
         subprocess.run([self.bin, "dump", "--bootstrap", self.bootstrap, "--topic", topic, "--out", out,
-                        "--idle-ms", str(idle_ms)] + (["--with-keys"] if with_keys else []), check=True, timeout=120)
+                        "--idle-ms", str(idle_ms), "--isolation", isolation] + (["--with-keys"] if with_keys else []),
+                       check=True, timeout=120)
         with open(os.path.join(out, topic + ".ndjson")) as f:
             return [line.rstrip("\n") for line in f]
 

@@ -293,6 +293,26 @@ TEST(ConfigTest, RefusesACooperativeAssignmentStrategy) {
           .ok());
 }
 
+TEST(ConfigTest, TheGuaranteeAndTheSettingsItDependsOn) {
+  EXPECT_FALSE(DefaultConfig().processing.exactly_once());
+  const LoadResult eos = LoadConfigText("processing:\n  guarantee: exactly_once\n", &NoEnv);
+  ASSERT_TRUE(eos.ok());
+  EXPECT_TRUE(eos.config.processing.exactly_once());
+  EXPECT_TRUE(HasError(LoadConfigText("processing:\n  guarantee: twice\n", &NoEnv), "processing.guarantee",
+                       "at_least_once"));
+  // The worker sets the transactional id (one per task) and idempotence.
+  EXPECT_TRUE(HasError(LoadConfigText("kafka:\n  properties:\n    producer.transactional.id: x\n", &NoEnv),
+                       "kafka.properties.producer.transactional.id", "the worker sets it"));
+  EXPECT_TRUE(HasError(LoadConfigText("kafka:\n  properties:\n    enable.idempotence: \"false\"\n", &NoEnv),
+                       "kafka.properties.enable.idempotence", "idempotent"));
+  // Aborted records must not be applied under exactly_once; at_least_once
+  // leaves the isolation level to the operator.
+  const std::string uncommitted = "kafka:\n  properties:\n    consumer.isolation.level: read_uncommitted\n";
+  EXPECT_TRUE(HasError(LoadConfigText(uncommitted + "processing:\n  guarantee: exactly_once\n", &NoEnv),
+                       "kafka.properties.consumer.isolation.level", "read_committed"));
+  EXPECT_TRUE(LoadConfigText(uncommitted, &NoEnv).ok());
+}
+
 TEST(ConfigTest, WithoutPoliciesTheDefaultsApply) {
   const Config c = DefaultConfig();
   EXPECT_FALSE(c.sla.policies_given);
