@@ -101,13 +101,14 @@ struct Slot {
   // task before and ends that one's open transaction before the changelog
   // is read. Touched by the Run() thread only while the task exists.
   KafkaHandle producer;
-  bool new_producer = true;     // the next restore makes the producer anew
-  bool in_transaction = false;  // begun, not yet committed or aborted
+  bool new_producer = true;  // the next restore makes the producer anew
   // Written by the restore thread before it hands the slot back: the
   // restore ran to its end (not cancelled by a revoke, say).
   bool restore_complete = false;
   bool restore_cancelled = false;
-  std::int64_t produced = 0;  // records produced in the open transaction
+  // exactly_once: records produced in the open transaction (one is open
+  // exactly while this is not 0).
+  std::int64_t produced = 0;
 };
 
 class Worker::Impl {
@@ -187,6 +188,8 @@ class Worker::Impl {
   // Creates an internal topic with `partitions`; compacted or with time retention.
   Status CreateTopic(const std::string& name, int partitions, bool compact);
   Status AwaitTopics(const std::vector<std::string>& topics, int partitions);
+  // Hands a slot (its task not running) to the restore thread.
+  void QueueRestore(Slot& slot);
   void RestoreLoop();
   Status Restore(Slot& slot);
   void FinishRestores();
@@ -199,6 +202,11 @@ class Worker::Impl {
   // The task's changed state keys and input offsets to its changelog
   // partition, closed by an END marker (delivered: slot.end_offset).
   Status WriteFrame(Slot& slot);
+  // The task's state store after its frame is in the changelog: one atomic
+  // write with the changelog position after the END marker.
+  Status CommitStore(Slot& slot);
+  // The offsets the task's last frame resumes its inputs at.
+  void AddResumeOffsets(const Slot& slot, rd_kafka_topic_partition_list_t* list) const;
   // exactly_once: aborts the task's transaction and starts the task again
   // from its last commit (through a restore, as after an assignment).
   Status AbortAndRestart(Slot& slot, const std::string& reason);
@@ -707,13 +715,10 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
   for (int p : numbers) {
     Slot& slot = *slots_[p];
     slot.cancel_restore.store(false);
-    if (!slot.restoring.exchange(true)) {
+    if (!slot.restoring.load()) {
       slot.new_producer = true;
       slot.task.reset();
-      restoring_.fetch_add(1);
-      std::lock_guard<std::mutex> l(restore_mu_);
-      restore_queue_.push_back(&slot);
-      restore_cv_.notify_one();
+      QueueRestore(slot);
     }
   }
   if (auto e = rd_kafka_assign(consumer_.get(), parts)) {
@@ -911,7 +916,6 @@ Status Worker::Impl::Restore(Slot& slot) {
 
 Status Worker::Impl::OpenTaskProducer(Slot& slot) {
   slot.producer.reset();  // a previous assignment's
-  slot.in_transaction = false;
   slot.produced = 0;
   auto conf = BaseConf(config_, ClientKind::kProducer);
   if (!conf.ok()) return Status::Fatal(conf.status().message());
@@ -972,12 +976,7 @@ void Worker::Impl::FinishRestores() {
       continue;
     }
     if (!slot->restore_complete) {
-      // Cancelled by a revoke, then assigned again: restore once more.
-      slot->restoring.store(true);
-      restoring_.fetch_add(1);
-      std::lock_guard<std::mutex> l(restore_mu_);
-      restore_queue_.push_back(slot);
-      restore_cv_.notify_one();
+      QueueRestore(*slot);  // cancelled by a revoke, then assigned again
       continue;
     }
     // Revoked while it restored, and not assigned again yet: nothing may be
@@ -1151,15 +1150,13 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
 
 rd_kafka_t* Worker::Impl::ProducerFor(Slot& slot) {
   if (!exactly_once_) return producer_.get();
-  if (!slot.in_transaction) {
+  if (slot.produced++ == 0) {
     if (rd_kafka_error_t* e = rd_kafka_begin_transaction(slot.producer.get())) {
       Fatal(Status::Fatal("task " + std::to_string(slot.partition) +
                           ": begin_transaction: " + rd_kafka_error_string(e)));
       rd_kafka_error_destroy(e);
     }
-    slot.in_transaction = true;
   }
-  ++slot.produced;
   return slot.producer.get();
 }
 
@@ -1378,20 +1375,8 @@ Status Worker::Impl::CommitAll() {
 
   PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(frames.size() * topics_.size())));
   for (Slot* slot : frames) {
-    if (slot->end_offset < 0) return Status::Fatal("changelog END marker was not acknowledged");
-    PutInt64(*slot->store, kChangelogPositionKey, slot->end_offset + 1);
-    StateWrite timing(write_started_);  // the disk only: Kafka's waits are above
-    if (Status s = slot->store->Commit(); !s.ok()) {
-      return Status::Fatal("state commit of task " + std::to_string(slot->partition) + ": " + s.message());
-    }
-    slot->dirty = false;
-    slot->produced = 0;
-    for (std::size_t i = 0; i < topics_.size(); ++i) {
-      if (slot->resume_offset[i] >= 0) {
-        rd_kafka_topic_partition_list_add(offsets.get(), topics_[i].c_str(), slot->partition)->offset =
-            slot->resume_offset[i];
-      }
-    }
+    if (Status s = CommitStore(*slot); !s.ok()) return s;
+    AddResumeOffsets(*slot, offsets.get());
   }
   if (offsets->cnt > 0) rd_kafka_commit(consumer_.get(), offsets.get(), /*async=*/1);
   metrics_.commits.Increment();
@@ -1443,15 +1428,10 @@ Status Worker::Impl::CommitTransactions(const std::vector<Slot*>& frames) {
   for (Slot* slot : frames) {
     rd_kafka_t* rk = slot->producer.get();
     PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
-    for (std::size_t i = 0; i < topics_.size(); ++i) {
-      if (slot->resume_offset[i] >= 0) {
-        rd_kafka_topic_partition_list_add(offsets.get(), topics_[i].c_str(), slot->partition)->offset =
-            slot->resume_offset[i];
-      }
-    }
-    // A retriable error (a coordinator moving) is tried again, for at most
-    // the stall limit's worth of attempts; an abortable one aborts; any
-    // other (fenced: another worker owns the task now) stops the worker.
+    AddResumeOffsets(*slot, offsets.get());
+    // A retriable error (a coordinator moving) is tried again, 20 times at
+    // most; an abortable one aborts; any other (fenced: another worker owns
+    // the task now) stops the worker.
     std::string step;
     rd_kafka_error_t* e = nullptr;
     bool offsets_sent = offsets->cnt == 0;
@@ -1488,17 +1468,29 @@ Status Worker::Impl::CommitTransactions(const std::vector<Slot*>& frames) {
       if (Status s = AbortAndRestart(*slot, why); !s.ok()) return s;
       continue;
     }
-    slot->in_transaction = false;
     slot->produced = 0;
-    if (slot->end_offset < 0) return Status::Fatal("changelog END marker was not acknowledged");
-    PutInt64(*slot->store, kChangelogPositionKey, slot->end_offset + 1);
-    StateWrite timing(write_started_);
-    if (Status s = slot->store->Commit(); !s.ok()) {
-      return Status::Fatal("state commit of task " + std::to_string(slot->partition) + ": " + s.message());
-    }
-    slot->dirty = false;
+    if (Status s = CommitStore(*slot); !s.ok()) return s;
   }
   return Status::Ok();
+}
+
+Status Worker::Impl::CommitStore(Slot& slot) {
+  if (slot.end_offset < 0) return Status::Fatal("changelog END marker was not acknowledged");
+  PutInt64(*slot.store, kChangelogPositionKey, slot.end_offset + 1);
+  StateWrite timing(write_started_);  // the disk only: Kafka's waits are done
+  if (Status s = slot.store->Commit(); !s.ok()) {
+    return Status::Fatal("state commit of task " + std::to_string(slot.partition) + ": " + s.message());
+  }
+  slot.dirty = false;
+  return Status::Ok();
+}
+
+void Worker::Impl::AddResumeOffsets(const Slot& slot, rd_kafka_topic_partition_list_t* list) const {
+  for (std::size_t i = 0; i < topics_.size(); ++i) {
+    if (slot.resume_offset[i] >= 0)
+      rd_kafka_topic_partition_list_add(list, topics_[i].c_str(), slot.partition)->offset =
+          slot.resume_offset[i];
+  }
 }
 
 Status Worker::Impl::AbortAndRestart(Slot& slot, const std::string& reason) {
@@ -1510,7 +1502,6 @@ Status Worker::Impl::AbortAndRestart(Slot& slot, const std::string& reason) {
     rd_kafka_error_destroy(e);
     return Status::Fatal("task " + std::to_string(slot.partition) + ": abort_transaction: " + why);
   }
-  slot.in_transaction = false;
   slot.produced = 0;
   // What the task did since its last commit is undone: its store's pending
   // writes dropped, the task made again from the store, its inputs read
@@ -1523,12 +1514,16 @@ Status Worker::Impl::AbortAndRestart(Slot& slot, const std::string& reason) {
   PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
   for (const auto& t : topics_) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), slot.partition);
   rd_kafka_pause_partitions(consumer_.get(), list.get());
+  QueueRestore(slot);
+  return Status::Ok();
+}
+
+void Worker::Impl::QueueRestore(Slot& slot) {
   slot.restoring.store(true);
   restoring_.fetch_add(1);
   std::lock_guard<std::mutex> l(restore_mu_);
   restore_queue_.push_back(&slot);
   restore_cv_.notify_one();
-  return Status::Ok();
 }
 
 void Worker::Impl::ReportStats(Slot& slot) {
