@@ -62,6 +62,45 @@ class FileSink final : public OutputSink {
   std::vector<std::string> repartitioned_;
 };
 
+// Counts what passes through to the store it wraps.
+class CountingStore final : public state::Store {
+ public:
+  CountingStore(std::unique_ptr<state::Store> inner, StoreCounts& counts)
+      : inner_(std::move(inner)), counts_(counts) {}
+  Result<std::optional<std::string>> Get(std::string_view key) override {
+    ++counts_.gets;
+    return inner_->Get(key);
+  }
+  void Put(std::string_view key, std::string_view value) override {
+    ++counts_.puts;
+    inner_->Put(key, value);
+  }
+  void Delete(std::string_view key) override {
+    ++counts_.deletes;
+    inner_->Delete(key);
+  }
+  Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
+    ++counts_.scans;
+    return inner_->Scan(begin, end, fn);
+  }
+  Status Commit() override {
+    ++counts_.commits;
+    Status s = inner_->ForEachPending([&](std::string_view key, std::optional<std::string_view>) {
+      ++counts_.committed_records;
+      if (!key.empty() && key.front() == 'T') ++counts_.committed_timer_records;
+    });
+    if (!s.ok()) return s;
+    return inner_->Commit();
+  }
+  void Rollback() override { inner_->Rollback(); }
+  Status ForEachPending(const PendingFn& fn) override { return inner_->ForEachPending(fn); }
+  std::size_t PendingBytes() const override { return inner_->PendingBytes(); }
+
+ private:
+  std::unique_ptr<state::Store> inner_;
+  StoreCounts& counts_;
+};
+
 }  // namespace
 
 Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOptions& options) {
@@ -74,7 +113,9 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   FileSink sink;
   if (Status s = sink.Open(options.out_dir); !s.ok()) return s;
 
-  auto store = state::NewMemoryStore();
+  StoreCounts counts;
+  std::unique_ptr<state::Store> store = state::NewMemoryStore();
+  if (options.count_store) store = std::make_unique<CountingStore>(std::move(store), counts);
   // Input 0: the event files; input 1: the repartition loop (one upstream
   // task, one next-stage partition), as in run mode with one partition.
   TaskOptions topts = TaskOptionsFrom(config);
@@ -135,8 +176,18 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   if (Status s = sink.Close(); !s.ok()) return s;
   summary.stats = task.stats();
   summary.watermark = task.watermark();
+  if (options.count_store) summary.store = counts;
   if (Status s = AddOpenSlaClocks(task, summary.open_clocks); !s.ok()) return s;
   return summary;
+}
+
+std::string FormatStoreCounts(const StoreCounts& c, std::uint64_t lines) {
+  std::ostringstream o;
+  o << "{\"records\":" << lines << ",\"store_gets\":" << c.gets << ",\"store_puts\":" << c.puts
+    << ",\"store_deletes\":" << c.deletes << ",\"store_scans\":" << c.scans << ",\"commits\":" << c.commits
+    << ",\"committed_records\":" << c.committed_records
+    << ",\"committed_timer_records\":" << c.committed_timer_records << "}";
+  return o.str();
 }
 
 std::string FormatSummary(const ReplaySummary& s) {

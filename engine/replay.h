@@ -11,6 +11,7 @@
 // never reject an event.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,18 @@ struct ReplayOptions {
   // "Now" without `until`; unset: the wall clock at the start (tests fix it).
   std::optional<Timestamp> now;
   std::string out_dir;
+  // Counts the task's store operations (ReplaySummary::store); for the
+  // replay benchmark (bench/replay), a few per cent slower.
+  bool count_store = false;
+};
+
+// What the task asked of its store over a replay (ReplayOptions::count_store).
+// `committed_records` is what run mode would write to the changelog with a
+// commit every 4,096 input records, as replay commits: one record per key
+// changed in a commit interval (`committed_timer_records` of them timers).
+struct StoreCounts {
+  std::uint64_t gets = 0, puts = 0, deletes = 0, scans = 0, commits = 0;
+  std::uint64_t committed_records = 0, committed_timer_records = 0;
 };
 
 struct ReplaySummary {
@@ -36,7 +49,11 @@ struct ReplaySummary {
   Timestamp watermark;
   std::uint64_t lines = 0;
   OpenClockCounts open_clocks;  // SLA clocks still open at the end
+  std::optional<StoreCounts> store;  // with ReplayOptions::count_store
 };
+
+// The counts as one JSON object (`cxstream replay --stats`).
+std::string FormatStoreCounts(const StoreCounts& c, std::uint64_t lines);
 
 // Fails only for unusable arguments (unreadable input, unwritable output);
 // bad records go to dlq.ndjson.

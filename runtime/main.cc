@@ -57,12 +57,13 @@ int ValidateConfig(const std::string& path, bool reference) {
 }
 
 int Replay(const std::string& config_path, const std::vector<std::string>& inputs, const std::string& until,
-           const std::string& out_dir) {
+           const std::string& out_dir, bool stats) {
   auto config = LoadOrReport(config_path);
   if (!config) return kExitConfig;
   cx::engine::ReplayOptions opts;
   opts.inputs = inputs;
   opts.out_dir = out_dir;
+  opts.count_store = stats;
   if (!until.empty()) {
     std::string why;
     auto t = cx::ParseRfc3339(until, &why);
@@ -78,6 +79,7 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
     return kExitUsage;
   }
   std::cerr << cx::engine::FormatSummary(*result);
+  if (result->store) std::cout << cx::engine::FormatStoreCounts(*result->store, result->lines) << "\n";
   return 0;
 }
 
@@ -178,6 +180,9 @@ int main(int argc, char** argv) {
   replay->add_option("--until", until, "Move the watermark to this RFC 3339 time at the end of input");
   replay->add_option("--out", out_dir, "Output directory for sla/alerts/profiles/staffing/dlq.ndjson")
       ->required();
+  bool replay_stats = false;
+  replay->add_flag("--stats", replay_stats,
+                   "Count the store operations and print them as one JSON line on stdout (bench/replay)");
 
   int http_port = -1;
   auto* run = app.add_subcommand("run", "Run a worker: consume, process, produce (joins the consumer group)");
@@ -320,7 +325,7 @@ int main(int argc, char** argv) {
   }
 
   if (validate->parsed()) return ValidateConfig(config_path, reference);
-  if (replay->parsed()) return Replay(config_path, inputs, until, out_dir);
+  if (replay->parsed()) return Replay(config_path, inputs, until, out_dir, replay_stats);
   if (run->parsed()) return Run(config_path, http_port);
   if (devbroker->parsed()) return cx::tools::RunDevBroker(broker);
   if (produce->parsed()) return cx::tools::Produce(produce_opts);
