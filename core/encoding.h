@@ -43,11 +43,18 @@ inline std::int64_t GetOrderedInt64(const char* p) {
 }
 
 inline void PutVarint(std::string& out, std::uint64_t v) {
+  if (v < 0x80) {  // the common case: one byte
+    out.push_back(static_cast<char>(v));
+    return;
+  }
+  char buf[10];
+  std::size_t n = 0;
   while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
+    buf[n++] = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out.push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
 }
 inline void PutVarintSigned(std::string& out, std::int64_t v) {
   PutVarint(out, (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace cx {
 namespace {
@@ -128,7 +129,24 @@ JsonWriter& JsonWriter::EndArray() {
   return *this;
 }
 
-JsonWriter& JsonWriter::Key(std::string_view k) {
+JsonWriter& JsonWriter::Key(JsonKey k) {
+  const std::string_view v = k.view();
+  // ,"key": in one append where the buffer has room.
+  const std::size_t at = out_.size();
+  out_.resize(at + v.size() + 4);
+  char* p = out_.data() + at;
+  if (need_comma_) *p++ = ',';
+  *p++ = '"';
+  std::memcpy(p, v.data(), v.size());
+  p += v.size();
+  *p++ = '"';
+  *p++ = ':';
+  out_.resize(static_cast<std::size_t>(p - out_.data()));
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::DynamicKey(std::string_view k) {
   Separate();
   AppendJsonString(k, out_);
   out_.push_back(':');
@@ -156,13 +174,15 @@ JsonWriter& JsonWriter::Double(double v) {
     out_ += "null";
     return *this;
   }
-  // Fixed 6 decimals, then trim: stable across platforms, no exponent.
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%.6f", v);
-  if (n <= 0 || n >= static_cast<int>(sizeof buf)) {
+  // Fixed 6 decimals (correctly rounded, as printf's %.6f), then trim:
+  // stable across platforms, no exponent.
+  char buf[352];  // the longest finite double in fixed notation with 6 decimals, and a sign
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 6);
+  if (r.ec != std::errc()) {
     out_ += "null";
     return *this;
   }
+  int n = static_cast<int>(r.ptr - buf);
   while (n > 1 && buf[n - 1] == '0') --n;
   if (buf[n - 1] == '.') --n;
   if (n == 2 && buf[0] == '-' && buf[1] == '0') {

@@ -32,7 +32,7 @@ void Log(LogLevel level, std::string_view component, std::string_view message,
       .Field("component", component)
       .Field("msg", message);
   for (const auto& [k, v] : fields) {
-    w.Key(k);
+    w.DynamicKey(k);
     std::visit(
         [&w](auto&& x) {
           using T = std::decay_t<decltype(x)>;

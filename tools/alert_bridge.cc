@@ -94,7 +94,7 @@ class Bridge {
       for (auto field : obj) {
         std::string_view v;
         if (field.key == "severity" || field.key == "kind" || field.value.get(v)) continue;
-        labels.Field(field.key, v);
+        labels.DynamicKey(field.key).String(v);
       }
     }
     labels.EndObject();

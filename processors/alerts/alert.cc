@@ -46,7 +46,7 @@ void Alert::EmitTo(ProcessorContext& ctx, std::string_view source) const {
 }
 
 std::string Alert::ToJson(std::string_view source) const {
-  JsonWriter w;
+  JsonWriter w(1024);  // an alert is about 650 bytes
   w.BeginObject()
       .Field("dedup_key", dedup_key)
       .Field("action", action)
@@ -56,10 +56,10 @@ std::string Alert::ToJson(std::string_view source) const {
       .Field("source", source)
       .TimeField("ts", ts);
   w.Key("labels").BeginObject();
-  for (const auto& [k, v] : labels) w.Field(k, v);
+  for (const auto& [k, v] : labels) w.DynamicKey(k).String(v);
   w.EndObject();
   w.Key("details").BeginObject();
-  for (const auto& [k, v] : details) w.Key(k).Raw(v);
+  for (const auto& [k, v] : details) w.DynamicKey(k).Raw(v);
   w.EndObject();
   if (!grouped_under.empty()) w.Field("grouped_under", grouped_under);
   w.EndObject();

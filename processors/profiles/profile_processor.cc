@@ -65,6 +65,7 @@ struct ProfileProcessor::Profile {
 
   std::string Encode() const {
     std::string v;
+    v.reserve(256);
     v.push_back(static_cast<char>(kFormat));
     PutVarint(v, version);
     for (Timestamp t : {first_seen, last_activity, first_order, last_order, emit_at, expire_at})
@@ -416,7 +417,7 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   for (const auto& [c, x] : p.refunded_amount)
     if (auto r = rate(c)) refunded_base += x * *r;
 
-  JsonWriter w;
+  JsonWriter w(1536);  // a profile is about 1 KB
   w.BeginObject()
       .Field("customer_id", customer)
       .Field("version", static_cast<std::int64_t>(p.version))
@@ -428,7 +429,7 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
       .Field("paid", p.paid)
       .Field("cancelled", p.cancelled);
   w.Key("gmv").BeginObject();
-  for (const auto& [c, x] : gmv) w.Field(c, x);
+  for (const auto& [c, x] : gmv) w.DynamicKey(c).Double(x);
   w.EndObject();
   w.Field("gmv_base", gmv_base).Field("base_currency", options_.base_currency);
   if (p.paid > 0)
@@ -462,7 +463,7 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   std::size_t preferred = 0;
   for (std::size_t c = 1; c < p.channels.size(); ++c) {
     if (p.channels[c] == 0) continue;
-    w.Field(ToString(static_cast<Channel>(c)), p.channels[c]);
+    w.DynamicKey(ToString(static_cast<Channel>(c))).Int(p.channels[c]);
     if (preferred == 0 || p.channels[c] > p.channels[preferred]) preferred = c;
   }
   w.EndObject();
@@ -490,13 +491,13 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   const double refund_rate = paid_base > 0 ? refunded_base / paid_base : 0;
   w.Key("aftersales").BeginObject().Key("cases").BeginObject();
   for (std::size_t k = 1; k < p.cases.size(); ++k)
-    if (p.cases[k]) w.Field(ToString(static_cast<CaseKind>(k)), p.cases[k]);
+    if (p.cases[k]) w.DynamicKey(ToString(static_cast<CaseKind>(k))).Int(p.cases[k]);
   w.EndObject()
       .Field("complaints", complaints)
       .Field("escalations", p.escalations)
       .Field("refunds", p.refunds);
   w.Key("refunded").BeginObject();
-  for (const auto& [c, x] : p.refunded_amount) w.Field(c, x);
+  for (const auto& [c, x] : p.refunded_amount) w.DynamicKey(c).Double(x);
   w.EndObject();
   if (paid_base > 0)
     w.Field("refund_rate", refund_rate);
@@ -515,10 +516,10 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   }
   w.Key("service").BeginObject();
   for (const auto* arr : {&b30, &b90}) {
-    w.Key(arr == &b30 ? "sla_breaches_30d" : "sla_breaches_90d").BeginObject();
+    w.DynamicKey(arr == &b30 ? "sla_breaches_30d" : "sla_breaches_90d").BeginObject();
     for (int m = 0; m < kMetricCount; ++m)
       if ((*arr)[static_cast<std::size_t>(m)])
-        w.Field(ToString(static_cast<Metric>(m)), (*arr)[static_cast<std::size_t>(m)]);
+        w.DynamicKey(ToString(static_cast<Metric>(m))).Int((*arr)[static_cast<std::size_t>(m)]);
     w.EndObject();
   }
   w.EndObject();

@@ -667,7 +667,7 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   id.append(what);
   if (what == "pause" || what == "resume") id.append("/" + std::to_string(c.pauses));
 
-  JsonWriter w;
+  JsonWriter w(512);  // an SLA record is about 400 bytes
   w.BeginObject()
       .Field("id", id)
       .Field("customer_id", c.customer_id)

@@ -432,9 +432,9 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
       .Field("abandoned", s.abandoned);
   auto ratio_or_null = [&](std::string_view k, double num, std::int64_t den) {
     if (den > 0)
-      w.Field(k, num / static_cast<double>(den));
+      w.DynamicKey(k).Double(num / static_cast<double>(den));
     else
-      w.Key(k).Null();
+      w.DynamicKey(k).Null();
   };
   ratio_or_null("service_level", static_cast<double>(s.answered_within), s.answered + s.abandoned);
   ratio_or_null("asa_s", static_cast<double>(s.wait_answered) / 1000.0, s.answered);
@@ -465,7 +465,7 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
       .Field("concurrency", target.concurrency)
       .EndObject();
   auto model = [&](std::string_view k, const std::optional<StaffingModel>& m, bool erlang_a) {
-    w.Key(k);
+    w.DynamicKey(k);
     if (!computed || !m) {
       w.Null();
       return;
