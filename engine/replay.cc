@@ -123,6 +123,9 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   topts.repartition_input = 1;
   topts.repartition_sources = 1;
   topts.source_id = 0;
+  // The share of the memory budget a worker gives its decoded records.
+  topts.object_budget =
+      std::make_shared<ObjectBudget>(static_cast<std::size_t>(config.state.memory_budget_bytes) / 8);
   Task task(topts, *store, sink, BuildCustomerProcessors(config, Mode::kReplay, 1));
   if (Status s = task.Open(); !s.ok()) return s;
   // Feeds what the task sent to the next stage back to it, as the

@@ -72,6 +72,25 @@ class Task::Context final : public processors::ProcessorContext {
   void Delete(std::string_view owner, std::string_view name) override {
     task_.store_.Delete(Key(owner, name));
   }
+  processors::StateObject* FindObject(std::string_view owner, std::string_view name,
+                                      processors::ObjectDecoder decode) override {
+    Status error;
+    processors::StateObject* o = task_.objects_.Find(ScratchKey(owner, name), decode, error);
+    if (!error.ok()) task_.Fail(error);
+    return o;
+  }
+  processors::StateObject* AddObject(std::string_view owner, std::string_view name,
+                                     std::unique_ptr<processors::StateObject> object) override {
+    return task_.objects_.Add(ScratchKey(owner, name), std::move(object));
+  }
+  bool SaveObject(std::string_view owner, std::string_view name) override {
+    return task_.objects_.Save(ScratchKey(owner, name));
+  }
+  void DeleteObject(std::string_view owner, std::string_view name) override {
+    const std::string& key = ScratchKey(owner, name);
+    task_.objects_.Erase(key);
+    task_.store_.Delete(key);
+  }
   void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
     task_.timers_.Set(MakeTimer(when, owner, tag));
   }
@@ -164,12 +183,23 @@ class Task::Context final : public processors::ProcessorContext {
     k.append(name);
     return k;
   }
+  // Key(), in a buffer kept between calls (no allocation once it is big enough).
+  const std::string& ScratchKey(std::string_view owner, std::string_view name) {
+    key_.clear();
+    key_.push_back('C');
+    PutString(key_, owner);
+    key_.append(current_->name());
+    key_.push_back('/');
+    key_.append(name);
+    return key_;
+  }
   state::Timer MakeTimer(Timestamp when, std::string_view owner, std::string_view tag) const {
     return state::Timer{when, std::string(current_->name()), std::string(owner), std::string(tag)};
   }
 
   Task& task_;
   const processors::Processor* current_ = nullptr;
+  std::string key_;
 };
 
 Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
@@ -179,6 +209,7 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       sink_(sink),
       processors_(std::move(processors)),
       timers_(store),
+      objects_(store, options.object_budget),
       decoder_(options.limits),
       ctx_(std::make_unique<Context>(*this)),
       input_max_ts_(static_cast<std::size_t>(std::max(1, options.inputs)), Timestamp::Min()),
@@ -193,6 +224,7 @@ Result<std::optional<std::string>> Task::ReadState(std::string_view processor, s
   key.append(processor);
   key.push_back('/');
   key.append(name);
+  if (const std::string* cached = objects_.Bytes(key)) return std::optional<std::string>(*cached);
   return store_.Get(key);
 }
 
@@ -219,6 +251,7 @@ Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, 
   end.append(name_prefix);
   end.push_back('\xff');  // names are text: every name with the prefix sorts before
   begin.append(from > name_prefix ? from : name_prefix);
+  objects_.FlushRange(begin, end);
   return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
     return fn(key.substr(name_at), value);
   });
@@ -337,6 +370,7 @@ void Task::Apply(const Pending& p) {
   // elsewhere (timers, counts), every record of the customer goes, the
   // dedup ring included. Deletes reach the changelog as tombstones.
   if (p.event.type == EventType::kCustomerErased) EraseOwner(p.event.customer_id);
+  objects_.Trim();
 }
 
 void Task::Drain() {
@@ -378,6 +412,9 @@ void Task::EraseOwner(std::string_view owner) {
   const std::string begin = OwnerPrefix(owner);
   std::string end = begin;
   end.push_back('\xff');
+  // Decoded records first (what they saved since the last commit never
+  // reaches the store), then what the store holds.
+  objects_.EraseRange(begin, end);
   std::vector<std::string> keys;
   Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view) {
     keys.emplace_back(k);
@@ -569,12 +606,14 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
       p->OnRepartitioned(key, ts, value, *ctx_);
     }
     store_.Delete(k);
+    objects_.Trim();
   }
   stage_wm_ = stage_wm;
   for (auto& p : processors_) {
     ctx_->set_current(p.get());
     p->OnStageWatermark(stage_wm, *ctx_);
   }
+  objects_.Trim();
 }
 
 void Task::FireTimersUpTo(Timestamp limit) {
@@ -596,11 +635,13 @@ void Task::FireTimersUpTo(Timestamp limit) {
       }
     }
     firing_.reset();
+    objects_.Trim();
   });
   if (!s.ok()) Fail(s);
 }
 
 void Task::Checkpoint() {
+  objects_.Flush();
   if (watermark_ != Timestamp::Min()) {
     std::string v;
     PutOrderedInt64(v, watermark_.ms);

@@ -23,6 +23,7 @@
 #include "core/output.h"
 #include "core/status.h"
 #include "core/time.h"
+#include "engine/object_cache.h"
 #include "processors/processor.h"
 #include "state/store.h"
 #include "state/timers.h"
@@ -53,6 +54,9 @@ struct TaskOptions {
   // Events waiting for the watermark (limits.max_buffered_events): beyond
   // it the oldest is applied at once, as if the watermark had reached it.
   std::size_t max_buffered = 0;
+  // What the decoded state records of this task (and of the others sharing
+  // it) may hold in memory; null: no bound (tests).
+  std::shared_ptr<ObjectBudget> object_budget;
 };
 
 // Where a record came from, for dead letters and logs.
@@ -192,6 +196,7 @@ class Task {
   Timestamp watermark() const { return watermark_; }
   Timestamp max_event_time() const { return max_ts_; }
   const TaskStats& stats() const { return stats_; }
+  const ObjectCacheStats& object_cache_stats() const { return objects_.stats(); }
   // A state failure that the task cannot recover from (sticky): the runtime
   // stops the task when it is not OK.
   const Status& error() const { return error_; }
@@ -241,6 +246,7 @@ class Task {
   OutputSink& sink_;
   std::vector<std::unique_ptr<processors::Processor>> processors_;
   state::TimerService timers_;
+  ObjectCache objects_;
   EventDecoder decoder_;
   std::unique_ptr<Context> ctx_;
   Timestamp watermark_ = Timestamp::Min();

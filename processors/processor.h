@@ -8,7 +8,9 @@
 // by one task and called from that task's thread only.
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +41,22 @@ struct Signal {
   const SlaDecision* sla = nullptr;  // kind "sla"
 };
 
+// A state record kept decoded (ProcessorContext::FindObject): the task's
+// object cache holds it between events and writes its bytes back to the
+// store when the task commits, or earlier when the cache's memory budget
+// demands it. Not shared between threads.
+class StateObject {
+ public:
+  virtual ~StateObject() = default;
+  // Appends the record's bytes to `out` (equal objects, equal bytes).
+  virtual void EncodeTo(std::string& out) const = 0;
+  // Heap and inline bytes the object holds, approximately: what the cache
+  // charges to its budget.
+  virtual std::size_t MemoryBytes() const = 0;
+};
+// Decodes a stored record; nullptr when the bytes are not one.
+using ObjectDecoder = std::unique_ptr<StateObject> (*)(std::string_view bytes);
+
 // What the task gives a processor while it handles one event or timer.
 class ProcessorContext {
  public:
@@ -53,6 +71,23 @@ class ProcessorContext {
   virtual std::optional<std::string> Get(std::string_view owner, std::string_view name) = 0;
   virtual void Put(std::string_view owner, std::string_view name, std::string_view value) = 0;
   virtual void Delete(std::string_view owner, std::string_view name) = 0;
+
+  // Typed state. A record read as an object is only ever accessed as one
+  // (never with Get, Put or Delete): the cache, not the store, holds its
+  // latest value until the task commits. Pointers stay valid until the
+  // current event, timer or repartitioned record has been handled.
+  //
+  // The object `name` of `owner`, decoded from the store on first use;
+  // nullptr when absent or not decodable.
+  virtual StateObject* FindObject(std::string_view owner, std::string_view name, ObjectDecoder decode) = 0;
+  // Makes `object` the record `name` of `owner` (unsaved until SaveObject).
+  virtual StateObject* AddObject(std::string_view owner, std::string_view name,
+                                 std::unique_ptr<StateObject> object) = 0;
+  // Records the object's current value, to be written at the next commit;
+  // false (and nothing to write) when its bytes equal those last saved or
+  // read. The object must be in the cache (found or added during this call).
+  virtual bool SaveObject(std::string_view owner, std::string_view name) = 0;
+  virtual void DeleteObject(std::string_view owner, std::string_view name) = 0;
 
   // Event-time timers of this processor. Setting an existing timer again is
   // a no-op; cancelling an absent one is harmless.
@@ -105,6 +140,18 @@ class ProcessorContext {
   enum class Counter { kQueueOverflow };
   virtual void Count(Counter counter) = 0;
 };
+
+// FindObject with T's decoder (static std::unique_ptr<StateObject>
+// DecodeObject(std::string_view)) and type.
+template <typename T>
+T* FindObject(ProcessorContext& ctx, std::string_view owner, std::string_view name) {
+  return static_cast<T*>(ctx.FindObject(owner, name, &T::DecodeObject));
+}
+template <typename T>
+T* AddObject(ProcessorContext& ctx, std::string_view owner, std::string_view name,
+             std::unique_ptr<T> object) {
+  return static_cast<T*>(ctx.AddObject(owner, name, std::move(object)));
+}
 
 class Processor {
  public:

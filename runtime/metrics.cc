@@ -137,6 +137,26 @@ Metrics::Metrics()
                                     .Help("The configured memory budget (state.memory_budget_bytes)")
                                     .Register(*registry_)
                                     .Add({})),
+      object_cache_bytes(BuildGauge()
+                             .Name("cxstream_state_object_cache_bytes")
+                             .Help("Decoded state records held in memory, against an eighth of the budget")
+                             .Register(*registry_)
+                             .Add({})),
+      object_cache_hits(BuildCounter()
+                            .Name("cxstream_state_object_cache_hits_total")
+                            .Help("State records found decoded in memory")
+                            .Register(*registry_)
+                            .Add({})),
+      object_cache_misses(BuildCounter()
+                              .Name("cxstream_state_object_cache_misses_total")
+                              .Help("State records read from the store and decoded")
+                              .Register(*registry_)
+                              .Add({})),
+      object_cache_evictions(BuildCounter()
+                                 .Name("cxstream_state_object_cache_evictions_total")
+                                 .Help("Decoded state records dropped to stay within the budget")
+                                 .Register(*registry_)
+                                 .Add({})),
       backpressure(BuildGauge()
                        .Name("cxstream_backpressure")
                        .Help("1 while input is paused because the producer queue is full")

@@ -90,6 +90,10 @@ class Metrics {
   prometheus::Gauge& state_memory_bytes;
   prometheus::Gauge& state_pending_bytes;
   prometheus::Gauge& state_memory_budget_bytes;
+  prometheus::Gauge& object_cache_bytes;        // decoded state records held (engine/object_cache.h)
+  prometheus::Counter& object_cache_hits;       // found decoded
+  prometheus::Counter& object_cache_misses;     // read from the store and decoded
+  prometheus::Counter& object_cache_evictions;  // dropped for the budget
   prometheus::Gauge& backpressure;
   prometheus::Gauge& resident_memory_bytes;  // the whole process (/proc/self/statm)
   prometheus::Counter& cache_hits;           // RocksDB block cache, all tasks

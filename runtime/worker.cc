@@ -93,6 +93,7 @@ struct Slot {
   std::int64_t end_offset = -1;             // set by the delivery report of the END marker
   std::vector<bool> first_logged;           // per input: first record after (re)start logged
   engine::TaskStats reported;               // the task's counters already added to the metrics
+  engine::ObjectCacheStats reported_objects;  // the same for its object cache
   bool dirty = false;
   std::unique_ptr<OutputSink> sink;  // the task's outputs, to its producer
   // exactly_once: the task's transactional producer (transactional.id
@@ -240,6 +241,7 @@ class Worker::Impl {
   const std::string changelog_;
   const bool exactly_once_;
   std::shared_ptr<state::RocksDbShared> memory_;
+  std::shared_ptr<engine::ObjectBudget> object_budget_;  // shared by every task
   std::size_t max_pending_bytes_ = 0;
 
   KafkaHandle consumer_;
@@ -391,11 +393,13 @@ Status Worker::Impl::Start() {
   if (ec) return Status::Fatal("state.dir " + config_.state.dir + " cannot be created: " + ec.message());
   if (Status s = LockStateDir(); !s.ok()) return s;
   watchdog_ = std::thread([this] { Watchdog(); });
-  // Half the budget for the block cache, a quarter for memtables (charged to
-  // the same cache), a quarter for writes buffered between commits.
+  // Three eighths of the budget for the block cache, a quarter for
+  // memtables (charged to the same cache), a quarter for writes buffered
+  // between commits, an eighth for the tasks' decoded state records.
   const auto budget = static_cast<std::size_t>(config_.state.memory_budget_bytes);
-  memory_ = state::NewRocksDbShared(budget / 2, budget / 4);
+  memory_ = state::NewRocksDbShared(budget / 8 * 3, budget / 4);
   max_pending_bytes_ = budget / 4;
+  object_budget_ = std::make_shared<engine::ObjectBudget>(budget / 8);
 
   char err[512];
   // Producer: idempotent, so retries never duplicate or reorder.
@@ -750,6 +754,7 @@ void Worker::Impl::Revoke() {
     if (slot->task) ReportStats(*slot);
     slot->task.reset();
     slot->reported = {};
+    slot->reported_objects = {};
     slot->dirty = false;
   }
   rd_kafka_assign(consumer_.get(), nullptr);
@@ -988,10 +993,12 @@ void Worker::Impl::FinishRestores() {
     opts.repartition_input = static_cast<int>(topics_.size()) - 1;
     opts.repartition_sources = partitions_;
     opts.source_id = slot->partition;
+    opts.object_budget = object_budget_;
     slot->task = std::make_unique<engine::Task>(
         opts, *slot->store, *slot->sink,
         engine::BuildCustomerProcessors(config_, engine::Mode::kRun, partitions_));
     slot->reported = {};
+    slot->reported_objects = {};
     metrics_.RestoreRemaining(slot->partition).Set(0);  // restored: nothing left (and the series exists)
     if (Status s = slot->task->Open(); !s.ok()) return Fatal(s);
     slot->task->set_now(clock_.Now());
@@ -1509,6 +1516,7 @@ Status Worker::Impl::AbortAndRestart(Slot& slot, const std::string& reason) {
   ReportStats(slot);
   slot.task.reset();
   slot.reported = {};
+  slot.reported_objects = {};
   slot.dirty = false;
   slot.store->Rollback();
   PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
@@ -1536,6 +1544,12 @@ void Worker::Impl::ReportStats(Slot& slot) {
       static_cast<double>(now.queue_overflows - slot.reported.queue_overflows));
   metrics_.timers_fired.Increment(static_cast<double>(now.timers_fired - slot.reported.timers_fired));
   slot.reported = now;
+  const engine::ObjectCacheStats& objects = slot.task->object_cache_stats();
+  metrics_.object_cache_hits.Increment(static_cast<double>(objects.hits - slot.reported_objects.hits));
+  metrics_.object_cache_misses.Increment(static_cast<double>(objects.misses - slot.reported_objects.misses));
+  metrics_.object_cache_evictions.Increment(
+      static_cast<double>(objects.evictions - slot.reported_objects.evictions));
+  slot.reported_objects = objects;
 }
 
 std::size_t Worker::Impl::PendingBytes() const {
@@ -1582,6 +1596,7 @@ void Worker::Impl::UpdateGauges() {
   for (const auto& [key, n] : open_clock_gauges_)
     metrics_.OpenClocks(key.first, key.second).Set(static_cast<double>(n));
   metrics_.state_memory_bytes.Set(static_cast<double>(state::MemoryUsage(*memory_)));
+  metrics_.object_cache_bytes.Set(static_cast<double>(object_budget_->used.load(std::memory_order_relaxed)));
   metrics_.resident_memory_bytes.Set(ResidentMemoryBytes());
   // The statistics count from zero; the counters follow them.
   const state::CacheCounts cache = state::CacheStats(*memory_);

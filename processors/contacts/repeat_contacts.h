@@ -43,6 +43,12 @@ class RecentContacts {
   bool DecodeFrom(Reader& in);
 
   std::size_t size() const { return entries_.size(); }
+  // Heap bytes held, approximately (libstdc++, 64-bit).
+  std::size_t MemoryBytes() const {
+    std::size_t n = entries_.capacity() * sizeof(Entry);
+    for (const Entry& e : entries_) n += e.about.capacity() > 15 ? e.about.capacity() + 1 : 0;
+    return n;
+  }
 
  private:
   struct Entry {

@@ -35,7 +35,7 @@ void PutVec(std::string& v, const std::vector<T>& xs, void (*put)(std::string&, 
 
 // Everything the traits need, per customer. Bounded: windows are daily
 // buckets of the last 90 days, lists keep their most recent entries.
-struct ProfileProcessor::Profile {
+struct ProfileProcessor::Profile final : StateObject {
   std::uint64_t version = 0;
   Timestamp first_seen = Timestamp::Min(), last_activity = Timestamp::Min();
   // Orders.
@@ -63,9 +63,33 @@ struct ProfileProcessor::Profile {
   // Pending timers.
   Timestamp emit_at = Timestamp::Min(), expire_at = Timestamp::Min();
 
-  std::string Encode() const {
-    std::string v;
-    v.reserve(256);
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto p = std::make_unique<Profile>();
+    if (!p->Decode(in)) return nullptr;
+    return p;
+  }
+
+  std::size_t MemoryBytes() const override {
+    // Node and element sizes of libstdc++ on 64 bits, strings counted by
+    // capacity past the inline 15 bytes.
+    auto str = [](const std::string& x) { return x.capacity() > 15 ? x.capacity() + 1 : 0; };
+    std::size_t n = sizeof(Profile) + str(tier);
+    for (const auto* m : {&paid_amount, &refunded_amount})
+      for (const auto& [k, x] : *m) n += 80 + str(k);
+    for (const auto& [k, x] : categories) n += 80 + str(k);
+    for (const auto* l : {&orders, &case_orders}) {
+      n += l->capacity() * 64;
+      for (const auto& [a, b] : *l) n += str(a) + str(b);
+    }
+    for (const auto* l : {&open_conversations, &open_cases}) {
+      n += l->capacity() * 32;
+      for (const auto& x : *l) n += str(x);
+    }
+    n += conv_days.capacity() * 8 + breaches.capacity() * 12 + contacts.MemoryBytes();
+    return n;
+  }
+
+  void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kFormat));
     PutVarint(v, version);
     for (Timestamp t : {first_seen, last_activity, first_order, last_order, emit_at, expire_at})
@@ -105,7 +129,6 @@ struct ProfileProcessor::Profile {
     for (const auto& b : breaches)
       for (std::int32_t x : b) PutVarintSigned(v, x);
     PutString(v, tier);
-    return v;
   }
 
   bool Decode(std::string_view in) {
@@ -211,20 +234,20 @@ int Score(double value, const std::array<double, 4>& thresholds) {
 
 void ProfileProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
   if (e.type == EventType::kAgentStatus) return;
-  Profile p;
-  auto stored = ctx.Get(e.customer_id, kRecord);
-  const bool exists = stored && p.Decode(*stored);
+  Profile* p = FindObject<Profile>(ctx, e.customer_id, kRecord);
   if (e.type == EventType::kCustomerErased) {
-    if (exists) Forget(e.customer_id, p, ctx);
+    if (p) Forget(e.customer_id, *p, ctx);
     // A tombstone whether or not a profile existed: the topic may hold one
     // from before a restore or from another system.
     ctx.Emit(Stream::kProfiles, e.customer_id, std::nullopt);
     return;
   }
-  const std::string before = exists ? *stored : std::string();
-  if (!exists) p.first_seen = e.ts;
-  Apply(e, p);
-  Save(e.customer_id, p, before, e.ts, ctx);
+  if (!p) {
+    p = AddObject(ctx, e.customer_id, kRecord, std::make_unique<Profile>());
+    p->first_seen = e.ts;
+  }
+  Apply(e, *p);
+  Save(e.customer_id, *p, e.ts, ctx);
 }
 
 void ProfileProcessor::Apply(const Event& e, Profile& p) const {
@@ -330,11 +353,12 @@ void ProfileProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
   if (s.kind != "sla" || s.what != "breach") return;
   auto metric = ParseMetric(s.detail);
   if (!metric) return;
-  Profile p;
-  auto stored = ctx.Get(s.owner, kRecord);
-  const bool exists = stored && p.Decode(*stored);
-  const std::string before = exists ? *stored : std::string();
-  if (!exists) p.first_seen = s.ts;
+  Profile* found = FindObject<Profile>(ctx, s.owner, kRecord);
+  if (!found) {
+    found = AddObject(ctx, s.owner, kRecord, std::make_unique<Profile>());
+    found->first_seen = s.ts;
+  }
+  Profile& p = *found;
   Prune(p, DayOf(std::max(p.last_activity, s.ts)));
   const std::int32_t day = DayOf(s.ts), m = static_cast<std::int32_t>(*metric);
   auto it = std::find_if(p.breaches.begin(), p.breaches.end(),
@@ -343,37 +367,34 @@ void ProfileProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
     p.breaches.push_back({day, m, 1});
   else
     ++(*it)[2];
-  Save(s.owner, p, before, s.ts, ctx);
+  Save(s.owner, p, s.ts, ctx);
 }
 
-void ProfileProcessor::Save(std::string_view customer, Profile& p, const std::string& before, Timestamp ts,
-                            ProcessorContext& ctx) {
+void ProfileProcessor::Save(std::string_view customer, Profile& p, Timestamp ts, ProcessorContext& ctx) {
   // Retention: one timer at a time, moved on when it fires early.
   if (p.expire_at == Timestamp::Min()) {
     p.expire_at = p.last_activity + options_.retention;
     ctx.SetTimer(p.expire_at, customer, kExpireTag);
   }
-  std::string now = p.Encode();
-  if (now == before) return;
-  if (p.emit_at == Timestamp::Min()) {  // the first change since the last emission
+  if (!ctx.SaveObject(customer, kRecord)) return;  // nothing changed
+  if (p.emit_at == Timestamp::Min()) {             // the first change since the last emission
     p.emit_at = ts + options_.debounce;
     ctx.SetTimer(p.emit_at, customer, kEmitTag);
-    now = p.Encode();
+    ctx.SaveObject(customer, kRecord);
   }
-  ctx.Put(customer, kRecord, now);
 }
 
 void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
                                ProcessorContext& ctx) {
-  Profile p;
-  auto stored = ctx.Get(owner, kRecord);
-  if (!stored || !p.Decode(*stored)) return;
+  Profile* found = FindObject<Profile>(ctx, owner, kRecord);
+  if (!found) return;
+  Profile& p = *found;
   if (tag == kEmitTag) {
     if (when != p.emit_at) return;
     p.emit_at = Timestamp::Min();
     ++p.version;
     ctx.Emit(Stream::kProfiles, std::string(owner), ToJson(p, owner, when));
-    ctx.Put(owner, kRecord, p.Encode());
+    ctx.SaveObject(owner, kRecord);
     return;
   }
   if (tag == kExpireTag && when == p.expire_at) {
@@ -386,14 +407,14 @@ void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::stri
     }
     p.expire_at = p.last_activity + options_.retention;
     ctx.SetTimer(p.expire_at, owner, kExpireTag);
-    ctx.Put(owner, kRecord, p.Encode());
+    ctx.SaveObject(owner, kRecord);
   }
 }
 
 void ProfileProcessor::Forget(std::string_view customer, const Profile& p, ProcessorContext& ctx) {
   if (p.emit_at != Timestamp::Min()) ctx.CancelTimer(p.emit_at, customer, kEmitTag);
   if (p.expire_at != Timestamp::Min()) ctx.CancelTimer(p.expire_at, customer, kExpireTag);
-  ctx.Delete(customer, kRecord);
+  ctx.DeleteObject(customer, kRecord);
 }
 
 std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer, Timestamp now) const {

@@ -54,9 +54,8 @@ class ProfileProcessor final : public Processor {
 
  private:
   void Apply(const Event& e, Profile& p) const;
-  // Stores `p`; when it changed, makes sure an emission is pending.
-  void Save(std::string_view customer, Profile& p, const std::string& before, Timestamp ts,
-            ProcessorContext& ctx);
+  // Saves `p`; when it changed, makes sure an emission is pending.
+  void Save(std::string_view customer, Profile& p, Timestamp ts, ProcessorContext& ctx);
   void Forget(std::string_view customer, const Profile& p, ProcessorContext& ctx);
 
   const ProfileOptions options_;

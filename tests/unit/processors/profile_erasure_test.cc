@@ -127,5 +127,50 @@ TEST_F(ErasureTest, NothingOfTheCustomerRemainsAndATombstoneIsEmitted) {
   EXPECT_NE(fresh.find(R"("conversations_total":1)"), std::string::npos) << fresh;
 }
 
+// The profile is kept decoded between events and written back at commit
+// (engine/object_cache.h): the API reads its latest value before the
+// commit, an erasure before the commit leaves nothing in the store, and a
+// task made anew over the store carries on from the committed profile.
+TEST_F(ErasureTest, AProfileSavedSinceTheLastCommitIsReadableAndErasedWithoutReachingTheStore) {
+  Feed(Ev(1, "order.created", "new", "10:00:00", R"(,"order_id":"o1","amount":10,"currency":"CNY")"));
+  auto read = task_->ReadState("profile", "new", processors::ProfileProcessor::kRecordName);
+  ASSERT_TRUE(read.ok());
+  ASSERT_TRUE(read->has_value()) << "the saved profile is not visible before the commit";
+  const std::string key = std::string("C") + static_cast<char>(3) + "newprofile/p";
+  auto pending = store_->Get(key);  // pending writes included
+  ASSERT_TRUE(pending.ok());
+  EXPECT_FALSE(pending->has_value()) << "written to the store before the commit";
+  Feed(Ev(2, "customer.erased", "new", "10:00:01", ""));
+  ASSERT_TRUE(task_->Commit().ok());
+  EXPECT_EQ(Mentions("new"), std::vector<std::string>{});
+  read = task_->ReadState("profile", "new", processors::ProfileProcessor::kRecordName);
+  ASSERT_TRUE(read.ok());
+  EXPECT_FALSE(read->has_value());
+
+  Feed(Ev(3, "order.created", "kept", "10:00:02", R"(,"order_id":"o2","amount":10,"currency":"CNY")"));
+  ASSERT_TRUE(task_->Commit().ok());
+  auto committed = task_->ReadState("profile", "kept", processors::ProfileProcessor::kRecordName);
+  ASSERT_TRUE(committed.ok() && committed->has_value());
+  auto in_store = store_->Get(std::string("C") + static_cast<char>(4) + "keptprofile/p");
+  ASSERT_TRUE(in_store.ok());
+  EXPECT_EQ(*in_store, *committed);
+
+  // A new task over the same store (a restart) decodes it and goes on.
+  config::Config c = config::DefaultConfig();
+  TaskOptions o = TaskOptionsFrom(c);
+  o.inputs = 2;
+  o.repartition_input = 1;
+  o.repartition_sources = 1;
+  task_ = std::make_unique<Task>(o, *store_, sink_, BuildCustomerProcessors(c, Mode::kReplay, 1));
+  ASSERT_TRUE(task_->Open().ok());
+  sink_.records.clear();
+  Feed(Ev(4, "order.created", "kept", "10:00:03", R"(,"order_id":"o3","amount":10,"currency":"CNY")"));
+  task_->AdvanceWatermark(*ParseRfc3339("2026-11-23T10:01:00Z"));
+  std::string profile;
+  for (const auto& r : sink_.records)
+    if (r.stream == Stream::kProfiles && r.key == "kept" && r.value) profile = *r.value;
+  EXPECT_NE(profile.find(R"("created":2)"), std::string::npos) << profile;
+}
+
 }  // namespace
 }  // namespace cx::engine

@@ -1,0 +1,105 @@
+// ObjectCache: a task's state records kept decoded between events
+// (processors::StateObject), in front of its Store.
+//
+// A record is decoded once when first used and then read and changed in
+// place; the processor saves it (its bytes are compared with those last
+// saved, so an unchanged record writes nothing) and the bytes reach the
+// store once per commit, however many events changed it (Flush). The cache
+// keeps what it holds within a byte budget shared by every task of a
+// worker (ObjectBudget): past it, Trim drops the least recently used
+// records, writing the unsaved ones to the store first.
+//
+// Not thread-safe: used from its task's thread. The budget is shared.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "processors/processor.h"
+#include "state/store.h"
+
+namespace cx::engine {
+
+// Bytes the object caches of one worker's tasks may hold together.
+struct ObjectBudget {
+  explicit ObjectBudget(std::size_t bytes) : limit(bytes) {}
+  const std::size_t limit;
+  std::atomic<std::size_t> used{0};
+};
+
+struct ObjectCacheStats {
+  std::uint64_t hits = 0, misses = 0, evictions = 0, write_throughs = 0;
+};
+
+class ObjectCache {
+ public:
+  // `store` must outlive the cache; `budget` may be shared by caches.
+  ObjectCache(state::Store& store, std::shared_ptr<ObjectBudget> budget);
+  ~ObjectCache();
+  ObjectCache(const ObjectCache&) = delete;
+  ObjectCache& operator=(const ObjectCache&) = delete;
+
+  // The record at `key`, decoded on a miss; nullptr when absent or not
+  // decodable. A read failure is reported through `error`.
+  processors::StateObject* Find(std::string_view key, processors::ObjectDecoder decode, Status& error);
+  // Replaces the record at `key` with `object`, unsaved.
+  processors::StateObject* Add(std::string_view key, std::unique_ptr<processors::StateObject> object);
+  // See ProcessorContext::SaveObject. False also when `key` is not cached.
+  bool Save(std::string_view key);
+  // Forgets the record (the caller deletes it from the store).
+  void Erase(std::string_view key);
+  // Forgets every record with a key in [begin, end), unsaved ones included.
+  void EraseRange(std::string_view begin, std::string_view end);
+
+  // The bytes last saved or read for `key`; nullptr when it is not cached.
+  const std::string* Bytes(std::string_view key) const;
+
+  // Writes every saved record not yet in the store to it (before a commit).
+  void Flush();
+  // Writes the saved records with a key in [begin, end) to the store (before
+  // a scan of that range).
+  void FlushRange(std::string_view begin, std::string_view end);
+  // Between events: frees what Erase let go and, while the shared budget is
+  // exceeded, drops this cache's least recently used records.
+  void Trim();
+
+  std::size_t size() const { return entries_.size(); }
+  std::size_t bytes() const { return bytes_; }
+  const ObjectCacheStats& stats() const { return stats_; }
+
+ private:
+  struct Entry;
+  using Map = std::map<std::string, Entry, std::less<>>;
+  struct Entry {
+    std::unique_ptr<processors::StateObject> object;
+    std::string bytes;        // the last saved or read value; empty: none yet
+    bool has_bytes = false;   // a record can encode to no bytes
+    bool dirty = false;       // saved, not yet written to the store
+    std::size_t charged = 0;  // bytes charged to the budget
+    std::list<Map::iterator>::iterator lru;
+  };
+
+  Map::iterator Insert(std::string_view key, std::unique_ptr<processors::StateObject> object);
+  void Charge(Entry& e);
+  void Touch(Map::iterator it);
+  void Drop(Map::iterator it);
+
+  state::Store& store_;
+  std::shared_ptr<ObjectBudget> budget_;
+  Map entries_;
+  std::list<Map::iterator> lru_;  // most recently used first
+  // Objects let go of during an event, freed by the next Trim: a processor
+  // may still hold a pointer to one until its call returns.
+  std::vector<std::unique_ptr<processors::StateObject>> released_;
+  std::string scratch_;
+  std::size_t bytes_ = 0;
+  ObjectCacheStats stats_;
+};
+
+}  // namespace cx::engine

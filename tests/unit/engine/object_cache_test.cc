@@ -1,0 +1,167 @@
+#include "engine/object_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "state/store.h"
+
+namespace cx::engine {
+namespace {
+
+// A record of one string, encoded as itself.
+struct Text final : processors::StateObject {
+  std::string value;
+  explicit Text(std::string v = {}) : value(std::move(v)) {}
+  void EncodeTo(std::string& out) const override { out.append(value); }
+  std::size_t MemoryBytes() const override { return sizeof(Text) + value.capacity(); }
+  static std::unique_ptr<processors::StateObject> DecodeObject(std::string_view in) {
+    if (in == "undecodable") return nullptr;
+    return std::make_unique<Text>(std::string(in));
+  }
+};
+
+std::optional<std::string> Stored(state::Store& store, std::string_view key) {
+  auto v = store.Get(key);
+  EXPECT_TRUE(v.ok());
+  return v.ok() ? *v : std::nullopt;
+}
+
+Text* Find(ObjectCache& cache, std::string_view key) {
+  Status error;
+  auto* o = cache.Find(key, &Text::DecodeObject, error);
+  EXPECT_TRUE(error.ok());
+  return static_cast<Text*>(o);
+}
+
+TEST(ObjectCacheTest, DecodesOnceAndWritesBackOnlyAtFlush) {
+  auto store = state::NewMemoryStore();
+  store->Put("k", "a");
+  ASSERT_TRUE(store->Commit().ok());
+  ObjectCache cache(*store, nullptr);
+  Text* t = Find(cache, "k");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->value, "a");
+  t->value = "b";
+  EXPECT_TRUE(cache.Save("k"));
+  EXPECT_EQ(Stored(*store, "k"), "a");  // not yet: once per commit
+  EXPECT_EQ(*cache.Bytes("k"), "b");    // what readers of the task see
+  t->value = "c";
+  EXPECT_TRUE(cache.Save("k"));
+  EXPECT_EQ(Find(cache, "k"), t);  // the same object, not decoded again
+  EXPECT_EQ(cache.stats().misses, 1u);
+  EXPECT_EQ(cache.stats().hits, 1u);
+  cache.Flush();
+  EXPECT_EQ(Stored(*store, "k"), "c");
+  // One pending write for the two saves: one changelog record.
+  int pending = 0;
+  ASSERT_TRUE(
+      store->ForEachPending([&](std::string_view, std::optional<std::string_view>) { ++pending; }).ok());
+  EXPECT_EQ(pending, 1);
+}
+
+TEST(ObjectCacheTest, AnUnchangedRecordWritesNothing) {
+  auto store = state::NewMemoryStore();
+  store->Put("k", "a");
+  ASSERT_TRUE(store->Commit().ok());
+  ObjectCache cache(*store, nullptr);
+  Text* t = Find(cache, "k");
+  EXPECT_FALSE(cache.Save("k"));
+  t->value = "b";
+  t->value = "a";
+  EXPECT_FALSE(cache.Save("k"));
+  cache.Flush();
+  EXPECT_EQ(store->PendingBytes(), 0u);
+}
+
+TEST(ObjectCacheTest, AbsentAndUndecodableRecordsAreNotFoundAndCanBeAdded) {
+  auto store = state::NewMemoryStore();
+  store->Put("bad", "undecodable");
+  ObjectCache cache(*store, nullptr);
+  EXPECT_EQ(Find(cache, "none"), nullptr);
+  EXPECT_EQ(Find(cache, "bad"), nullptr);
+  auto* t = static_cast<Text*>(cache.Add("bad", std::make_unique<Text>("new")));
+  EXPECT_EQ(t->value, "new");
+  EXPECT_TRUE(cache.Save("bad"));  // a new record always saves, even if empty
+  cache.Add("empty", std::make_unique<Text>());
+  EXPECT_TRUE(cache.Save("empty"));
+  EXPECT_FALSE(cache.Save("empty"));
+  cache.Flush();
+  EXPECT_EQ(Stored(*store, "bad"), "new");
+  EXPECT_EQ(Stored(*store, "empty"), "");
+}
+
+TEST(ObjectCacheTest, EvictsTheLeastRecentlyUsedUnderASmallBudgetWritingUnsavedOnesThrough) {
+  auto store = state::NewMemoryStore();
+  auto budget = std::make_shared<ObjectBudget>(2000);
+  ObjectCache cache(*store, budget);
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    cache.Add(key, std::make_unique<Text>(std::string(100, 'a' + i % 26)));
+    ASSERT_TRUE(cache.Save(key));
+    cache.Trim();
+    EXPECT_LE(budget->used.load(), budget->limit) << i;
+  }
+  EXPECT_GT(cache.stats().evictions, 80u);
+  EXPECT_EQ(cache.stats().write_throughs, cache.stats().evictions);
+  EXPECT_LT(cache.size(), 10u);
+  EXPECT_EQ(budget->used.load(), cache.bytes());
+  // Nothing is lost: evicted records are in the store, the rest reach it at
+  // the flush, and a miss decodes them again.
+  cache.Flush();
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(Stored(*store, "k" + std::to_string(i)), std::string(100, 'a' + i % 26)) << i;
+  Text* first = Find(cache, "k0");
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->value, std::string(100, 'a'));
+}
+
+TEST(ObjectCacheTest, ABudgetIsSharedByTheCachesOfAWorker) {
+  auto a_store = state::NewMemoryStore(), b_store = state::NewMemoryStore();
+  auto budget = std::make_shared<ObjectBudget>(3000);
+  {
+    ObjectCache a(*a_store, budget), b(*b_store, budget);
+    for (int i = 0; i < 20; ++i) {
+      const std::string key = "k" + std::to_string(i);
+      a.Add(key, std::make_unique<Text>(std::string(200, 'x')));
+      a.Save(key);
+      a.Trim();
+    }
+    const std::size_t a_alone = a.bytes();
+    for (int i = 0; i < 20; ++i) {
+      const std::string key = "k" + std::to_string(i);
+      b.Add(key, std::make_unique<Text>(std::string(200, 'y')));
+      b.Save(key);
+      b.Trim();
+    }
+    EXPECT_EQ(budget->used.load(), a.bytes() + b.bytes());
+    EXPECT_LE(budget->used.load(),
+              budget->limit + a_alone);  // b trims its own; a keeps its share until it trims
+    a.Trim();
+    EXPECT_LE(budget->used.load(), budget->limit);
+  }
+  EXPECT_EQ(budget->used.load(), 0u);  // a cache gives its share back when it goes
+}
+
+TEST(ObjectCacheTest, ErasedRecordsNeverReachTheStoreAndFlushRangeWritesOnlyItsRange) {
+  auto store = state::NewMemoryStore();
+  ObjectCache cache(*store, nullptr);
+  for (const char* k : {"a1", "a2", "b1", "c1"}) {
+    cache.Add(k, std::make_unique<Text>(k));
+    cache.Save(k);
+  }
+  cache.EraseRange("a", "b");
+  EXPECT_EQ(cache.Bytes("a1"), nullptr);
+  cache.Erase("c1");
+  cache.FlushRange("b", "c");
+  EXPECT_EQ(Stored(*store, "b1"), "b1");
+  EXPECT_EQ(Stored(*store, "c1"), std::nullopt);
+  cache.Flush();
+  EXPECT_EQ(Stored(*store, "a1"), std::nullopt);
+  EXPECT_EQ(Stored(*store, "a2"), std::nullopt);
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+}  // namespace
+}  // namespace cx::engine
