@@ -5,50 +5,65 @@
 namespace cx::engine {
 namespace {
 
-// A map node, a list node and the entry's own fields (libstdc++, 64-bit).
-constexpr std::size_t kEntryOverhead = 160;
+// A record's fields and its share of the vector (libstdc++, 64-bit).
+constexpr std::size_t kRecordOverhead = 112;
+// An owner's hash node, LRU node and key.
+constexpr std::size_t kGroupOverhead = 128;
 
 }  // namespace
 
 ObjectCache::ObjectCache(state::Store& store, std::shared_ptr<ObjectBudget> budget)
     : store_(store), budget_(std::move(budget)) {}
 
-ObjectCache::~ObjectCache() {
-  if (budget_) budget_->used.fetch_sub(bytes_, std::memory_order_relaxed);
+ObjectCache::~ObjectCache() { Uncharge(bytes_); }
+
+void ObjectCache::Uncharge(std::size_t n) {
+  bytes_ -= n;
+  if (budget_) budget_->used.fetch_sub(n, std::memory_order_relaxed);
 }
 
-void ObjectCache::Touch(Map::iterator it) {
-  if (it->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second.lru);
-}
-
-void ObjectCache::Charge(Entry& e) {
-  const std::size_t now = kEntryOverhead + e.bytes.capacity() + (e.object ? e.object->MemoryBytes() : 0);
-  bytes_ = bytes_ - e.charged + now;
-  if (budget_) {
-    if (now >= e.charged)
-      budget_->used.fetch_add(now - e.charged, std::memory_order_relaxed);
-    else
-      budget_->used.fetch_sub(e.charged - now, std::memory_order_relaxed);
+void ObjectCache::Charge(Record& r) {
+  const std::size_t now =
+      kRecordOverhead + r.name.capacity() + r.bytes.capacity() + (r.object ? r.object->MemoryBytes() : 0);
+  if (now >= r.charged) {
+    bytes_ += now - r.charged;
+    if (budget_) budget_->used.fetch_add(now - r.charged, std::memory_order_relaxed);
+  } else {
+    Uncharge(r.charged - now);
   }
-  e.charged = now;
+  r.charged = now;
 }
 
-ObjectCache::Map::iterator ObjectCache::Insert(std::string_view key,
-                                               std::unique_ptr<processors::StateObject> object) {
-  auto [it, inserted] = entries_.try_emplace(std::string(key));
-  (void)inserted;
-  it->second.object = std::move(object);
-  lru_.push_front(it);
-  it->second.lru = lru_.begin();
-  return it;
+ObjectCache::Group* ObjectCache::FindGroup(std::string_view owner_prefix, bool create) {
+  key_.assign(owner_prefix);
+  auto it = groups_.find(key_);
+  if (it == groups_.end()) {
+    if (!create) return nullptr;
+    it = groups_.try_emplace(key_).first;
+    lru_.push_front(&*it);
+    it->second.lru = lru_.begin();
+    bytes_ += kGroupOverhead + it->first.capacity();
+    if (budget_) budget_->used.fetch_add(kGroupOverhead + it->first.capacity(), std::memory_order_relaxed);
+    return &it->second;
+  }
+  if (it->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return &it->second;
 }
 
-processors::StateObject* ObjectCache::Find(std::string_view key, processors::ObjectDecoder decode,
-                                           Status& error) {
-  if (auto it = entries_.find(key); it != entries_.end()) {
+ObjectCache::Record* ObjectCache::FindRecord(std::string_view key, std::size_t owner_len) {
+  Group* g = FindGroup(key.substr(0, owner_len), false);
+  if (g == nullptr) return nullptr;
+  const std::string_view name = key.substr(owner_len);
+  for (Record& r : g->records)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+processors::StateObject* ObjectCache::Find(std::string_view key, std::size_t owner_len,
+                                           processors::ObjectDecoder decode, Status& error) {
+  if (Record* r = FindRecord(key, owner_len)) {
     ++stats_.hits;
-    Touch(it);
-    return it->second.object.get();
+    return r->object.get();
   }
   ++stats_.misses;
   auto stored = store_.Get(key);
@@ -59,80 +74,113 @@ processors::StateObject* ObjectCache::Find(std::string_view key, processors::Obj
   if (!stored.value()) return nullptr;
   std::unique_ptr<processors::StateObject> object = decode(*stored.value());
   if (!object) return nullptr;
-  auto it = Insert(key, std::move(object));
-  it->second.bytes = std::move(*stored.value());
-  it->second.has_bytes = true;
-  Charge(it->second);
-  return it->second.object.get();
+  Group* g = FindGroup(key.substr(0, owner_len), true);
+  Record& r = g->records.emplace_back();
+  ++records_;
+  r.name.assign(key.substr(owner_len));
+  r.object = std::move(object);
+  r.bytes = std::move(*stored.value());
+  r.has_bytes = true;
+  Charge(r);
+  return r.object.get();
 }
 
-processors::StateObject* ObjectCache::Add(std::string_view key,
+processors::StateObject* ObjectCache::Add(std::string_view key, std::size_t owner_len,
                                           std::unique_ptr<processors::StateObject> object) {
-  if (auto it = entries_.find(key); it != entries_.end()) {
+  Record* r = FindRecord(key, owner_len);
+  if (r != nullptr) {
     // Replaced: what was last saved stays the comparison, the object is new.
-    released_.push_back(std::move(it->second.object));
-    it->second.object = std::move(object);
-    Touch(it);
-    Charge(it->second);
-    return it->second.object.get();
+    released_.push_back(std::move(r->object));
+  } else {
+    Group* g = FindGroup(key.substr(0, owner_len), true);
+    r = &g->records.emplace_back();
+    ++records_;
+    r->name.assign(key.substr(owner_len));
   }
-  auto it = Insert(key, std::move(object));
-  Charge(it->second);
-  return it->second.object.get();
+  r->object = std::move(object);
+  Charge(*r);
+  return r->object.get();
 }
 
-bool ObjectCache::Save(std::string_view key) {
-  auto it = entries_.find(key);
-  if (it == entries_.end()) return false;
-  Entry& e = it->second;
+bool ObjectCache::Save(std::string_view key, std::size_t owner_len) {
+  Record* r = FindRecord(key, owner_len);
+  if (r == nullptr) return false;
   scratch_.clear();
-  e.object->EncodeTo(scratch_);
-  if (e.has_bytes && scratch_ == e.bytes) return false;
-  std::swap(scratch_, e.bytes);
-  e.has_bytes = true;
-  e.dirty = true;
-  Charge(e);
+  r->object->EncodeTo(scratch_);
+  if (r->has_bytes && scratch_ == r->bytes) return false;
+  std::swap(scratch_, r->bytes);
+  r->has_bytes = true;
+  r->dirty = true;
+  Charge(*r);
   return true;
 }
 
-void ObjectCache::Drop(Map::iterator it) {
-  Entry& e = it->second;
-  bytes_ -= e.charged;
-  if (budget_) budget_->used.fetch_sub(e.charged, std::memory_order_relaxed);
-  released_.push_back(std::move(e.object));
-  lru_.erase(e.lru);
-  entries_.erase(it);
+void ObjectCache::Erase(std::string_view key, std::size_t owner_len) {
+  Group* g = FindGroup(key.substr(0, owner_len), false);
+  if (g == nullptr) return;
+  const std::string_view name = key.substr(owner_len);
+  for (auto it = g->records.begin(); it != g->records.end(); ++it) {
+    if (it->name != name) continue;
+    Uncharge(it->charged);
+    released_.push_back(std::move(it->object));
+    g->records.erase(it);
+    --records_;
+    break;
+  }
+  // An empty group stays until the owner is dropped: it is small.
 }
 
-void ObjectCache::Erase(std::string_view key) {
-  if (auto it = entries_.find(key); it != entries_.end()) Drop(it);
+void ObjectCache::DropGroup(Node* node) {
+  Group& g = node->second;
+  for (Record& r : g.records) {
+    Uncharge(r.charged);
+    released_.push_back(std::move(r.object));
+    --records_;
+  }
+  Uncharge(kGroupOverhead + node->first.capacity());
+  lru_.erase(g.lru);
+  groups_.erase(groups_.find(node->first));
 }
 
-void ObjectCache::EraseRange(std::string_view begin, std::string_view end) {
-  auto it = entries_.lower_bound(begin);
-  while (it != entries_.end() && std::string_view(it->first) < end) Drop(it++);
+void ObjectCache::EraseOwner(std::string_view owner_prefix) {
+  key_.assign(owner_prefix);
+  auto it = groups_.find(key_);
+  if (it != groups_.end()) DropGroup(&*it);
 }
 
-const std::string* ObjectCache::Bytes(std::string_view key) const {
-  auto it = entries_.find(key);
-  if (it == entries_.end() || !it->second.has_bytes) return nullptr;
-  return &it->second.bytes;
+const std::string* ObjectCache::Bytes(std::string_view key, std::size_t owner_len) const {
+  auto it = groups_.find(std::string(key.substr(0, owner_len)));
+  if (it == groups_.end()) return nullptr;
+  const std::string_view name = key.substr(owner_len);
+  for (const Record& r : it->second.records)
+    if (r.name == name) return r.has_bytes ? &r.bytes : nullptr;
+  return nullptr;
+}
+
+void ObjectCache::WriteBack(const std::string& owner_prefix, Record& r) {
+  key_.assign(owner_prefix);
+  key_.append(r.name);
+  store_.Put(key_, r.bytes);
+  r.dirty = false;
 }
 
 void ObjectCache::Flush() {
-  for (auto& [key, e] : entries_) {
-    if (!e.dirty) continue;
-    store_.Put(key, e.bytes);
-    e.dirty = false;
-  }
+  for (auto& [prefix, g] : groups_)
+    for (Record& r : g.records)
+      if (r.dirty) WriteBack(prefix, r);
 }
 
-void ObjectCache::FlushRange(std::string_view begin, std::string_view end) {
-  for (auto it = entries_.lower_bound(begin); it != entries_.end() && std::string_view(it->first) < end;
-       ++it) {
-    if (!it->second.dirty) continue;
-    store_.Put(it->first, it->second.bytes);
-    it->second.dirty = false;
+void ObjectCache::FlushOwner(std::string_view owner_prefix, std::string_view begin, std::string_view end) {
+  key_.assign(owner_prefix);
+  auto it = groups_.find(key_);
+  if (it == groups_.end()) return;
+  for (Record& r : it->second.records) {
+    if (!r.dirty) continue;
+    key_.assign(owner_prefix);
+    key_.append(r.name);
+    if (std::string_view(key_) < begin || !(std::string_view(key_) < end)) continue;
+    store_.Put(key_, r.bytes);
+    r.dirty = false;
   }
 }
 
@@ -140,13 +188,14 @@ void ObjectCache::Trim() {
   released_.clear();
   if (!budget_) return;
   while (!lru_.empty() && budget_->used.load(std::memory_order_relaxed) > budget_->limit) {
-    auto it = lru_.back();
-    if (it->second.dirty) {
-      store_.Put(it->first, it->second.bytes);
+    Node* node = lru_.back();
+    for (Record& r : node->second.records) {
+      if (!r.dirty) continue;
+      WriteBack(node->first, r);
       ++stats_.write_throughs;
     }
-    ++stats_.evictions;
-    Drop(it);
+    stats_.evictions += node->second.records.size();
+    DropGroup(node);
   }
   released_.clear();
 }

@@ -7,7 +7,7 @@
 // store once per commit, however many events changed it (Flush). The cache
 // keeps what it holds within a byte budget shared by every task of a
 // worker (ObjectBudget): past it, Trim drops the least recently used
-// records, writing the unsaved ones to the store first.
+// owners' records, writing the unsaved ones to the store first.
 //
 // Not thread-safe: used from its task's thread. The budget is shared.
 #pragma once
@@ -15,10 +15,10 @@
 #include <atomic>
 #include <cstddef>
 #include <list>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "processors/processor.h"
@@ -37,6 +37,9 @@ struct ObjectCacheStats {
   std::uint64_t hits = 0, misses = 0, evictions = 0, write_throughs = 0;
 };
 
+// Keys are store keys whose first `owner_len` bytes are the owner's prefix
+// (every record of one owner shares it): the cache groups an owner's
+// records, finds a group with one hash lookup, and evicts whole owners.
 class ObjectCache {
  public:
   // `store` must outlive the cache; `budget` may be shared by caches.
@@ -47,58 +50,72 @@ class ObjectCache {
 
   // The record at `key`, decoded on a miss; nullptr when absent or not
   // decodable. A read failure is reported through `error`.
-  processors::StateObject* Find(std::string_view key, processors::ObjectDecoder decode, Status& error);
+  processors::StateObject* Find(std::string_view key, std::size_t owner_len, processors::ObjectDecoder decode,
+                                Status& error);
   // Replaces the record at `key` with `object`, unsaved.
-  processors::StateObject* Add(std::string_view key, std::unique_ptr<processors::StateObject> object);
+  processors::StateObject* Add(std::string_view key, std::size_t owner_len,
+                               std::unique_ptr<processors::StateObject> object);
   // See ProcessorContext::SaveObject. False also when `key` is not cached.
-  bool Save(std::string_view key);
+  bool Save(std::string_view key, std::size_t owner_len);
   // Forgets the record (the caller deletes it from the store).
-  void Erase(std::string_view key);
-  // Forgets every record with a key in [begin, end), unsaved ones included.
-  void EraseRange(std::string_view begin, std::string_view end);
+  void Erase(std::string_view key, std::size_t owner_len);
+  // Forgets every record of the owner, unsaved ones included.
+  void EraseOwner(std::string_view owner_prefix);
 
   // The bytes last saved or read for `key`; nullptr when it is not cached.
-  const std::string* Bytes(std::string_view key) const;
+  const std::string* Bytes(std::string_view key, std::size_t owner_len) const;
 
   // Writes every saved record not yet in the store to it (before a commit).
   void Flush();
-  // Writes the saved records with a key in [begin, end) to the store (before
-  // a scan of that range).
-  void FlushRange(std::string_view begin, std::string_view end);
+  // Writes the owner's saved records with a key in [begin, end) to the
+  // store (before a scan of that range).
+  void FlushOwner(std::string_view owner_prefix, std::string_view begin, std::string_view end);
   // Between events: frees what Erase let go and, while the shared budget is
-  // exceeded, drops this cache's least recently used records.
+  // exceeded, drops this cache's least recently used owners.
   void Trim();
 
-  std::size_t size() const { return entries_.size(); }
+  std::size_t size() const { return records_; }
   std::size_t bytes() const { return bytes_; }
   const ObjectCacheStats& stats() const { return stats_; }
 
  private:
-  struct Entry;
-  using Map = std::map<std::string, Entry, std::less<>>;
-  struct Entry {
+  struct Record {
+    std::string name;  // the key after the owner's prefix
     std::unique_ptr<processors::StateObject> object;
-    std::string bytes;        // the last saved or read value; empty: none yet
+    std::string bytes;        // the last saved or read value
     bool has_bytes = false;   // a record can encode to no bytes
     bool dirty = false;       // saved, not yet written to the store
     std::size_t charged = 0;  // bytes charged to the budget
-    std::list<Map::iterator>::iterator lru;
+  };
+  struct Group;
+  using Groups = std::unordered_map<std::string, Group>;
+  // Elements of an unordered_map keep their address when it rehashes (its
+  // iterators do not): the LRU list holds addresses.
+  using Node = Groups::value_type;
+  struct Group {
+    std::vector<Record> records;  // a few per owner
+    std::list<Node*>::iterator lru;
   };
 
-  Map::iterator Insert(std::string_view key, std::unique_ptr<processors::StateObject> object);
-  void Charge(Entry& e);
-  void Touch(Map::iterator it);
-  void Drop(Map::iterator it);
+  // The owner's group, made when `create`; nullptr when absent.
+  Group* FindGroup(std::string_view owner_prefix, bool create);
+  Record* FindRecord(std::string_view key, std::size_t owner_len);
+  void Charge(Record& r);
+  void Uncharge(std::size_t n);
+  void DropGroup(Node* node);
+  void WriteBack(const std::string& owner_prefix, Record& r);
 
   state::Store& store_;
   std::shared_ptr<ObjectBudget> budget_;
-  Map entries_;
-  std::list<Map::iterator> lru_;  // most recently used first
+  Groups groups_;
+  std::list<Node*> lru_;  // most recently used first
   // Objects let go of during an event, freed by the next Trim: a processor
   // may still hold a pointer to one until its call returns.
   std::vector<std::unique_ptr<processors::StateObject>> released_;
   std::string scratch_;
+  std::string key_;
   std::size_t bytes_ = 0;
+  std::size_t records_ = 0;
   ObjectCacheStats stats_;
 };
 

@@ -180,16 +180,19 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   summary.stats = task.stats();
   summary.watermark = task.watermark();
   if (options.count_store) summary.store = counts;
+  summary.objects = task.object_cache_stats();
   if (Status s = AddOpenSlaClocks(task, summary.open_clocks); !s.ok()) return s;
   return summary;
 }
 
-std::string FormatStoreCounts(const StoreCounts& c, std::uint64_t lines) {
+std::string FormatStoreCounts(const StoreCounts& c, const ObjectCacheStats& objects, std::uint64_t lines) {
   std::ostringstream o;
   o << "{\"records\":" << lines << ",\"store_gets\":" << c.gets << ",\"store_puts\":" << c.puts
     << ",\"store_deletes\":" << c.deletes << ",\"store_scans\":" << c.scans << ",\"commits\":" << c.commits
     << ",\"committed_records\":" << c.committed_records
-    << ",\"committed_timer_records\":" << c.committed_timer_records << "}";
+    << ",\"committed_timer_records\":" << c.committed_timer_records << ",\"object_hits\":" << objects.hits
+    << ",\"object_misses\":" << objects.misses << ",\"object_evictions\":" << objects.evictions
+    << ",\"object_write_throughs\":" << objects.write_throughs << "}";
   return o.str();
 }
 

@@ -50,10 +50,11 @@ struct ReplaySummary {
   std::uint64_t lines = 0;
   OpenClockCounts open_clocks;  // SLA clocks still open at the end
   std::optional<StoreCounts> store;  // with ReplayOptions::count_store
+  ObjectCacheStats objects;          // the task's object cache
 };
 
 // The counts as one JSON object (`cxstream replay --stats`).
-std::string FormatStoreCounts(const StoreCounts& c, std::uint64_t lines);
+std::string FormatStoreCounts(const StoreCounts& c, const ObjectCacheStats& objects, std::uint64_t lines);
 
 // Fails only for unusable arguments (unreadable input, unwritable output);
 // bad records go to dlq.ndjson.

@@ -59,7 +59,7 @@ class Task::Context final : public processors::ProcessorContext {
   Timestamp watermark() const override { return task_.watermark_; }
 
   std::optional<std::string> Get(std::string_view owner, std::string_view name) override {
-    auto r = task_.store_.Get(Key(owner, name));
+    auto r = task_.store_.Get(ScratchKey(owner, name));
     if (!r.ok()) {
       task_.Fail(r.status());
       return std::nullopt;
@@ -67,35 +67,38 @@ class Task::Context final : public processors::ProcessorContext {
     return std::move(r.value());
   }
   void Put(std::string_view owner, std::string_view name, std::string_view value) override {
-    task_.store_.Put(Key(owner, name), value);
+    task_.store_.Put(ScratchKey(owner, name), value);
   }
   void Delete(std::string_view owner, std::string_view name) override {
-    task_.store_.Delete(Key(owner, name));
+    task_.store_.Delete(ScratchKey(owner, name));
   }
   processors::StateObject* FindObject(std::string_view owner, std::string_view name,
                                       processors::ObjectDecoder decode) override {
     Status error;
-    processors::StateObject* o = task_.objects_.Find(ScratchKey(owner, name), decode, error);
+    const std::string& key = ScratchKey(owner, name);  // sets owner_len_: before the call
+    processors::StateObject* o = task_.objects_.Find(key, owner_len_, decode, error);
     if (!error.ok()) task_.Fail(error);
     return o;
   }
   processors::StateObject* AddObject(std::string_view owner, std::string_view name,
                                      std::unique_ptr<processors::StateObject> object) override {
-    return task_.objects_.Add(ScratchKey(owner, name), std::move(object));
+    const std::string& key = ScratchKey(owner, name);
+    return task_.objects_.Add(key, owner_len_, std::move(object));
   }
   bool SaveObject(std::string_view owner, std::string_view name) override {
-    return task_.objects_.Save(ScratchKey(owner, name));
+    const std::string& key = ScratchKey(owner, name);
+    return task_.objects_.Save(key, owner_len_);
   }
   void DeleteObject(std::string_view owner, std::string_view name) override {
     const std::string& key = ScratchKey(owner, name);
-    task_.objects_.Erase(key);
+    task_.objects_.Erase(key, owner_len_);
     task_.store_.Delete(key);
   }
   void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
-    task_.timers_.Set(MakeTimer(when, owner, tag));
+    task_.timers_.Set(when, current_->name(), owner, tag);
   }
   void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
-    task_.timers_.Cancel(MakeTimer(when, owner, tag));
+    task_.timers_.Cancel(when, current_->name(), owner, tag);
   }
   void Emit(Stream stream, std::string key, std::optional<std::string> value, OutputTags tags) override {
     ++task_.stats_.outputs[static_cast<int>(stream)];
@@ -176,30 +179,25 @@ class Task::Context final : public processors::ProcessorContext {
   }
 
  private:
-  std::string Key(std::string_view owner, std::string_view name) const {
-    std::string k = OwnerPrefix(owner);
-    k.append(current_->name());
-    k.push_back('/');
-    k.append(name);
-    return k;
-  }
-  // Key(), in a buffer kept between calls (no allocation once it is big enough).
+  // The store key of the current processor's record `name` of `owner`
+  // (OwnerPrefix, processor, '/', name), in a buffer kept between calls: no
+  // allocation once it is big enough. Valid until the next call; sets
+  // owner_len_ (so call it before reading that, not in the same argument list).
   const std::string& ScratchKey(std::string_view owner, std::string_view name) {
     key_.clear();
     key_.push_back('C');
     PutString(key_, owner);
+    owner_len_ = key_.size();
     key_.append(current_->name());
     key_.push_back('/');
     key_.append(name);
     return key_;
   }
-  state::Timer MakeTimer(Timestamp when, std::string_view owner, std::string_view tag) const {
-    return state::Timer{when, std::string(current_->name()), std::string(owner), std::string(tag)};
-  }
 
   Task& task_;
   const processors::Processor* current_ = nullptr;
   std::string key_;
+  std::size_t owner_len_ = 0;  // of key_: its OwnerPrefix
 };
 
 Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
@@ -223,8 +221,9 @@ Result<std::optional<std::string>> Task::ReadState(std::string_view processor, s
   std::string key = OwnerPrefix(owner);
   key.append(processor);
   key.push_back('/');
+  const std::size_t owner_len = key.size() - processor.size() - 1;
   key.append(name);
-  if (const std::string* cached = objects_.Bytes(key)) return std::optional<std::string>(*cached);
+  if (const std::string* cached = objects_.Bytes(key, owner_len)) return std::optional<std::string>(*cached);
   return store_.Get(key);
 }
 
@@ -244,6 +243,7 @@ Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, 
                             const std::function<bool(std::string_view, std::string_view)>& fn,
                             std::string_view from) {
   std::string begin = OwnerPrefix(owner);
+  const std::size_t owner_len = begin.size();
   begin.append(processor);
   begin.push_back('/');
   const std::size_t name_at = begin.size();
@@ -251,7 +251,7 @@ Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, 
   end.append(name_prefix);
   end.push_back('\xff');  // names are text: every name with the prefix sorts before
   begin.append(from > name_prefix ? from : name_prefix);
-  objects_.FlushRange(begin, end);
+  objects_.FlushOwner(std::string_view(begin).substr(0, owner_len), begin, end);
   return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
     return fn(key.substr(name_at), value);
   });
@@ -414,7 +414,7 @@ void Task::EraseOwner(std::string_view owner) {
   end.push_back('\xff');
   // Decoded records first (what they saved since the last commit never
   // reaches the store), then what the store holds.
-  objects_.EraseRange(begin, end);
+  objects_.EraseOwner(begin);
   std::vector<std::string> keys;
   Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view) {
     keys.emplace_back(k);

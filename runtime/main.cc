@@ -79,7 +79,8 @@ int Replay(const std::string& config_path, const std::vector<std::string>& input
     return kExitUsage;
   }
   std::cerr << cx::engine::FormatSummary(*result);
-  if (result->store) std::cout << cx::engine::FormatStoreCounts(*result->store, result->lines) << "\n";
+  if (result->store)
+    std::cout << cx::engine::FormatStoreCounts(*result->store, result->objects, result->lines) << "\n";
   return 0;
 }
 

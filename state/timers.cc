@@ -11,14 +11,20 @@ constexpr std::string_view kTimerBegin = "T";
 constexpr std::string_view kTimerEnd = "U";  // 'T' + 1
 }  // namespace
 
+void TimerService::EncodeKey(Timestamp when, std::string_view processor, std::string_view owner,
+                             std::string_view tag, std::string& out) {
+  out.clear();
+  out.reserve(1 + 8 + processor.size() + owner.size() + tag.size() + 4);
+  out.push_back(kTimerPrefix);
+  PutOrderedInt64(out, when.ms);
+  PutString(out, processor);
+  PutString(out, owner);
+  out.append(tag);
+}
+
 std::string TimerService::EncodeKey(const Timer& t) {
   std::string k;
-  k.reserve(1 + 8 + t.processor.size() + t.owner.size() + t.tag.size() + 4);
-  k.push_back(kTimerPrefix);
-  PutOrderedInt64(k, t.when.ms);
-  PutString(k, t.processor);
-  PutString(k, t.owner);
-  k.append(t.tag);
+  EncodeKey(t.when, t.processor, t.owner, t.tag, k);
   return k;
 }
 
@@ -61,14 +67,18 @@ Status TimerService::Load() {
   return First(Timestamp::Max(), t, found);
 }
 
-void TimerService::Set(const Timer& t) {
-  store_.Put(EncodeKey(t), {});
+void TimerService::Set(Timestamp when, std::string_view processor, std::string_view owner,
+                       std::string_view tag) {
+  EncodeKey(when, processor, owner, tag, key_);
+  store_.Put(key_, {});
   ++pending_delta_;
-  if (t.when < next_) next_ = t.when;
+  if (when < next_) next_ = when;
 }
 
-void TimerService::Cancel(const Timer& t) {
-  store_.Delete(EncodeKey(t));
+void TimerService::Cancel(Timestamp when, std::string_view processor, std::string_view owner,
+                          std::string_view tag) {
+  EncodeKey(when, processor, owner, tag, key_);
+  store_.Delete(key_);
   --pending_delta_;
 }
 

@@ -34,8 +34,11 @@ class TimerService {
   // Reads the earliest persisted deadline.
   Status Load();
 
-  void Set(const Timer& t);
-  void Cancel(const Timer& t);
+  void Set(const Timer& t) { Set(t.when, t.processor, t.owner, t.tag); }
+  void Cancel(const Timer& t) { Cancel(t.when, t.processor, t.owner, t.tag); }
+  // The same without a Timer (no copies of the names).
+  void Set(Timestamp when, std::string_view processor, std::string_view owner, std::string_view tag);
+  void Cancel(Timestamp when, std::string_view processor, std::string_view owner, std::string_view tag);
 
   // Removes and returns, one by one and in deadline order, the timers due at
   // or before `watermark`, calling fn for each. Timers that fn sets at or
@@ -68,6 +71,8 @@ class TimerService {
   Status CancelOwner(std::string_view owner);
 
   static std::string EncodeKey(const Timer& t);
+  static void EncodeKey(Timestamp when, std::string_view processor, std::string_view owner,
+                        std::string_view tag, std::string& out);
   static bool DecodeKey(std::string_view key, Timer& t);
 
  private:
@@ -79,6 +84,7 @@ class TimerService {
   std::uint64_t fired_ = 0;
   std::int64_t pending_delta_ = 0;
   std::int64_t loaded_ = 0;
+  std::string key_;  // Set and Cancel encode here: no allocation once it is big enough
 };
 
 }  // namespace cx::state

@@ -21,6 +21,35 @@ constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64;
 constexpr std::string_view kRecord = "p";
 constexpr std::string_view kEmitTag = "emit", kExpireTag = "expire";
 
+// A few entries by string key, in key order, in one vector: a decoded
+// profile stays in a few contiguous blocks that the cache keeps between
+// events (a std::map would be a node per entry). Iterates as a std::map.
+template <typename V>
+class FlatMap {
+ public:
+  using value_type = std::pair<std::string, V>;
+  using iterator = typename std::vector<value_type>::iterator;
+  using const_iterator = typename std::vector<value_type>::const_iterator;
+
+  V& operator[](std::string_view key) {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
+                               [](const value_type& e, std::string_view k) { return e.first < k; });
+    if (it == entries_.end() || it->first != key) it = entries_.insert(it, value_type(std::string(key), V{}));
+    return it->second;
+  }
+  iterator begin() { return entries_.begin(); }
+  iterator end() { return entries_.end(); }
+  const_iterator begin() const { return entries_.begin(); }
+  const_iterator end() const { return entries_.end(); }
+  std::size_t size() const { return entries_.size(); }
+  std::size_t capacity() const { return entries_.capacity(); }
+  void clear() { entries_.clear(); }
+  void erase(iterator it) { entries_.erase(it); }
+
+ private:
+  std::vector<value_type> entries_;
+};
+
 std::int32_t DayOf(Timestamp t) { return static_cast<std::int32_t>(StepsSinceEpoch(t, kDay)); }
 
 void PutStr(std::string& v, const std::string& s) { PutString(v, s); }
@@ -40,9 +69,9 @@ struct ProfileProcessor::Profile final : StateObject {
   Timestamp first_seen = Timestamp::Min(), last_activity = Timestamp::Min();
   // Orders.
   std::int64_t created = 0, paid = 0, cancelled = 0;
-  std::map<std::string, double> paid_amount, refunded_amount;  // by currency
+  FlatMap<double> paid_amount, refunded_amount;  // by currency
   Timestamp first_order = Timestamp::Min(), last_order = Timestamp::Min();
-  std::map<std::string, std::int64_t> categories;           // items per category
+  FlatMap<std::int64_t> categories;                         // items per category
   std::vector<std::pair<std::string, std::string>> orders;  // recent (order_id, currency)
   // Contacts.
   std::vector<std::pair<std::int32_t, std::int32_t>> conv_days;  // (day, conversations opened)
@@ -74,9 +103,10 @@ struct ProfileProcessor::Profile final : StateObject {
     // capacity past the inline 15 bytes.
     auto str = [](const std::string& x) { return x.capacity() > 15 ? x.capacity() + 1 : 0; };
     std::size_t n = sizeof(Profile) + str(tier);
-    for (const auto* m : {&paid_amount, &refunded_amount})
-      for (const auto& [k, x] : *m) n += 80 + str(k);
-    for (const auto& [k, x] : categories) n += 80 + str(k);
+    // Inline strings (15 bytes or fewer: currencies, most ids) cost nothing
+    // more; longer ones are counted where they are few.
+    n += (paid_amount.capacity() + refunded_amount.capacity()) * 40 + categories.capacity() * 40;
+    for (const auto& [k, x] : categories) n += str(k);
     for (const auto* l : {&orders, &case_orders}) {
       n += l->capacity() * 64;
       for (const auto& [a, b] : *l) n += str(a) + str(b);
@@ -428,7 +458,7 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   };
   // GMV: paid minus refunded, per currency, and in the base currency for
   // the currencies with a rate.
-  std::map<std::string, double> gmv = p.paid_amount;
+  std::map<std::string, double> gmv(p.paid_amount.begin(), p.paid_amount.end());
   for (const auto& [c, x] : p.refunded_amount) gmv[c] -= x;
   double gmv_base = 0, paid_base = 0, refunded_base = 0;
   for (const auto& [c, x] : gmv)

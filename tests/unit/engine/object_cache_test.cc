@@ -28,32 +28,35 @@ std::optional<std::string> Stored(state::Store& store, std::string_view key) {
   return v.ok() ? *v : std::nullopt;
 }
 
+// Keys in these tests: a two-byte owner prefix, then the record's name.
+constexpr std::size_t kOwner = 2;
+
 Text* Find(ObjectCache& cache, std::string_view key) {
   Status error;
-  auto* o = cache.Find(key, &Text::DecodeObject, error);
+  auto* o = cache.Find(key, kOwner, &Text::DecodeObject, error);
   EXPECT_TRUE(error.ok());
   return static_cast<Text*>(o);
 }
 
 TEST(ObjectCacheTest, DecodesOnceAndWritesBackOnlyAtFlush) {
   auto store = state::NewMemoryStore();
-  store->Put("k", "a");
+  store->Put("o1k", "a");
   ASSERT_TRUE(store->Commit().ok());
   ObjectCache cache(*store, nullptr);
-  Text* t = Find(cache, "k");
+  Text* t = Find(cache, "o1k");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->value, "a");
   t->value = "b";
-  EXPECT_TRUE(cache.Save("k"));
-  EXPECT_EQ(Stored(*store, "k"), "a");  // not yet: once per commit
-  EXPECT_EQ(*cache.Bytes("k"), "b");    // what readers of the task see
+  EXPECT_TRUE(cache.Save("o1k", kOwner));
+  EXPECT_EQ(Stored(*store, "o1k"), "a");        // not yet: once per commit
+  EXPECT_EQ(*cache.Bytes("o1k", kOwner), "b");  // what readers of the task see
   t->value = "c";
-  EXPECT_TRUE(cache.Save("k"));
-  EXPECT_EQ(Find(cache, "k"), t);  // the same object, not decoded again
+  EXPECT_TRUE(cache.Save("o1k", kOwner));
+  EXPECT_EQ(Find(cache, "o1k"), t);  // the same object, not decoded again
   EXPECT_EQ(cache.stats().misses, 1u);
   EXPECT_EQ(cache.stats().hits, 1u);
   cache.Flush();
-  EXPECT_EQ(Stored(*store, "k"), "c");
+  EXPECT_EQ(Stored(*store, "o1k"), "c");
   // One pending write for the two saves: one changelog record.
   int pending = 0;
   ASSERT_TRUE(
@@ -63,43 +66,43 @@ TEST(ObjectCacheTest, DecodesOnceAndWritesBackOnlyAtFlush) {
 
 TEST(ObjectCacheTest, AnUnchangedRecordWritesNothing) {
   auto store = state::NewMemoryStore();
-  store->Put("k", "a");
+  store->Put("o1k", "a");
   ASSERT_TRUE(store->Commit().ok());
   ObjectCache cache(*store, nullptr);
-  Text* t = Find(cache, "k");
-  EXPECT_FALSE(cache.Save("k"));
+  Text* t = Find(cache, "o1k");
+  EXPECT_FALSE(cache.Save("o1k", kOwner));
   t->value = "b";
   t->value = "a";
-  EXPECT_FALSE(cache.Save("k"));
+  EXPECT_FALSE(cache.Save("o1k", kOwner));
   cache.Flush();
   EXPECT_EQ(store->PendingBytes(), 0u);
 }
 
 TEST(ObjectCacheTest, AbsentAndUndecodableRecordsAreNotFoundAndCanBeAdded) {
   auto store = state::NewMemoryStore();
-  store->Put("bad", "undecodable");
+  store->Put("o1bad", "undecodable");
   ObjectCache cache(*store, nullptr);
-  EXPECT_EQ(Find(cache, "none"), nullptr);
-  EXPECT_EQ(Find(cache, "bad"), nullptr);
-  auto* t = static_cast<Text*>(cache.Add("bad", std::make_unique<Text>("new")));
+  EXPECT_EQ(Find(cache, "o1none"), nullptr);
+  EXPECT_EQ(Find(cache, "o1bad"), nullptr);
+  auto* t = static_cast<Text*>(cache.Add("o1bad", kOwner, std::make_unique<Text>("new")));
   EXPECT_EQ(t->value, "new");
-  EXPECT_TRUE(cache.Save("bad"));  // a new record always saves, even if empty
-  cache.Add("empty", std::make_unique<Text>());
-  EXPECT_TRUE(cache.Save("empty"));
-  EXPECT_FALSE(cache.Save("empty"));
+  EXPECT_TRUE(cache.Save("o1bad", kOwner));  // a new record always saves, even if empty
+  cache.Add("o1empty", kOwner, std::make_unique<Text>());
+  EXPECT_TRUE(cache.Save("o1empty", kOwner));
+  EXPECT_FALSE(cache.Save("o1empty", kOwner));
   cache.Flush();
-  EXPECT_EQ(Stored(*store, "bad"), "new");
-  EXPECT_EQ(Stored(*store, "empty"), "");
+  EXPECT_EQ(Stored(*store, "o1bad"), "new");
+  EXPECT_EQ(Stored(*store, "o1empty"), "");
 }
 
-TEST(ObjectCacheTest, EvictsTheLeastRecentlyUsedUnderASmallBudgetWritingUnsavedOnesThrough) {
+TEST(ObjectCacheTest, EvictsTheLeastRecentlyUsedOwnersUnderASmallBudgetWritingUnsavedRecordsThrough) {
   auto store = state::NewMemoryStore();
   auto budget = std::make_shared<ObjectBudget>(2000);
   ObjectCache cache(*store, budget);
   for (int i = 0; i < 100; ++i) {
-    const std::string key = "k" + std::to_string(i);
-    cache.Add(key, std::make_unique<Text>(std::string(100, 'a' + i % 26)));
-    ASSERT_TRUE(cache.Save(key));
+    const std::string key = "o" + std::to_string(i % 10) + "k" + std::to_string(i);
+    cache.Add(key, kOwner, std::make_unique<Text>(std::string(100, 'a' + i % 26)));
+    ASSERT_TRUE(cache.Save(key, kOwner));
     cache.Trim();
     EXPECT_LE(budget->used.load(), budget->limit) << i;
   }
@@ -111,8 +114,10 @@ TEST(ObjectCacheTest, EvictsTheLeastRecentlyUsedUnderASmallBudgetWritingUnsavedO
   // the flush, and a miss decodes them again.
   cache.Flush();
   for (int i = 0; i < 100; ++i)
-    EXPECT_EQ(Stored(*store, "k" + std::to_string(i)), std::string(100, 'a' + i % 26)) << i;
-  Text* first = Find(cache, "k0");
+    EXPECT_EQ(Stored(*store, "o" + std::to_string(i % 10) + "k" + std::to_string(i)),
+              std::string(100, 'a' + i % 26))
+        << i;
+  Text* first = Find(cache, "o0k0");
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->value, std::string(100, 'a'));
 }
@@ -123,16 +128,16 @@ TEST(ObjectCacheTest, ABudgetIsSharedByTheCachesOfAWorker) {
   {
     ObjectCache a(*a_store, budget), b(*b_store, budget);
     for (int i = 0; i < 20; ++i) {
-      const std::string key = "k" + std::to_string(i);
-      a.Add(key, std::make_unique<Text>(std::string(200, 'x')));
-      a.Save(key);
+      const std::string key = "o" + std::to_string(i % 10) + "k" + std::to_string(i);
+      a.Add(key, kOwner, std::make_unique<Text>(std::string(200, 'x')));
+      a.Save(key, kOwner);
       a.Trim();
     }
     const std::size_t a_alone = a.bytes();
     for (int i = 0; i < 20; ++i) {
-      const std::string key = "k" + std::to_string(i);
-      b.Add(key, std::make_unique<Text>(std::string(200, 'y')));
-      b.Save(key);
+      const std::string key = "o" + std::to_string(i % 10) + "k" + std::to_string(i);
+      b.Add(key, kOwner, std::make_unique<Text>(std::string(200, 'y')));
+      b.Save(key, kOwner);
       b.Trim();
     }
     EXPECT_EQ(budget->used.load(), a.bytes() + b.bytes());
@@ -144,23 +149,25 @@ TEST(ObjectCacheTest, ABudgetIsSharedByTheCachesOfAWorker) {
   EXPECT_EQ(budget->used.load(), 0u);  // a cache gives its share back when it goes
 }
 
-TEST(ObjectCacheTest, ErasedRecordsNeverReachTheStoreAndFlushRangeWritesOnlyItsRange) {
+TEST(ObjectCacheTest, ErasedRecordsNeverReachTheStoreAndFlushOwnerWritesOnlyItsRange) {
   auto store = state::NewMemoryStore();
   ObjectCache cache(*store, nullptr);
-  for (const char* k : {"a1", "a2", "b1", "c1"}) {
-    cache.Add(k, std::make_unique<Text>(k));
-    cache.Save(k);
+  for (const char* k : {"a:1", "a:2", "b:1", "b:2", "c:1"}) {
+    cache.Add(k, kOwner, std::make_unique<Text>(k));
+    cache.Save(k, kOwner);
   }
-  cache.EraseRange("a", "b");
-  EXPECT_EQ(cache.Bytes("a1"), nullptr);
-  cache.Erase("c1");
-  cache.FlushRange("b", "c");
-  EXPECT_EQ(Stored(*store, "b1"), "b1");
-  EXPECT_EQ(Stored(*store, "c1"), std::nullopt);
+  cache.EraseOwner("a:");
+  EXPECT_EQ(cache.Bytes("a:1", kOwner), nullptr);
+  cache.Erase("c:1", kOwner);
+  cache.FlushOwner("b:", "b:1", "b:2");
+  EXPECT_EQ(Stored(*store, "b:1"), "b:1");
+  EXPECT_EQ(Stored(*store, "b:2"), std::nullopt);  // outside the range: not yet
   cache.Flush();
-  EXPECT_EQ(Stored(*store, "a1"), std::nullopt);
-  EXPECT_EQ(Stored(*store, "a2"), std::nullopt);
-  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_EQ(Stored(*store, "b:2"), "b:2");
+  EXPECT_EQ(Stored(*store, "a:1"), std::nullopt);
+  EXPECT_EQ(Stored(*store, "a:2"), std::nullopt);
+  EXPECT_EQ(Stored(*store, "c:1"), std::nullopt);
+  EXPECT_EQ(cache.size(), 2u);
 }
 
 }  // namespace
