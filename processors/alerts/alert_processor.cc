@@ -140,6 +140,9 @@ void AlertProcessor::ResolveSubject(const std::string& customer, std::string_vie
 
 void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
   if (s.kind != "sla" || !s.sla) return;
+  // Alerts follow warnings, breaches and the ends of clocks; starts, pauses
+  // and resumes change nothing here.
+  if (s.what != "warning" && s.what != "breach" && s.what != "fulfill" && s.what != "cancel") return;
   const SlaDecision& d = *s.sla;
   const std::string customer(s.owner);
   const std::string subject(s.subject);
