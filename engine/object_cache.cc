@@ -102,17 +102,69 @@ processors::StateObject* ObjectCache::Add(std::string_view key, std::size_t owne
   return r->object.get();
 }
 
+void ObjectCache::MarkDirty(Node* node) {
+  if (node->second.dirty_at != kClean) return;
+  node->second.dirty_at = dirty_.size();
+  dirty_.push_back(node);
+}
+
+void ObjectCache::MarkClean(Group& g) {
+  if (g.dirty_at == kClean) return;
+  Node* last = dirty_.back();
+  dirty_[g.dirty_at] = last;
+  last->second.dirty_at = g.dirty_at;
+  dirty_.pop_back();
+  g.dirty_at = kClean;
+}
+
+ObjectCache::Record* ObjectCache::FindRecord(std::string_view key, std::size_t owner_len, Node*& node) {
+  key_.assign(key.substr(0, owner_len));
+  auto it = groups_.find(key_);
+  if (it == groups_.end()) return nullptr;
+  if (it->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second.lru);
+  node = &*it;
+  const std::string_view name = key.substr(owner_len);
+  for (Record& x : it->second.records)
+    if (x.name == name) return &x;
+  return nullptr;
+}
+
 bool ObjectCache::Save(std::string_view key, std::size_t owner_len) {
-  Record* r = FindRecord(key, owner_len);
+  Node* node = nullptr;
+  Record* r = FindRecord(key, owner_len, node);
   if (r == nullptr) return false;
   scratch_.clear();
   r->object->EncodeTo(scratch_);
-  if (r->has_bytes && scratch_ == r->bytes) return false;
+  if (r->has_bytes && scratch_ == r->bytes) {
+    if (r->stale) r->stale = false;  // changed, and back to what was last written
+    return false;
+  }
   std::swap(scratch_, r->bytes);
   r->has_bytes = true;
+  r->stale = false;
   r->dirty = true;
+  MarkDirty(node);
   Charge(*r);
   return true;
+}
+
+bool ObjectCache::MarkChanged(std::string_view key, std::size_t owner_len) {
+  Node* node = nullptr;
+  Record* r = FindRecord(key, owner_len, node);
+  if (r == nullptr) return false;
+  r->stale = true;
+  r->dirty = true;
+  MarkDirty(node);
+  return true;
+}
+
+void ObjectCache::Refresh(Record& r) {
+  if (!r.stale) return;
+  r.bytes.clear();
+  r.object->EncodeTo(r.bytes);
+  r.has_bytes = true;
+  r.stale = false;
+  Charge(r);
 }
 
 void ObjectCache::Erase(std::string_view key, std::size_t owner_len) {
@@ -138,6 +190,7 @@ void ObjectCache::DropGroup(Node* node) {
     --records_;
   }
   Uncharge(kGroupOverhead + node->first.capacity());
+  MarkClean(g);
   lru_.erase(g.lru);
   groups_.erase(groups_.find(node->first));
 }
@@ -148,16 +201,20 @@ void ObjectCache::EraseOwner(std::string_view owner_prefix) {
   if (it != groups_.end()) DropGroup(&*it);
 }
 
-const std::string* ObjectCache::Bytes(std::string_view key, std::size_t owner_len) const {
+const std::string* ObjectCache::Bytes(std::string_view key, std::size_t owner_len) {
   auto it = groups_.find(std::string(key.substr(0, owner_len)));
   if (it == groups_.end()) return nullptr;
   const std::string_view name = key.substr(owner_len);
-  for (const Record& r : it->second.records)
-    if (r.name == name) return r.has_bytes ? &r.bytes : nullptr;
+  for (Record& r : it->second.records) {
+    if (r.name != name) continue;
+    Refresh(r);
+    return r.has_bytes ? &r.bytes : nullptr;
+  }
   return nullptr;
 }
 
 void ObjectCache::WriteBack(const std::string& owner_prefix, Record& r) {
+  Refresh(r);
   key_.assign(owner_prefix);
   key_.append(r.name);
   store_.Put(key_, r.bytes);
@@ -165,9 +222,12 @@ void ObjectCache::WriteBack(const std::string& owner_prefix, Record& r) {
 }
 
 void ObjectCache::Flush() {
-  for (auto& [prefix, g] : groups_)
-    for (Record& r : g.records)
-      if (r.dirty) WriteBack(prefix, r);
+  for (Node* node : dirty_) {
+    for (Record& r : node->second.records)
+      if (r.dirty) WriteBack(node->first, r);
+    node->second.dirty_at = kClean;
+  }
+  dirty_.clear();
 }
 
 void ObjectCache::FlushOwner(std::string_view owner_prefix, std::string_view begin, std::string_view end) {
@@ -179,6 +239,7 @@ void ObjectCache::FlushOwner(std::string_view owner_prefix, std::string_view beg
     key_.assign(owner_prefix);
     key_.append(r.name);
     if (std::string_view(key_) < begin || !(std::string_view(key_) < end)) continue;
+    Refresh(r);
     store_.Put(key_, r.bytes);
     r.dirty = false;
   }

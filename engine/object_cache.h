@@ -57,13 +57,17 @@ class ObjectCache {
                                std::unique_ptr<processors::StateObject> object);
   // See ProcessorContext::SaveObject. False also when `key` is not cached.
   bool Save(std::string_view key, std::size_t owner_len);
+  // See ProcessorContext::MarkChanged: dirty, encoded when written back.
+  // False when `key` is not cached.
+  bool MarkChanged(std::string_view key, std::size_t owner_len);
   // Forgets the record (the caller deletes it from the store).
   void Erase(std::string_view key, std::size_t owner_len);
   // Forgets every record of the owner, unsaved ones included.
   void EraseOwner(std::string_view owner_prefix);
 
-  // The bytes last saved or read for `key`; nullptr when it is not cached.
-  const std::string* Bytes(std::string_view key, std::size_t owner_len) const;
+  // The record's current bytes (encoded now if it changed since); nullptr
+  // when it is not cached.
+  const std::string* Bytes(std::string_view key, std::size_t owner_len);
 
   // Writes every saved record not yet in the store to it (before a commit).
   void Flush();
@@ -85,6 +89,7 @@ class ObjectCache {
     std::string bytes;        // the last saved or read value
     bool has_bytes = false;   // a record can encode to no bytes
     bool dirty = false;       // saved, not yet written to the store
+    bool stale = false;       // changed since `bytes` was encoded (MarkChanged)
     std::size_t charged = 0;  // bytes charged to the budget
   };
   struct Group;
@@ -95,20 +100,33 @@ class ObjectCache {
   struct Group {
     std::vector<Record> records;  // a few per owner
     std::list<Node*>::iterator lru;
+    // Where the group is in dirty_ (it has a record saved and not yet
+    // written to the store), or kClean.
+    std::size_t dirty_at = kClean;
   };
+  static constexpr std::size_t kClean = static_cast<std::size_t>(-1);
 
   // The owner's group, made when `create`; nullptr when absent.
   Group* FindGroup(std::string_view owner_prefix, bool create);
   Record* FindRecord(std::string_view key, std::size_t owner_len);
+  // The owner's group node and its record `name`; nullptr when absent.
+  Record* FindRecord(std::string_view key, std::size_t owner_len, Node*& node);
+  // Encodes a stale record's bytes.
+  void Refresh(Record& r);
   void Charge(Record& r);
   void Uncharge(std::size_t n);
   void DropGroup(Node* node);
   void WriteBack(const std::string& owner_prefix, Record& r);
+  void MarkDirty(Node* node);
+  void MarkClean(Group& g);
 
   state::Store& store_;
   std::shared_ptr<ObjectBudget> budget_;
   Groups groups_;
   std::list<Node*> lru_;  // most recently used first
+  // The groups with a dirty record: a commit writes these, not every group
+  // the cache holds.
+  std::vector<Node*> dirty_;
   // Objects let go of during an event, freed by the next Trim: a processor
   // may still hold a pointer to one until its call returns.
   std::vector<std::unique_ptr<processors::StateObject>> released_;

@@ -89,6 +89,10 @@ class Task::Context final : public processors::ProcessorContext {
     const std::string& key = ScratchKey(owner, name);
     return task_.objects_.Save(key, owner_len_);
   }
+  void MarkChanged(std::string_view owner, std::string_view name) override {
+    const std::string& key = ScratchKey(owner, name);
+    task_.objects_.MarkChanged(key, owner_len_);
+  }
   void DeleteObject(std::string_view owner, std::string_view name) override {
     const std::string& key = ScratchKey(owner, name);
     task_.objects_.Erase(key, owner_len_);
@@ -426,39 +430,59 @@ void Task::EraseOwner(std::string_view owner) {
   ++stats_.erased;
 }
 
+namespace {
+
+// The last N event-id hashes of one owner, kept decoded between events.
+// Bytes: fixed64 index of the next slot to replace, then up to N fixed64
+// hashes (big-endian).
+struct DedupRing final : processors::StateObject {
+  std::uint64_t next = 0;
+  std::vector<std::uint64_t> hashes;
+
+  void EncodeTo(std::string& out) const override {
+    PutFixed64BE(out, next);
+    for (std::uint64_t h : hashes) PutFixed64BE(out, h);
+  }
+  std::size_t MemoryBytes() const override { return sizeof(DedupRing) + hashes.capacity() * 8; }
+  static std::unique_ptr<processors::StateObject> DecodeObject(std::string_view in) {
+    if (in.size() < 8 || in.size() % 8 != 0) return nullptr;
+    auto ring = std::make_unique<DedupRing>();
+    ring->next = GetFixed64BE(in.data());
+    ring->hashes.reserve((in.size() - 8) / 8);
+    for (std::size_t at = 8; at < in.size(); at += 8) ring->hashes.push_back(GetFixed64BE(in.data() + at));
+    return ring;
+  }
+};
+
+}  // namespace
+
 bool Task::IsDuplicate(const Event& e) {
   // A ring of the last N event-id hashes per owner: bounded memory per
   // customer (8 bytes an id), exact for any repeat within the last N events.
-  std::string key = OwnerPrefix(e.key());
-  key.append("#dedup");
-  std::uint64_t h = StableHash64(e.event_id);
-  auto cur = store_.Get(key);
-  if (!cur.ok()) {
-    Fail(cur.status());
+  dedup_key_.clear();
+  dedup_key_.push_back('C');
+  PutString(dedup_key_, e.key());
+  const std::size_t owner_len = dedup_key_.size();
+  dedup_key_.append("#dedup");
+  const std::uint64_t h = StableHash64(e.event_id);
+  Status error;
+  auto* ring = static_cast<DedupRing*>(objects_.Find(dedup_key_, owner_len, &DedupRing::DecodeObject, error));
+  if (!error.ok()) {
+    Fail(error);
     return false;
   }
-  std::string ring = cur->value_or(std::string());
-  // Layout: fixed64 next-slot index, then up to N fixed64 hashes.
-  std::size_t n = ring.size() >= 8 ? (ring.size() - 8) / 8 : 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (GetFixed64BE(ring.data() + 8 + i * 8) == h) return true;
+  if (ring == nullptr) {
+    ring = static_cast<DedupRing*>(objects_.Add(dedup_key_, owner_len, std::make_unique<DedupRing>()));
+    ring->hashes.reserve(options_.dedup_per_key);
   }
-  std::uint64_t next = ring.size() >= 8 ? GetFixed64BE(ring.data()) : 0;
-  std::string slot;
-  PutFixed64BE(slot, h);
-  if (ring.size() < 8) {
-    PutFixed64BE(ring, 0);
-  }
-  if (n < options_.dedup_per_key) {
-    ring.append(slot);
-  } else {
-    std::size_t at = 8 + (next % options_.dedup_per_key) * 8;
-    ring.replace(at, 8, slot);
-  }
-  std::string head;
-  PutFixed64BE(head, (next + 1) % options_.dedup_per_key);
-  ring.replace(0, 8, head);
-  store_.Put(key, ring);
+  for (std::uint64_t x : ring->hashes)
+    if (x == h) return true;
+  if (ring->hashes.size() < options_.dedup_per_key)
+    ring->hashes.push_back(h);
+  else
+    ring->hashes[ring->next % options_.dedup_per_key] = h;
+  ring->next = (ring->next + 1) % options_.dedup_per_key;
+  objects_.MarkChanged(dedup_key_, owner_len);
   return false;
 }
 
@@ -574,13 +598,16 @@ void Task::ProcessRepartitioned(const InputRecord& record) {
   }
   // Held until the stage watermark passes it, under a key that orders by
   // time then origin: a re-sent copy lands on the same key.
+  // In memory until the next commit: one delivered before then never
+  // reaches the store (and so the changelog).
   std::string key(1, kBufferPrefix);
   PutOrderedInt64(key, ts.ms);
   PutFixed32BE(key, source);
   PutFixed32BE(key, static_cast<std::uint32_t>(input));
   PutOrderedInt64(key, position);
   PutFixed32BE(key, static_cast<std::uint32_t>(sub));
-  store_.Put(key, record.value.substr(record.value.size() - r.remaining()));
+  unsaved_facts_.insert_or_assign(std::move(key),
+                                  std::string(record.value.substr(record.value.size() - r.remaining())));
 }
 
 void Task::DeliverUpTo(Timestamp stage_wm) {
@@ -589,13 +616,22 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
   std::string begin(1, kBufferPrefix), end(1, kBufferPrefix);
   if (stage_wm_ != Timestamp::Min()) PutOrderedInt64(begin, stage_wm_.ms);
   PutOrderedInt64(end, stage_wm.ms);  // ts < stage_wm
-  std::vector<std::pair<std::string, std::string>> due;
+  // Due: what earlier commits stored, merged in key order with what came
+  // since (a record re-sent after a restart may be in both: delivered once).
+  std::vector<std::pair<std::string, std::string>> stored;
   Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view v) {
-    due.emplace_back(std::string(k), std::string(v));
+    stored.emplace_back(std::string(k), std::string(v));
     return true;
   });
   if (!s.ok()) return Fail(s);
-  for (const auto& [k, v] : due) {
+  const auto fresh_begin = unsaved_facts_.lower_bound(begin);
+  const auto fresh_end = unsaved_facts_.lower_bound(end);
+  auto fresh = fresh_begin;
+  std::size_t i = 0;
+  while (i < stored.size() || fresh != fresh_end) {
+    const bool from_store = fresh == fresh_end || (i < stored.size() && stored[i].first <= fresh->first);
+    const std::string& k = from_store ? stored[i].first : fresh->first;
+    const std::string& v = from_store ? stored[i].second : fresh->second;
     const Timestamp ts{GetOrderedInt64(k.data() + 1)};
     Reader r(v);
     const std::string_view key = r.String();
@@ -605,9 +641,16 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
       ctx_->set_current(p.get());
       p->OnRepartitioned(key, ts, value, *ctx_);
     }
-    store_.Delete(k);
+    if (from_store) {
+      store_.Delete(k);
+      if (fresh != fresh_end && fresh->first == k) ++fresh;  // the same record, also received since
+      ++i;
+    } else {
+      ++fresh;
+    }
     objects_.Trim();
   }
+  unsaved_facts_.erase(fresh_begin, fresh_end);
   stage_wm_ = stage_wm;
   for (auto& p : processors_) {
     ctx_->set_current(p.get());
@@ -642,6 +685,8 @@ void Task::FireTimersUpTo(Timestamp limit) {
 
 void Task::Checkpoint() {
   objects_.Flush();
+  for (const auto& [k, v] : unsaved_facts_) store_.Put(k, v);
+  unsaved_facts_.clear();
   if (watermark_ != Timestamp::Min()) {
     std::string v;
     PutOrderedInt64(v, watermark_.ms);

@@ -274,9 +274,13 @@ class Task {
   void Applied(const Pending& p);
   Timestamp announced_ = Timestamp::Min();  // the last watermark sent downstream
   std::vector<Timestamp> source_wm_;        // the last watermark heard from each upstream task
+  // Next-stage records received since the last commit and not delivered
+  // yet, by their store key: the store gets them at Checkpoint.
+  std::map<std::string, std::string, std::less<>> unsaved_facts_;
   Timestamp stage_wm_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;
+  std::string dedup_key_;  // IsDuplicate's key, reused
 };
 
 // The JSON value of a dead-letter record (docs/outputs.md#dlq).

@@ -87,6 +87,10 @@ class ProcessorContext {
   // false (and nothing to write) when its bytes equal those last saved or
   // read. The object must be in the cache (found or added during this call).
   virtual bool SaveObject(std::string_view owner, std::string_view name) = 0;
+  // Records that the object changed, without comparing: its bytes are made
+  // once, when the task commits (or the cache writes it through), however
+  // many events changed it. The object must be in the cache.
+  virtual void MarkChanged(std::string_view owner, std::string_view name) = 0;
   virtual void DeleteObject(std::string_view owner, std::string_view name) = 0;
 
   // Event-time timers of this processor. Setting an existing timer again is
@@ -151,6 +155,13 @@ template <typename T>
 T* AddObject(ProcessorContext& ctx, std::string_view owner, std::string_view name,
              std::unique_ptr<T> object) {
   return static_cast<T*>(ctx.AddObject(owner, name, std::move(object)));
+}
+// AddObject of a new T, marked changed.
+template <typename T>
+T* AddChanged(ProcessorContext& ctx, std::string_view owner, std::string_view name, T value) {
+  T* o = AddObject(ctx, owner, name, std::make_unique<T>(std::move(value)));
+  ctx.MarkChanged(owner, name);
+  return o;
 }
 
 class Processor {

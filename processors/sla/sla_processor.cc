@@ -13,6 +13,9 @@ constexpr std::uint8_t kClockFormat = 3;
 
 enum class Phase : std::uint8_t { kRunning = 1, kPaused = 2 };
 
+// What a string holds on the heap (nothing while it fits inline).
+std::size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
 char TypeChar(SubjectType t) {
   return t == SubjectType::kConversation ? 'v' : t == SubjectType::kOrder ? 'o' : 'k';
 }
@@ -36,7 +39,7 @@ std::string ClockKey(Metric m, std::string_view subject_id) {
 }  // namespace
 
 // What later events need to know about a conversation, case or order.
-struct SlaProcessor::Subject {
+struct SlaProcessor::Subject final : StateObject {
   SubjectType type = SubjectType::kConversation;
   std::string id;
   std::string customer_id;
@@ -56,8 +59,16 @@ struct SlaProcessor::Subject {
   // conversation, the number of next-response waits so far.
   std::uint32_t cycle = 1;
 
-  std::string Encode() const {
-    std::string v;
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto s = std::make_unique<Subject>();
+    if (!s->Decode(in)) return nullptr;
+    return s;
+  }
+  std::size_t MemoryBytes() const override {
+    return sizeof(Subject) + HeapBytes(id) + HeapBytes(customer_id) + HeapBytes(attrs.queue) +
+           HeapBytes(attrs.customer_tier) + HeapBytes(attrs.tenant) + HeapBytes(agent_id);
+  }
+  void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kSubjectFormat));
     v.push_back(static_cast<char>(type));
     PutString(v, id);
@@ -73,7 +84,6 @@ struct SlaProcessor::Subject {
                                   (item_received ? 8 : 0) | (compensation ? 16 : 0) | (shipped ? 32 : 0)));
     PutVarintSigned(v, reply_at.ms);
     PutVarint(v, cycle);
-    return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
@@ -102,7 +112,7 @@ struct SlaProcessor::Subject {
 };
 
 // One running or paused clock.
-struct SlaProcessor::Clock {
+struct SlaProcessor::Clock final : StateObject {
   Metric metric = Metric::kFirstResponse;
   SubjectType type = SubjectType::kConversation;
   std::string subject_id, customer_id;
@@ -120,8 +130,19 @@ struct SlaProcessor::Clock {
 
   std::string Key() const { return ClockKey(metric, subject_id); }
 
-  std::string Encode() const {
-    std::string v;
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto c = std::make_unique<Clock>();
+    if (!c->Decode(in)) return nullptr;
+    return c;
+  }
+  std::size_t MemoryBytes() const override {
+    std::size_t n = sizeof(Clock);
+    for (const std::string* x : {&subject_id, &customer_id, &policy, &queue, &agent_id, &customer_tier, &tenant,
+                                 &calendar})
+      n += HeapBytes(*x);
+    return n;
+  }
+  void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kClockFormat));
     v.push_back(static_cast<char>(metric));
     v.push_back(static_cast<char>(type));
@@ -139,7 +160,6 @@ struct SlaProcessor::Clock {
     v.push_back(static_cast<char>(priority));
     v.push_back(static_cast<char>(kind));
     PutString(v, calendar);
-    return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
@@ -169,6 +189,20 @@ struct SlaProcessor::Clock {
 
 namespace {
 
+// Open clocks of one metric and queue (SlaProcessor::kOpenCountPrefix).
+struct OpenCount final : StateObject {
+  std::int64_t n = 0;
+  explicit OpenCount(std::int64_t count = 0) : n(count) {}
+  void EncodeTo(std::string& out) const override { PutVarintSigned(out, n); }
+  std::size_t MemoryBytes() const override { return sizeof(OpenCount); }
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    Reader r(in);
+    auto c = std::make_unique<OpenCount>(r.VarintSigned());
+    if (!r.ok()) return nullptr;
+    return c;
+  }
+};
+
 bool Warnings(double fraction) { return fraction > 0 && fraction < 1; }
 
 // Which cases owe the customer a refund (docs/sla.md#which-cases-owe-a-refund):
@@ -180,17 +214,18 @@ bool OwesRefund(CaseKind kind, bool compensation) {
 
 }  // namespace
 
-std::optional<SlaProcessor::Clock> SlaProcessor::Load(std::string_view owner, const std::string& name,
-                                                      ProcessorContext& ctx) {
-  auto v = ctx.Get(owner, name);
-  if (!v) return std::nullopt;
-  Clock c;
-  if (!c.Decode(*v)) return std::nullopt;
-  return c;
+SlaProcessor::Clock* SlaProcessor::Load(std::string_view owner, std::string_view name, ProcessorContext& ctx) {
+  return FindObject<Clock>(ctx, owner, name);
 }
 
-void SlaProcessor::Store(const Clock& c, ProcessorContext& ctx) {
-  ctx.Put(c.customer_id, c.Key(), c.Encode());
+void SlaProcessor::Changed(const Clock& c, ProcessorContext& ctx) { ctx.MarkChanged(c.customer_id, c.Key()); }
+
+void SlaProcessor::Save(std::string_view owner, const std::string& key, Subject* found, Subject& s,
+                        ProcessorContext& ctx) {
+  if (found != nullptr)
+    ctx.MarkChanged(owner, key);  // `s` is the cached object
+  else
+    AddChanged(ctx, owner, key, std::move(s));
 }
 
 // ---------------------------------------------------------------------------
@@ -217,8 +252,8 @@ void SlaProcessor::Erase(const std::string& customer, ProcessorContext& ctx) {
   std::vector<std::string> clocks;
   ctx.ForEach(customer, "c/", [&](std::string_view name, std::string_view) { clocks.emplace_back(name); });
   for (const std::string& name : clocks) {
-    std::optional<Clock> c = Load(customer, name, ctx);
-    if (!c) continue;
+    Clock* c = Load(customer, name, ctx);
+    if (c == nullptr) continue;
     CancelTimers(*c, ctx);
     CountOpen(c->metric, c->queue, -1, ctx);
   }
@@ -226,9 +261,10 @@ void SlaProcessor::Erase(const std::string& customer, ProcessorContext& ctx) {
 
 void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
   const std::string skey = SubjectKey(SubjectType::kConversation, e.conversation_id);
-  Subject s;
-  auto stored = ctx.Get(e.customer_id, skey);
-  bool exists = stored && s.Decode(*stored);
+  Subject* found = FindObject<Subject>(ctx, e.customer_id, skey);
+  Subject local;
+  Subject& s = found != nullptr ? *found : local;
+  const bool exists = found != nullptr;
 
   switch (e.type) {
     case EventType::kConversationOpened: {
@@ -253,7 +289,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
         s.agent_replied = true;
         s.agent_id = reply_agent;
       }
-      ctx.Put(e.customer_id, skey, s.Encode());
+      Save(e.customer_id, skey, found, s, ctx);
       return;
     }
     case EventType::kMessageAgent: {
@@ -265,14 +301,14 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
         s.placeholder = true;
         s.reply_at = e.ts;
         s.agent_id = e.agent_id;
-        ctx.Put(e.customer_id, skey, s.Encode());
+        Save(e.customer_id, skey, found, s, ctx);
         return;
       }
       if (s.placeholder) {
         if (e.ts < s.reply_at) {
           s.reply_at = e.ts;
           s.agent_id = e.agent_id;
-          ctx.Put(e.customer_id, skey, s.Encode());
+          Save(e.customer_id, skey, found, s, ctx);
         }
         return;
       }
@@ -280,7 +316,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       Fulfill(Metric::kNextResponse, s, e, ctx);
       s.agent_replied = true;
       s.agent_id = e.agent_id;
-      ctx.Put(e.customer_id, skey, s.Encode());
+      Save(e.customer_id, skey, found, s, ctx);
       return;
     }
     case EventType::kMessageCustomer:
@@ -291,9 +327,11 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       // before the first reply belong to first_response; a running clock is
       // not restarted). Each wait is the next cycle.
       if (s.agent_replied) {
-        Subject waiting = s;
-        ++waiting.cycle;
-        if (Start(Metric::kNextResponse, waiting, e, ctx)) ctx.Put(e.customer_id, skey, waiting.Encode());
+        ++s.cycle;
+        if (Start(Metric::kNextResponse, s, e, ctx))
+          Save(e.customer_id, skey, found, s, ctx);
+        else
+          --s.cycle;  // no new wait: the subject is as it was
       }
       return;
     case EventType::kConversationStatus:
@@ -306,14 +344,14 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
     case EventType::kConversationAssigned:
       if (!exists || s.placeholder) return;
       s.agent_id = e.agent_id;
-      ctx.Put(e.customer_id, skey, s.Encode());
+      Save(e.customer_id, skey, found, s, ctx);
       return;
     case EventType::kConversationTransferred:
       if (!exists || s.placeholder) return;
       s.attrs.queue = e.queue;
       for (Metric m : {Metric::kFirstResponse, Metric::kNextResponse, Metric::kResolution})
         Retarget(m, s, e, ctx);
-      ctx.Put(e.customer_id, skey, s.Encode());
+      Save(e.customer_id, skey, found, s, ctx);
       return;
     case EventType::kConversationAbandoned:
     case EventType::kConversationClosed:
@@ -324,7 +362,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
         Fulfill(Metric::kResolution, s, e, ctx);
       else
         Cancel(Metric::kResolution, s, e, ctx);
-      ctx.Delete(e.customer_id, skey);  // the conversation is over
+      ctx.DeleteObject(e.customer_id, skey);  // the conversation is over
       return;
     default:
       return;
@@ -333,9 +371,10 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
 
 void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
   const std::string skey = SubjectKey(SubjectType::kCase, e.case_id);
-  Subject s;
-  auto stored = ctx.Get(e.customer_id, skey);
-  bool exists = stored && s.Decode(*stored);
+  Subject* found = FindObject<Subject>(ctx, e.customer_id, skey);
+  Subject local;
+  Subject& s = found != nullptr ? *found : local;
+  const bool exists = found != nullptr;
   if (e.type == EventType::kAftersalesOpened) {
     if (exists) return;
     s.type = SubjectType::kCase;
@@ -345,7 +384,7 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
     s.compensation = e.amount.value_or(0) > 0;
     Start(Metric::kAftersalesApproval, s, e, ctx);
     Start(Metric::kAftersalesResolution, s, e, ctx);
-    ctx.Put(e.customer_id, skey, s.Encode());
+    Save(e.customer_id, skey, found, s, ctx);
     return;
   }
   if (!exists) return;
@@ -383,14 +422,15 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
     default:
       return;
   }
-  ctx.Put(e.customer_id, skey, s.Encode());
+  Save(e.customer_id, skey, found, s, ctx);
 }
 
 void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
   const std::string skey = SubjectKey(SubjectType::kOrder, e.order_id);
-  Subject s;
-  auto stored = ctx.Get(e.customer_id, skey);
-  bool exists = stored && s.Decode(*stored);
+  Subject* found = FindObject<Subject>(ctx, e.customer_id, skey);
+  Subject local;
+  Subject& s = found != nullptr ? *found : local;
+  const bool exists = found != nullptr;
   if (!exists) {
     s.type = SubjectType::kOrder;
     s.id = e.order_id;
@@ -412,17 +452,17 @@ void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
       // ends here too.
       Fulfill(Metric::kOrderShip, s, e, ctx);
       Fulfill(Metric::kOrderDelivery, s, e, ctx);
-      ctx.Delete(e.customer_id, skey);
+      ctx.DeleteObject(e.customer_id, skey);
       return;
     case EventType::kOrderCancelled:
       Cancel(Metric::kOrderShip, s, e, ctx);
       Cancel(Metric::kOrderDelivery, s, e, ctx);
-      ctx.Delete(e.customer_id, skey);
+      ctx.DeleteObject(e.customer_id, skey);
       return;
     default:
       return;
   }
-  ctx.Put(e.customer_id, skey, s.Encode());
+  Save(e.customer_id, skey, found, s, ctx);
 }
 
 // ---------------------------------------------------------------------------
@@ -431,7 +471,7 @@ void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
 bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
   const std::string key = ClockKey(m, s.id);
   const bool cycled = m == Metric::kAftersalesResolution || m == Metric::kNextResponse;
-  if (std::optional<Clock> existing = Load(s.customer_id, key, ctx)) {
+  if (const Clock* existing = Load(s.customer_id, key, ctx)) {
     // A running clock is not restarted; a new cycle (reopened case) replaces
     // the finished one.
     if (m != Metric::kAftersalesResolution || existing->cycle >= s.cycle) return false;
@@ -458,8 +498,8 @@ bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorCo
   c.agent_id = s.agent_id;
   Emit(c, "activate", e.ts, ctx);
   SetTimers(c, ctx);
-  Store(c, ctx);
   CountOpen(m, c.queue, +1, ctx);
+  AddChanged(ctx, s.customer_id, key, std::move(c));
   return true;
 }
 
@@ -473,31 +513,32 @@ void SlaProcessor::Cancel(Metric m, const Subject& s, const Event& e, ProcessorC
 
 void SlaProcessor::End(Metric m, const Subject& s, const Event& e, std::string_view what,
                        ProcessorContext& ctx) {
-  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
-  if (!c) return;
+  const std::string key = ClockKey(m, s.id);
+  Clock* c = Load(s.customer_id, key, ctx);
+  if (c == nullptr) return;
   CancelTimers(*c, ctx);
   CatchUp(*c, e.ts, ctx);
   if (!e.agent_id.empty()) c->agent_id = e.agent_id;  // only agent events carry one
   Emit(*c, what, e.ts, ctx);
-  ctx.Delete(s.customer_id, c->Key());
   CountOpen(m, c->queue, -1, ctx);
+  ctx.DeleteObject(s.customer_id, key);
 }
 
 void SlaProcessor::Pause(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
-  if (!c || c->phase != Phase::kRunning) return;
+  Clock* c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (c == nullptr || c->phase != Phase::kRunning) return;
   CancelTimers(*c, ctx);
   CatchUp(*c, e.ts, ctx);
   c->phase = Phase::kPaused;
   c->paused_at = e.ts;
   ++c->pauses;
   Emit(*c, "pause", e.ts, ctx);
-  Store(*c, ctx);
+  Changed(*c, ctx);
 }
 
 void SlaProcessor::Resume(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
-  if (!c || c->phase != Phase::kPaused) return;
+  Clock* c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (c == nullptr || c->phase != Phase::kPaused) return;
   // The deadline (and the warning point) move by the time spent paused,
   // counted in the clock's calendar (closed hours while paused do not count
   // twice).
@@ -507,12 +548,12 @@ void SlaProcessor::Resume(Metric m, const Subject& s, const Event& e, ProcessorC
   c->phase = Phase::kRunning;
   Emit(*c, "resume", e.ts, ctx);
   SetTimers(*c, ctx);
-  Store(*c, ctx);
+  Changed(*c, ctx);
 }
 
 void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  std::optional<Clock> c = Load(s.customer_id, ClockKey(m, s.id), ctx);
-  if (!c) return;
+  Clock* c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  if (c == nullptr) return;
   auto applied = FindPolicy(options_.policies, m, s.attrs);
   if (c->queue != s.attrs.queue) {
     CountOpen(m, c->queue, -1, ctx);
@@ -533,7 +574,7 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
       SetTimers(*c, ctx);
     }
   }
-  Store(*c, ctx);
+  Changed(*c, ctx);
 }
 
 void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx) {
@@ -541,19 +582,18 @@ void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, Proces
   name.append(ToString(m));
   name.push_back('/');
   name.append(queue);
-  std::int64_t n = 0;
-  if (auto v = ctx.Get("", name)) {
-    Reader r(*v);
-    n = r.VarintSigned();
-  }
-  n += delta;
+  OpenCount* count = FindObject<OpenCount>(ctx, "", name);
+  const std::int64_t n = (count != nullptr ? count->n : 0) + delta;
   if (n <= 0) {
-    ctx.Delete("", name);  // no record for a queue with nothing open
+    ctx.DeleteObject("", name);  // no record for a queue with nothing open
     return;
   }
-  std::string v;
-  PutVarintSigned(v, n);
-  ctx.Put("", name, v);
+  if (count != nullptr) {
+    count->n = n;
+    ctx.MarkChanged("", name);
+  } else {
+    AddChanged(ctx, "", name, OpenCount(n));
+  }
 }
 
 bool SlaProcessor::ParseOpenCount(std::string_view name, std::string_view value, Metric& metric,
@@ -636,8 +676,8 @@ void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
 void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
                            ProcessorContext& ctx) {
   if (tag.size() < 2) return;
-  std::optional<Clock> c = Load(owner, std::string(tag.substr(1)), ctx);
-  if (!c || c->phase != Phase::kRunning) return;
+  Clock* c = Load(owner, tag.substr(1), ctx);
+  if (c == nullptr || c->phase != Phase::kRunning) return;
   if (tag[0] == 'w' && !c->warned && when == c->warn_at) {
     c->warned = true;
     Emit(*c, "warning", c->warn_at, ctx);
@@ -647,7 +687,7 @@ void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_v
   } else {
     return;  // a timer of a deadline that has since moved
   }
-  Store(*c, ctx);
+  Changed(*c, ctx);
 }
 
 // ---------------------------------------------------------------------------

@@ -78,8 +78,13 @@ class SlaProcessor final : public Processor {
   void Emit(const Clock& c, std::string_view what, Timestamp ts, ProcessorContext& ctx);
   void SetTimers(const Clock& c, ProcessorContext& ctx);
   void CancelTimers(const Clock& c, ProcessorContext& ctx);
-  std::optional<Clock> Load(std::string_view owner, const std::string& name, ProcessorContext& ctx);
-  void Store(const Clock& c, ProcessorContext& ctx);
+  // The clock `name` of `owner`, kept decoded by the task; nullptr when none.
+  Clock* Load(std::string_view owner, std::string_view name, ProcessorContext& ctx);
+  // The clock changed: its record is written when the task commits.
+  void Changed(const Clock& c, ProcessorContext& ctx);
+  // The subject `s` at `key` changed: `found` is the cached object (then
+  // `s` is it) or nullptr (then `s` becomes the record).
+  void Save(std::string_view owner, const std::string& key, Subject* found, Subject& s, ProcessorContext& ctx);
 
   const SlaOptions options_;
 };
