@@ -1,5 +1,6 @@
 #include "core/json_writer.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -101,87 +102,55 @@ void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
-void JsonWriter::Separate() {
-  if (need_comma_) out_.push_back(',');
-  need_comma_ = true;
-}
+void JsonWriter::Grow(std::size_t need) { out_.resize(std::max({need, out_.size() * 2, std::size_t{256}})); }
 
-JsonWriter& JsonWriter::BeginObject() {
-  Separate();
-  out_.push_back('{');
-  need_comma_ = false;
-  return *this;
-}
-JsonWriter& JsonWriter::EndObject() {
-  out_.push_back('}');
-  need_comma_ = true;
-  return *this;
-}
-JsonWriter& JsonWriter::BeginArray() {
-  Separate();
-  out_.push_back('[');
-  need_comma_ = false;
-  return *this;
-}
-JsonWriter& JsonWriter::EndArray() {
-  out_.push_back(']');
-  need_comma_ = true;
-  return *this;
-}
-
-JsonWriter& JsonWriter::Key(JsonKey k) {
-  const std::string_view v = k.view();
-  // ,"key": in one append where the buffer has room.
-  const std::size_t at = out_.size();
-  out_.resize(at + v.size() + 4);
-  char* p = out_.data() + at;
-  if (need_comma_) *p++ = ',';
-  *p++ = '"';
-  std::memcpy(p, v.data(), v.size());
-  p += v.size();
-  *p++ = '"';
-  *p++ = ':';
-  out_.resize(static_cast<std::size_t>(p - out_.data()));
-  need_comma_ = false;
-  return *this;
+void JsonWriter::Quoted(std::string_view s) {
+  // Plain ASCII with nothing to escape (ids, names, enums): one copy.
+  bool plain = true;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    char* p = Room(s.size() + 2);
+    *p = '"';
+    std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    len_ += s.size() + 2;
+    return;
+  }
+  std::string escaped;
+  AppendJsonString(s, escaped);
+  Append(escaped);
 }
 
 JsonWriter& JsonWriter::DynamicKey(std::string_view k) {
   Separate();
-  AppendJsonString(k, out_);
-  out_.push_back(':');
+  Quoted(k);
+  Append(":");
   need_comma_ = false;
-  return *this;
-}
-
-JsonWriter& JsonWriter::String(std::string_view s) {
-  Separate();
-  AppendJsonString(s, out_);
   return *this;
 }
 
 JsonWriter& JsonWriter::Int(std::int64_t v) {
   Separate();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  char* p = Room(24);
+  auto r = std::to_chars(p, p + 24, v);
+  len_ += static_cast<std::size_t>(r.ptr - p);
   return *this;
 }
 
 JsonWriter& JsonWriter::Double(double v) {
   Separate();
-  if (!std::isfinite(v)) {
-    out_ += "null";
-    return *this;
-  }
+  if (!std::isfinite(v)) return Append("null");
   // Fixed 6 decimals (correctly rounded, as printf's %.6f), then trim:
   // stable across platforms, no exponent.
   char buf[352];  // the longest finite double in fixed notation with 6 decimals, and a sign
   auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 6);
-  if (r.ec != std::errc()) {
-    out_ += "null";
-    return *this;
-  }
+  if (r.ec != std::errc()) return Append("null");
   int n = static_cast<int>(r.ptr - buf);
   while (n > 1 && buf[n - 1] == '0') --n;
   if (buf[n - 1] == '.') --n;
@@ -189,32 +158,17 @@ JsonWriter& JsonWriter::Double(double v) {
     buf[0] = '0';
     n = 1;
   }
-  out_.append(buf, static_cast<std::size_t>(n));
-  return *this;
+  return Append(std::string_view(buf, static_cast<std::size_t>(n)));
 }
 
-JsonWriter& JsonWriter::Bool(bool v) {
-  Separate();
-  out_ += v ? "true" : "false";
-  return *this;
-}
-JsonWriter& JsonWriter::Raw(std::string_view json) {
-  Separate();
-  out_.append(json);
-  need_comma_ = true;
-  return *this;
-}
-
-JsonWriter& JsonWriter::Null() {
-  Separate();
-  out_ += "null";
-  return *this;
-}
 JsonWriter& JsonWriter::Time(Timestamp t) {
   Separate();
-  out_.push_back('"');
-  AppendRfc3339(t, out_);
-  out_.push_back('"');
+  char* p = Room(kRfc3339Bytes + 2);
+  char* const start = p;
+  *p++ = '"';
+  p = WriteRfc3339(t, p);
+  *p++ = '"';
+  len_ += static_cast<std::size_t>(p - start);
   return *this;
 }
 

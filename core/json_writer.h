@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -40,25 +41,54 @@ class JsonWriter {
   JsonWriter() = default;
   // Reserves room for a record of about `bytes`, so that writing it grows
   // the buffer once at most.
-  explicit JsonWriter(std::size_t bytes) { out_.reserve(bytes); }
+  explicit JsonWriter(std::size_t bytes) { out_.resize(bytes); }
 
-  JsonWriter& BeginObject();
-  JsonWriter& EndObject();
-  JsonWriter& BeginArray();
-  JsonWriter& EndArray();
-  JsonWriter& Key(JsonKey k);
+  JsonWriter& BeginObject() { return Open('{'); }
+  JsonWriter& EndObject() { return Close('}'); }
+  JsonWriter& BeginArray() { return Open('['); }
+  JsonWriter& EndArray() { return Close(']'); }
+  JsonWriter& Key(JsonKey k) {
+    // ,"key": in one copy.
+    const std::string_view v = k.view();
+    char* p = Room(v.size() + 4);
+    char* const start = p;
+    if (need_comma_) *p++ = ',';
+    *p++ = '"';
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+    *p++ = '"';
+    *p++ = ':';
+    len_ += static_cast<std::size_t>(p - start);
+    need_comma_ = false;
+    return *this;
+  }
   // A key made at run time: escaped.
   JsonWriter& DynamicKey(std::string_view k);
 
-  JsonWriter& String(std::string_view s);
+  JsonWriter& String(std::string_view s) {
+    Separate();
+    Quoted(s);
+    return *this;
+  }
   JsonWriter& Int(std::int64_t v);
   // Written with 6 decimals, trailing zeros cut; not finite: null.
   JsonWriter& Double(double v);
-  JsonWriter& Bool(bool v);
-  JsonWriter& Null();
+  JsonWriter& Bool(bool v) {
+    Separate();
+    return Append(v ? std::string_view("true") : std::string_view("false"));
+  }
+  JsonWriter& Null() {
+    Separate();
+    return Append("null");
+  }
   JsonWriter& Time(Timestamp t);  // RFC 3339 string
   // A value already written as JSON by a JsonWriter (inserted as is).
-  JsonWriter& Raw(std::string_view json);
+  JsonWriter& Raw(std::string_view json) {
+    Separate();
+    Append(json);
+    need_comma_ = true;
+    return *this;
+  }
 
   // Key plus value shorthands.
   JsonWriter& Field(JsonKey k, std::string_view v) { return Key(k).String(v); }
@@ -69,13 +99,49 @@ class JsonWriter {
   JsonWriter& Field(JsonKey k, bool v) { return Key(k).Bool(v); }
   JsonWriter& TimeField(JsonKey k, Timestamp t) { return Key(k).Time(t); }
 
-  const std::string& str() const { return out_; }
-  std::string Take() { return std::move(out_); }
+  std::string_view str() const { return {out_.data(), len_}; }
+  std::string Take() {
+    out_.resize(len_);
+    len_ = 0;
+    need_comma_ = false;
+    return std::move(out_);
+  }
 
  private:
-  void Separate();
+  // Room for `n` more bytes after what is written; the caller adds what it
+  // writes there to len_. The buffer grows (geometrically) only when full.
+  char* Room(std::size_t n) {
+    if (len_ + n > out_.size()) Grow(len_ + n);
+    return out_.data() + len_;
+  }
+  void Grow(std::size_t need);
+  JsonWriter& Append(std::string_view s) {
+    std::memcpy(Room(s.size()), s.data(), s.size());
+    len_ += s.size();
+    return *this;
+  }
+  void Separate() {
+    if (need_comma_) Append(",");
+    need_comma_ = true;
+  }
+  JsonWriter& Open(char c) {
+    Separate();
+    *Room(1) = c;
+    ++len_;
+    need_comma_ = false;
+    return *this;
+  }
+  JsonWriter& Close(char c) {
+    *Room(1) = c;
+    ++len_;
+    need_comma_ = true;
+    return *this;
+  }
+  // `s` as a JSON string literal.
+  void Quoted(std::string_view s);
 
-  std::string out_;
+  std::string out_;  // out_[0, len_) is written; the rest is room
+  std::size_t len_ = 0;
   bool need_comma_ = false;
 };
 

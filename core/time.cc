@@ -97,6 +97,11 @@ std::optional<Timestamp> ParseRfc3339(std::string_view s, std::string* why) {
 }
 
 void AppendRfc3339(Timestamp t, std::string& out) {
+  char buf[kRfc3339Bytes];
+  out.append(buf, WriteRfc3339(t, buf));
+}
+
+char* WriteRfc3339(Timestamp t, char* out) {
   using namespace std::chrono;
   std::int64_t ms = t.ms;
   std::int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
@@ -106,8 +111,7 @@ void AppendRfc3339(Timestamp t, std::string& out) {
   unsigned mo = static_cast<unsigned>(ymd.month()), d = static_cast<unsigned>(ymd.day());
   int h = static_cast<int>(rem / 3600000), mi = static_cast<int>(rem / 60000 % 60),
       se = static_cast<int>(rem / 1000 % 60), milli = static_cast<int>(rem % 1000);
-  char buf[32];
-  char* p = buf;
+  char* p = out;
   auto two = [&p](unsigned v) {
     *p++ = static_cast<char>('0' + v / 10);
     *p++ = static_cast<char>('0' + v % 10);
@@ -130,7 +134,7 @@ void AppendRfc3339(Timestamp t, std::string& out) {
   *p++ = static_cast<char>('0' + milli / 100);
   two(static_cast<unsigned>(milli % 100));
   *p++ = 'Z';
-  out.append(buf, p);
+  return p;
 }
 
 std::string FormatRfc3339(Timestamp t) {

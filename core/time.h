@@ -40,6 +40,9 @@ std::optional<Timestamp> ParseRfc3339(std::string_view text, std::string* why = 
 std::string FormatRfc3339(Timestamp t);
 // Appends the same text to *out without a temporary.
 void AppendRfc3339(Timestamp t, std::string& out);
+// The same into `out`, which has room for kRfc3339Bytes; returns the end.
+inline constexpr std::size_t kRfc3339Bytes = 24;  // 2026-11-23T00:14:14.701Z
+char* WriteRfc3339(Timestamp t, char* out);
 
 // Parses a duration such as "250ms", "5s", "15m", "8h" or "7d" (also
 // "min"); nullopt without a unit or for anything else.
