@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "core/encoding.h"
@@ -406,12 +407,18 @@ void ProfileProcessor::Save(std::string_view customer, Profile& p, Timestamp ts,
     p.expire_at = p.last_activity + options_.retention;
     ctx.SetTimer(p.expire_at, customer, kExpireTag);
   }
-  if (!ctx.SaveObject(customer, kRecord)) return;  // nothing changed
-  if (p.emit_at == Timestamp::Min()) {             // the first change since the last emission
-    p.emit_at = ts + options_.debounce;
-    ctx.SetTimer(p.emit_at, customer, kEmitTag);
-    ctx.SaveObject(customer, kRecord);
+  if (p.emit_at != Timestamp::Min()) {
+    // An emission is due already: whatever changed goes out with it, so
+    // there is no need to know whether anything did (no comparison).
+    ctx.MarkChanged(customer, kRecord);
+    return;
   }
+  // No emission due: the cached bytes are those of the last emission (the
+  // timer saves them), and only a change schedules one.
+  if (!ctx.SaveObject(customer, kRecord)) return;  // nothing changed
+  p.emit_at = ts + options_.debounce;
+  ctx.SetTimer(p.emit_at, customer, kEmitTag);
+  ctx.MarkChanged(customer, kRecord);
 }
 
 void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
@@ -450,16 +457,32 @@ void ProfileProcessor::Forget(std::string_view customer, const Profile& p, Proce
 std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer, Timestamp now) const {
   const std::int32_t today = DayOf(now);
   auto in_window = [&](std::int32_t day, int days) { return day > today - days && day <= today; };
-  auto rate = [&](const std::string& currency) -> std::optional<double> {
+  auto rate = [&](std::string_view currency) -> std::optional<double> {
     if (currency == options_.base_currency) return 1.0;
     auto it = options_.rates.find(currency);
     if (it == options_.rates.end()) return std::nullopt;
     return it->second;
   };
-  // GMV: paid minus refunded, per currency, and in the base currency for
-  // the currencies with a rate.
-  std::map<std::string, double> gmv(p.paid_amount.begin(), p.paid_amount.end());
-  for (const auto& [c, x] : p.refunded_amount) gmv[c] -= x;
+  // GMV: paid minus refunded, per currency (in currency order: both maps
+  // are), and in the base currency for the currencies with a rate.
+  std::vector<std::pair<std::string_view, double>> gmv;
+  gmv.reserve(p.paid_amount.size() + p.refunded_amount.size());
+  {
+    auto paid = p.paid_amount.begin(), refunded = p.refunded_amount.begin();
+    while (paid != p.paid_amount.end() || refunded != p.refunded_amount.end()) {
+      if (refunded == p.refunded_amount.end() || (paid != p.paid_amount.end() && paid->first < refunded->first)) {
+        gmv.emplace_back(paid->first, paid->second);
+        ++paid;
+      } else if (paid == p.paid_amount.end() || refunded->first < paid->first) {
+        gmv.emplace_back(refunded->first, 0.0 - refunded->second);
+        ++refunded;
+      } else {
+        gmv.emplace_back(paid->first, paid->second - refunded->second);
+        ++paid;
+        ++refunded;
+      }
+    }
+  }
   double gmv_base = 0, paid_base = 0, refunded_base = 0;
   for (const auto& [c, x] : gmv)
     if (auto r = rate(c)) gmv_base += x * *r;
@@ -491,7 +514,7 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
     w.TimeField("first_order_at", p.first_order).TimeField("last_order_at", p.last_order);
   else
     w.Key("first_order_at").Null().Key("last_order_at").Null();
-  std::vector<std::pair<std::string, std::int64_t>> cats(p.categories.begin(), p.categories.end());
+  std::vector<std::pair<std::string_view, std::int64_t>> cats(p.categories.begin(), p.categories.end());
   std::stable_sort(cats.begin(), cats.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   w.Key("top_categories").BeginArray();
@@ -593,7 +616,7 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   }
   const int f = Score(static_cast<double>(p.paid), options_.frequency);
   const int m = Score(gmv_base, options_.monetary);
-  std::string segment;
+  std::string_view segment;
   if (p.paid == 0)
     segment = "prospect";
   else if (r >= 4 && f >= 4 && m >= 4)
@@ -608,7 +631,9 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
     segment = "hibernating";
   else
     segment = "regular";
-  const std::string tier = !p.tier.empty() ? p.tier : gmv_base >= options_.vip_gmv ? "vip" : "standard";
+  const std::string_view tier = !p.tier.empty()              ? std::string_view(p.tier)
+                                : gmv_base >= options_.vip_gmv ? "vip"
+                                                               : "standard";
 
   // Churn risk: a logistic score of named factors, each in [0, 1] times its
   // weight (docs/profiles.md#churn-risk).
@@ -629,12 +654,14 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
       {"negative_sentiment", 0.5, std::min(static_cast<double>(p.negative), 5.0) / 5.0},
   };
   double z = -2.5;
-  std::vector<std::pair<double, const char*>> contributions;
+  std::array<std::pair<double, const char*>, std::size(factors)> listed;
+  std::size_t n_listed = 0;
   for (const Factor& fa : factors) {
     z += fa.weight * fa.value;
     // Listed when it adds at least 0.001 to z.
-    if (fa.weight * fa.value >= 0.001) contributions.emplace_back(fa.weight * fa.value, fa.name);
+    if (fa.weight * fa.value >= 0.001) listed[n_listed++] = {fa.weight * fa.value, fa.name};
   }
+  const std::span<std::pair<double, const char*>> contributions(listed.data(), n_listed);
   std::stable_sort(contributions.begin(), contributions.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   w.Key("scores").BeginObject();
