@@ -40,6 +40,26 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
   return n;
 }
 
+// True when `s` has a byte JSON escapes (a control character, '"' or '\\')
+// or one that is not ASCII (checked as UTF-8 by AppendJsonString). Eight
+// bytes at a time: a byte b of word x is flagged by the usual SWAR tests.
+bool NeedsEscape(std::string_view s) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  auto zero_byte = [](std::uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    const std::uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;  // b < 0x20 (for b < 0x80)
+    if ((x & kHigh) | below_space | zero_byte(x ^ (kOnes * '"')) | zero_byte(x ^ (kOnes * '\\'))) return true;
+  }
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void AppendJsonString(std::string_view s, std::string& out) {
@@ -106,15 +126,7 @@ void JsonWriter::Grow(std::size_t need) { out_.resize(std::max({need, out_.size(
 
 void JsonWriter::Quoted(std::string_view s) {
   // Plain ASCII with nothing to escape (ids, names, enums): one copy.
-  bool plain = true;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) {
+  if (!NeedsEscape(s)) {
     char* p = Room(s.size() + 2);
     *p = '"';
     std::memcpy(p + 1, s.data(), s.size());

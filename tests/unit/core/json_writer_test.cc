@@ -104,5 +104,25 @@ TEST(JsonWriterTest, ConstantAndDynamicKeysGiveTheSameBytes) {
   EXPECT_EQ(c.str(), R"({"a\"b":1})");
 }
 
+TEST(JsonWriterTest, EveryByteThatNeedsEscapingIsFoundWhereverItStands) {
+  // The writer looks for such bytes eight at a time: each one, at every
+  // place in strings of 1 to 24 bytes, must give what the byte-wise
+  // escaper gives.
+  for (const char special : {'"', '\\', '\n', '\x01', '\x1f', '\x7f', '\xc3', '\xff', ' ', '~'}) {
+    for (std::size_t len = 1; len <= 24; ++len) {
+      for (std::size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        s[at] = special;
+        JsonWriter w;
+        w.String(s);
+        std::string want;
+        AppendJsonString(s, want);
+        ASSERT_EQ(w.str(), want) << "byte " << static_cast<int>(static_cast<unsigned char>(special)) << " at " << at
+                                 << " of " << len;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cx
