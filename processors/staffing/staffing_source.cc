@@ -13,21 +13,27 @@ namespace {
 constexpr std::uint8_t kFormat = 1;
 
 // One open conversation, as the queue stage needs it.
-struct Conversation {
+struct Conversation final : StateObject {
   std::string queue;
   Timestamp opened, entered;  // entered: into the current queue
   Timestamp answered_at;
   bool answered = false;
 
-  std::string Encode() const {
-    std::string v;
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto c = std::make_unique<Conversation>();
+    if (!c->Decode(in)) return nullptr;
+    return c;
+  }
+  std::size_t MemoryBytes() const override {
+    return sizeof(Conversation) + (queue.capacity() > 15 ? queue.capacity() + 1 : 0);
+  }
+  void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kFormat));
     PutString(v, queue);
     PutVarintSigned(v, opened.ms);
     PutVarintSigned(v, entered.ms);
     PutVarintSigned(v, answered_at.ms);
     v.push_back(answered ? 1 : 0);
-    return v;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
@@ -76,8 +82,10 @@ std::string FactId(std::string_view customer, std::string_view conversation) {
   std::string s(customer);
   s.push_back('/');
   s.append(conversation);
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(StableHash64(s)));
+  // 16 lower-case hex digits.
+  std::uint64_t h = StableHash64(s);
+  std::string hex(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) hex[static_cast<std::size_t>(i)] = "0123456789abcdef"[h & 0xf];
   return hex;
 }
 
@@ -108,12 +116,32 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
     return;
   }
   if (TopicOf(e.type) != TopicKind::kChat) return;
+  switch (e.type) {  // the chat events that matter here
+    case EventType::kConversationOpened:
+    case EventType::kMessageAgent:
+    case EventType::kConversationTransferred:
+    case EventType::kConversationAbandoned:
+    case EventType::kConversationClosed:
+      break;
+    default:
+      return;
+  }
   const std::string key = ConversationKey(e.conversation_id);
-  Conversation c;
-  auto stored = ctx.Get(e.customer_id, key);
-  const bool exists = stored && c.Decode(*stored);
+  Conversation* found = FindObject<Conversation>(ctx, e.customer_id, key);
+  const bool exists = found != nullptr;
+  if (e.type == EventType::kMessageAgent && (!exists || found->answered || !e.is_public || e.is_auto))
+    return;  // bots and notes do not answer; an answered conversation is answered
+  Conversation local;
+  Conversation& c = exists ? *found : local;
   StaffingFact f;
   f.conversation = FactId(e.customer_id, e.conversation_id);
+  // `c` changed: the cached record, or a new one.
+  auto save = [&] {
+    if (exists)
+      ctx.MarkChanged(e.customer_id, key);
+    else
+      AddChanged(ctx, e.customer_id, key, std::move(local));
+  };
 
   switch (e.type) {
     case EventType::kConversationOpened:
@@ -122,7 +150,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
       c.opened = c.entered = e.ts;
       f.kind = StaffingFact::Kind::kArrival;
       Send(ctx, c.queue, f);
-      ctx.Put(e.customer_id, key, c.Encode());
+      save();
       return;
     case EventType::kMessageAgent:
       if (!exists || c.answered || !e.is_public || e.is_auto) return;  // bots and notes do not answer
@@ -131,7 +159,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
       f.kind = StaffingFact::Kind::kAnswer;
       f.duration = std::max<DurationMs>(0, e.ts - c.entered);
       Send(ctx, c.queue, f);
-      ctx.Put(e.customer_id, key, c.Encode());
+      save();
       return;
     case EventType::kConversationTransferred: {
       if (!exists || e.queue == c.queue) return;
@@ -143,7 +171,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
       f.kind = StaffingFact::Kind::kArrival;
       f.transfer = true;
       Send(ctx, c.queue, f);
-      ctx.Put(e.customer_id, key, c.Encode());
+      save();
       return;
     }
     case EventType::kConversationAbandoned:
@@ -158,7 +186,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
         f.duration = std::max<DurationMs>(0, e.ts - c.entered);
       }
       Send(ctx, c.queue, f);
-      ctx.Delete(e.customer_id, key);
+      ctx.DeleteObject(e.customer_id, key);
       return;
     case EventType::kConversationClosed:
       if (!exists) return;
@@ -168,7 +196,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
         f.duration =
             std::max<DurationMs>(0, e.ts - (options_.handle_time_from_open ? c.opened : c.answered_at));
       Send(ctx, c.queue, f);
-      ctx.Delete(e.customer_id, key);
+      ctx.DeleteObject(e.customer_id, key);
       return;
     default:
       return;
