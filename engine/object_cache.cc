@@ -155,6 +155,7 @@ bool ObjectCache::MarkChanged(std::string_view key, std::size_t owner_len) {
   r->stale = true;
   r->dirty = true;
   MarkDirty(node);
+  Charge(*r);  // the object may have grown: the budget follows it now, not at the write-back
   return true;
 }
 

@@ -14,7 +14,11 @@ namespace {
 struct Text final : processors::StateObject {
   std::string value;
   explicit Text(std::string v = {}) : value(std::move(v)) {}
-  void EncodeTo(std::string& out) const override { out.append(value); }
+  void EncodeTo(std::string& out) const override {
+    ++encodes;
+    out.append(value);
+  }
+  static inline int encodes = 0;  // EncodeTo calls, for the tests of when records are encoded
   std::size_t MemoryBytes() const override { return sizeof(Text) + value.capacity(); }
   static std::unique_ptr<processors::StateObject> DecodeObject(std::string_view in) {
     if (in == "undecodable") return nullptr;
@@ -168,6 +172,81 @@ TEST(ObjectCacheTest, ErasedRecordsNeverReachTheStoreAndFlushOwnerWritesOnlyItsR
   EXPECT_EQ(Stored(*store, "a:2"), std::nullopt);
   EXPECT_EQ(Stored(*store, "c:1"), std::nullopt);
   EXPECT_EQ(cache.size(), 2u);
+}
+
+int Pending(state::Store& store) {
+  int n = 0;
+  EXPECT_TRUE(store.ForEachPending([&](std::string_view, std::optional<std::string_view>) { ++n; }).ok());
+  return n;
+}
+
+TEST(ObjectCacheTest, AChangedRecordIsEncodedOnceWhenItIsWrittenBack) {
+  auto store = state::NewMemoryStore();
+  store->Put("o1k", "a");
+  ASSERT_TRUE(store->Commit().ok());
+  ObjectCache cache(*store, nullptr);
+  Text* t = Find(cache, "o1k");
+  Text::encodes = 0;
+  for (const char* v : {"b", "c", "d"}) {
+    t->value = v;
+    EXPECT_TRUE(cache.MarkChanged("o1k", kOwner));
+  }
+  EXPECT_EQ(Text::encodes, 0);  // nothing encoded per change
+  EXPECT_FALSE(cache.MarkChanged("o1none", kOwner));
+  EXPECT_EQ(*cache.Bytes("o1k", kOwner), "d");  // a reader from outside sees the latest
+  EXPECT_EQ(Text::encodes, 1);
+  cache.Flush();
+  EXPECT_EQ(Stored(*store, "o1k"), "d");
+  EXPECT_EQ(Text::encodes, 1);  // already encoded for the reader
+  EXPECT_EQ(Pending(*store), 1);
+  ASSERT_TRUE(store->Commit().ok());
+  cache.Flush();  // nothing changed since: nothing written, nothing encoded
+  EXPECT_EQ(Pending(*store), 0);
+  EXPECT_EQ(Text::encodes, 1);
+}
+
+TEST(ObjectCacheTest, ACommitWritesOnlyTheOwnersThatChanged) {
+  auto store = state::NewMemoryStore();
+  for (const char* k : {"a:1", "b:1", "c:1", "d:1"}) store->Put(k, k);
+  ASSERT_TRUE(store->Commit().ok());
+  ObjectCache cache(*store, nullptr);
+  for (const char* k : {"a:1", "b:1", "c:1", "d:1"}) ASSERT_NE(Find(cache, k), nullptr);
+  Find(cache, "b:1")->value = "B";
+  cache.MarkChanged("b:1", kOwner);
+  Find(cache, "c:1")->value = "C";
+  cache.MarkChanged("c:1", kOwner);
+  Find(cache, "d:1")->value = "D";
+  cache.MarkChanged("d:1", kOwner);
+  cache.EraseOwner("c:");  // a dirty owner dropped (erasure): never written
+  Text::encodes = 0;
+  cache.Flush();
+  EXPECT_EQ(Text::encodes, 2);
+  EXPECT_EQ(Pending(*store), 2);
+  EXPECT_EQ(Stored(*store, "b:1"), "B");
+  EXPECT_EQ(Stored(*store, "c:1"), "c:1");
+  EXPECT_EQ(Stored(*store, "d:1"), "D");
+  ASSERT_TRUE(store->Commit().ok());
+  cache.Flush();
+  EXPECT_EQ(Pending(*store), 0);
+}
+
+TEST(ObjectCacheTest, AnEvictedChangedRecordIsWrittenThroughWithItsLatestValue) {
+  auto store = state::NewMemoryStore();
+  auto budget = std::make_shared<ObjectBudget>(1500);
+  ObjectCache cache(*store, budget);
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "o" + std::to_string(i % 10) + "k" + std::to_string(i);
+    Text* t = static_cast<Text*>(cache.Add(key, kOwner, std::make_unique<Text>("first")));
+    t->value = std::string(100, 'a' + i % 26);  // changed after it was added
+    ASSERT_TRUE(cache.MarkChanged(key, kOwner));
+    cache.Trim();
+  }
+  EXPECT_GT(cache.stats().write_throughs, 0u);
+  cache.Flush();
+  for (int i = 0; i < 30; ++i)
+    EXPECT_EQ(Stored(*store, "o" + std::to_string(i % 10) + "k" + std::to_string(i)),
+              std::string(100, 'a' + i % 26))
+        << i;
 }
 
 }  // namespace
