@@ -1,12 +1,16 @@
 // cx_state_bench: the state store under many customers, for bench/run.
 // Writes the state of --customers customers through the same store the
 // worker uses (state::OpenRocksDbStore with a worker's memory split of
-// --budget-bytes), committing every 4,096 customers as a task does, then
-// reads and rewrites random customers (the access of a live stream), and
-// reports peak resident memory against the budget, the size on disk and
-// the rates. Values are sized as the worker's per-customer records are
-// (a profile, a dedup ring, an SLA subject); their bytes vary per customer
-// so that compression does not flatter the disk figure.
+// --budget-bytes), one owner record per customer in the worker's format
+// (engine::EncodeOwner), committing every 4,096 customers as a task does;
+// then opens a task's state over it as a restarted worker does (the format
+// check and the timer index built from every owner: the start-up), and
+// reads and rewrites random customers (the access of a live stream); it
+// reports peak resident memory against the budget, the size on disk, the
+// start-up time and the rates. Records are sized as the worker's are (a
+// profile and its expiry timer, a dedup ring, for one customer in three an
+// SLA subject and its deadline); their bytes vary per customer so that
+// compression does not flatter the disk figure.
 //
 // usage: cx_state_bench --dir DIR --customers N --budget-bytes B [--updates N]
 #include <sys/resource.h>
@@ -19,6 +23,7 @@
 #include <random>
 #include <string>
 
+#include "engine/state_cache.h"
 #include "state/store.h"
 
 namespace {
@@ -35,14 +40,7 @@ double PeakRssBytes() {
   return static_cast<double>(u.ru_maxrss) * 1024.0;
 }
 
-std::string Key(std::uint64_t customer, const char* name) {
-  std::string id = "cust-" + std::to_string(customer);
-  std::string k = "C";
-  k.push_back(static_cast<char>(id.size()));
-  k += id;
-  k += name;
-  return k;
-}
+std::string Owner(std::uint64_t customer) { return "cust-" + std::to_string(customer); }
 
 // Pseudo-random bytes of a given length (incompressible like real varints
 // and hashes are, mostly).
@@ -54,6 +52,21 @@ std::string Value(std::mt19937_64& rng, std::size_t n) {
   }
   v[0] = 1;  // format byte
   return v;
+}
+
+// One customer's record, as the worker's state cache writes it.
+std::string OwnerValue(std::mt19937_64& rng, std::uint64_t customer, std::int64_t now_ms) {
+  cx::engine::OwnerState s;
+  s.records.push_back({"#dedup", Value(rng, 8 * (1 + rng() % 16))});
+  s.records.push_back({"profile/p", Value(rng, 180 + rng() % 120)});
+  s.timers.push_back({cx::Timestamp{now_ms + 86'400'000LL * 30 + static_cast<std::int64_t>(rng() % 1000)}, "profile",
+                      "expire"});
+  if (customer % 3 == 0) {
+    s.records.push_back({"sla/s/conv-" + std::to_string(rng() % 100000), Value(rng, 60 + rng() % 60)});
+    s.timers.push_back({cx::Timestamp{now_ms + static_cast<std::int64_t>(rng() % 3'600'000)}, "sla",
+                        "conv/first_response"});
+  }
+  return cx::engine::EncodeOwner(s);
 }
 
 int Fail(const std::string& why) {
@@ -83,18 +96,19 @@ int main(int argc, char** argv) {
   if (dir.empty() || customers == 0 || budget == 0)
     return Fail("usage: cx_state_bench --dir DIR --customers N --budget-bytes B [--updates N]");
   std::filesystem::remove_all(dir);
-  // The worker's split (runtime/worker.cc): half block cache, a quarter memtables.
-  auto shared = cx::state::NewRocksDbShared(budget / 2, budget / 4);
+  // The worker's split (runtime/worker.cc): 3/8 block cache, a quarter
+  // memtables, an eighth the tasks' state caches (with the timer index's front).
+  auto shared = cx::state::NewRocksDbShared(budget / 8 * 3, budget / 4);
   auto opened = cx::state::OpenRocksDbStore({.path = dir}, shared);
   if (!opened.ok()) return Fail(opened.status().ToString());
   cx::state::Store& store = **opened;
   std::mt19937_64 rng(42);
 
+  const std::int64_t now_ms = 1'795'000'000'000;
   const auto t0 = Clock::now();
+  store.Put(cx::engine::kFormatKey, std::string(1, static_cast<char>(cx::engine::kStateFormat)));
   for (std::uint64_t c = 0; c < customers; ++c) {
-    store.Put(Key(c, "profile/p"), Value(rng, 180 + rng() % 120));
-    store.Put(Key(c, "#dedup"), Value(rng, 8 * (1 + rng() % 16)));
-    if (c % 3 == 0) store.Put(Key(c, "sla/s"), Value(rng, 60 + rng() % 60));
+    store.Put(cx::engine::OwnerKey(Owner(c)), OwnerValue(rng, c, now_ms));
     if (c % 4096 == 4095) {
       if (auto s = store.Commit(); !s.ok()) return Fail(s.ToString());
     }
@@ -102,19 +116,38 @@ int main(int argc, char** argv) {
   if (auto s = store.Commit(); !s.ok()) return Fail(s.ToString());
   const double load_s = Seconds(t0);
 
+  // A restarted worker: the store opened again, then a task's state opened
+  // over it (format check, timer index from every owner).
+  opened->reset();
+  const auto t_open = Clock::now();
+  opened = cx::state::OpenRocksDbStore({.path = dir}, shared);
+  if (!opened.ok()) return Fail(opened.status().ToString());
+  cx::state::Store& reopened = **opened;
+  auto budget_used = std::make_shared<cx::engine::ObjectBudget>(budget / 8);
+  cx::engine::StateCache cache(reopened, budget_used, {"sla", "alerts", "profile", "staffing"});
+  if (auto s = cache.Open(); !s.ok()) return Fail(s.ToString());
+  const double startup_s = Seconds(t_open);
+  const std::int64_t timers = cache.pending_timers();
+  const std::size_t index_bytes = budget_used->used.load();
+
+  // Live access through the task's cache: a customer's record read (one
+  // store read on a miss), its profile rewritten, written back at each commit.
   const auto t1 = Clock::now();
   std::uint64_t found = 0;
   for (std::uint64_t i = 0; i < updates; ++i) {
     const std::uint64_t c = rng() % customers;
-    auto v = store.Get(Key(c, "profile/p"));
-    if (!v.ok()) return Fail(v.status().ToString());
-    if (*v) ++found;
-    store.Put(Key(c, "profile/p"), Value(rng, 180 + rng() % 120));
+    cx::Status error;
+    if (cache.Get(Owner(c), "profile/p", error) != nullptr) ++found;
+    if (!error.ok()) return Fail(error.ToString());
+    cache.Put(Owner(c), "profile/p", Value(rng, 180 + rng() % 120), error);
+    cache.Trim();
     if (i % 4096 == 4095) {
-      if (auto s = store.Commit(); !s.ok()) return Fail(s.ToString());
+      cache.Flush();
+      if (auto s = reopened.Commit(); !s.ok()) return Fail(s.ToString());
     }
   }
-  if (auto s = store.Commit(); !s.ok()) return Fail(s.ToString());
+  cache.Flush();
+  if (auto s = reopened.Commit(); !s.ok()) return Fail(s.ToString());
   const double update_s = Seconds(t1);
   opened->reset();  // close: flushes, so the disk figure includes every record
 
@@ -123,9 +156,11 @@ int main(int argc, char** argv) {
     if (e.is_regular_file()) disk += e.file_size();
   std::printf(
       "{\"customers\":%llu,\"budget_bytes\":%zu,\"peak_rss_bytes\":%.0f,\"disk_bytes\":%llu,"
-      "\"load_customers_per_s\":%.0f,\"updates\":%llu,\"updates_per_s\":%.0f,\"found\":%llu}\n",
+      "\"load_customers_per_s\":%.0f,\"startup_s\":%.2f,\"timers\":%lld,\"timer_index_bytes\":%zu,"
+      "\"updates\":%llu,\"updates_per_s\":%.0f,\"found\":%llu}\n",
       static_cast<unsigned long long>(customers), budget, PeakRssBytes(),
-      static_cast<unsigned long long>(disk), static_cast<double>(customers) / load_s,
+      static_cast<unsigned long long>(disk), static_cast<double>(customers) / load_s, startup_s,
+      static_cast<long long>(timers), index_bytes,
       static_cast<unsigned long long>(updates), static_cast<double>(updates) / update_s,
       static_cast<unsigned long long>(found));
   return found == updates ? 0 : 1;

@@ -86,8 +86,10 @@ class CountingStore final : public state::Store {
   Status Commit() override {
     ++counts_.commits;
     Status s = inner_->ForEachPending([&](std::string_view key, std::optional<std::string_view>) {
-      ++counts_.committed_records;
-      if (!key.empty() && key.front() == 'T') ++counts_.committed_timer_records;
+      if (!key.empty() && key.front() == 'L')
+        ++counts_.committed_local_records;  // local-only: never in the changelog
+      else
+        ++counts_.committed_records;
     });
     if (!s.ok()) return s;
     return inner_->Commit();
@@ -190,7 +192,7 @@ std::string FormatStoreCounts(const StoreCounts& c, const ObjectCacheStats& obje
   o << "{\"records\":" << lines << ",\"store_gets\":" << c.gets << ",\"store_puts\":" << c.puts
     << ",\"store_deletes\":" << c.deletes << ",\"store_scans\":" << c.scans << ",\"commits\":" << c.commits
     << ",\"committed_records\":" << c.committed_records
-    << ",\"committed_timer_records\":" << c.committed_timer_records << ",\"object_hits\":" << objects.hits
+    << ",\"committed_local_records\":" << c.committed_local_records << ",\"object_hits\":" << objects.hits
     << ",\"object_misses\":" << objects.misses << ",\"object_evictions\":" << objects.evictions
     << ",\"object_write_throughs\":" << objects.write_throughs << "}";
   return o.str();

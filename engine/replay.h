@@ -38,10 +38,11 @@ struct ReplayOptions {
 // What the task asked of its store over a replay (ReplayOptions::count_store).
 // `committed_records` is what run mode would write to the changelog with a
 // commit every 4,096 input records, as replay commits: one record per key
-// changed in a commit interval (`committed_timer_records` of them timers).
+// changed in a commit interval; `committed_local_records` are the writes that
+// stay in the local store (the timer index), which the changelog never gets.
 struct StoreCounts {
   std::uint64_t gets = 0, puts = 0, deletes = 0, scans = 0, commits = 0;
-  std::uint64_t committed_records = 0, committed_timer_records = 0;
+  std::uint64_t committed_records = 0, committed_local_records = 0;
 };
 
 struct ReplaySummary {

@@ -10,17 +10,11 @@ namespace cx::engine {
 namespace {
 
 // State key layout (docs/runtime.md#state-layout):
-//   "C" <len><owner> <processor> "/" <name>   processor state of one owner
-//   "C" <len><owner> "#dedup"                   recent event-id hashes
-//   "M" <name>                                  task metadata (watermark)
-//   "T" ...                                     timers (state/timers.h)
-std::string OwnerPrefix(std::string_view owner) {
-  std::string k;
-  k.reserve(owner.size() + 24);
-  k.push_back('C');
-  PutString(k, owner);
-  return k;
-}
+//   "O" <len><owner>     every record and timer of one owner (StateCache)
+//   "Mformat"            the state format (kStateFormat)
+//   "M" <name>           task metadata (watermark, repartition watermarks)
+//   "R" ...              next-stage records waiting for the stage watermark
+constexpr std::string_view kDedupName = "#dedup";  // recent event-id hashes of an owner
 
 constexpr std::string_view kWatermarkKey = "Mwatermark";
 // Repartitioning: the watermark last announced downstream, the last one
@@ -54,55 +48,59 @@ class Task::Context final : public processors::ProcessorContext {
  public:
   explicit Context(Task& task) : task_(task) {}
 
-  void set_current(const processors::Processor* p) { current_ = p; }
+  void set_current(std::size_t index) {
+    current_index_ = index;
+    current_ = task_.processors_[index].get();
+  }
 
   Timestamp watermark() const override { return task_.watermark_; }
 
   std::optional<std::string> Get(std::string_view owner, std::string_view name) override {
-    auto r = task_.store_.Get(ScratchKey(owner, name));
-    if (!r.ok()) {
-      task_.Fail(r.status());
-      return std::nullopt;
-    }
-    return std::move(r.value());
+    Status error;
+    const std::string* v = task_.state_.Get(owner, Name(name), error);
+    if (!error.ok()) task_.Fail(error);
+    return v == nullptr ? std::nullopt : std::optional<std::string>(*v);
   }
   void Put(std::string_view owner, std::string_view name, std::string_view value) override {
-    task_.store_.Put(ScratchKey(owner, name), value);
+    Status error;
+    task_.state_.Put(owner, Name(name), value, error);
+    if (!error.ok()) task_.Fail(error);
   }
   void Delete(std::string_view owner, std::string_view name) override {
-    task_.store_.Delete(ScratchKey(owner, name));
+    Status error;
+    task_.state_.Delete(owner, Name(name), error);
+    if (!error.ok()) task_.Fail(error);
   }
   processors::StateObject* FindObject(std::string_view owner, std::string_view name,
                                       processors::ObjectDecoder decode) override {
     Status error;
-    const std::string& key = ScratchKey(owner, name);  // sets owner_len_: before the call
-    processors::StateObject* o = task_.objects_.Find(key, owner_len_, decode, error);
+    processors::StateObject* o = task_.state_.Find(owner, Name(name), decode, error);
     if (!error.ok()) task_.Fail(error);
     return o;
   }
   processors::StateObject* AddObject(std::string_view owner, std::string_view name,
                                      std::unique_ptr<processors::StateObject> object) override {
-    const std::string& key = ScratchKey(owner, name);
-    return task_.objects_.Add(key, owner_len_, std::move(object));
+    Status error;
+    processors::StateObject* o = task_.state_.Add(owner, Name(name), std::move(object), error);
+    if (!error.ok()) task_.Fail(error);
+    return o;
   }
   bool SaveObject(std::string_view owner, std::string_view name) override {
-    const std::string& key = ScratchKey(owner, name);
-    return task_.objects_.Save(key, owner_len_);
+    return task_.state_.Save(owner, Name(name));
   }
   void MarkChanged(std::string_view owner, std::string_view name) override {
-    const std::string& key = ScratchKey(owner, name);
-    task_.objects_.MarkChanged(key, owner_len_);
+    task_.state_.MarkChanged(owner, Name(name));
   }
-  void DeleteObject(std::string_view owner, std::string_view name) override {
-    const std::string& key = ScratchKey(owner, name);
-    task_.objects_.Erase(key, owner_len_);
-    task_.store_.Delete(key);
-  }
+  void DeleteObject(std::string_view owner, std::string_view name) override { Delete(owner, name); }
   void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
-    task_.timers_.Set(when, current_->name(), owner, tag);
+    Status error;
+    task_.state_.SetTimer(when, current_index_, owner, tag, error);
+    if (!error.ok()) task_.Fail(error);
   }
   void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
-    task_.timers_.Cancel(when, current_->name(), owner, tag);
+    Status error;
+    task_.state_.CancelTimer(when, current_index_, owner, tag, error);
+    if (!error.ok()) task_.Fail(error);
   }
   void Emit(Stream stream, std::string key, std::optional<std::string> value, OutputTags tags) override {
     ++task_.stats_.outputs[static_cast<int>(stream)];
@@ -126,17 +124,17 @@ class Task::Context final : public processors::ProcessorContext {
     if (!s.ok()) task_.Fail(s);
   }
   void EraseCustomer(std::string_view customer, Timestamp ts) override {
-    const processors::Processor* caller = current_;
+    const std::size_t caller = current_index_;
     Event erased;
     erased.type = EventType::kCustomerErased;
     erased.customer_id = std::string(customer);
     erased.ts = ts;
     erased.event_id = "retention";
-    for (auto& p : task_.processors_) {
-      current_ = p.get();
-      p->OnEvent(erased, *this);
+    for (std::size_t i = 0; i < task_.processors_.size(); ++i) {
+      set_current(i);
+      current_->OnEvent(erased, *this);
     }
-    current_ = caller;
+    set_current(caller);
     task_.EraseOwner(customer);
   }
   int partition() const override { return task_.options_.source_id; }
@@ -149,13 +147,13 @@ class Task::Context final : public processors::ProcessorContext {
   }
 
   void Broadcast(const processors::Signal& signal) override {
-    const processors::Processor* sender = current_;
-    for (auto& p : task_.processors_) {
-      if (p.get() == sender) continue;
-      current_ = p.get();
-      p->OnSignal(signal, *this);
+    const std::size_t sender = current_index_;
+    for (std::size_t i = 0; i < task_.processors_.size(); ++i) {
+      if (i == sender) continue;
+      set_current(i);
+      current_->OnSignal(signal, *this);
     }
-    current_ = sender;
+    set_current(sender);
   }
   void RepartitionAt(std::string_view key, std::string value, Timestamp at) override {
     const TaskOptions& o = task_.options_;
@@ -183,25 +181,20 @@ class Task::Context final : public processors::ProcessorContext {
   }
 
  private:
-  // The store key of the current processor's record `name` of `owner`
-  // (OwnerPrefix, processor, '/', name), in a buffer kept between calls: no
-  // allocation once it is big enough. Valid until the next call; sets
-  // owner_len_ (so call it before reading that, not in the same argument list).
-  const std::string& ScratchKey(std::string_view owner, std::string_view name) {
-    key_.clear();
-    key_.push_back('C');
-    PutString(key_, owner);
-    owner_len_ = key_.size();
-    key_.append(current_->name());
-    key_.push_back('/');
-    key_.append(name);
-    return key_;
+  // The state cache's name of the current processor's record `name`
+  // ("<processor>/<name>"), in a buffer kept between calls: no allocation
+  // once it is big enough. Valid until the next call.
+  std::string_view Name(std::string_view name) {
+    name_.assign(current_->name());
+    name_.push_back('/');
+    name_.append(name);
+    return name_;
   }
 
   Task& task_;
-  const processors::Processor* current_ = nullptr;
-  std::string key_;
-  std::size_t owner_len_ = 0;  // of key_: its OwnerPrefix
+  processors::Processor* current_ = nullptr;
+  std::size_t current_index_ = 0;
+  std::string name_;
 };
 
 Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
@@ -210,8 +203,7 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       store_(store),
       sink_(sink),
       processors_(std::move(processors)),
-      timers_(store),
-      objects_(store, options.object_budget),
+      state_(store, options.object_budget, ProcessorNames()),
       decoder_(options.limits),
       ctx_(std::make_unique<Context>(*this)),
       input_max_ts_(static_cast<std::size_t>(std::max(1, options.inputs)), Timestamp::Min()),
@@ -220,15 +212,21 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
 
 Task::~Task() = default;
 
+std::vector<std::string> Task::ProcessorNames() const {
+  std::vector<std::string> names;
+  for (const auto& p : processors_) names.emplace_back(p->name());
+  return names;
+}
+
 Result<std::optional<std::string>> Task::ReadState(std::string_view processor, std::string_view owner,
                                                    std::string_view name) {
-  std::string key = OwnerPrefix(owner);
-  key.append(processor);
-  key.push_back('/');
-  const std::size_t owner_len = key.size() - processor.size() - 1;
-  key.append(name);
-  if (const std::string* cached = objects_.Bytes(key, owner_len)) return std::optional<std::string>(*cached);
-  return store_.Get(key);
+  std::string full(processor);
+  full.push_back('/');
+  full.append(name);
+  Status error;
+  const std::string* v = state_.Get(owner, full, error);
+  if (!error.ok()) return error;
+  return v == nullptr ? std::nullopt : std::optional<std::string>(*v);
 }
 
 Status Task::ScanState(std::string_view processor, std::string_view owner, std::string_view name_prefix,
@@ -246,23 +244,22 @@ Status Task::ScanState(std::string_view processor, std::string_view owner, std::
 Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, std::string_view name_prefix,
                             const std::function<bool(std::string_view, std::string_view)>& fn,
                             std::string_view from) {
-  std::string begin = OwnerPrefix(owner);
-  const std::size_t owner_len = begin.size();
-  begin.append(processor);
+  std::string begin(processor);
   begin.push_back('/');
   const std::size_t name_at = begin.size();
   std::string end = begin;
   end.append(name_prefix);
   end.push_back('\xff');  // names are text: every name with the prefix sorts before
   begin.append(from > name_prefix ? from : name_prefix);
-  objects_.FlushOwner(std::string_view(begin).substr(0, owner_len), begin, end);
-  return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
-    return fn(key.substr(name_at), value);
-  });
+  Status error;
+  state_.ForEachWhile(
+      owner, begin, end,
+      [&](std::string_view name, std::string_view value) { return fn(name.substr(name_at), value); }, error);
+  return error;
 }
 
 Status Task::Open() {
-  Status s = timers_.Load();
+  Status s = state_.Open();
   if (!s.ok()) return s;
   if (options_.repartition_sources > 0) {
     source_wm_ =
@@ -365,16 +362,16 @@ void Task::Apply(const Pending& p) {
   ++stats_.by_type[static_cast<int>(p.event.type)];
   current_ts_ = p.event.ts;
   current_ingest_ms_ = p.ingest_ms;
-  for (auto& proc : processors_) {
-    ctx_->set_current(proc.get());
-    proc->OnEvent(p.event, *ctx_);
+  for (std::size_t i = 0; i < processors_.size(); ++i) {
+    ctx_->set_current(i);
+    processors_[i]->OnEvent(p.event, *ctx_);
   }
   current_ingest_ms_ = -1;
   // Right to erasure: after each processor has let go of what it keeps
   // elsewhere (timers, counts), every record of the customer goes, the
   // dedup ring included. Deletes reach the changelog as tombstones.
   if (p.event.type == EventType::kCustomerErased) EraseOwner(p.event.customer_id);
-  objects_.Trim();
+  state_.Trim();
 }
 
 void Task::Drain() {
@@ -413,20 +410,11 @@ std::int64_t Task::ResumeOffset(int input, std::int64_t next) const {
 }
 
 void Task::EraseOwner(std::string_view owner) {
-  const std::string begin = OwnerPrefix(owner);
-  std::string end = begin;
-  end.push_back('\xff');
-  // Decoded records first (what they saved since the last commit never
-  // reaches the store), then what the store holds.
-  objects_.EraseOwner(begin);
-  std::vector<std::string> keys;
-  Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view) {
-    keys.emplace_back(k);
-    return true;
-  });
-  if (!s.ok()) return Fail(s);
-  for (const std::string& k : keys) store_.Delete(k);
-  if (Status t = timers_.CancelOwner(owner); !t.ok()) return Fail(t);
+  // Every record and timer; what was saved since the last commit never
+  // reaches the store, and the owner's record is deleted there.
+  Status error;
+  state_.EraseOwner(owner, error);
+  if (!error.ok()) return Fail(error);
   ++stats_.erased;
 }
 
@@ -459,20 +447,15 @@ struct DedupRing final : processors::StateObject {
 bool Task::IsDuplicate(const Event& e) {
   // A ring of the last N event-id hashes per owner: bounded memory per
   // customer (8 bytes an id), exact for any repeat within the last N events.
-  dedup_key_.clear();
-  dedup_key_.push_back('C');
-  PutString(dedup_key_, e.key());
-  const std::size_t owner_len = dedup_key_.size();
-  dedup_key_.append("#dedup");
   const std::uint64_t h = StableHash64(e.event_id);
   Status error;
-  auto* ring = static_cast<DedupRing*>(objects_.Find(dedup_key_, owner_len, &DedupRing::DecodeObject, error));
+  auto* ring = static_cast<DedupRing*>(state_.Find(e.key(), kDedupName, &DedupRing::DecodeObject, error));
   if (!error.ok()) {
     Fail(error);
     return false;
   }
   if (ring == nullptr) {
-    ring = static_cast<DedupRing*>(objects_.Add(dedup_key_, owner_len, std::make_unique<DedupRing>()));
+    ring = static_cast<DedupRing*>(state_.Add(e.key(), kDedupName, std::make_unique<DedupRing>(), error));
     ring->hashes.reserve(options_.dedup_per_key);
   }
   for (std::uint64_t x : ring->hashes)
@@ -482,7 +465,7 @@ bool Task::IsDuplicate(const Event& e) {
   else
     ring->hashes[ring->next % options_.dedup_per_key] = h;
   ring->next = (ring->next + 1) % options_.dedup_per_key;
-  objects_.MarkChanged(dedup_key_, owner_len);
+  state_.MarkChanged(e.key(), kDedupName);
   return false;
 }
 
@@ -637,9 +620,9 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
     const std::string_view key = r.String();
     const std::string_view value = std::string_view(v).substr(v.size() - r.remaining());
     current_ts_ = ts;
-    for (auto& p : processors_) {
-      ctx_->set_current(p.get());
-      p->OnRepartitioned(key, ts, value, *ctx_);
+    for (std::size_t j = 0; j < processors_.size(); ++j) {
+      ctx_->set_current(j);
+      processors_[j]->OnRepartitioned(key, ts, value, *ctx_);
     }
     if (from_store) {
       store_.Delete(k);
@@ -648,43 +631,42 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
     } else {
       ++fresh;
     }
-    objects_.Trim();
+    state_.Trim();
   }
   unsaved_facts_.erase(fresh_begin, fresh_end);
   stage_wm_ = stage_wm;
-  for (auto& p : processors_) {
-    ctx_->set_current(p.get());
-    p->OnStageWatermark(stage_wm, *ctx_);
+  for (std::size_t j = 0; j < processors_.size(); ++j) {
+    ctx_->set_current(j);
+    processors_[j]->OnStageWatermark(stage_wm, *ctx_);
   }
-  objects_.Trim();
+  state_.Trim();
 }
 
 void Task::FireTimersUpTo(Timestamp limit) {
-  Status s = timers_.FireDue(limit, [this](const state::Timer& t) {
+  Status error;
+  std::string identity;
+  while (error_.ok() && state_.PopDue(limit, due_, error)) {
     ++stats_.timers_fired;
-    firing_ = t.when;
+    if (due_.processor >= processors_.size()) continue;  // of a processor this task no longer runs
+    processors::Processor& p = *processors_[due_.processor];
+    firing_ = due_.when;
     // What a timer repartitions is known by the timer itself, not by the
     // record that happened to move the watermark: the same timer fired
     // again after a restart sends copies the next stage recognises.
     current_input_ = options_.inputs;
-    current_position_ = t.when.ms;
-    repartition_sub_ = static_cast<std::uint32_t>(StableHash64(t.processor + '/' + t.owner + '/' + t.tag))
-                       << 4;
-    for (auto& p : processors_) {
-      if (p->name() == t.processor) {
-        ctx_->set_current(p.get());
-        p->OnTimer(t.when, t.owner, t.tag, *ctx_);
-        break;
-      }
-    }
+    current_position_ = due_.when.ms;
+    identity.assign(p.name()).append(1, '/').append(due_.owner).append(1, '/').append(due_.tag);
+    repartition_sub_ = static_cast<std::uint32_t>(StableHash64(identity)) << 4;
+    ctx_->set_current(due_.processor);
+    p.OnTimer(due_.when, due_.owner, due_.tag, *ctx_);
     firing_.reset();
-    objects_.Trim();
-  });
-  if (!s.ok()) Fail(s);
+    state_.Trim();
+  }
+  if (!error.ok()) Fail(error);
 }
 
 void Task::Checkpoint() {
-  objects_.Flush();
+  state_.Flush();
   for (const auto& [k, v] : unsaved_facts_) store_.Put(k, v);
   unsaved_facts_.clear();
   if (watermark_ != Timestamp::Min()) {

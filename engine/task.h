@@ -23,10 +23,9 @@
 #include "core/output.h"
 #include "core/status.h"
 #include "core/time.h"
-#include "engine/object_cache.h"
+#include "engine/state_cache.h"
 #include "processors/processor.h"
 #include "state/store.h"
-#include "state/timers.h"
 
 namespace cx::engine {
 
@@ -176,7 +175,7 @@ class Task {
   Status Commit();
 
   // Timers waiting to fire.
-  std::int64_t pending_timers() const { return timers_.pending(); }
+  std::int64_t pending_timers() const { return state_.pending_timers(); }
 
   // One state record of `processor` and `owner` (the profile API).
   Result<std::optional<std::string>> ReadState(std::string_view processor, std::string_view owner,
@@ -196,7 +195,7 @@ class Task {
   Timestamp watermark() const { return watermark_; }
   Timestamp max_event_time() const { return max_ts_; }
   const TaskStats& stats() const { return stats_; }
-  const ObjectCacheStats& object_cache_stats() const { return objects_.stats(); }
+  const ObjectCacheStats& object_cache_stats() const { return state_.stats(); }
   // A state failure that the task cannot recover from (sticky): the runtime
   // stops the task when it is not OK.
   const Status& error() const { return error_; }
@@ -233,8 +232,10 @@ class Task {
   // Recomputes the watermark from the inputs; fires timers if it moved.
   void UpdateWatermark();
   void Fail(const Status& s);
-  // Deletes every record of one owner (customer.erased).
+  // Deletes every record and timer of one owner (customer.erased).
   void EraseOwner(std::string_view owner);
+  // The names of the processors, in order (the state cache's timer table).
+  std::vector<std::string> ProcessorNames() const;
   // Repartitioning: announcing this task's watermark, and receiving.
   void MaybeAnnounce();
   void ProcessRepartitioned(const InputRecord& record);
@@ -245,8 +246,7 @@ class Task {
   state::Store& store_;
   OutputSink& sink_;
   std::vector<std::unique_ptr<processors::Processor>> processors_;
-  state::TimerService timers_;
-  ObjectCache objects_;
+  StateCache state_;
   EventDecoder decoder_;
   std::unique_ptr<Context> ctx_;
   Timestamp watermark_ = Timestamp::Min();
@@ -280,7 +280,7 @@ class Task {
   Timestamp stage_wm_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;
-  std::string dedup_key_;  // IsDuplicate's key, reused
+  DueTimer due_;  // FireTimersUpTo's timer, reused
 };
 
 // The JSON value of a dead-letter record (docs/outputs.md#dlq).

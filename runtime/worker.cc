@@ -876,8 +876,11 @@ Status Worker::Impl::Restore(Slot& slot) {
     offset = m->offset + 1;
     std::string_view key(static_cast<const char*>(m->key), m->key_len);
     if (key == kEndMarkerKey) {
-      // A whole commit: apply it atomically with the new position.
+      // A whole commit: apply it atomically with the new position. The
+      // local timer index no longer covers every owner: the task derives it
+      // again when it opens.
       PutInt64(store, kChangelogPositionKey, offset);
+      store.Delete(engine::kTimerIndexKey);
       if (Status s = store.Commit(); !s.ok()) {
         result = s;
         break;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/json_writer.h"
 #include "engine/pipeline.h"
 #include "tests/unit/test_util.h"
@@ -110,12 +112,14 @@ TEST_F(TaskTest, DedupMemoryIsBoundedPerCustomer) {
   for (int i = 0; i < 6; ++i) Feed(Ev("e" + std::to_string(i), "c1", "2026-11-23T10:00:00Z"));
   task_->Flush();
   task_->Checkpoint();  // the ring is kept decoded until then
-  auto ring =
-      store_->Get(std::string("C\x02"
-                              "c1#dedup",
-                              10));
-  ASSERT_TRUE(ring.ok() && ring->has_value());
-  EXPECT_EQ((*ring)->size(), 8u + 4 * 8);        // head + 4 hashes, never more
+  auto stored = store_->Get(OwnerKey("c1"));
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  OwnerState owner;
+  ASSERT_TRUE(DecodeOwner(**stored, owner).ok());
+  auto ring = std::find_if(owner.records.begin(), owner.records.end(),
+                           [](const OwnerRecord& r) { return r.name == "#dedup"; });
+  ASSERT_NE(ring, owner.records.end());
+  EXPECT_EQ(ring->value.size(), 8u + 4 * 8);     // head + 4 hashes, never more
   Feed(Ev("e5", "c1", "2026-11-23T10:00:00Z"));  // recent: caught
   task_->Flush();
   EXPECT_EQ(task_->stats().duplicates, 1u);

@@ -1,0 +1,716 @@
+#include "engine/state_cache.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/encoding.h"
+
+namespace cx::engine {
+namespace {
+
+// A record's fields and its share of the vector (libstdc++, 64-bit).
+constexpr std::size_t kRecordOverhead = 112;
+// An owner's hash node, LRU node and key.
+constexpr std::size_t kGroupOverhead = 128;
+// A timer in its owner's vector.
+constexpr std::size_t kTimerOverhead = 48;
+// An index entry: a tree node with its key.
+constexpr std::size_t kIndexOverhead = 80;
+
+constexpr char kOwnerPrefix = 'S';
+constexpr std::string_view kIndexBegin = "Ld", kIndexEnd = "Le";  // "d": due
+
+// The store key of an index entry.
+void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
+  out.assign(kIndexBegin);
+  PutOrderedInt64(out, when);
+  out.append(entry);
+}
+
+std::size_t IndexBytes(std::string_view key) { return kIndexOverhead + (key.size() > 15 ? key.size() + 1 : 0); }
+
+// The parts of the format, shared by EncodeOwner and the cache's writer.
+void PutTimer(std::string& out, Timestamp when, std::string_view processor, std::string_view tag) {
+  PutVarintSigned(out, when.ms);
+  PutString(out, processor);
+  PutString(out, tag);
+}
+
+Status WrongFormat(std::uint8_t found) {
+  return Status::Corruption("an owner record of state format " + std::to_string(found) +
+                            " where this version reads format " + std::to_string(kStateFormat));
+}
+
+// Reads the format byte and the timers; calls fn(when, processor, tag).
+template <typename Fn>
+Status ReadTimers(Reader& r, Fn&& fn) {
+  const std::uint8_t format = r.Byte();
+  if (!r.ok()) return Status::Corruption("an empty owner record");
+  if (format != kStateFormat) return WrongFormat(format);
+  const std::uint64_t n = r.Varint();
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    const Timestamp when{r.VarintSigned()};
+    const std::string_view processor = r.String();
+    const std::string_view tag = r.String();
+    if (r.ok()) fn(when, processor, tag);
+  }
+  return r.ok() ? Status::Ok() : Status::Corruption("a truncated owner record (timers)");
+}
+
+}  // namespace
+
+std::string OwnerKey(std::string_view owner) {
+  std::string k;
+  k.reserve(owner.size() + 2);
+  k.push_back(kOwnerPrefix);
+  PutString(k, owner);
+  return k;
+}
+
+std::string EncodeOwner(const OwnerState& state) {
+  std::string out;
+  out.push_back(static_cast<char>(kStateFormat));
+  PutVarint(out, state.timers.size());
+  for (const OwnerTimer& t : state.timers) PutTimer(out, t.when, t.processor, t.tag);
+  PutVarint(out, state.records.size());
+  for (const OwnerRecord& rec : state.records) {
+    PutString(out, rec.name);
+    PutString(out, rec.value);
+  }
+  return out;
+}
+
+Status DecodeOwner(std::string_view bytes, OwnerState& out) {
+  out = OwnerState{};
+  Reader r(bytes);
+  Status s = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
+    out.timers.push_back({when, std::string(processor), std::string(tag)});
+  });
+  if (!s.ok()) return s;
+  const std::uint64_t n = r.Varint();
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    const std::string_view name = r.String();
+    const std::string_view value = r.String();
+    if (r.ok()) out.records.push_back({std::string(name), std::string(value)});
+  }
+  if (!r.ok() || r.remaining() != 0) return Status::Corruption("a truncated or overlong owner record");
+  return Status::Ok();
+}
+
+StateCache::StateCache(state::Store& store, std::shared_ptr<ObjectBudget> budget,
+                       std::vector<std::string> processors)
+    : store_(store), budget_(std::move(budget)), processors_(std::move(processors)) {
+  for (const std::string& p : processors_) {
+    std::string e;
+    PutString(e, p);
+    encoded_processors_.push_back(std::move(e));
+  }
+}
+
+StateCache::~StateCache() { Uncharge(bytes_); }
+
+std::size_t StateCache::ProcessorIndex(std::string_view name) {
+  for (std::size_t i = 0; i < processors_.size(); ++i)
+    if (processors_[i] == name) return i;
+  // A processor this task no longer runs: its timers fire to nobody.
+  processors_.emplace_back(name);
+  std::string e;
+  PutString(e, name);
+  encoded_processors_.push_back(std::move(e));
+  return processors_.size() - 1;
+}
+
+Status StateCache::Open() {
+  auto format = store_.Get(kFormatKey);
+  if (!format.ok()) return format.status();
+  const std::string expected(1, static_cast<char>(kStateFormat));
+  std::string found;
+  if (format.value()) {
+    found = *format.value();
+  } else {
+    bool any = false;
+    Status s = store_.Scan(std::string_view(), "\xff\xff", [&](std::string_view, std::string_view) {
+      any = true;
+      return false;
+    });
+    if (!s.ok()) return s;
+    if (any) found = std::string(1, '\x01');  // before the marker: per-record keys
+  }
+  if (!found.empty() && found != expected) {
+    const int version = static_cast<unsigned char>(found[0]);
+    return Status::Fatal(
+        "the task's state (its state directory, or the changelog it was restored from) is in state format " +
+        std::to_string(version) + ", written by an older cxstream; this version reads format " +
+        std::to_string(kStateFormat) +
+        " and does not guess at the old one. Stop every worker of the application, then either delete the "
+        "state directories and the changelog topics, or give the application a new application_id, and "
+        "start it again: the state is rebuilt from the input topics (from what they retain). To keep the "
+        "old state, go on running the older version (docs/operations.md#upgrades)");
+  }
+  if (found.empty()) store_.Put(kFormatKey, expected);
+
+  auto index = store_.Get(kTimerIndexKey);
+  if (!index.ok()) return index.status();
+  if (index.value() && index.value()->size() == 8) {
+    timers_ = static_cast<std::int64_t>(GetFixed64BE(index.value()->data()));
+    timers_written_ = timers_;
+    return Status::Ok();
+  }
+  return RebuildIndex();
+}
+
+Status StateCache::RebuildIndex() {
+  // What an older index left (a restore wrote owners behind it) goes first.
+  std::vector<std::string> stale;
+  Status s = store_.Scan(kIndexBegin, kIndexEnd, [&](std::string_view key, std::string_view) {
+    stale.emplace_back(key);
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (const std::string& k : stale) store_.Delete(k);
+  Status bad;
+  std::vector<Timer> timers;
+  std::vector<std::string> added;  // written after the scan, not into the range it walks
+  timers_ = 0;
+  std::string start(1, kOwnerPrefix), end(1, static_cast<char>(kOwnerPrefix + 1));
+  s = store_.Scan(start, end, [&](std::string_view key, std::string_view value) {
+    Reader k(key.substr(1));
+    const std::string_view owner = k.String();
+    Reader r(value);
+    timers.clear();
+    bad = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
+      timers.push_back({when, static_cast<std::uint32_t>(ProcessorIndex(processor)), std::string(tag)});
+    });
+    if (bad.ok() && !k.ok()) bad = Status::Corruption("an undecodable owner key");
+    if (!bad.ok()) return false;
+    if (timers.empty()) return true;
+    timers_ += static_cast<std::int64_t>(timers.size());
+    const Timer& first = *std::min_element(timers.begin(), timers.end(),
+                                           [this](const Timer& a, const Timer& b) { return TimerLess(a, b); });
+    std::string entry;
+    IndexKey(first.when.ms, encoded_processors_[first.processor], entry);
+    PutString(entry, owner);
+    added.push_back(std::move(entry));
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  for (const std::string& k : added) store_.Put(k, {});
+  timers_written_ = -1;  // the next Flush marks the index complete
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Owners
+
+StateCache::Node* StateCache::Cached(std::string_view owner) {
+  if (last_ != nullptr && last_->first == owner) return last_;
+  key_.assign(owner);
+  auto it = groups_.find(key_);
+  if (it == groups_.end()) return nullptr;
+  Node* node = &*it;
+  if (it->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second.lru);
+  last_ = node;
+  return node;
+}
+
+StateCache::Node* StateCache::Load(std::string_view owner, Status& error) {
+  if (Node* n = Cached(owner)) {
+    ++stats_.hits;
+    return n;
+  }
+  ++stats_.misses;
+  scratch_.clear();
+  scratch_.push_back(kOwnerPrefix);
+  PutString(scratch_, owner);
+  auto stored = store_.Get(scratch_);
+  if (!stored.ok()) {
+    error = stored.status();
+    return nullptr;
+  }
+  key_.assign(owner);
+  Node* node = &*groups_.try_emplace(key_).first;
+  Group& g = node->second;
+  lru_.push_front(node);
+  g.lru = lru_.begin();
+  last_ = node;
+  if (const std::optional<std::string>& bytes = stored.value()) {
+    Reader r(*bytes);
+    Status s = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
+      g.timers.push_back({when, static_cast<std::uint32_t>(ProcessorIndex(processor)), std::string(tag)});
+    });
+    const std::uint64_t n = s.ok() ? r.Varint() : 0;
+    g.records.reserve(n);
+    for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+      Record& rec = g.records.emplace_back();
+      rec.name.assign(r.String());
+      rec.bytes.assign(r.String());
+      rec.has_bytes = true;
+      Charge(rec);
+      ++records_;
+    }
+    if (s.ok() && (!r.ok() || r.remaining() != 0)) s = Status::Corruption("a truncated or overlong owner record");
+    if (!g.timers.empty()) {  // what the store's index holds for it
+      g.indexed = true;
+      g.indexed_when = g.timers.front().when;
+      g.indexed_processor = g.timers.front().processor;
+    }
+    if (!s.ok()) {
+      error = Status::Corruption("the state of owner '" + std::string(owner) + "': " + s.message());
+      DropGroup(node);
+      return nullptr;
+    }
+  }
+  ChargeGroup(*node);
+  return node;
+}
+
+StateCache::Record* StateCache::FindRecord(Group& g, std::string_view name) {
+  auto it = std::lower_bound(g.records.begin(), g.records.end(), name,
+                             [](const Record& r, std::string_view n) { return r.name < n; });
+  return it != g.records.end() && it->name == name ? &*it : nullptr;
+}
+
+StateCache::Record& StateCache::InsertRecord(Group& g, std::string_view name) {
+  auto it = std::lower_bound(g.records.begin(), g.records.end(), name,
+                             [](const Record& r, std::string_view n) { return r.name < n; });
+  if (it != g.records.end() && it->name == name) return *it;
+  it = g.records.emplace(it);
+  it->name.assign(name);
+  ++records_;
+  return *it;
+}
+
+const std::string* StateCache::Get(std::string_view owner, std::string_view name, Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return nullptr;
+  Record* r = FindRecord(n->second, name);
+  if (r == nullptr) return nullptr;
+  Refresh(*r);
+  return r->has_bytes ? &r->bytes : nullptr;
+}
+
+void StateCache::Put(std::string_view owner, std::string_view name, std::string_view value, Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return;
+  Record& r = InsertRecord(n->second, name);
+  if (r.object) released_.push_back(std::move(r.object));
+  r.bytes.assign(value);
+  r.has_bytes = true;
+  r.stale = false;
+  Charge(r);
+  MarkDirty(n);
+}
+
+void StateCache::Delete(std::string_view owner, std::string_view name, Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return;
+  Group& g = n->second;
+  auto it = std::lower_bound(g.records.begin(), g.records.end(), name,
+                             [](const Record& r, std::string_view x) { return r.name < x; });
+  if (it == g.records.end() || it->name != name) return;
+  Uncharge(it->charged);
+  if (it->object) released_.push_back(std::move(it->object));
+  g.records.erase(it);
+  --records_;
+  MarkDirty(n);
+}
+
+void StateCache::ForEachWhile(std::string_view owner, std::string_view begin, std::string_view end,
+                              const std::function<bool(std::string_view, std::string_view)>& fn,
+                              Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return;
+  Group& g = n->second;
+  std::string at(begin);
+  bool first = true;
+  for (;;) {
+    // Found again after each call: fn may have added or removed records.
+    auto it = std::lower_bound(g.records.begin(), g.records.end(), std::string_view(at),
+                               [](const Record& r, std::string_view x) { return r.name < x; });
+    if (!first && it != g.records.end() && it->name == at) ++it;
+    first = false;
+    while (it != g.records.end() && std::string_view(it->name) < end) {
+      Refresh(*it);
+      if (it->has_bytes) break;
+      ++it;
+    }
+    if (it == g.records.end() || !(std::string_view(it->name) < end)) return;
+    at = it->name;
+    if (!fn(it->name, it->bytes)) return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Decoded records
+
+processors::StateObject* StateCache::Find(std::string_view owner, std::string_view name,
+                                          processors::ObjectDecoder decode, Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return nullptr;
+  Record* r = FindRecord(n->second, name);
+  if (r == nullptr) return nullptr;
+  if (!r->object) {
+    if (!r->has_bytes) return nullptr;
+    r->object = decode(r->bytes);
+    if (!r->object) return nullptr;
+    Charge(*r);
+  }
+  return r->object.get();
+}
+
+processors::StateObject* StateCache::Add(std::string_view owner, std::string_view name,
+                                         std::unique_ptr<processors::StateObject> object, Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) {
+    // The store failed (the task has failed): the object lives to the next Trim.
+    released_.push_back(std::move(object));
+    return released_.back().get();
+  }
+  Record& r = InsertRecord(n->second, name);
+  // Replaced: what was last saved stays the comparison, the object is new.
+  if (r.object) released_.push_back(std::move(r.object));
+  r.object = std::move(object);
+  r.stale = false;
+  Charge(r);
+  return r.object.get();
+}
+
+bool StateCache::Save(std::string_view owner, std::string_view name) {
+  Node* n = Cached(owner);
+  Record* r = n == nullptr ? nullptr : FindRecord(n->second, name);
+  if (r == nullptr || !r->object) return false;
+  scratch_.clear();
+  r->object->EncodeTo(scratch_);
+  if (r->has_bytes && scratch_ == r->bytes) {
+    r->stale = false;  // changed, and back to what was last written
+    return false;
+  }
+  std::swap(scratch_, r->bytes);
+  r->has_bytes = true;
+  r->stale = false;
+  MarkDirty(n);
+  Charge(*r);
+  return true;
+}
+
+bool StateCache::MarkChanged(std::string_view owner, std::string_view name) {
+  Node* n = Cached(owner);
+  Record* r = n == nullptr ? nullptr : FindRecord(n->second, name);
+  if (r == nullptr || !r->object) return false;
+  r->stale = true;
+  MarkDirty(n);
+  Charge(*r);  // the object may have grown: the budget follows it now, not at the write-back
+  return true;
+}
+
+void StateCache::Refresh(Record& r) {
+  if (!r.stale) return;
+  r.bytes.clear();
+  r.object->EncodeTo(r.bytes);
+  r.has_bytes = true;
+  r.stale = false;
+  Charge(r);
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+
+bool StateCache::TimerLess(const Timer& a, const Timer& b) const {
+  if (a.when != b.when) return a.when < b.when;
+  if (a.processor != b.processor) return encoded_processors_[a.processor] < encoded_processors_[b.processor];
+  return a.tag < b.tag;
+}
+
+void StateCache::ChargeFront(const IndexEntry& e, bool add) {
+  const std::size_t bytes = IndexBytes(e.key);
+  if (!add) return Uncharge(bytes);
+  bytes_ += bytes;
+  if (budget_) budget_->used.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+// The index in memory: only its front (entries before front_end_). The
+// store's copy is written per owner by SyncIndex, at write-back and before a
+// refill reads it.
+void StateCache::IndexInsert(std::string_view owner, const Timer& t) {
+  if (t.when.ms >= front_end_) return;  // beyond what memory holds: read when it comes near
+  IndexEntry e{t.when.ms, encoded_processors_[t.processor]};
+  PutString(e.key, owner);
+  auto [it, added] = front_.insert(std::move(e));
+  if (added) ChargeFront(*it, true);
+}
+
+void StateCache::IndexErase(std::string_view owner, const Timer& t) {
+  if (t.when.ms >= front_end_) return;
+  IndexEntry e{t.when.ms, encoded_processors_[t.processor]};
+  PutString(e.key, owner);
+  if (front_.erase(e) != 0) ChargeFront(e, false);
+}
+
+void StateCache::SyncIndex(Node& node) {
+  Group& g = node.second;
+  const bool has = !g.timers.empty();
+  if (has == g.indexed &&
+      (!has || (g.timers.front().when == g.indexed_when && g.timers.front().processor == g.indexed_processor)))
+    return;
+  if (g.indexed) {
+    IndexKey(g.indexed_when.ms, encoded_processors_[g.indexed_processor], key_);
+    PutString(key_, node.first);
+    store_.Delete(key_);
+  }
+  g.indexed = has;
+  if (has) {
+    g.indexed_when = g.timers.front().when;
+    g.indexed_processor = g.timers.front().processor;
+    IndexKey(g.indexed_when.ms, encoded_processors_[g.indexed_processor], key_);
+    PutString(key_, node.first);
+    store_.Put(key_, {});
+  }
+}
+
+Status StateCache::Refill() {
+  // The next entries in order, whole deadlines at a time: every entry
+  // before the new bound is then in memory.
+  for (Node* node : dirty_) SyncIndex(*node);
+  std::string begin(kIndexBegin);
+  if (front_end_ != Timestamp::Min().ms) PutOrderedInt64(begin, front_end_);
+  std::vector<IndexEntry> batch;
+  std::int64_t bound = Timestamp::Max().ms;
+  bool bad = false;
+  Status s = store_.Scan(begin, kIndexEnd, [&](std::string_view key, std::string_view) {
+    if (key.size() < kIndexBegin.size() + 8) {
+      bad = true;
+      return false;
+    }
+    const std::int64_t when = GetOrderedInt64(key.data() + kIndexBegin.size());
+    if (batch.size() >= kIndexBatch && when != batch.back().when) {
+      bound = when;
+      return false;
+    }
+    batch.push_back({when, std::string(key.substr(kIndexBegin.size() + 8))});
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (bad) return Status::Corruption("an undecodable timer index key");
+  for (IndexEntry& e : batch) {
+    auto [it, added] = front_.insert(std::move(e));
+    if (added) ChargeFront(*it, true);
+  }
+  front_end_ = bound;
+  return Status::Ok();
+}
+
+std::vector<StateCache::Timer>::iterator StateCache::TimerAt(Group& g, Timestamp when, std::uint32_t processor,
+                                                             std::string_view tag, bool& found) const {
+  auto before = [&](const Timer& a) {
+    if (a.when != when) return a.when < when;
+    if (a.processor != processor) return encoded_processors_[a.processor] < encoded_processors_[processor];
+    return std::string_view(a.tag) < tag;
+  };
+  auto it = std::partition_point(g.timers.begin(), g.timers.end(), before);
+  found = it != g.timers.end() && it->when == when && it->processor == processor && it->tag == tag;
+  return it;
+}
+
+void StateCache::SetTimer(Timestamp when, std::size_t processor, std::string_view owner, std::string_view tag,
+                          Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return;
+  auto& timers = n->second.timers;
+  bool found = false;
+  auto it = TimerAt(n->second, when, static_cast<std::uint32_t>(processor), tag, found);
+  if (found) return;  // set already
+  const bool earliest = it == timers.begin();
+  if (earliest && !timers.empty()) IndexErase(owner, timers.front());
+  it = timers.insert(it, Timer{when, static_cast<std::uint32_t>(processor), std::string(tag)});
+  if (earliest) IndexInsert(owner, *it);
+  ++timers_;
+  ChargeGroup(*n);
+  MarkDirty(n);
+}
+
+void StateCache::CancelTimer(Timestamp when, std::size_t processor, std::string_view owner,
+                             std::string_view tag, Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return;
+  auto& timers = n->second.timers;
+  bool found = false;
+  auto it = TimerAt(n->second, when, static_cast<std::uint32_t>(processor), tag, found);
+  if (!found) return;
+  const bool earliest = it == timers.begin();
+  if (earliest) IndexErase(owner, *it);
+  timers.erase(it);
+  if (earliest && !timers.empty()) IndexInsert(owner, timers.front());
+  --timers_;
+  ChargeGroup(*n);
+  MarkDirty(n);
+}
+
+bool StateCache::PopDue(Timestamp limit, DueTimer& out, Status& error) {
+  while (front_.empty()) {
+    // The earliest entry is at or after front_end_.
+    if (front_end_ == Timestamp::Max().ms || front_end_ > limit.ms) return false;
+    if (Status s = Refill(); !s.ok()) {
+      error = s;
+      return false;
+    }
+  }
+  if (front_.begin()->when > limit.ms) return false;
+  const IndexEntry& e = *front_.begin();
+  Reader r(e.key);
+  r.String();  // the processor
+  out.owner.assign(r.String());
+  Node* n = Load(out.owner, error);
+  if (n == nullptr) return false;
+  auto& timers = n->second.timers;
+  if (timers.empty() || timers.front().when.ms != e.when) {
+    error = Status::Corruption("the timer index and the state of owner '" + out.owner + "' disagree");
+    return false;
+  }
+  Timer t = std::move(timers.front());
+  timers.erase(timers.begin());
+  IndexErase(out.owner, t);
+  if (!timers.empty()) IndexInsert(out.owner, timers.front());
+  --timers_;
+  ChargeGroup(*n);
+  MarkDirty(n);
+  out.when = t.when;
+  out.processor = t.processor;
+  out.tag = std::move(t.tag);
+  return true;
+}
+
+void StateCache::EraseOwner(std::string_view owner, Status& error) {
+  Node* n = Load(owner, error);
+  if (n == nullptr) return;
+  Group& g = n->second;
+  if (!g.timers.empty()) IndexErase(owner, g.timers.front());
+  timers_ -= static_cast<std::int64_t>(g.timers.size());
+  g.timers.clear();
+  for (Record& r : g.records) {
+    Uncharge(r.charged);
+    if (r.object) released_.push_back(std::move(r.object));
+    --records_;
+  }
+  g.records.clear();
+  ChargeGroup(*n);
+  MarkDirty(n);  // written as a deletion
+}
+
+// ---------------------------------------------------------------------------
+// Memory and write-back
+
+void StateCache::Uncharge(std::size_t n) {
+  bytes_ -= n;
+  if (budget_) budget_->used.fetch_sub(n, std::memory_order_relaxed);
+}
+
+void StateCache::Recharge(std::size_t& charged, std::size_t now) {
+  if (now >= charged) {
+    bytes_ += now - charged;
+    if (budget_) budget_->used.fetch_add(now - charged, std::memory_order_relaxed);
+  } else {
+    Uncharge(charged - now);
+  }
+  charged = now;
+}
+
+void StateCache::Charge(Record& r) {
+  Recharge(r.charged,
+           kRecordOverhead + r.name.capacity() + r.bytes.capacity() + (r.object ? r.object->MemoryBytes() : 0));
+}
+
+void StateCache::ChargeGroup(Node& node) {
+  Group& g = node.second;
+  std::size_t now = kGroupOverhead + node.first.capacity();
+  for (const Timer& t : g.timers) now += kTimerOverhead + (t.tag.size() > 15 ? t.tag.capacity() : 0);
+  Recharge(g.charged, now);
+}
+
+void StateCache::MarkDirty(Node* node) {
+  if (node->second.dirty_at != kClean) return;
+  node->second.dirty_at = dirty_.size();
+  dirty_.push_back(node);
+}
+
+void StateCache::MarkClean(Group& g) {
+  if (g.dirty_at == kClean) return;
+  Node* last = dirty_.back();
+  dirty_[g.dirty_at] = last;
+  last->second.dirty_at = g.dirty_at;
+  dirty_.pop_back();
+  g.dirty_at = kClean;
+}
+
+void StateCache::WriteBack(Node& node) {
+  SyncIndex(node);
+  Group& g = node.second;
+  std::size_t records = 0;
+  for (Record& r : g.records) {
+    Refresh(r);
+    if (r.has_bytes) ++records;
+  }
+  key_.clear();
+  key_.push_back(kOwnerPrefix);
+  PutString(key_, node.first);
+  if (records == 0 && g.timers.empty()) {
+    store_.Delete(key_);
+  } else {
+    scratch_.clear();
+    scratch_.push_back(static_cast<char>(kStateFormat));
+    PutVarint(scratch_, g.timers.size());
+    for (const Timer& t : g.timers) PutTimer(scratch_, t.when, processors_[t.processor], t.tag);
+    PutVarint(scratch_, records);
+    for (const Record& r : g.records) {
+      if (!r.has_bytes) continue;
+      PutString(scratch_, r.name);
+      PutString(scratch_, r.bytes);
+    }
+    store_.Put(key_, scratch_);
+  }
+}
+
+void StateCache::Flush() {
+  for (Node* node : dirty_) {
+    WriteBack(*node);
+    node->second.dirty_at = kClean;
+  }
+  dirty_.clear();
+  if (timers_ != timers_written_) {
+    scratch_.clear();
+    PutFixed64BE(scratch_, static_cast<std::uint64_t>(timers_));
+    store_.Put(kTimerIndexKey, scratch_);
+    timers_written_ = timers_;
+  }
+}
+
+void StateCache::DropGroup(Node* node) {
+  Group& g = node->second;
+  for (Record& r : g.records) {
+    Uncharge(r.charged);
+    if (r.object) released_.push_back(std::move(r.object));
+    --records_;
+  }
+  Uncharge(g.charged);
+  MarkClean(g);
+  lru_.erase(g.lru);
+  if (last_ == node) last_ = nullptr;
+  groups_.erase(groups_.find(node->first));
+}
+
+void StateCache::Trim() {
+  released_.clear();
+  if (!budget_) return;
+  while (!lru_.empty() && budget_->used.load(std::memory_order_relaxed) > budget_->limit) {
+    Node* node = lru_.back();
+    if (node->second.dirty_at != kClean) {
+      WriteBack(*node);
+      ++stats_.write_throughs;
+    }
+    stats_.evictions += node->second.records.size();
+    DropGroup(node);
+  }
+  released_.clear();
+}
+
+}  // namespace cx::engine

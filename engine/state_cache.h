@@ -1,0 +1,271 @@
+// StateCache: a task's keyed state, one owner (customer, agent or queue) at
+// a time, kept decoded between events in front of its Store.
+//
+// Everything of one owner (the records of every processor, kept as bytes or
+// as decoded objects, and the owner's timers) is one store record under
+// OwnerKey(owner), in one versioned format (EncodeOwner). An event loads its
+// owner with one store read; processors then read and change records in
+// memory; a commit encodes each owner that changed once, and those bytes
+// are what RocksDB and the changelog receive: one record per changed owner
+// per commit, however many records and timers of it changed.
+//
+// Timers live in their owner's record, so the changelog carries them inside
+// it. Which owner's timer is due next is an index of each owner's earliest
+// timer (one entry per owner with timers, ordered as timers fire): kept in
+// the store under local-only keys ("L", never in the changelog) written
+// with each commit, and derived from the owners' records when it is missing
+// (a new store, or one a restore has written to). In memory the cache keeps
+// only the front of it: every entry before a bound, read from the store in
+// batches as timers fire, so memory stays bounded whatever the number of
+// open clocks, a start-up reads nothing, and cancelling an owner's timers
+// touches that owner only.
+//
+// The cache keeps what it holds within a byte budget shared by every task of
+// a worker (ObjectBudget): past it, Trim drops the least recently used
+// owners, writing the changed ones to the store first.
+//
+// Not thread-safe: used from its task's thread. The budget is shared.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "processors/processor.h"
+#include "state/store.h"
+
+namespace cx::engine {
+
+// Bytes the state caches of one worker's tasks may hold together.
+struct ObjectBudget {
+  explicit ObjectBudget(std::size_t bytes) : limit(bytes) {}
+  const std::size_t limit;
+  std::atomic<std::size_t> used{0};
+};
+
+struct ObjectCacheStats {
+  std::uint64_t hits = 0, misses = 0, evictions = 0, write_throughs = 0;
+};
+
+// The state format this version writes and reads (docs/runtime.md#state-layout).
+inline constexpr std::uint8_t kStateFormat = 2;
+// The store key of the format marker, and of an owner's record.
+inline constexpr std::string_view kFormatKey = "Mformat";
+std::string OwnerKey(std::string_view owner);
+// Local-only: the timer index is complete (its value: the number of timers).
+// Whatever writes owner records behind the cache's back (a restore) deletes
+// it, and the next Open derives the index again.
+inline constexpr std::string_view kTimerIndexKey = "Ltimers";
+
+// One owner's state, as EncodeOwner writes it and DecodeOwner reads it.
+struct OwnerTimer {
+  Timestamp when;
+  std::string processor;
+  std::string tag;
+  friend bool operator==(const OwnerTimer&, const OwnerTimer&) = default;
+};
+struct OwnerRecord {
+  std::string name;  // "<processor>/<name>", or the task's own "#..."
+  std::string value;
+  friend bool operator==(const OwnerRecord&, const OwnerRecord&) = default;
+};
+struct OwnerState {
+  std::vector<OwnerTimer> timers;
+  std::vector<OwnerRecord> records;  // by name
+  friend bool operator==(const OwnerState&, const OwnerState&) = default;
+};
+// Format: kStateFormat, varint timer count, per timer (signed varint when,
+// string processor, string tag), varint record count, per record (string
+// name, string value); strings are a varint length and the bytes.
+std::string EncodeOwner(const OwnerState& state);
+// Corruption when the bytes are not an owner record of this format (one of
+// an older format says so).
+Status DecodeOwner(std::string_view bytes, OwnerState& out);
+
+// A timer taken from the cache because it is due.
+struct DueTimer {
+  Timestamp when;
+  std::size_t processor = 0;  // index into the names given to the cache
+  std::string owner;
+  std::string tag;
+};
+
+class StateCache {
+ public:
+  // `store` must outlive the cache; `budget` may be shared by caches (null:
+  // no bound). `processors` names the task's processors, in order: timers
+  // are set and fired by index into it.
+  StateCache(state::Store& store, std::shared_ptr<ObjectBudget> budget, std::vector<std::string> processors);
+  ~StateCache();
+  StateCache(const StateCache&) = delete;
+  StateCache& operator=(const StateCache&) = delete;
+
+  // Checks the store's format (an older one is refused, with what to do)
+  // and, when the store has no complete timer index, derives it from every
+  // owner's record. Call once, before use.
+  Status Open();
+  // How many index entries to read from the store at a time.
+  static constexpr std::size_t kIndexBatch = 4096;
+
+  // Records of an owner; `name` as in OwnerRecord. Failures to read the
+  // store are reported through `error` (the record is then absent).
+  //
+  // The record's current bytes (encoded now if its object changed), valid
+  // until the next call; nullptr when absent.
+  const std::string* Get(std::string_view owner, std::string_view name, Status& error);
+  void Put(std::string_view owner, std::string_view name, std::string_view value, Status& error);
+  void Delete(std::string_view owner, std::string_view name, Status& error);
+  // Calls fn(name, value) for the owner's records with begin <= name < end,
+  // in name order, until it returns false. fn may change the owner's
+  // records; the walk goes on after the name it was given.
+  void ForEachWhile(std::string_view owner, std::string_view begin, std::string_view end,
+                    const std::function<bool(std::string_view name, std::string_view value)>& fn,
+                    Status& error);
+
+  // Decoded records (see processors::ProcessorContext).
+  processors::StateObject* Find(std::string_view owner, std::string_view name, processors::ObjectDecoder decode,
+                                Status& error);
+  processors::StateObject* Add(std::string_view owner, std::string_view name,
+                               std::unique_ptr<processors::StateObject> object, Status& error);
+  bool Save(std::string_view owner, std::string_view name);
+  bool MarkChanged(std::string_view owner, std::string_view name);
+
+  // Timers of an owner: setting one that exists, or cancelling one that
+  // does not, changes nothing.
+  void SetTimer(Timestamp when, std::size_t processor, std::string_view owner, std::string_view tag,
+                Status& error);
+  void CancelTimer(Timestamp when, std::size_t processor, std::string_view owner, std::string_view tag,
+                   Status& error);
+  // Takes the earliest timer due at or before `limit` (in the order of
+  // (when, processor, owner, tag)), if there is one.
+  bool PopDue(Timestamp limit, DueTimer& out, Status& error);
+  std::int64_t pending_timers() const { return timers_; }
+  // Index entries held in memory (the front of the index).
+  std::size_t index_in_memory() const { return front_.size(); }
+
+  // Forgets every record and timer of the owner (written as a deletion).
+  void EraseOwner(std::string_view owner, Status& error);
+
+  // Writes every owner changed since the last Flush to the store.
+  void Flush();
+  // Between events: frees what was let go of and, while the shared budget
+  // is exceeded, drops this cache's least recently used owners.
+  void Trim();
+
+  std::size_t size() const { return records_; }
+  std::size_t bytes() const { return bytes_; }
+  const ObjectCacheStats& stats() const { return stats_; }
+
+ private:
+  struct Record {
+    std::string name;
+    std::unique_ptr<processors::StateObject> object;
+    std::string bytes;        // the last saved or read value (the current one without an object)
+    bool has_bytes = false;   // an object added and never saved has none
+    bool stale = false;       // the object changed since `bytes` was encoded (MarkChanged)
+    std::size_t charged = 0;  // bytes charged to the budget
+  };
+  struct Timer {
+    Timestamp when;
+    std::uint32_t processor;
+    std::string tag;
+  };
+  struct Group;
+  using Groups = std::unordered_map<std::string, Group>;
+  // Elements of an unordered_map keep their address when it rehashes.
+  using Node = Groups::value_type;
+  struct Group {
+    std::vector<Record> records;  // by name
+    std::vector<Timer> timers;    // by (when, processor, tag): TimerLess
+    std::list<Node*>::iterator lru;
+    std::size_t dirty_at = kClean;  // where it is in dirty_, or kClean
+    std::size_t charged = 0;        // the group's own bytes charged (not its records')
+    // The index entry the store holds for this owner (its earliest timer
+    // when last written): SyncIndex brings it up to date.
+    bool indexed = false;
+    Timestamp indexed_when;
+    std::uint32_t indexed_processor = 0;
+  };
+  static constexpr std::size_t kClean = static_cast<std::size_t>(-1);
+  // An index entry: per owner with timers, its earliest, ordered as the
+  // timers fire: (when, processor's encoded name, encoded owner). Stored
+  // under "Ld" PutOrderedInt64(when) key.
+  struct IndexEntry {
+    std::int64_t when;
+    std::string key;  // PutString(processor) PutString(owner)
+    friend bool operator<(const IndexEntry& a, const IndexEntry& b) {
+      return a.when != b.when ? a.when < b.when : a.key < b.key;
+    }
+  };
+
+  // The owner's group, loaded from the store on a miss (an absent owner
+  // gets an empty group); nullptr when the store failed.
+  Node* Load(std::string_view owner, Status& error);
+  // The cached group, or nullptr.
+  Node* Cached(std::string_view owner);
+  // The index of a processor's name (a name this task does not run is added:
+  // its timers fire to nobody).
+  std::size_t ProcessorIndex(std::string_view name);
+  Record* FindRecord(Group& g, std::string_view name);
+  Record& InsertRecord(Group& g, std::string_view name);
+  bool TimerLess(const Timer& a, const Timer& b) const;
+  // Where the timer (when, processor, tag) is in the owner's timers, or
+  // would go; `found` says whether it is there.
+  std::vector<Timer>::iterator TimerAt(Group& g, Timestamp when, std::uint32_t processor, std::string_view tag,
+                                       bool& found) const;
+  void IndexInsert(std::string_view owner, const Timer& t);
+  void IndexErase(std::string_view owner, const Timer& t);
+  // Writes the owner's index entry to the store if its earliest timer changed.
+  void SyncIndex(Node& node);
+  // Reads the next batch of the index into memory (front_ is empty), after
+  // the changed owners' entries are written.
+  Status Refill();
+  // Derives the index from every owner's record.
+  Status RebuildIndex();
+  void ChargeFront(const IndexEntry& e, bool add);
+  void Refresh(Record& r);
+  // Moves what is charged for something from `charged` to `now` bytes.
+  void Recharge(std::size_t& charged, std::size_t now);
+  void Charge(Record& r);
+  void ChargeGroup(Node& node);
+  void Uncharge(std::size_t n);
+  void MarkDirty(Node* node);
+  void MarkClean(Group& g);
+  void WriteBack(Node& node);
+  void DropGroup(Node* node);
+
+  state::Store& store_;
+  std::shared_ptr<ObjectBudget> budget_;
+  std::vector<std::string> processors_;
+  std::vector<std::string> encoded_processors_;  // PutString of each name: the timer order
+  Groups groups_;
+  Node* last_ = nullptr;  // the group of the last call: most calls are for one owner in a row
+  std::list<Node*> lru_;  // most recently used first
+  std::vector<Node*> dirty_;
+  // Every index entry with when < front_end_ (Min: none known yet; Max:
+  // the whole index).
+  std::set<IndexEntry> front_;
+  std::int64_t front_end_ = Timestamp::Min().ms;
+  std::int64_t timers_ = 0;
+  std::int64_t timers_written_ = -1;  // the count kTimerIndexKey holds
+  // Objects let go of during an event, freed by the next Trim: a processor
+  // may still hold a pointer to one until its call returns.
+  std::vector<std::unique_ptr<processors::StateObject>> released_;
+  std::string scratch_;
+  std::string key_;
+  std::size_t bytes_ = 0;
+  std::size_t records_ = 0;
+  ObjectCacheStats stats_;
+};
+
+}  // namespace cx::engine
