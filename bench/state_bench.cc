@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "engine/state_cache.h"
 #include "state/store.h"
@@ -116,19 +117,32 @@ int main(int argc, char** argv) {
   if (auto s = store.Commit(); !s.ok()) return Fail(s.ToString());
   const double load_s = Seconds(t0);
 
-  // A restarted worker: the store opened again, then a task's state opened
-  // over it (format check, timer index from every owner).
+  // A task opening over owners it did not write (after a restore): the
+  // format check and the timer index derived from every owner.
+  opened->reset();
+  const auto t_rebuild = Clock::now();
+  opened = cx::state::OpenRocksDbStore({.path = dir}, shared);
+  if (!opened.ok()) return Fail(opened.status().ToString());
+  auto budget_used = std::make_shared<cx::engine::ObjectBudget>(budget / 8);
+  const std::vector<std::string> processors = {"sla", "alerts", "profile", "staffing"};
+  {
+    cx::engine::StateCache rebuilt(**opened, budget_used, processors);
+    if (auto s = rebuilt.Open(); !s.ok()) return Fail(s.ToString());
+    rebuilt.Flush();
+    if (auto s = (*opened)->Commit(); !s.ok()) return Fail(s.ToString());
+  }
+  const double rebuild_s = Seconds(t_rebuild);
+
+  // A restarted worker over its own store: the index is there.
   opened->reset();
   const auto t_open = Clock::now();
   opened = cx::state::OpenRocksDbStore({.path = dir}, shared);
   if (!opened.ok()) return Fail(opened.status().ToString());
   cx::state::Store& reopened = **opened;
-  auto budget_used = std::make_shared<cx::engine::ObjectBudget>(budget / 8);
-  cx::engine::StateCache cache(reopened, budget_used, {"sla", "alerts", "profile", "staffing"});
+  cx::engine::StateCache cache(reopened, budget_used, processors);
   if (auto s = cache.Open(); !s.ok()) return Fail(s.ToString());
   const double startup_s = Seconds(t_open);
   const std::int64_t timers = cache.pending_timers();
-  const std::size_t index_bytes = budget_used->used.load();
 
   // Live access through the task's cache: a customer's record read (one
   // store read on a miss), its profile rewritten, written back at each commit.
@@ -156,11 +170,11 @@ int main(int argc, char** argv) {
     if (e.is_regular_file()) disk += e.file_size();
   std::printf(
       "{\"customers\":%llu,\"budget_bytes\":%zu,\"peak_rss_bytes\":%.0f,\"disk_bytes\":%llu,"
-      "\"load_customers_per_s\":%.0f,\"startup_s\":%.2f,\"timers\":%lld,\"timer_index_bytes\":%zu,"
+      "\"load_customers_per_s\":%.0f,\"startup_s\":%.3f,\"startup_after_restore_s\":%.2f,\"timers\":%lld,"
       "\"updates\":%llu,\"updates_per_s\":%.0f,\"found\":%llu}\n",
       static_cast<unsigned long long>(customers), budget, PeakRssBytes(),
-      static_cast<unsigned long long>(disk), static_cast<double>(customers) / load_s, startup_s,
-      static_cast<long long>(timers), index_bytes,
+      static_cast<unsigned long long>(disk), static_cast<double>(customers) / load_s, startup_s, rebuild_s,
+      static_cast<long long>(timers),
       static_cast<unsigned long long>(updates), static_cast<double>(updates) / update_s,
       static_cast<unsigned long long>(found));
   return found == updates ? 0 : 1;

@@ -147,55 +147,94 @@ Status StateCache::Open() {
         "start it again: the state is rebuilt from the input topics (from what they retain). To keep the "
         "old state, go on running the older version (docs/operations.md#upgrades)");
   }
-  if (found.empty()) store_.Put(kFormatKey, expected);
-
   auto index = store_.Get(kTimerIndexKey);
   if (!index.ok()) return index.status();
   if (index.value() && index.value()->size() == 8) {
     timers_ = static_cast<std::int64_t>(GetFixed64BE(index.value()->data()));
     timers_written_ = timers_;
-    return Status::Ok();
+  } else if (Status s = RebuildIndex(); !s.ok()) {
+    return s;
   }
-  return RebuildIndex();
+  // After the index (which may commit local writes of its own): the marker
+  // goes to the changelog with the task's first commit.
+  if (found.empty()) store_.Put(kFormatKey, expected);
+  return Status::Ok();
 }
 
 Status StateCache::RebuildIndex() {
+  // Batches of index writes, each committed on its own when the store has
+  // nothing else pending (a task opening after a restore): memory stays
+  // bounded whatever the number of owners. The entries are derived from
+  // committed owners and local-only, so committing them early is safe.
+  const bool commit_batches = store_.PendingBytes() == 0;
+  constexpr std::size_t kBatch = 65536;
+  std::vector<std::string> batch;
+  auto write = [&](bool put) -> Status {
+    for (const std::string& k : batch) {
+      if (put)
+        store_.Put(k, {});
+      else
+        store_.Delete(k);
+    }
+    batch.clear();
+    return commit_batches ? store_.Commit() : Status::Ok();
+  };
+  // Walks [begin, end) in batches: the store is not written while a scan
+  // is open. fn(key, value) appends to `batch`.
+  auto walk = [&](std::string begin, std::string_view end, bool put,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) -> Status {
+    for (;;) {
+      std::size_t seen = 0;
+      std::string last;
+      bool stopped = false;
+      Status s = store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
+        if (!fn(key, value)) {
+          stopped = true;
+          return false;
+        }
+        last.assign(key);
+        return ++seen < kBatch;
+      });
+      if (!s.ok()) return s;
+      if (stopped) return Status::Ok();
+      if (Status w = write(put); !w.ok()) return w;
+      if (seen < kBatch) return Status::Ok();
+      begin = last;
+      begin.push_back('\0');  // the next key after it
+    }
+  };
   // What an older index left (a restore wrote owners behind it) goes first.
-  std::vector<std::string> stale;
-  Status s = store_.Scan(kIndexBegin, kIndexEnd, [&](std::string_view key, std::string_view) {
-    stale.emplace_back(key);
+  Status s = walk(std::string(kIndexBegin), kIndexEnd, false, [&](std::string_view key, std::string_view) {
+    batch.emplace_back(key);
     return true;
   });
   if (!s.ok()) return s;
-  for (const std::string& k : stale) store_.Delete(k);
   Status bad;
   std::vector<Timer> timers;
-  std::vector<std::string> added;  // written after the scan, not into the range it walks
   timers_ = 0;
-  std::string start(1, kOwnerPrefix), end(1, static_cast<char>(kOwnerPrefix + 1));
-  s = store_.Scan(start, end, [&](std::string_view key, std::string_view value) {
-    Reader k(key.substr(1));
-    const std::string_view owner = k.String();
-    Reader r(value);
-    timers.clear();
-    bad = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
-      timers.push_back({when, static_cast<std::uint32_t>(ProcessorIndex(processor)), std::string(tag)});
-    });
-    if (bad.ok() && !k.ok()) bad = Status::Corruption("an undecodable owner key");
-    if (!bad.ok()) return false;
-    if (timers.empty()) return true;
-    timers_ += static_cast<std::int64_t>(timers.size());
-    const Timer& first = *std::min_element(timers.begin(), timers.end(),
-                                           [this](const Timer& a, const Timer& b) { return TimerLess(a, b); });
-    std::string entry;
-    IndexKey(first.when.ms, encoded_processors_[first.processor], entry);
-    PutString(entry, owner);
-    added.push_back(std::move(entry));
-    return true;
-  });
+  s = walk(std::string(1, kOwnerPrefix), std::string(1, static_cast<char>(kOwnerPrefix + 1)), true,
+           [&](std::string_view key, std::string_view value) {
+             Reader k(key.substr(1));
+             const std::string_view owner = k.String();
+             Reader r(value);
+             timers.clear();
+             bad = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
+               timers.push_back({when, static_cast<std::uint32_t>(ProcessorIndex(processor)), std::string(tag)});
+             });
+             if (bad.ok() && !k.ok()) bad = Status::Corruption("an undecodable owner key");
+             if (!bad.ok()) return false;
+             if (timers.empty()) return true;
+             timers_ += static_cast<std::int64_t>(timers.size());
+             const Timer& first = *std::min_element(
+                 timers.begin(), timers.end(), [this](const Timer& a, const Timer& b) { return TimerLess(a, b); });
+             std::string entry;
+             IndexKey(first.when.ms, encoded_processors_[first.processor], entry);
+             PutString(entry, owner);
+             batch.push_back(std::move(entry));
+             return true;
+           });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
-  for (const std::string& k : added) store_.Put(k, {});
   timers_written_ = -1;  // the next Flush marks the index complete
   return Status::Ok();
 }
@@ -442,9 +481,30 @@ void StateCache::IndexInsert(std::string_view owner, const Timer& t) {
 
 void StateCache::IndexErase(std::string_view owner, const Timer& t) {
   if (t.when.ms >= front_end_) return;
-  IndexEntry e{t.when.ms, encoded_processors_[t.processor]};
-  PutString(e.key, owner);
-  if (front_.erase(e) != 0) ChargeFront(e, false);
+  auto it = front_.find(IndexProbe{t.when.ms, encoded_processors_[t.processor], owner});
+  if (it == front_.end()) return;
+  ChargeFront(*it, false);
+  front_.erase(it);
+}
+
+int StateCache::IndexLess::Compare(const IndexEntry& e, const IndexProbe& p) {
+  if (e.when != p.when) return e.when < p.when ? -1 : 1;
+  // e.key is the encoded processor then the encoded owner: compare piece by piece.
+  const std::string_view key = e.key;
+  if (int c = key.substr(0, p.processor.size()).compare(p.processor); c != 0) return c;
+  char len[10];
+  std::size_t n = 0;
+  for (std::uint64_t v = p.owner.size();; v >>= 7) {
+    if (v < 0x80) {
+      len[n++] = static_cast<char>(v);
+      break;
+    }
+    len[n++] = static_cast<char>(v | 0x80);
+  }
+  const std::string_view encoded_len(len, n);
+  std::string_view rest = key.substr(std::min(key.size(), p.processor.size()));
+  if (int c = rest.substr(0, encoded_len.size()).compare(encoded_len); c != 0) return c;
+  return rest.substr(std::min(rest.size(), encoded_len.size())).compare(p.owner);
 }
 
 void StateCache::SyncIndex(Node& node) {

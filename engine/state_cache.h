@@ -203,9 +203,22 @@ class StateCache {
   struct IndexEntry {
     std::int64_t when;
     std::string key;  // PutString(processor) PutString(owner)
-    friend bool operator<(const IndexEntry& a, const IndexEntry& b) {
+  };
+  // An entry looked up without building one.
+  struct IndexProbe {
+    std::int64_t when;
+    std::string_view processor;  // encoded
+    std::string_view owner;      // not encoded
+  };
+  struct IndexLess {
+    using is_transparent = void;
+    bool operator()(const IndexEntry& a, const IndexEntry& b) const {
       return a.when != b.when ? a.when < b.when : a.key < b.key;
     }
+    bool operator()(const IndexEntry& a, const IndexProbe& b) const { return Compare(a, b) < 0; }
+    bool operator()(const IndexProbe& a, const IndexEntry& b) const { return Compare(b, a) > 0; }
+    // <0, 0, >0 as `e` orders before, with or after `p`.
+    static int Compare(const IndexEntry& e, const IndexProbe& p);
   };
 
   // The owner's group, loaded from the store on a miss (an absent owner
@@ -254,7 +267,7 @@ class StateCache {
   std::vector<Node*> dirty_;
   // Every index entry with when < front_end_ (Min: none known yet; Max:
   // the whole index).
-  std::set<IndexEntry> front_;
+  std::set<IndexEntry, IndexLess> front_;
   std::int64_t front_end_ = Timestamp::Min().ms;
   std::int64_t timers_ = 0;
   std::int64_t timers_written_ = -1;  // the count kTimerIndexKey holds
