@@ -79,6 +79,10 @@ class CountingStore final : public state::Store {
     ++counts_.deletes;
     inner_->Delete(key);
   }
+  void Tombstone(std::string_view key) override {
+    ++counts_.deletes;
+    inner_->Tombstone(key);
+  }
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
     ++counts_.scans;
     return inner_->Scan(begin, end, fn);

@@ -128,13 +128,19 @@ Status StateCache::Open() {
   if (format.value()) {
     found = *format.value();
   } else {
-    bool any = false;
-    Status s = store_.Scan(std::string_view(), "\xff\xff", [&](std::string_view, std::string_view) {
-      any = true;
-      return false;
-    });
-    if (!s.ok()) return s;
-    if (any) found = std::string(1, '\x01');  // before the marker: per-record keys
+    // Format 1 had no marker: its records were "C" keys (a key per
+    // processor record) and "T" keys (a key per timer), which format 2 never
+    // writes. Without either, the store is new or the marker was lost (a
+    // changelog that no longer holds its first frame): format 2.
+    bool format1 = false;
+    for (std::string_view range : {"CD", "TU"}) {
+      Status s = store_.Scan(range.substr(0, 1), range.substr(1), [&](std::string_view, std::string_view) {
+        format1 = true;
+        return false;
+      });
+      if (!s.ok()) return s;
+    }
+    if (format1) found = std::string(1, '\x01');
   }
   if (!found.empty() && found != expected) {
     const int version = static_cast<unsigned char>(found[0]);

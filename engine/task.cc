@@ -10,11 +10,22 @@ namespace cx::engine {
 namespace {
 
 // State key layout (docs/runtime.md#state-layout):
-//   "O" <len><owner>     every record and timer of one owner (StateCache)
+//   "S" <len><owner>     every record and timer of one owner (StateCache)
+//   "K" <len><owner> <processor> "/" <name>
+//                        a record of a per-record processor (StateLayout)
 //   "Mformat"            the state format (kStateFormat)
 //   "M" <name>           task metadata (watermark, repartition watermarks)
 //   "R" ...              next-stage records waiting for the stage watermark
 constexpr std::string_view kDedupName = "#dedup";  // recent event-id hashes of an owner
+
+// "K" <len><owner> <processor> "/": where a per-record processor's records
+// of one owner start.
+void RecordKeyPrefix(std::string_view owner, std::string_view processor, std::string& out) {
+  out.assign(1, 'K');
+  PutString(out, owner);
+  out.append(processor);
+  out.push_back('/');
+}
 
 constexpr std::string_view kWatermarkKey = "Mwatermark";
 // Repartitioning: the watermark last announced downstream, the last one
@@ -57,16 +68,26 @@ class Task::Context final : public processors::ProcessorContext {
 
   std::optional<std::string> Get(std::string_view owner, std::string_view name) override {
     Status error;
+    if (task_.per_record_[current_index_]) {
+      auto r = task_.store_.Get(RecordKey(owner, name));
+      if (!r.ok()) {
+        task_.Fail(r.status());
+        return std::nullopt;
+      }
+      return std::move(r.value());
+    }
     const std::string* v = task_.state_.Get(owner, Name(name), error);
     if (!error.ok()) task_.Fail(error);
     return v == nullptr ? std::nullopt : std::optional<std::string>(*v);
   }
   void Put(std::string_view owner, std::string_view name, std::string_view value) override {
+    if (task_.per_record_[current_index_]) return task_.store_.Put(RecordKey(owner, name), value);
     Status error;
     task_.state_.Put(owner, Name(name), value, error);
     if (!error.ok()) task_.Fail(error);
   }
   void Delete(std::string_view owner, std::string_view name) override {
+    if (task_.per_record_[current_index_]) return task_.store_.Delete(RecordKey(owner, name));
     Status error;
     task_.state_.Delete(owner, Name(name), error);
     if (!error.ok()) task_.Fail(error);
@@ -190,6 +211,12 @@ class Task::Context final : public processors::ProcessorContext {
     name_.append(name);
     return name_;
   }
+  // The store key of a per-record processor's record (Processor::StateLayout).
+  std::string_view RecordKey(std::string_view owner, std::string_view name) {
+    RecordKeyPrefix(owner, current_->name(), name_);
+    name_.append(name);
+    return name_;
+  }
 
   Task& task_;
   processors::Processor* current_ = nullptr;
@@ -204,6 +231,7 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       sink_(sink),
       processors_(std::move(processors)),
       state_(store, options.object_budget, ProcessorNames()),
+      per_record_(PerRecordFlags()),
       decoder_(options.limits),
       ctx_(std::make_unique<Context>(*this)),
       input_max_ts_(static_cast<std::size_t>(std::max(1, options.inputs)), Timestamp::Min()),
@@ -211,6 +239,13 @@ Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
       waiting_offsets_(input_max_ts_.size()) {}
 
 Task::~Task() = default;
+
+std::vector<bool> Task::PerRecordFlags() const {
+  std::vector<bool> flags;
+  for (const auto& p : processors_)
+    flags.push_back(p->state_layout() == processors::Processor::StateLayout::kPerRecord);
+  return flags;
+}
 
 std::vector<std::string> Task::ProcessorNames() const {
   std::vector<std::string> names;
@@ -220,6 +255,12 @@ std::vector<std::string> Task::ProcessorNames() const {
 
 Result<std::optional<std::string>> Task::ReadState(std::string_view processor, std::string_view owner,
                                                    std::string_view name) {
+  if (PerRecord(processor)) {
+    std::string key;
+    RecordKeyPrefix(owner, processor, key);
+    key.append(name);
+    return store_.Get(key);
+  }
   std::string full(processor);
   full.push_back('/');
   full.append(name);
@@ -244,18 +285,32 @@ Status Task::ScanState(std::string_view processor, std::string_view owner, std::
 Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, std::string_view name_prefix,
                             const std::function<bool(std::string_view, std::string_view)>& fn,
                             std::string_view from) {
-  std::string begin(processor);
-  begin.push_back('/');
+  std::string begin;
+  if (PerRecord(processor))
+    RecordKeyPrefix(owner, processor, begin);
+  else
+    begin.assign(processor).push_back('/');
   const std::size_t name_at = begin.size();
   std::string end = begin;
   end.append(name_prefix);
   end.push_back('\xff');  // names are text: every name with the prefix sorts before
   begin.append(from > name_prefix ? from : name_prefix);
+  if (PerRecord(processor)) {
+    return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
+      return fn(key.substr(name_at), value);
+    });
+  }
   Status error;
   state_.ForEachWhile(
       owner, begin, end,
       [&](std::string_view name, std::string_view value) { return fn(name.substr(name_at), value); }, error);
   return error;
+}
+
+bool Task::PerRecord(std::string_view processor) const {
+  for (std::size_t i = 0; i < processors_.size(); ++i)
+    if (processors_[i]->name() == processor) return per_record_[i];
+  return false;
 }
 
 Status Task::Open() {
@@ -415,6 +470,22 @@ void Task::EraseOwner(std::string_view owner) {
   Status error;
   state_.EraseOwner(owner, error);
   if (!error.ok()) return Fail(error);
+  // And the per-record processors' records of it (a customer has none
+  // today: those processors keep queues).
+  for (std::size_t i = 0; i < processors_.size(); ++i) {
+    if (!per_record_[i]) continue;
+    std::string begin;
+    RecordKeyPrefix(owner, processors_[i]->name(), begin);
+    std::string end = begin;
+    end.push_back('\xff');
+    std::vector<std::string> keys;
+    Status s = store_.Scan(begin, end, [&](std::string_view k, std::string_view) {
+      keys.emplace_back(k);
+      return true;
+    });
+    if (!s.ok()) return Fail(s);
+    for (const std::string& k : keys) store_.Delete(k);
+  }
   ++stats_.erased;
 }
 

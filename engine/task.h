@@ -236,6 +236,9 @@ class Task {
   void EraseOwner(std::string_view owner);
   // The names of the processors, in order (the state cache's timer table).
   std::vector<std::string> ProcessorNames() const;
+  // Per processor: whether it keeps a store key per record (StateLayout).
+  std::vector<bool> PerRecordFlags() const;
+  bool PerRecord(std::string_view processor) const;
   // Repartitioning: announcing this task's watermark, and receiving.
   void MaybeAnnounce();
   void ProcessRepartitioned(const InputRecord& record);
@@ -247,6 +250,7 @@ class Task {
   OutputSink& sink_;
   std::vector<std::unique_ptr<processors::Processor>> processors_;
   StateCache state_;
+  const std::vector<bool> per_record_;
   EventDecoder decoder_;
   std::unique_ptr<Context> ctx_;
   Timestamp watermark_ = Timestamp::Min();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -170,6 +171,20 @@ class Processor {
 
   // Short and stable: it is part of state and timer keys.
   virtual std::string_view name() const = 0;
+
+  // Where the task keeps this processor's records (docs/replay.md#state-layout).
+  enum class StateLayout : std::uint8_t {
+    // Inside its owner's one record, with every other processor's records
+    // of that owner and its timers: read with the owner, written once per
+    // commit. For owners with a bounded handful of records (customers).
+    kPerOwner,
+    // One store key per record: a change writes that record only. For
+    // owners with many records (a queue's waiting conversations, held and
+    // grouped alerts), which one record would make large to rewrite.
+    // Such a processor sets no timers and reads no records as objects.
+    kPerRecord,
+  };
+  virtual StateLayout state_layout() const { return StateLayout::kPerOwner; }
 
   virtual void OnEvent(const Event& event, ProcessorContext& ctx) = 0;
   // A timer set by this processor is due: the watermark reached `when`.

@@ -908,6 +908,17 @@ Status Worker::Impl::Restore(Slot& slot) {
   }
   store.Rollback();
   rd_kafka_assign(restore_consumer_.get(), nullptr);
+  // The timer index of what was restored, derived here, on the restore
+  // thread, rather than when the task opens on the main loop (every owner
+  // is read once; docs/replay.md#state-layout).
+  if (result.ok() && applied > 0) {
+    engine::StateCache index(store, nullptr, {});
+    result = index.Open();
+    if (result.ok()) {
+      index.Flush();
+      result = store.Commit();
+    }
+  }
   remaining.Set(0);
   double secs = Seconds(std::chrono::steady_clock::now() - began);
   Log(LogLevel::kInfo, "restore", "restored from changelog",
@@ -1011,7 +1022,7 @@ void Worker::Impl::FinishRestores() {
       if (v->has_value())
         slot->store->Put(key, **v);
       else
-        slot->store->Delete(key);
+        slot->store->Tombstone(key);  // the changelog holds a value the store never applied
     }
     if (!slot->repair.empty()) slot->dirty = true;
     slot->repair.clear();

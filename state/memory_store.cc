@@ -18,6 +18,7 @@ class MemoryStore final : public Store {
   }
   void Put(std::string_view key, std::string_view value) override { pending_.Put(key, value); }
   void Delete(std::string_view key) override { pending_.Delete(key); }
+  void Tombstone(std::string_view key) override { pending_.Tombstone(key); }
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
     const PendingWrites::Map& pending = pending_.ordered();
     auto c = committed_.lower_bound(begin);
@@ -38,6 +39,7 @@ class MemoryStore final : public Store {
     return Status::Ok();
   }
   Status Commit() override {
+    PruneDeletes();
     for (const auto& [k, v] : pending_.ordered()) {
       if (v)
         committed_.insert_or_assign(k, *v);
@@ -49,12 +51,17 @@ class MemoryStore final : public Store {
   }
   void Rollback() override { pending_.Clear(); }
   Status ForEachPending(const PendingFn& fn) override {
+    PruneDeletes();
     pending_.ForEach(fn);
     return Status::Ok();
   }
   std::size_t PendingBytes() const override { return pending_.bytes(); }
 
  private:
+  void PruneDeletes() {
+    pending_.PruneDeletes([&](std::string_view key) { return committed_.find(key) == committed_.end(); });
+  }
+
   std::map<std::string, std::string, std::less<>> committed_;
   PendingWrites pending_;
 };

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,6 +31,29 @@ class PendingWrites {
 
   void Put(std::string_view key, std::string_view value) { Set(key, std::optional<std::string>(value)); }
   void Delete(std::string_view key) { Set(key, std::nullopt); }
+  // A delete PruneDeletes keeps, whatever the committed state holds.
+  void Tombstone(std::string_view key) {
+    Set(key, std::nullopt);
+    forced_.emplace(key);
+  }
+
+  // Drops the deletes of keys for which absent(key) is true (the committed
+  // state does not hold them): a record created and deleted within one
+  // commit interval then costs the store and the changelog nothing, and the
+  // changelog's latest record of such a key is already no value. Not the
+  // deletes made with Tombstone.
+  template <typename Absent>
+  void PruneDeletes(Absent&& absent) {
+    for (auto it = ordered_.begin(); it != ordered_.end();) {
+      if (it->second || forced_.count(it->first) != 0 || !absent(std::string_view(it->first))) {
+        ++it;
+        continue;
+      }
+      bytes_ -= kNodeBytes + it->first.size();
+      index_.erase(std::string_view(it->first));
+      it = ordered_.erase(it);
+    }
+  }
 
   // In key order.
   const Map& ordered() const { return ordered_; }
@@ -46,6 +70,7 @@ class PendingWrites {
   void Clear() {
     index_.clear();
     ordered_.clear();
+    forced_.clear();
     bytes_ = 0;
   }
 
@@ -71,6 +96,7 @@ class PendingWrites {
 
   Map ordered_;
   std::unordered_map<std::string_view, Map::iterator> index_;
+  std::set<std::string, std::less<>> forced_;  // Tombstone's keys, rare
   std::size_t bytes_ = 0;
 };
 

@@ -115,6 +115,7 @@ class RocksDbStore final : public Store {
   }
   void Put(std::string_view key, std::string_view value) override { pending_.Put(key, value); }
   void Delete(std::string_view key) override { pending_.Delete(key); }
+  void Tombstone(std::string_view key) override { pending_.Tombstone(key); }
 
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
     rocksdb::ReadOptions ro;
@@ -144,6 +145,7 @@ class RocksDbStore final : public Store {
   }
 
   Status Commit() override {
+    PruneDeletes();
     if (pending_.empty()) return Status::Ok();
     rocksdb::WriteBatch batch(pending_.bytes());
     for (const auto& [k, v] : pending_.ordered()) {
@@ -161,6 +163,7 @@ class RocksDbStore final : public Store {
   void Rollback() override { pending_.Clear(); }
 
   Status ForEachPending(const PendingFn& fn) override {
+    PruneDeletes();
     pending_.ForEach(fn);
     return Status::Ok();
   }
@@ -168,6 +171,19 @@ class RocksDbStore final : public Store {
   std::size_t PendingBytes() const override { return pending_.bytes(); }
 
  private:
+  // Store::Delete: a key the database does not hold (its bloom filters say
+  // so, or a read finds nothing) needs no delete. A failed read keeps it.
+  void PruneDeletes() {
+    const rocksdb::ReadOptions ro;
+    pending_.PruneDeletes([&](std::string_view key) {
+      const rocksdb::Slice k(key.data(), key.size());
+      std::string ignored;
+      if (!db_->KeyMayExist(ro, db_->DefaultColumnFamily(), k, &ignored)) return true;
+      rocksdb::PinnableSlice v;
+      return db_->Get(ro, db_->DefaultColumnFamily(), k, &v).IsNotFound();
+    });
+  }
+
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<BackgroundErrors> errors_;
   PendingWrites pending_;

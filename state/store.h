@@ -24,7 +24,14 @@ class Store {
   // nullopt when absent; a read failure is a non-OK Result.
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
   virtual void Put(std::string_view key, std::string_view value) = 0;
+  // A delete of a key the committed state does not hold is dropped at the
+  // commit (nothing to delete, nothing for the changelog): a record created
+  // and deleted within one commit interval costs nothing.
   virtual void Delete(std::string_view key) = 0;
+  // A delete that is written (and sent to the changelog) even when the
+  // committed state does not hold the key: to supersede a record that the
+  // changelog holds and the store never applied (an unfinished frame).
+  virtual void Tombstone(std::string_view key) = 0;
 
   // Calls fn for each key in [begin, end) in bytewise order until fn returns
   // false. fn must not write to the store.
@@ -37,7 +44,8 @@ class Store {
   virtual void Rollback() = 0;
 
   // Calls fn once per key written since the last Commit, in key order, with
-  // its final value (nullopt: deleted). The changelog is made from this.
+  // its final value (nullopt: deleted; not for the deletes a commit drops).
+  // The changelog is made from this.
   using PendingFn = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
   virtual Status ForEachPending(const PendingFn& fn) = 0;
   // Bytes of writes buffered since the last Commit.

@@ -92,6 +92,8 @@ class AlertQueueStage final : public Processor {
   explicit AlertQueueStage(AlertOptions options) : options_(std::move(options)) {}
 
   std::string_view name() const override { return "alerts-queue"; }
+  // A queue holds every alert it groups or holds back: one key each.
+  StateLayout state_layout() const override { return StateLayout::kPerRecord; }
   void OnEvent(const Event&, ProcessorContext&) override {}
   void OnTimer(Timestamp, std::string_view, std::string_view, ProcessorContext&) override {}
   void OnRepartitioned(std::string_view key, Timestamp ts, std::string_view value,

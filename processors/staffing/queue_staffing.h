@@ -53,6 +53,8 @@ class QueueStaffing final : public Processor {
   explicit QueueStaffing(QueueStaffingOptions options) : options_(std::move(options)) {}
 
   std::string_view name() const override { return "staffing-queue"; }
+  // A queue holds every conversation waiting in it: one key each.
+  StateLayout state_layout() const override { return StateLayout::kPerRecord; }
   void OnEvent(const Event&, ProcessorContext&) override {}
   void OnTimer(Timestamp, std::string_view, std::string_view, ProcessorContext&) override {}
   void OnRepartitioned(std::string_view key, Timestamp ts, std::string_view value,

@@ -143,6 +143,24 @@ TEST(StateCacheTest, AnEmptyStoreIsMarkedWithTheFormatAnOlderOneIsRefused) {
   EXPECT_NE(s.message().find("format 1"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("application_id"), std::string::npos) << s.message();
 
+  // Format 1's timers alone are enough to know it.
+  auto old_timers = state::NewMemoryStore();
+  old_timers->Put(std::string("T") + std::string(8, '\x80') + "\x03" "sla" "\x02" "c1" "frt", "");
+  ASSERT_TRUE(old_timers->Commit().ok());
+  StateCache on_old_timers(*old_timers, nullptr, kProcessors);
+  EXPECT_FALSE(on_old_timers.Open().ok());
+
+  // Format 2 whose marker was lost (a changelog that no longer holds its
+  // first frame): read as what it is.
+  auto unmarked = state::NewMemoryStore();
+  OwnerState s2;
+  s2.records = {{"sla/x", "v"}};
+  unmarked->Put(OwnerKey("c1"), EncodeOwner(s2));
+  unmarked->Put("Mwatermark", "12345678");
+  ASSERT_TRUE(unmarked->Commit().ok());
+  auto reopened = Open(*unmarked);
+  EXPECT_EQ(Get(*reopened, "c1", "sla/x"), "v");
+
   auto other = state::NewMemoryStore();
   other->Put(kFormatKey, std::string(1, '\x07'));
   ASSERT_TRUE(other->Commit().ok());

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace cx::state {
 namespace {
@@ -125,6 +127,25 @@ TEST_P(StoreTest, ForEachPendingGivesTheFinalValueOfEachKeyInOrder) {
                  seen.push_back(std::string(k) + "=" + (v ? std::string(*v) : "<deleted>"));
                }).ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"a=1", "b=2", "old=<deleted>"}));
+}
+
+TEST_P(StoreTest, ADeleteOfWhatTheCommittedStateDoesNotHoldIsDroppedUnlessATombstone) {
+  auto s = Open();
+  s->Put("kept", "1");
+  ASSERT_TRUE(s->Commit().ok());
+  s->Put("brief", "x");  // created and deleted within one interval
+  s->Delete("brief");
+  s->Delete("never");
+  s->Delete("kept");     // committed: its delete is written
+  s->Tombstone("forced");  // absent, and written all the same
+  std::vector<std::string> seen;
+  ASSERT_TRUE(s->ForEachPending([&](std::string_view k, std::optional<std::string_view> v) {
+                 seen.push_back(std::string(k) + (v ? "=" + std::string(*v) : " deleted"));
+               }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"forced deleted", "kept deleted"}));
+  ASSERT_TRUE(s->Commit().ok());
+  EXPECT_EQ(Get(*s, "kept"), std::nullopt);
+  EXPECT_EQ(Get(*s, "brief"), std::nullopt);
 }
 
 TEST_P(StoreTest, RollbackDiscardsPendingWrites) {
