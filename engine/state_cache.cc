@@ -483,6 +483,21 @@ void StateCache::IndexInsert(std::string_view owner, const Timer& t) {
   PutString(e.key, owner);
   auto [it, added] = front_.insert(std::move(e));
   if (added) ChargeFront(*it, true);
+  if (front_.size() > 2 * kIndexBatch) TrimFront();
+}
+
+void StateCache::TrimFront() {
+  // Keep the first batch; the rest is read again when it comes near (its
+  // entries are in the store, or in changed owners, which a refill writes
+  // first). A bound at a deadline keeps whole deadlines together.
+  auto it = front_.begin();
+  std::advance(it, kIndexBatch);
+  const std::int64_t bound = it->when;
+  auto from = front_.lower_bound(IndexEntry{bound, std::string()});
+  if (from == front_.begin()) return;  // one deadline holds them all: keep it whole
+  for (auto x = from; x != front_.end(); ++x) ChargeFront(*x, false);
+  front_.erase(from, front_.end());
+  front_end_ = bound;
 }
 
 void StateCache::IndexErase(std::string_view owner, const Timer& t) {

@@ -150,7 +150,8 @@ class StateCache {
   // (when, processor, owner, tag)), if there is one.
   bool PopDue(Timestamp limit, DueTimer& out, Status& error);
   std::int64_t pending_timers() const { return timers_; }
-  // Index entries held in memory (the front of the index).
+  // Index entries held in memory (the front of the index): at most two
+  // batches, unless more share one deadline.
   std::size_t index_in_memory() const { return front_.size(); }
 
   // Forgets every record and timer of the owner (written as a deletion).
@@ -240,6 +241,8 @@ class StateCache {
   void IndexErase(std::string_view owner, const Timer& t);
   // Writes the owner's index entry to the store if its earliest timer changed.
   void SyncIndex(Node& node);
+  // Past two batches in memory, drops all but the first from it.
+  void TrimFront();
   // Reads the next batch of the index into memory (front_ is empty), after
   // the changed owners' entries are written.
   Status Refill();

@@ -350,6 +350,29 @@ TEST(StateCacheTest, TheTimerIndexIsLocalAndBoundedInMemoryWhateverTheOpenTimers
   EXPECT_EQ(cache->pending_timers(), 0);
 }
 
+TEST(StateCacheTest, TheIndexInMemoryStaysBoundedWhileTimersAreSet) {
+  auto store = state::NewMemoryStore();
+  auto cache = Open(*store);
+  DueTimer t;
+  Status error;
+  EXPECT_FALSE(cache->PopDue(Timestamp{0}, t, error));  // the whole (empty) index is in memory now
+  constexpr int kOwners = 5 * static_cast<int>(StateCache::kIndexBatch);
+  for (int i = 0; i < kOwners; ++i) {
+    SetTimer(*cache, 1'000'000 - i, 0, "c" + std::to_string(i), "t");
+    EXPECT_LE(cache->index_in_memory(), 2 * StateCache::kIndexBatch) << i;
+    if (i % 1000 == 999) cache->Trim();
+  }
+  std::int64_t last = 0;
+  int fired = 0;
+  while (cache->PopDue(Timestamp{2'000'000}, t, error)) {
+    EXPECT_GE(t.when.ms, last);
+    last = t.when.ms;
+    ++fired;
+  }
+  ASSERT_TRUE(error.ok()) << error.message();
+  EXPECT_EQ(fired, kOwners);
+}
+
 TEST(StateCacheTest, AStoreWithoutACompleteTimerIndexHasItDerivedFromTheOwners) {
   auto store = state::NewMemoryStore();
   {
