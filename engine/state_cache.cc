@@ -20,7 +20,13 @@ constexpr std::size_t kIndexOverhead = 80;
 constexpr char kOwnerPrefix = 'S';
 constexpr std::string_view kIndexBegin = "Ld", kIndexEnd = "Le";  // "d": due
 
-// The store key of an index entry.
+// The store key of an owner's record.
+void OwnerKeyTo(std::string_view owner, std::string& out) {
+  out.assign(1, kOwnerPrefix);
+  PutString(out, owner);
+}
+
+// The store key of an index entry (IndexEntry: `when`, `entry`).
 void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
   out.assign(kIndexBegin);
   PutOrderedInt64(out, when);
@@ -57,13 +63,24 @@ Status ReadTimers(Reader& r, Fn&& fn) {
   return r.ok() ? Status::Ok() : Status::Corruption("a truncated owner record (timers)");
 }
 
+// Reads the records that follow the timers, to the end; calls fn(name, value).
+template <typename Fn>
+Status ReadRecords(Reader& r, Fn&& fn) {
+  const std::uint64_t n = r.Varint();
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    const std::string_view name = r.String();
+    const std::string_view value = r.String();
+    if (r.ok()) fn(name, value);
+  }
+  if (!r.ok() || r.remaining() != 0) return Status::Corruption("a truncated or overlong owner record");
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string OwnerKey(std::string_view owner) {
   std::string k;
-  k.reserve(owner.size() + 2);
-  k.push_back(kOwnerPrefix);
-  PutString(k, owner);
+  OwnerKeyTo(owner, k);
   return k;
 }
 
@@ -87,14 +104,9 @@ Status DecodeOwner(std::string_view bytes, OwnerState& out) {
     out.timers.push_back({when, std::string(processor), std::string(tag)});
   });
   if (!s.ok()) return s;
-  const std::uint64_t n = r.Varint();
-  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
-    const std::string_view name = r.String();
-    const std::string_view value = r.String();
-    if (r.ok()) out.records.push_back({std::string(name), std::string(value)});
-  }
-  if (!r.ok() || r.remaining() != 0) return Status::Corruption("a truncated or overlong owner record");
-  return Status::Ok();
+  return ReadRecords(r, [&](std::string_view name, std::string_view value) {
+    out.records.push_back({std::string(name), std::string(value)});
+  });
 }
 
 StateCache::StateCache(state::Store& store, std::shared_ptr<ObjectBudget> budget,
@@ -217,26 +229,22 @@ Status StateCache::RebuildIndex() {
   if (!s.ok()) return s;
   Status bad;
   std::vector<Timer> timers;
+  std::string entry;
   timers_ = 0;
   s = walk(std::string(1, kOwnerPrefix), std::string(1, static_cast<char>(kOwnerPrefix + 1)), true,
            [&](std::string_view key, std::string_view value) {
              Reader k(key.substr(1));
              const std::string_view owner = k.String();
              Reader r(value);
-             timers.clear();
-             bad = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
-               timers.push_back({when, static_cast<std::uint32_t>(ProcessorIndex(processor)), std::string(tag)});
-             });
+             bad = ReadOwnerTimers(r, timers);
              if (bad.ok() && !k.ok()) bad = Status::Corruption("an undecodable owner key");
              if (!bad.ok()) return false;
              if (timers.empty()) return true;
              timers_ += static_cast<std::int64_t>(timers.size());
-             const Timer& first = *std::min_element(
-                 timers.begin(), timers.end(), [this](const Timer& a, const Timer& b) { return TimerLess(a, b); });
-             std::string entry;
-             IndexKey(first.when.ms, encoded_processors_[first.processor], entry);
-             PutString(entry, owner);
-             batch.push_back(std::move(entry));
+             EntryKey(owner, timers.front(), entry);
+             std::string key_of_entry;
+             IndexKey(timers.front().when.ms, entry, key_of_entry);
+             batch.push_back(std::move(key_of_entry));
              return true;
            });
   if (!s.ok()) return s;
@@ -265,9 +273,7 @@ StateCache::Node* StateCache::Load(std::string_view owner, Status& error) {
     return n;
   }
   ++stats_.misses;
-  scratch_.clear();
-  scratch_.push_back(kOwnerPrefix);
-  PutString(scratch_, owner);
+  OwnerKeyTo(owner, scratch_);
   auto stored = store_.Get(scratch_);
   if (!stored.ok()) {
     error = stored.status();
@@ -281,20 +287,17 @@ StateCache::Node* StateCache::Load(std::string_view owner, Status& error) {
   last_ = node;
   if (const std::optional<std::string>& bytes = stored.value()) {
     Reader r(*bytes);
-    Status s = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
-      g.timers.push_back({when, static_cast<std::uint32_t>(ProcessorIndex(processor)), std::string(tag)});
-    });
-    const std::uint64_t n = s.ok() ? r.Varint() : 0;
-    g.records.reserve(n);
-    for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
-      Record& rec = g.records.emplace_back();
-      rec.name.assign(r.String());
-      rec.bytes.assign(r.String());
-      rec.has_bytes = true;
-      Charge(rec);
-      ++records_;
+    Status s = ReadOwnerTimers(r, g.timers);
+    if (s.ok()) {
+      s = ReadRecords(r, [&](std::string_view name, std::string_view value) {
+        Record& rec = g.records.emplace_back();
+        rec.name.assign(name);
+        rec.bytes.assign(value);
+        rec.has_bytes = true;
+        Charge(rec);
+        ++records_;
+      });
     }
-    if (s.ok() && (!r.ok() || r.remaining() != 0)) s = Status::Corruption("a truncated or overlong owner record");
     if (!g.timers.empty()) {  // what the store's index holds for it
       g.indexed = true;
       g.indexed_when = g.timers.front().when;
@@ -310,15 +313,18 @@ StateCache::Node* StateCache::Load(std::string_view owner, Status& error) {
   return node;
 }
 
+std::vector<StateCache::Record>::iterator StateCache::RecordAt(Group& g, std::string_view name) {
+  return std::lower_bound(g.records.begin(), g.records.end(), name,
+                          [](const Record& r, std::string_view n) { return r.name < n; });
+}
+
 StateCache::Record* StateCache::FindRecord(Group& g, std::string_view name) {
-  auto it = std::lower_bound(g.records.begin(), g.records.end(), name,
-                             [](const Record& r, std::string_view n) { return r.name < n; });
+  auto it = RecordAt(g, name);
   return it != g.records.end() && it->name == name ? &*it : nullptr;
 }
 
 StateCache::Record& StateCache::InsertRecord(Group& g, std::string_view name) {
-  auto it = std::lower_bound(g.records.begin(), g.records.end(), name,
-                             [](const Record& r, std::string_view n) { return r.name < n; });
+  auto it = RecordAt(g, name);
   if (it != g.records.end() && it->name == name) return *it;
   it = g.records.emplace(it);
   it->name.assign(name);
@@ -351,8 +357,7 @@ void StateCache::Delete(std::string_view owner, std::string_view name, Status& e
   Node* n = Load(owner, error);
   if (n == nullptr) return;
   Group& g = n->second;
-  auto it = std::lower_bound(g.records.begin(), g.records.end(), name,
-                             [](const Record& r, std::string_view x) { return r.name < x; });
+  auto it = RecordAt(g, name);
   if (it == g.records.end() || it->name != name) return;
   Uncharge(it->charged);
   if (it->object) released_.push_back(std::move(it->object));
@@ -371,8 +376,7 @@ void StateCache::ForEachWhile(std::string_view owner, std::string_view begin, st
   bool first = true;
   for (;;) {
     // Found again after each call: fn may have added or removed records.
-    auto it = std::lower_bound(g.records.begin(), g.records.end(), std::string_view(at),
-                               [](const Record& r, std::string_view x) { return r.name < x; });
+    auto it = RecordAt(g, at);
     if (!first && it != g.records.end() && it->name == at) ++it;
     first = false;
     while (it != g.records.end() && std::string_view(it->name) < end) {
@@ -461,10 +465,27 @@ void StateCache::Refresh(Record& r) {
 // ---------------------------------------------------------------------------
 // Timers
 
-bool StateCache::TimerLess(const Timer& a, const Timer& b) const {
-  if (a.when != b.when) return a.when < b.when;
-  if (a.processor != b.processor) return encoded_processors_[a.processor] < encoded_processors_[b.processor];
-  return a.tag < b.tag;
+int StateCache::TimerOrder(const Timer& a, Timestamp when, std::uint32_t processor, std::string_view tag) const {
+  if (a.when != when) return a.when < when ? -1 : 1;
+  if (a.processor != processor)
+    return encoded_processors_[a.processor] < encoded_processors_[processor] ? -1 : 1;
+  return std::string_view(a.tag).compare(tag);
+}
+
+Status StateCache::ReadOwnerTimers(Reader& r, std::vector<Timer>& out) {
+  out.clear();
+  Status s = ReadTimers(r, [&](Timestamp when, std::string_view processor, std::string_view tag) {
+    out.push_back({when, static_cast<std::uint32_t>(ProcessorIndex(processor)), std::string(tag)});
+  });
+  // Written in firing order by the cache; put in it whatever wrote them.
+  auto less = [this](const Timer& a, const Timer& b) { return TimerLess(a, b); };
+  if (!std::is_sorted(out.begin(), out.end(), less)) std::sort(out.begin(), out.end(), less);
+  return s;
+}
+
+void StateCache::EntryKey(std::string_view owner, const Timer& t, std::string& out) const {
+  out.assign(encoded_processors_[t.processor]);
+  PutString(out, owner);
 }
 
 void StateCache::ChargeFront(const IndexEntry& e, bool add) {
@@ -479,8 +500,8 @@ void StateCache::ChargeFront(const IndexEntry& e, bool add) {
 // refill reads it.
 void StateCache::IndexInsert(std::string_view owner, const Timer& t) {
   if (t.when.ms >= front_end_) return;  // beyond what memory holds: read when it comes near
-  IndexEntry e{t.when.ms, encoded_processors_[t.processor]};
-  PutString(e.key, owner);
+  IndexEntry e{t.when.ms, std::string()};
+  EntryKey(owner, t, e.key);
   auto [it, added] = front_.insert(std::move(e));
   if (added) ChargeFront(*it, true);
   if (front_.size() > 2 * kIndexBatch) TrimFront();
@@ -502,30 +523,11 @@ void StateCache::TrimFront() {
 
 void StateCache::IndexErase(std::string_view owner, const Timer& t) {
   if (t.when.ms >= front_end_) return;
-  auto it = front_.find(IndexProbe{t.when.ms, encoded_processors_[t.processor], owner});
+  EntryKey(owner, t, probe_);
+  auto it = front_.find(IndexProbe{t.when.ms, probe_});
   if (it == front_.end()) return;
   ChargeFront(*it, false);
   front_.erase(it);
-}
-
-int StateCache::IndexLess::Compare(const IndexEntry& e, const IndexProbe& p) {
-  if (e.when != p.when) return e.when < p.when ? -1 : 1;
-  // e.key is the encoded processor then the encoded owner: compare piece by piece.
-  const std::string_view key = e.key;
-  if (int c = key.substr(0, p.processor.size()).compare(p.processor); c != 0) return c;
-  char len[10];
-  std::size_t n = 0;
-  for (std::uint64_t v = p.owner.size();; v >>= 7) {
-    if (v < 0x80) {
-      len[n++] = static_cast<char>(v);
-      break;
-    }
-    len[n++] = static_cast<char>(v | 0x80);
-  }
-  const std::string_view encoded_len(len, n);
-  std::string_view rest = key.substr(std::min(key.size(), p.processor.size()));
-  if (int c = rest.substr(0, encoded_len.size()).compare(encoded_len); c != 0) return c;
-  return rest.substr(std::min(rest.size(), encoded_len.size())).compare(p.owner);
 }
 
 void StateCache::SyncIndex(Node& node) {
@@ -535,16 +537,16 @@ void StateCache::SyncIndex(Node& node) {
       (!has || (g.timers.front().when == g.indexed_when && g.timers.front().processor == g.indexed_processor)))
     return;
   if (g.indexed) {
-    IndexKey(g.indexed_when.ms, encoded_processors_[g.indexed_processor], key_);
-    PutString(key_, node.first);
+    EntryKey(node.first, Timer{g.indexed_when, g.indexed_processor, {}}, probe_);
+    IndexKey(g.indexed_when.ms, probe_, key_);
     store_.Delete(key_);
   }
   g.indexed = has;
   if (has) {
     g.indexed_when = g.timers.front().when;
     g.indexed_processor = g.timers.front().processor;
-    IndexKey(g.indexed_when.ms, encoded_processors_[g.indexed_processor], key_);
-    PutString(key_, node.first);
+    EntryKey(node.first, g.timers.front(), probe_);
+    IndexKey(g.indexed_when.ms, probe_, key_);
     store_.Put(key_, {});
   }
 }
@@ -583,13 +585,9 @@ Status StateCache::Refill() {
 
 std::vector<StateCache::Timer>::iterator StateCache::TimerAt(Group& g, Timestamp when, std::uint32_t processor,
                                                              std::string_view tag, bool& found) const {
-  auto before = [&](const Timer& a) {
-    if (a.when != when) return a.when < when;
-    if (a.processor != processor) return encoded_processors_[a.processor] < encoded_processors_[processor];
-    return std::string_view(a.tag) < tag;
-  };
+  auto before = [&](const Timer& a) { return TimerOrder(a, when, processor, tag) < 0; };
   auto it = std::partition_point(g.timers.begin(), g.timers.end(), before);
-  found = it != g.timers.end() && it->when == when && it->processor == processor && it->tag == tag;
+  found = it != g.timers.end() && TimerOrder(*it, when, processor, tag) == 0;
   return it;
 }
 
@@ -731,9 +729,7 @@ void StateCache::WriteBack(Node& node) {
     Refresh(r);
     if (r.has_bytes) ++records;
   }
-  key_.clear();
-  key_.push_back(kOwnerPrefix);
-  PutString(key_, node.first);
+  OwnerKeyTo(node.first, key_);
   if (records == 0 && g.timers.empty()) {
     store_.Delete(key_);
   } else {

@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/encoding.h"
 #include "core/status.h"
 #include "core/time.h"
 #include "processors/processor.h"
@@ -205,21 +206,22 @@ class StateCache {
     std::int64_t when;
     std::string key;  // PutString(processor) PutString(owner)
   };
-  // An entry looked up without building one.
+  // An entry looked up by its key in a reused buffer, without building one.
   struct IndexProbe {
     std::int64_t when;
-    std::string_view processor;  // encoded
-    std::string_view owner;      // not encoded
+    std::string_view key;
   };
   struct IndexLess {
     using is_transparent = void;
     bool operator()(const IndexEntry& a, const IndexEntry& b) const {
       return a.when != b.when ? a.when < b.when : a.key < b.key;
     }
-    bool operator()(const IndexEntry& a, const IndexProbe& b) const { return Compare(a, b) < 0; }
-    bool operator()(const IndexProbe& a, const IndexEntry& b) const { return Compare(b, a) > 0; }
-    // <0, 0, >0 as `e` orders before, with or after `p`.
-    static int Compare(const IndexEntry& e, const IndexProbe& p);
+    bool operator()(const IndexEntry& a, const IndexProbe& b) const {
+      return a.when != b.when ? a.when < b.when : std::string_view(a.key) < b.key;
+    }
+    bool operator()(const IndexProbe& a, const IndexEntry& b) const {
+      return a.when != b.when ? a.when < b.when : a.key < std::string_view(b.key);
+    }
   };
 
   // The owner's group, loaded from the store on a miss (an absent owner
@@ -230,9 +232,17 @@ class StateCache {
   // The index of a processor's name (a name this task does not run is added:
   // its timers fire to nobody).
   std::size_t ProcessorIndex(std::string_view name);
+  // Where the record `name` is in the group, or would go.
+  static std::vector<Record>::iterator RecordAt(Group& g, std::string_view name);
   Record* FindRecord(Group& g, std::string_view name);
   Record& InsertRecord(Group& g, std::string_view name);
-  bool TimerLess(const Timer& a, const Timer& b) const;
+  // <0, 0, >0 as timer `a` fires before, with or after (when, processor, tag).
+  int TimerOrder(const Timer& a, Timestamp when, std::uint32_t processor, std::string_view tag) const;
+  bool TimerLess(const Timer& a, const Timer& b) const { return TimerOrder(a, b.when, b.processor, b.tag) < 0; }
+  // Reads an owner record's format byte and timers into `out`, in firing order.
+  Status ReadOwnerTimers(Reader& r, std::vector<Timer>& out);
+  // The index entry's key of the owner's timer t: PutString(processor) PutString(owner).
+  void EntryKey(std::string_view owner, const Timer& t, std::string& out) const;
   // Where the timer (when, processor, tag) is in the owner's timers, or
   // would go; `found` says whether it is there.
   std::vector<Timer>::iterator TimerAt(Group& g, Timestamp when, std::uint32_t processor, std::string_view tag,
@@ -279,6 +289,7 @@ class StateCache {
   std::vector<std::unique_ptr<processors::StateObject>> released_;
   std::string scratch_;
   std::string key_;
+  std::string probe_;  // index entry keys looked up or written
   std::size_t bytes_ = 0;
   std::size_t records_ = 0;
   ObjectCacheStats stats_;

@@ -67,7 +67,6 @@ class Task::Context final : public processors::ProcessorContext {
   Timestamp watermark() const override { return task_.watermark_; }
 
   std::optional<std::string> Get(std::string_view owner, std::string_view name) override {
-    Status error;
     if (task_.per_record_[current_index_]) {
       auto r = task_.store_.Get(RecordKey(owner, name));
       if (!r.ok()) {
@@ -76,6 +75,7 @@ class Task::Context final : public processors::ProcessorContext {
       }
       return std::move(r.value());
     }
+    Status error;
     const std::string* v = task_.state_.Get(owner, Name(name), error);
     if (!error.ok()) task_.Fail(error);
     return v == nullptr ? std::nullopt : std::optional<std::string>(*v);
@@ -285,8 +285,9 @@ Status Task::ScanState(std::string_view processor, std::string_view owner, std::
 Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, std::string_view name_prefix,
                             const std::function<bool(std::string_view, std::string_view)>& fn,
                             std::string_view from) {
+  const bool per_record = PerRecord(processor);
   std::string begin;
-  if (PerRecord(processor))
+  if (per_record)
     RecordKeyPrefix(owner, processor, begin);
   else
     begin.assign(processor).push_back('/');
@@ -295,7 +296,7 @@ Status Task::ScanStateWhile(std::string_view processor, std::string_view owner, 
   end.append(name_prefix);
   end.push_back('\xff');  // names are text: every name with the prefix sorts before
   begin.append(from > name_prefix ? from : name_prefix);
-  if (PerRecord(processor)) {
+  if (per_record) {
     return store_.Scan(begin, end, [&](std::string_view key, std::string_view value) {
       return fn(key.substr(name_at), value);
     });

@@ -41,9 +41,13 @@ class PendingWrites {
   // state does not hold them): a record created and deleted within one
   // commit interval then costs the store and the changelog nothing, and the
   // changelog's latest record of such a key is already no value. Not the
-  // deletes made with Tombstone.
+  // deletes made with Tombstone. Does nothing when nothing was written
+  // since it last ran (a commit prunes before the changelog reads the writes
+  // and again before the store applies them).
   template <typename Absent>
   void PruneDeletes(Absent&& absent) {
+    if (pruned_) return;
+    pruned_ = true;
     for (auto it = ordered_.begin(); it != ordered_.end();) {
       if (it->second || forced_.count(it->first) != 0 || !absent(std::string_view(it->first))) {
         ++it;
@@ -72,10 +76,12 @@ class PendingWrites {
     ordered_.clear();
     forced_.clear();
     bytes_ = 0;
+    pruned_ = false;
   }
 
  private:
   void Set(std::string_view key, std::optional<std::string> value) {
+    pruned_ = false;
     const std::size_t add = value ? value->size() : 0;
     if (auto it = index_.find(key); it != index_.end()) {
       std::optional<std::string>& v = it->second->second;
@@ -98,6 +104,7 @@ class PendingWrites {
   std::unordered_map<std::string_view, Map::iterator> index_;
   std::set<std::string, std::less<>> forced_;  // Tombstone's keys, rare
   std::size_t bytes_ = 0;
+  bool pruned_ = false;  // PruneDeletes ran since the last write
 };
 
 }  // namespace cx::state

@@ -395,6 +395,18 @@ TEST(StateCacheTest, AStoreWithoutACompleteTimerIndexHasItDerivedFromTheOwners) 
   EXPECT_EQ(FireAll(*cache, 100), (std::vector<std::string>{"10 sla c restored", "30 sla a t"}));
 }
 
+TEST(StateCacheTest, TimersWrittenOutOfOrderAreReadInFiringOrder) {
+  auto store = state::NewMemoryStore();
+  OwnerState c;  // as EncodeOwner allows: not in firing order
+  c.timers = {{Timestamp{30}, "sla", "late"}, {Timestamp{10}, "sla", "early"}};
+  store->Put(OwnerKey("c"), EncodeOwner(c));
+  ASSERT_TRUE(store->Commit().ok());
+  auto cache = Open(*store);
+  SetTimer(*cache, 20, 0, "c", "middle");  // loads the owner
+  EXPECT_EQ(FireAll(*cache, 100),
+            (std::vector<std::string>{"10 sla c early", "20 sla c middle", "30 sla c late"}));
+}
+
 TEST(StateCacheTest, ErasingAnOwnerForgetsItsRecordsAndTimersOnly) {
   auto store = state::NewMemoryStore();
   auto cache = Open(*store);
