@@ -425,24 +425,6 @@ processors::StateObject* StateCache::Add(std::string_view owner, std::string_vie
   return r.object.get();
 }
 
-bool StateCache::Save(std::string_view owner, std::string_view name) {
-  Node* n = Cached(owner);
-  Record* r = n == nullptr ? nullptr : FindRecord(n->second, name);
-  if (r == nullptr || !r->object) return false;
-  scratch_.clear();
-  r->object->EncodeTo(scratch_);
-  if (r->has_bytes && scratch_ == r->bytes) {
-    r->stale = false;  // changed, and back to what was last written
-    return false;
-  }
-  std::swap(scratch_, r->bytes);
-  r->has_bytes = true;
-  r->stale = false;
-  MarkDirty(n);
-  Charge(*r);
-  return true;
-}
-
 bool StateCache::MarkChanged(std::string_view owner, std::string_view name) {
   Node* n = Cached(owner);
   Record* r = n == nullptr ? nullptr : FindRecord(n->second, name);

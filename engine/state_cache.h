@@ -138,7 +138,6 @@ class StateCache {
                                 Status& error);
   processors::StateObject* Add(std::string_view owner, std::string_view name,
                                std::unique_ptr<processors::StateObject> object, Status& error);
-  bool Save(std::string_view owner, std::string_view name);
   bool MarkChanged(std::string_view owner, std::string_view name);
 
   // Timers of an owner: setting one that exists, or cancelling one that

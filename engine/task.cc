@@ -106,9 +106,6 @@ class Task::Context final : public processors::ProcessorContext {
     if (!error.ok()) task_.Fail(error);
     return o;
   }
-  bool SaveObject(std::string_view owner, std::string_view name) override {
-    return task_.state_.Save(owner, Name(name));
-  }
   void MarkChanged(std::string_view owner, std::string_view name) override {
     task_.state_.MarkChanged(owner, Name(name));
   }

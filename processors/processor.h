@@ -81,13 +81,9 @@ class ProcessorContext {
   // The object `name` of `owner`, decoded from the store on first use;
   // nullptr when absent or not decodable.
   virtual StateObject* FindObject(std::string_view owner, std::string_view name, ObjectDecoder decode) = 0;
-  // Makes `object` the record `name` of `owner` (unsaved until SaveObject).
+  // Makes `object` the record `name` of `owner` (unsaved until MarkChanged).
   virtual StateObject* AddObject(std::string_view owner, std::string_view name,
                                  std::unique_ptr<StateObject> object) = 0;
-  // Records the object's current value, to be written at the next commit;
-  // false (and nothing to write) when its bytes equal those last saved or
-  // read. The object must be in the cache (found or added during this call).
-  virtual bool SaveObject(std::string_view owner, std::string_view name) = 0;
   // Records that the object changed, without comparing: its bytes are made
   // once, when the task commits (or the cache writes it through), however
   // many events changed it. The object must be in the cache.

@@ -232,19 +232,21 @@ void Bound(std::vector<T>& v, std::size_t max) {
   if (v.size() > max) v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() - max));
 }
 
-void Remove(std::vector<std::string>& v, const std::string& x) {
-  v.erase(std::remove(v.begin(), v.end(), x), v.end());
+// Removes every `x`; true when there was one.
+bool Remove(std::vector<std::string>& v, const std::string& x) {
+  return std::erase(v, x) > 0;
 }
 
 bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-// Drops daily buckets older than the 90-day window ending at `today`.
-void Prune(Profile& p, std::int32_t today) {
+// Drops daily buckets older than the 90-day window ending at `today`; true
+// when there were any.
+bool Prune(Profile& p, std::int32_t today) {
   const std::int32_t oldest = today - kWindowDays + 1;
-  std::erase_if(p.conv_days, [&](const auto& b) { return b.first < oldest; });
-  std::erase_if(p.breaches, [&](const auto& b) { return b[0] < oldest; });
+  return (std::erase_if(p.conv_days, [&](const auto& b) { return b.first < oldest; }) +
+          std::erase_if(p.breaches, [&](const auto& b) { return b[0] < oldest; })) > 0;
 }
 
 std::string CurrencyOf(const Profile& p, const std::string& order_id, const std::string& fallback) {
@@ -277,13 +279,17 @@ void ProfileProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     p = AddObject(ctx, e.customer_id, kRecord, std::make_unique<Profile>());
     p->first_seen = e.ts;
   }
-  Apply(e, *p);
-  Save(e.customer_id, *p, e.ts, ctx);
+  const bool changed = Apply(e, *p);
+  Save(e.customer_id, *p, e.ts, changed, ctx);
 }
 
-void ProfileProcessor::Apply(const Event& e, Profile& p) const {
+bool ProfileProcessor::Apply(const Event& e, Profile& p) const {
+  // Whether a stored field changes, case by case: a counter that moves, an
+  // entry added or removed, a later activity (the encoded record differs
+  // exactly when this says so).
+  bool changed = e.ts > p.last_activity;
   p.last_activity = std::max(p.last_activity, e.ts);
-  Prune(p, DayOf(std::max(p.last_activity, e.ts)));
+  changed |= Prune(p, DayOf(p.last_activity));
   switch (e.type) {
     case EventType::kOrderCreated:
       ++p.created;
@@ -300,16 +306,16 @@ void ProfileProcessor::Apply(const Event& e, Profile& p) const {
       }
       p.first_order = p.first_order == Timestamp::Min() ? e.ts : std::min(p.first_order, e.ts);
       p.last_order = std::max(p.last_order, e.ts);
-      break;
+      return true;
     case EventType::kOrderPaid:
       ++p.paid;
       p.paid_amount[CurrencyOf(p, e.order_id, options_.base_currency)] += e.amount.value_or(0);
-      break;
+      return true;
     case EventType::kOrderCancelled:
       ++p.cancelled;
-      break;
+      return true;
     case EventType::kConversationOpened: {
-      if (Contains(p.open_conversations, e.conversation_id)) break;  // opened twice
+      if (Contains(p.open_conversations, e.conversation_id)) return changed;  // opened twice
       // A repeat contact (processors/contacts): about the same order or
       // topic as one opened within the window; the alert uses the same rule.
       if (p.contacts.Record(RecentContacts::About(e), e.ts, options_.repeat_window) > 1) ++p.repeats;
@@ -327,49 +333,48 @@ void ProfileProcessor::Apply(const Event& e, Profile& p) const {
       if (!e.customer_tier.empty()) p.tier = e.customer_tier;
       p.open_conversations.push_back(e.conversation_id);
       Bound(p.open_conversations, kMaxOpen);
-      break;
+      return true;
     }
     case EventType::kConversationClosed:
     case EventType::kConversationAbandoned:
-      if (!Contains(p.open_conversations, e.conversation_id)) break;
-      Remove(p.open_conversations, e.conversation_id);
-      break;
+      return Remove(p.open_conversations, e.conversation_id) || changed;
     case EventType::kConversationRated:
       ++p.csat_count;
       p.csat_sum += e.csat;
       p.csat_last = e.csat;
       if (e.csat <= options_.low_csat) ++p.low_csat;
-      break;
+      return true;
     case EventType::kMessageCustomer:
-      if (e.sentiment && *e.sentiment < options_.negative_sentiment) ++p.negative;
-      break;
+      if (!e.sentiment || !(*e.sentiment < options_.negative_sentiment)) return changed;
+      ++p.negative;
+      return true;
     case EventType::kAftersalesOpened:
       ++p.cases[static_cast<std::size_t>(e.kind)];
       p.case_orders.emplace_back(e.case_id, e.order_id);
       Bound(p.case_orders, kMaxRecentOrders);
       if (!Contains(p.open_cases, e.case_id)) p.open_cases.push_back(e.case_id);
       Bound(p.open_cases, kMaxOpen);
-      break;
+      return true;
     case EventType::kAftersalesReopened:
-      if (!Contains(p.open_cases, e.case_id)) p.open_cases.push_back(e.case_id);
+      if (Contains(p.open_cases, e.case_id)) return changed;
+      p.open_cases.push_back(e.case_id);
       Bound(p.open_cases, kMaxOpen);
-      break;
+      return true;
     case EventType::kAftersalesClosed:
-      Remove(p.open_cases, e.case_id);
-      break;
+      return Remove(p.open_cases, e.case_id) || changed;
     case EventType::kAftersalesEscalated:
       ++p.escalations;
-      break;
+      return true;
     case EventType::kAftersalesRefunded: {
       ++p.refunds;
       std::string order;
       for (const auto& [c, o] : p.case_orders)
         if (c == e.case_id) order = o;
       p.refunded_amount[CurrencyOf(p, order, options_.base_currency)] += e.amount.value_or(0);
-      break;
+      return true;
     }
     default:
-      break;
+      return changed;
   }
 }
 
@@ -398,26 +403,24 @@ void ProfileProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
     p.breaches.push_back({day, m, 1});
   else
     ++(*it)[2];
-  Save(s.owner, p, s.ts, ctx);
+  Save(s.owner, p, s.ts, /*changed=*/true, ctx);
 }
 
-void ProfileProcessor::Save(std::string_view customer, Profile& p, Timestamp ts, ProcessorContext& ctx) {
+void ProfileProcessor::Save(std::string_view customer, Profile& p, Timestamp ts, bool changed,
+                            ProcessorContext& ctx) {
   // Retention: one timer at a time, moved on when it fires early.
   if (p.expire_at == Timestamp::Min()) {
     p.expire_at = p.last_activity + options_.retention;
     ctx.SetTimer(p.expire_at, customer, kExpireTag);
+    changed = true;
   }
-  if (p.emit_at != Timestamp::Min()) {
-    // An emission is due already: whatever changed goes out with it, so
-    // there is no need to know whether anything did (no comparison).
-    ctx.MarkChanged(customer, kRecord);
-    return;
+  if (p.emit_at == Timestamp::Min()) {
+    // No emission due: only a change schedules one.
+    if (!changed) return;
+    p.emit_at = ts + options_.debounce;
+    ctx.SetTimer(p.emit_at, customer, kEmitTag);
   }
-  // No emission due: the cached bytes are those of the last emission (the
-  // timer saves them), and only a change schedules one.
-  if (!ctx.SaveObject(customer, kRecord)) return;  // nothing changed
-  p.emit_at = ts + options_.debounce;
-  ctx.SetTimer(p.emit_at, customer, kEmitTag);
+  // With an emission due already, whatever changed goes out with it.
   ctx.MarkChanged(customer, kRecord);
 }
 
@@ -431,7 +434,7 @@ void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::stri
     p.emit_at = Timestamp::Min();
     ++p.version;
     ctx.Emit(Stream::kProfiles, std::string(owner), ToJson(p, owner, when));
-    ctx.SaveObject(owner, kRecord);
+    ctx.MarkChanged(owner, kRecord);
     return;
   }
   if (tag == kExpireTag && when == p.expire_at) {
@@ -444,7 +447,7 @@ void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::stri
     }
     p.expire_at = p.last_activity + options_.retention;
     ctx.SetTimer(p.expire_at, owner, kExpireTag);
-    ctx.SaveObject(owner, kRecord);
+    ctx.MarkChanged(owner, kRecord);
   }
 }
 

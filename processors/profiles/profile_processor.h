@@ -53,9 +53,11 @@ class ProfileProcessor final : public Processor {
   static constexpr std::string_view kRecordName = "p";
 
  private:
-  void Apply(const Event& e, Profile& p) const;
-  // Saves `p`; when it changed, makes sure an emission is pending.
-  void Save(std::string_view customer, Profile& p, Timestamp ts, ProcessorContext& ctx);
+  // Applies `e` to `p`; true when it changed a stored field.
+  bool Apply(const Event& e, Profile& p) const;
+  // Marks `p` changed for the next commit; when it `changed`, makes sure an
+  // emission is pending.
+  void Save(std::string_view customer, Profile& p, Timestamp ts, bool changed, ProcessorContext& ctx);
   void Forget(std::string_view customer, const Profile& p, ProcessorContext& ctx);
 
   const ProfileOptions options_;

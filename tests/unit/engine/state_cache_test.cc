@@ -213,18 +213,21 @@ TEST(StateCacheTest, AnOwnerIsOneStoreRecordWrittenOncePerCommitWhateverChanged)
   EXPECT_FALSE(Stored(*store, OwnerKey("c1")).has_value());
 }
 
-TEST(StateCacheTest, ASavedObjectIsComparedWithWhatWasLastWritten) {
+TEST(StateCacheTest, AChangedObjectIsEncodedOnceAtTheFlush) {
   auto store = state::NewMemoryStore();
   auto cache = Open(*store);
   Status error;
+  const int encodes = Text::encodes;
   auto* t = static_cast<Text*>(cache->Add("c1", "profile/p", std::make_unique<Text>("a"), error));
-  EXPECT_TRUE(cache->Save("c1", "profile/p"));
-  EXPECT_FALSE(cache->Save("c1", "profile/p"));  // unchanged
+  EXPECT_TRUE(cache->MarkChanged("c1", "profile/p"));
   t->value = "b";
-  EXPECT_TRUE(cache->Save("c1", "profile/p"));
-  // An object added and never saved is not written.
+  EXPECT_TRUE(cache->MarkChanged("c1", "profile/p"));
+  EXPECT_FALSE(cache->MarkChanged("c1", "profile/absent"));
+  // An object added and never marked changed is not written.
   cache->Add("c2", "profile/p", std::make_unique<Text>("never"), error);
+  EXPECT_EQ(Text::encodes, encodes);
   cache->Flush();
+  EXPECT_EQ(Text::encodes, encodes + 1);
   ASSERT_TRUE(store->Commit().ok());
   EXPECT_EQ(StoredOwner(*store, "c1").records, (std::vector<OwnerRecord>{{"profile/p", "b"}}));
   EXPECT_FALSE(Stored(*store, OwnerKey("c2")).has_value());
@@ -439,7 +442,7 @@ TEST(StateCacheTest, EvictsTheLeastRecentlyUsedOwnersUnderASmallBudgetWritingCha
     auto* t = static_cast<Text*>(
         cache->Add(owner, name, std::make_unique<Text>(std::string(100, static_cast<char>('a' + i % 26))), error));
     ASSERT_NE(t, nullptr);
-    ASSERT_TRUE(cache->Save(owner, name));
+    ASSERT_TRUE(cache->MarkChanged(owner, name));
     cache->Trim();
     EXPECT_LE(budget->used.load(), budget->limit) << i;
   }
