@@ -116,9 +116,30 @@ constexpr std::array<TypeSpec, kEventTypeCount> kSpecs = {{
     {0, 0},
 }};
 
-std::optional<Field> FieldByName(std::string_view name) {
+// Field names by a hash of their length and end bytes, open addressing:
+// one probe and one comparison for a known name, whatever its place in the
+// list (every key of every event goes through here).
+constexpr std::size_t kFieldSlots = 64;
+constexpr std::size_t FieldSlot(std::string_view name) {
+  return (name.size() * 37 + static_cast<unsigned char>(name.front()) * 5 +
+          static_cast<unsigned char>(name.back())) %
+         kFieldSlots;
+}
+constexpr std::array<std::uint8_t, kFieldSlots> kFieldTable = [] {
+  std::array<std::uint8_t, kFieldSlots> t{};
+  t.fill(kFieldCount);
   for (int i = 0; i < kFieldCount; ++i) {
-    if (kFieldNames[i] == name) return static_cast<Field>(i);
+    std::size_t s = FieldSlot(kFieldNames[i]);
+    while (t[s] != kFieldCount) s = (s + 1) % kFieldSlots;
+    t[s] = static_cast<std::uint8_t>(i);
+  }
+  return t;
+}();
+
+std::optional<Field> FieldByName(std::string_view name) {
+  if (name.empty()) return std::nullopt;
+  for (std::size_t s = FieldSlot(name); kFieldTable[s] != kFieldCount; s = (s + 1) % kFieldSlots) {
+    if (kFieldNames[kFieldTable[s]] == name) return static_cast<Field>(kFieldTable[s]);
   }
   return std::nullopt;
 }

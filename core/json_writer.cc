@@ -158,6 +158,40 @@ JsonWriter& JsonWriter::Int(std::int64_t v) {
 JsonWriter& JsonWriter::Double(double v) {
   Separate();
   if (!std::isfinite(v)) return Append("null");
+  // Fast path: v * 10^6 rounded to an integer, which is v with 6 decimals
+  // correctly rounded whenever the product is not near a half. Below 2^42
+  // the product is within 2^-11 of the exact one, so a distance to the
+  // nearest integer under 0.5 - 2^-10 decides the rounding as the exact
+  // value would; the rest (ties, large values) takes to_chars below.
+  const double scaled = v * 1e6;
+  if (std::fabs(scaled) < 0x1p42) {
+    const double nearest = std::nearbyint(scaled);
+    if (std::fabs(scaled - nearest) < 0.5 - 0x1p-10) {
+      auto n = static_cast<std::int64_t>(nearest);
+      char* p = Room(24);
+      char* const start = p;
+      if (n < 0) {
+        *p++ = '-';
+        n = -n;
+      }
+      p = std::to_chars(p, p + 16, n / 1'000'000).ptr;
+      if (auto frac = static_cast<std::uint32_t>(n % 1'000'000); frac != 0) {
+        int digits = 6;
+        while (frac % 10 == 0) {
+          frac /= 10;
+          --digits;
+        }
+        *p++ = '.';
+        for (int i = digits - 1; i >= 0; --i) {
+          p[i] = static_cast<char>('0' + frac % 10);
+          frac /= 10;
+        }
+        p += digits;
+      }
+      len_ += static_cast<std::size_t>(p - start);
+      return *this;
+    }
+  }
   // Fixed 6 decimals (correctly rounded, as printf's %.6f), then trim:
   // stable across platforms, no exponent.
   char buf[352];  // the longest finite double in fixed notation with 6 decimals, and a sign

@@ -74,6 +74,19 @@ TEST(JsonWriterTest, DoublesAreWrittenAsPrintfWouldWithSixDecimals) {
       0.0000005, 0.0000015,         0.0000025, 2.5,      0.1,     1.0 / 3,           1e-7,
       -1e-7,     123456789.0000005, DBL_MAX,   -DBL_MAX, DBL_MIN, 9007199254740993.0};
   for (int i = 0; i < 20000; ++i) values.push_back(unit(rng) * std::pow(10.0, exponent(rng)));
+  // Near the fast path's edges: about half a millionth past a 6-decimal
+  // value (ties in decimal, not quite in binary), money with 2 decimals,
+  // and around 2^42 millionths.
+  std::uniform_int_distribution<std::int64_t> micros(-4'000'000'000'000, 4'000'000'000'000);
+  for (int i = 0; i < 20000; ++i) {
+    const auto m = static_cast<double>(micros(rng));
+    values.push_back((m + 0.5) / 1e6);
+    values.push_back(std::nextafter((m + 0.5) / 1e6, 0.0));
+    values.push_back(std::nextafter((m + 0.5) / 1e6, 1e300));
+    values.push_back(std::round(m / 1e4) / 100);
+  }
+  for (double edge : {0x1p42 / 1e6, -0x1p42 / 1e6})
+    for (int k = -3; k <= 3; ++k) values.push_back(edge + k * 1e-6);
   for (double v : values) {
     JsonWriter w;
     w.Double(v);
