@@ -9,29 +9,44 @@
 
 namespace cx::processors {
 namespace {
-constexpr std::uint8_t kFormat = 1;
+
+// Format 2 keeps labels and details as JSON members; format 1 (pairs) still
+// decodes.
+constexpr std::uint8_t kFormat = 2;
+
+// Appends the member `"key":` to `members` (a comma first unless empty).
+void AppendKey(std::string_view key, std::string& members) {
+  if (!members.empty()) members.push_back(',');
+  AppendJsonString(key, members);
+  members.push_back(':');
 }
 
+}  // namespace
+
 void Alert::Label(std::string_view k, std::string_view v) {
-  if (!v.empty()) labels.emplace_back(k, v);
+  if (v.empty()) return;
+  AppendKey(k, labels);
+  AppendJsonString(v, labels);
+  if (k == "queue") queue.assign(v);
 }
 
 void Alert::DetailString(std::string_view k, std::string_view v) {
   if (v.empty()) return;
-  std::string json;
-  AppendJsonString(v, json);
-  details.emplace_back(k, std::move(json));
+  AppendKey(k, details);
+  AppendJsonString(v, details);
 }
 
 void Alert::DetailNumber(std::string_view k, double v) {
-  JsonWriter w;
+  JsonWriter w(32);
   w.Double(v);
-  details.emplace_back(k, w.Take());
+  AppendKey(k, details);
+  details.append(w.str());
 }
 
 void Alert::DetailTime(std::string_view k, Timestamp t) {
   if (t == Timestamp::Min() || t == Timestamp::Max()) return;
-  DetailString(k, FormatRfc3339(t));
+  char buf[kRfc3339Bytes];
+  DetailString(k, std::string_view(buf, static_cast<std::size_t>(WriteRfc3339(t, buf) - buf)));
 }
 
 void Alert::EmitTo(ProcessorContext& ctx, std::string_view source) const {
@@ -39,9 +54,7 @@ void Alert::EmitTo(ProcessorContext& ctx, std::string_view source) const {
   tags.kind = kind;
   tags.event = action;
   tags.severity = severity;
-  for (const auto& [k, v] : labels) {
-    if (k == "queue") tags.queue = v;
-  }
+  tags.queue = queue;
   ctx.Emit(Stream::kAlerts, dedup_key, ToJson(source), std::move(tags));
 }
 
@@ -56,10 +69,10 @@ std::string Alert::ToJson(std::string_view source) const {
       .Field("source", source)
       .TimeField("ts", ts);
   w.Key("labels").BeginObject();
-  for (const auto& [k, v] : labels) w.DynamicKey(k).String(v);
+  if (!labels.empty()) w.Raw(labels);
   w.EndObject();
   w.Key("details").BeginObject();
-  for (const auto& [k, v] : details) w.DynamicKey(k).Raw(v);
+  if (!details.empty()) w.Raw(details);
   w.EndObject();
   if (!grouped_under.empty()) w.Field("grouped_under", grouped_under);
   w.EndObject();
@@ -68,32 +81,38 @@ std::string Alert::ToJson(std::string_view source) const {
 
 std::string Alert::Encode() const {
   std::string v;
+  v.reserve(64 + dedup_key.size() + summary.size() + labels.size() + details.size() + grouped_under.size());
   v.push_back(static_cast<char>(kFormat));
   for (const std::string* s : {&dedup_key, &action, &severity, &kind, &summary, &grouped_under})
     PutString(v, *s);
   PutVarintSigned(v, ts.ms);
-  for (const auto* l : {&labels, &details}) {
-    PutVarint(v, l->size());
-    for (const auto& [k, x] : *l) {
-      PutString(v, k);
-      PutString(v, x);
-    }
-  }
+  for (const std::string* s : {&labels, &details, &queue}) PutString(v, *s);
   return v;
 }
 
 bool Alert::Decode(std::string_view in) {
   Reader r(in);
-  if (r.Byte() != kFormat) return false;
+  const std::uint8_t format = r.Byte();
+  if (format != 1 && format != kFormat) return false;
   for (std::string* s : {&dedup_key, &action, &severity, &kind, &summary, &grouped_under})
     s->assign(r.String());
   ts.ms = r.VarintSigned();
-  for (auto* l : {&labels, &details}) {
-    l->clear();
-    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
-      std::string k(r.String());
-      l->emplace_back(std::move(k), std::string(r.String()));
-    }
+  if (format == kFormat) {
+    for (std::string* s : {&labels, &details, &queue}) s->assign(r.String());
+    return r.ok() && r.done();
+  }
+  // Format 1: labels as (name, value) pairs, details as (name, JSON value).
+  labels.clear();
+  details.clear();
+  queue.clear();
+  for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+    const std::string_view k = r.String(), x = r.String();
+    Label(k, x);
+  }
+  for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+    const std::string_view k = r.String(), x = r.String();
+    AppendKey(k, details);
+    details.append(x);
   }
   return r.ok() && r.done();
 }

@@ -6,8 +6,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "core/time.h"
 
@@ -22,9 +20,11 @@ struct Alert {
   std::string kind;
   std::string summary;  // one line, ids only
   Timestamp ts;
-  std::vector<std::pair<std::string, std::string>> labels;   // queue, channel, tenant, ...
-  std::vector<std::pair<std::string, std::string>> details;  // values already in JSON (numbers, strings)
-  std::string grouped_under;                                 // the storm alert's dedup_key, when grouped
+  // Labels (queue, channel, tenant...) and details, each as the members of
+  // its JSON object, written once when added: "queue":"billing","tier":"vip".
+  std::string labels, details;
+  std::string queue;          // the queue label, for the runtime's metrics
+  std::string grouped_under;  // the storm alert's dedup_key, when grouped
 
   // Adds a label/detail unless the value is empty.
   void Label(std::string_view k, std::string_view v);

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "core/encoding.h"
 #include "engine/pipeline.h"
+#include "processors/alerts/alert.h"
 #include "engine/task.h"
 #include "tests/unit/test_util.h"
 
@@ -37,6 +39,50 @@ struct AlertTask {
   std::unique_ptr<engine::Task> task;  // declared last: destroyed first
   int n = 0;
 };
+
+// An alert survives its codec byte for byte (it waits in state and crosses
+// the repartition topic), and one written by format 1, where labels and
+// details were pairs, reads as the same alert.
+TEST(AlertTest, RoundTripsAndReadsFormatOne) {
+  Alert a;
+  a.dedup_key = "sla_breach:c1/v\"1/frt";
+  a.action = "trigger";
+  a.severity = "error";
+  a.kind = "sla_breach";
+  a.summary = "first_response breached";
+  a.ts = Timestamp{1'763'892'000'000};
+  a.Label("queue", "billing");
+  a.Label("channel", "");  // empty: left out
+  a.Label("tier", "v\"ip");
+  a.DetailString("customer_id", "c1");
+  a.DetailNumber("target_s", 60.5);
+  a.DetailTime("deadline", Timestamp{1'763'892'060'500});
+  const std::string json = a.ToJson("cxstream");
+  EXPECT_EQ(json,
+            R"({"dedup_key":"sla_breach:c1/v\"1/frt","action":"trigger","severity":"error","kind":"sla_breach",)"
+            R"("summary":"first_response breached","source":"cxstream","ts":"2025-11-23T10:00:00.000Z",)"
+            R"("labels":{"queue":"billing","tier":"v\"ip"},)"
+            R"("details":{"customer_id":"c1","target_s":60.5,"deadline":"2025-11-23T10:01:00.500Z"}})");
+  Alert b;
+  ASSERT_TRUE(b.Decode(a.Encode()));
+  EXPECT_EQ(b.ToJson("cxstream"), json);
+  EXPECT_EQ(b.queue, "billing");
+
+  std::string v1(1, '\x01');
+  for (std::string_view s : {"sla_breach:c1/v\"1/frt", "trigger", "error", "sla_breach", "first_response breached", ""})
+    PutString(v1, s);
+  PutVarintSigned(v1, 1'763'892'000'000);
+  PutVarint(v1, 2);
+  for (std::string_view s : {"queue", "billing", "tier", "v\"ip"}) PutString(v1, s);
+  PutVarint(v1, 3);
+  for (std::string_view s : {"customer_id", "\"c1\"", "target_s", "60.5", "deadline", "\"2025-11-23T10:01:00.500Z\""})
+    PutString(v1, s);
+  Alert c;
+  ASSERT_TRUE(c.Decode(v1));
+  EXPECT_EQ(c.ToJson("cxstream"), json);
+  EXPECT_EQ(c.queue, "billing");
+  EXPECT_FALSE(c.Decode(std::string(1, '\x03')));  // a later format: refused, not misread
+}
 
 // Ids are any JSON string: one that needs escaping in JSON (a quote, a
 // backslash) still finds its open alert when the conversation closes.
