@@ -129,7 +129,7 @@ void JsonWriter::Quoted(std::string_view s) {
   if (!NeedsEscape(s)) {
     char* p = Room(s.size() + 2);
     *p = '"';
-    std::memcpy(p + 1, s.data(), s.size());
+    CopyShort(p + 1, s);
     p[s.size() + 1] = '"';
     len_ += s.size() + 2;
     return;

@@ -54,7 +54,7 @@ class JsonWriter {
     char* const start = p;
     if (need_comma_) *p++ = ',';
     *p++ = '"';
-    std::memcpy(p, v.data(), v.size());
+    CopyShort(p, v);
     p += v.size();
     *p++ = '"';
     *p++ = ':';
@@ -115,6 +115,29 @@ class JsonWriter {
     return out_.data() + len_;
   }
   void Grow(std::size_t need);
+  // memcpy of `s` to `to`, without a call for the short strings most keys
+  // and ids are: two overlapping fixed-size copies within `s`.
+  static void CopyShort(char* to, std::string_view s) {
+    const std::size_t n = s.size();
+    const char* from = s.data();
+    if (n >= 8 && n <= 16) {
+      std::uint64_t a, b;
+      std::memcpy(&a, from, 8);
+      std::memcpy(&b, from + n - 8, 8);
+      std::memcpy(to, &a, 8);
+      std::memcpy(to + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+      std::uint32_t a, b;
+      std::memcpy(&a, from, 4);
+      std::memcpy(&b, from + n - 4, 4);
+      std::memcpy(to, &a, 4);
+      std::memcpy(to + n - 4, &b, 4);
+    } else if (n < 4) {
+      for (std::size_t i = 0; i < n; ++i) to[i] = from[i];
+    } else {
+      std::memcpy(to, from, n);
+    }
+  }
   JsonWriter& Append(std::string_view s) {
     std::memcpy(Room(s.size()), s.data(), s.size());
     len_ += s.size();

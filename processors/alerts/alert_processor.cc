@@ -1,7 +1,7 @@
 #include "processors/alerts/alert_processor.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 
 #include "core/encoding.h"
 #include "processors/alerts/alert.h"
@@ -70,10 +70,14 @@ std::string OpenKey(std::string_view subject, std::string_view dedup) {
   return k;
 }
 
+// "90 s", "1.5 s", "1.2e+06 s": printf's %g (to_chars with precision 6 is
+// specified as that, without the locale and the format parsing).
 std::string Seconds(DurationMs d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(d) / 1000.0);
-  return buf;
+  char buf[40];
+  auto r = std::to_chars(buf, buf + sizeof buf - 2, static_cast<double>(d) / 1000.0, std::chars_format::general, 6);
+  *r.ptr++ = ' ';
+  *r.ptr++ = 's';
+  return std::string(buf, r.ptr);
 }
 
 }  // namespace

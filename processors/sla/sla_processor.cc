@@ -1,5 +1,7 @@
 #include "processors/sla/sla_processor.h"
 
+#include <charconv>
+
 #include "core/encoding.h"
 #include "core/json_writer.h"
 
@@ -697,15 +699,23 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   // The id names the decision: the same decision always has the same id
   // (a re-sent record after a crash is recognisable), and no two decisions
   // share one.
-  std::string id = c.customer_id;
+  auto number = [](std::string& out, char sep, std::uint32_t n) {
+    char buf[12];
+    buf[0] = sep;
+    out.append(buf, static_cast<std::size_t>(std::to_chars(buf + 1, buf + sizeof buf, n).ptr - buf));
+  };
+  std::string id;
+  id.reserve(c.customer_id.size() + c.subject_id.size() + 48);
+  id.append(c.customer_id);
   id.push_back('/');
   id.append(c.subject_id);
   id.push_back('/');
   id.append(ToString(c.metric));
-  if (c.cycle > 1) id.append("#" + std::to_string(c.cycle));
+  if (c.cycle > 1) number(id, '#', c.cycle);
+  const std::size_t clock_end = id.size();  // the clock: customer/subject/metric[#cycle]
   id.push_back('/');
   id.append(what);
-  if (what == "pause" || what == "resume") id.append("/" + std::to_string(c.pauses));
+  if (what == "pause" || what == "resume") number(id, '/', c.pauses);
 
   JsonWriter w(512);  // an SLA record is about 400 bytes
   w.BeginObject()
@@ -738,9 +748,8 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   tags.queue = c.queue;
   ctx.Emit(Stream::kSla, c.customer_id, w.Take(), std::move(tags));
   // The profile counts breaches suffered; alerts follow every decision.
-  const std::string clock = id.substr(0, id.find('/', c.customer_id.size() + c.subject_id.size() + 2));
   SlaDecision d;
-  d.clock = clock;
+  d.clock = std::string_view(id).substr(0, clock_end);
   d.subject_type = ToString(c.type);
   d.policy = c.policy;
   d.queue = c.queue;
