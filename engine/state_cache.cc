@@ -471,7 +471,7 @@ void StateCache::EntryKey(std::string_view owner, const Timer& t, std::string& o
 }
 
 void StateCache::ChargeFront(const IndexEntry& e, bool add) {
-  const std::size_t bytes = IndexBytes(e.key);
+  const std::size_t bytes = IndexBytes(e.owner);
   if (!add) return Uncharge(bytes);
   bytes_ += bytes;
   if (budget_) budget_->used.fetch_add(bytes, std::memory_order_relaxed);
@@ -482,8 +482,8 @@ void StateCache::ChargeFront(const IndexEntry& e, bool add) {
 // refill reads it.
 void StateCache::IndexInsert(std::string_view owner, const Timer& t) {
   if (t.when.ms >= front_end_) return;  // beyond what memory holds: read when it comes near
-  IndexEntry e{t.when.ms, std::string()};
-  EntryKey(owner, t, e.key);
+  IndexEntry e{t.when.ms, t.processor, std::string()};
+  PutString(e.owner, owner);
   auto [it, added] = front_.insert(std::move(e));
   if (added) ChargeFront(*it, true);
   if (front_.size() > 2 * kIndexBatch) TrimFront();
@@ -496,7 +496,7 @@ void StateCache::TrimFront() {
   auto it = front_.begin();
   std::advance(it, kIndexBatch);
   const std::int64_t bound = it->when;
-  auto from = front_.lower_bound(IndexEntry{bound, std::string()});
+  auto from = front_.lower_bound(bound);
   if (from == front_.begin()) return;  // one deadline holds them all: keep it whole
   for (auto x = from; x != front_.end(); ++x) ChargeFront(*x, false);
   front_.erase(from, front_.end());
@@ -505,8 +505,9 @@ void StateCache::TrimFront() {
 
 void StateCache::IndexErase(std::string_view owner, const Timer& t) {
   if (t.when.ms >= front_end_) return;
-  EntryKey(owner, t, probe_);
-  auto it = front_.find(IndexProbe{t.when.ms, probe_});
+  probe_.clear();
+  PutString(probe_, owner);
+  auto it = front_.find(IndexProbe{t.when.ms, t.processor, probe_});
   if (it == front_.end()) return;
   ChargeFront(*it, false);
   front_.erase(it);
@@ -552,7 +553,14 @@ Status StateCache::Refill() {
       bound = when;
       return false;
     }
-    batch.push_back({when, std::string(key.substr(kIndexBegin.size() + 8))});
+    Reader r(key.substr(kIndexBegin.size() + 8));
+    const std::string_view processor = r.String(), owner = r.String();
+    if (!r.ok() || !r.done()) {
+      bad = true;
+      return false;
+    }
+    IndexEntry& e = batch.emplace_back(IndexEntry{when, static_cast<std::uint32_t>(ProcessorIndex(processor)), {}});
+    PutString(e.owner, owner);
     return true;
   });
   if (!s.ok()) return s;
@@ -618,9 +626,7 @@ bool StateCache::PopDue(Timestamp limit, DueTimer& out, Status& error) {
   }
   if (front_.begin()->when > limit.ms) return false;
   const IndexEntry& e = *front_.begin();
-  Reader r(e.key);
-  r.String();  // the processor
-  out.owner.assign(r.String());
+  out.owner.assign(Reader(e.owner).String());
   Node* n = Load(out.owner, error);
   if (n == nullptr) return false;
   auto& timers = n->second.timers;

@@ -201,26 +201,38 @@ class StateCache {
   // An index entry: per owner with timers, its earliest, ordered as the
   // timers fire: (when, processor's encoded name, encoded owner). Stored
   // under "Ld" PutOrderedInt64(when) key.
+  // An entry of the index in memory: the store's key (IndexKey) without
+  // building it. The processor is its index, and the owner is kept encoded
+  // (PutString) so that an id of up to 14 bytes stays inside the string.
   struct IndexEntry {
     std::int64_t when;
-    std::string key;  // PutString(processor) PutString(owner)
+    std::uint32_t processor;
+    std::string owner;  // PutString(owner)
   };
-  // An entry looked up by its key in a reused buffer, without building one.
+  // An entry looked up with its owner in a reused buffer.
   struct IndexProbe {
     std::int64_t when;
-    std::string_view key;
+    std::uint32_t processor;
+    std::string_view owner;
   };
+  // The order of the store's keys: due time, then the encoded processor
+  // name, then the encoded owner (encodings are prefix-free, so comparing
+  // the parts is comparing their concatenation). A bare time compares with
+  // the entries of that time as a whole (TrimFront's bound).
   struct IndexLess {
     using is_transparent = void;
-    bool operator()(const IndexEntry& a, const IndexEntry& b) const {
-      return a.when != b.when ? a.when < b.when : a.key < b.key;
+    const std::vector<std::string>* names;  // encoded_processors_
+    template <typename A, typename B>
+    bool Less(const A& a, const B& b) const {
+      if (a.when != b.when) return a.when < b.when;
+      if (a.processor != b.processor) return (*names)[a.processor] < (*names)[b.processor];
+      return std::string_view(a.owner) < std::string_view(b.owner);
     }
-    bool operator()(const IndexEntry& a, const IndexProbe& b) const {
-      return a.when != b.when ? a.when < b.when : std::string_view(a.key) < b.key;
-    }
-    bool operator()(const IndexProbe& a, const IndexEntry& b) const {
-      return a.when != b.when ? a.when < b.when : a.key < std::string_view(b.key);
-    }
+    bool operator()(const IndexEntry& a, const IndexEntry& b) const { return Less(a, b); }
+    bool operator()(const IndexEntry& a, const IndexProbe& b) const { return Less(a, b); }
+    bool operator()(const IndexProbe& a, const IndexEntry& b) const { return Less(a, b); }
+    bool operator()(const IndexEntry& a, std::int64_t when) const { return a.when < when; }
+    bool operator()(std::int64_t when, const IndexEntry& b) const { return when < b.when; }
   };
 
   // The owner's group, loaded from the store on a miss (an absent owner
@@ -279,7 +291,7 @@ class StateCache {
   std::vector<Node*> dirty_;
   // Every index entry with when < front_end_ (Min: none known yet; Max:
   // the whole index).
-  std::set<IndexEntry, IndexLess> front_;
+  std::set<IndexEntry, IndexLess> front_{IndexLess{&encoded_processors_}};
   std::int64_t front_end_ = Timestamp::Min().ms;
   std::int64_t timers_ = 0;
   std::int64_t timers_written_ = -1;  // the count kTimerIndexKey holds
