@@ -1,6 +1,7 @@
 #include "engine/state_cache.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "core/encoding.h"
@@ -31,6 +32,24 @@ void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
   out.assign(kIndexBegin);
   PutOrderedInt64(out, when);
   out.append(entry);
+}
+
+// A record name's hash for lookups within an owner (never stored): eight
+// bytes at a time.
+std::uint32_t NameHash(std::string_view s) {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::uint64_t h = s.size() * kMul;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    h = (h ^ x) * kMul;
+    h ^= h >> 29;
+  }
+  std::uint64_t tail = 0;
+  for (std::size_t k = 0; i < s.size(); ++i, k += 8) tail |= std::uint64_t{static_cast<unsigned char>(s[i])} << k;
+  h = (h ^ tail) * kMul;
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
 std::size_t IndexBytes(std::string_view key) { return kIndexOverhead + (key.size() > 15 ? key.size() + 1 : 0); }
@@ -292,6 +311,7 @@ StateCache::Node* StateCache::Load(std::string_view owner, Status& error) {
       s = ReadRecords(r, [&](std::string_view name, std::string_view value) {
         Record& rec = g.records.emplace_back();
         rec.name.assign(name);
+        rec.hash = NameHash(name);
         rec.bytes.assign(value);
         rec.has_bytes = true;
         Charge(rec);
@@ -319,15 +339,24 @@ std::vector<StateCache::Record>::iterator StateCache::RecordAt(Group& g, std::st
 }
 
 StateCache::Record* StateCache::FindRecord(Group& g, std::string_view name) {
+  // An owner has a few records (a customer about twenty): a scan of their
+  // hashes costs less than a binary search comparing names. Many (an owner
+  // of counts per queue): the search.
+  if (g.records.size() <= 64) {
+    const std::uint32_t h = NameHash(name);
+    for (Record& r : g.records)
+      if (r.hash == h && r.name == name) return &r;
+    return nullptr;
+  }
   auto it = RecordAt(g, name);
   return it != g.records.end() && it->name == name ? &*it : nullptr;
 }
 
 StateCache::Record& StateCache::InsertRecord(Group& g, std::string_view name) {
-  auto it = RecordAt(g, name);
-  if (it != g.records.end() && it->name == name) return *it;
-  it = g.records.emplace(it);
+  if (Record* r = FindRecord(g, name)) return *r;
+  auto it = g.records.emplace(RecordAt(g, name));
   it->name.assign(name);
+  it->hash = NameHash(name);
   ++records_;
   return *it;
 }
@@ -357,8 +386,9 @@ void StateCache::Delete(std::string_view owner, std::string_view name, Status& e
   Node* n = Load(owner, error);
   if (n == nullptr) return;
   Group& g = n->second;
-  auto it = RecordAt(g, name);
-  if (it == g.records.end() || it->name != name) return;
+  Record* r = FindRecord(g, name);
+  if (r == nullptr) return;
+  auto it = g.records.begin() + (r - g.records.data());
   Uncharge(it->charged);
   if (it->object) released_.push_back(std::move(it->object));
   g.records.erase(it);

@@ -170,6 +170,7 @@ class StateCache {
  private:
   struct Record {
     std::string name;
+    std::uint32_t hash = 0;  // NameHash(name): a lookup compares names only where this matches
     std::unique_ptr<processors::StateObject> object;
     std::string bytes;        // the last saved or read value (the current one without an object)
     bool has_bytes = false;   // an object added and never saved has none
