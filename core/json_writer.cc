@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 namespace cx {
 namespace {
@@ -122,7 +124,29 @@ void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
-void JsonWriter::Grow(std::size_t need) { out_.resize(std::max({need, out_.size() * 2, std::size_t{256}})); }
+void JsonWriter::Grow(std::size_t need) { out_->resize(std::max({need, out_->size() * 2, std::size_t{256}})); }
+
+namespace {
+// Buffers of writers no longer alive, per thread. A few are kept (a writer
+// may be alive while another writes, nested), none past 1 MiB.
+constexpr std::size_t kPooledBuffers = 8, kPooledBytes = 1 << 20;
+thread_local std::vector<std::unique_ptr<std::string>> pool;
+}  // namespace
+
+std::string* JsonWriter::Acquire() {
+  if (pool.empty()) return new std::string();
+  std::string* b = pool.back().release();
+  pool.pop_back();
+  return b;
+}
+
+void JsonWriter::Release(std::string* buffer) {
+  if (pool.size() >= kPooledBuffers || buffer->size() > kPooledBytes) {
+    delete buffer;
+    return;
+  }
+  pool.emplace_back(buffer);
+}
 
 void JsonWriter::Quoted(std::string_view s) {
   // Plain ASCII with nothing to escape (ids, names, enums): one copy.

@@ -36,12 +36,26 @@ class JsonKey {
   std::size_t size_;
 };
 
+// Writes into a buffer of its thread's, reused from record to record: in
+// steady state a record costs one allocation, that of the string Take()
+// returns, of its exact size.
 class JsonWriter {
  public:
-  JsonWriter() = default;
-  // Reserves room for a record of about `bytes`, so that writing it grows
-  // the buffer once at most.
-  explicit JsonWriter(std::size_t bytes) { out_.resize(bytes); }
+  JsonWriter() : out_(Acquire()) {}
+  // Room for a record of about `bytes`, so that writing it grows the
+  // buffer once at most.
+  explicit JsonWriter(std::size_t bytes) : out_(Acquire()) {
+    if (out_->size() < bytes) out_->resize(bytes);
+  }
+  ~JsonWriter() {
+    if (out_ != nullptr) Release(out_);
+  }
+  JsonWriter(JsonWriter&& o) noexcept : out_(o.out_), len_(o.len_), need_comma_(o.need_comma_) {
+    o.out_ = nullptr;
+  }
+  JsonWriter(const JsonWriter&) = delete;
+  JsonWriter& operator=(const JsonWriter&) = delete;
+  JsonWriter& operator=(JsonWriter&&) = delete;
 
   JsonWriter& BeginObject() { return Open('{'); }
   JsonWriter& EndObject() { return Close('}'); }
@@ -99,22 +113,27 @@ class JsonWriter {
   JsonWriter& Field(JsonKey k, bool v) { return Key(k).Bool(v); }
   JsonWriter& TimeField(JsonKey k, Timestamp t) { return Key(k).Time(t); }
 
-  std::string_view str() const { return {out_.data(), len_}; }
+  std::string_view str() const { return {out_->data(), len_}; }
+  // What was written, as a string of its own; the writer starts again empty.
   std::string Take() {
-    out_.resize(len_);
+    std::string s(out_->data(), len_);
     len_ = 0;
     need_comma_ = false;
-    return std::move(out_);
+    return s;
   }
 
  private:
   // Room for `n` more bytes after what is written; the caller adds what it
   // writes there to len_. The buffer grows (geometrically) only when full.
   char* Room(std::size_t n) {
-    if (len_ + n > out_.size()) Grow(len_ + n);
-    return out_.data() + len_;
+    if (len_ + n > out_->size()) Grow(len_ + n);
+    return out_->data() + len_;
   }
   void Grow(std::size_t need);
+  // A buffer of this thread's pool (one per writer alive at a time), and
+  // back.
+  static std::string* Acquire();
+  static void Release(std::string* buffer);
   // memcpy of `s` to `to`, without a call for the short strings most keys
   // and ids are: two overlapping fixed-size copies within `s`.
   static void CopyShort(char* to, std::string_view s) {
@@ -163,7 +182,7 @@ class JsonWriter {
   // `s` as a JSON string literal.
   void Quoted(std::string_view s);
 
-  std::string out_;  // out_[0, len_) is written; the rest is room
+  std::string* out_;  // (*out_)[0, len_) is written; the rest is room
   std::size_t len_ = 0;
   bool need_comma_ = false;
 };

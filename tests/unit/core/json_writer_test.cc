@@ -94,6 +94,33 @@ TEST(JsonWriterTest, DoublesAreWrittenAsPrintfWouldWithSixDecimals) {
   }
 }
 
+// Writers reuse their thread's buffers: one alive while another writes
+// (nested) keeps its bytes, Take() starts a writer again empty, and a
+// moved writer carries what it wrote.
+TEST(JsonWriterTest, BuffersAreReusedWithoutMixingWriters) {
+  std::string first;
+  {
+    JsonWriter outer(64);
+    outer.BeginObject().Field("a", "x");
+    {
+      JsonWriter inner(64);
+      inner.BeginArray().Int(1).Int(2).EndArray();
+      EXPECT_EQ(inner.Take(), "[1,2]");
+      inner.BeginArray().EndArray();
+      EXPECT_EQ(inner.str(), "[]");
+    }
+    outer.Field("b", std::int64_t{2}).EndObject();
+    JsonWriter moved(std::move(outer));
+    first = moved.Take();
+  }
+  EXPECT_EQ(first, R"({"a":"x","b":2})");
+  for (int i = 0; i < 3; ++i) {  // the buffers come back to the pool
+    JsonWriter w;
+    w.String(std::string(2000, 'z'));
+    EXPECT_EQ(w.str().size(), 2002u);
+  }
+}
+
 TEST(JsonWriterTest, ConstantAndDynamicKeysGiveTheSameBytes) {
   JsonWriter a(64), b;
   a.BeginObject()
