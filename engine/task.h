@@ -86,6 +86,15 @@ struct InputRecord {
   bool read_before = false;
 };
 
+// The offset an input had been read up to, kept with a commit that resumes
+// at `resume` after reading up to `next` (InputRecord::read_before is
+// `offset < ` it). Never lowered: a task that starts again before `kept`
+// and commits while it reads those records a second time has still
+// dead-lettered everything below `kept`, and a later restart must know it.
+constexpr std::int64_t ReadUptoAtCommit(std::int64_t kept, std::int64_t resume, std::int64_t next) {
+  return next > resume && next > kept ? next : kept;
+}
+
 // Counters of one task, read by metrics and summaries.
 struct TaskStats {
   std::uint64_t records = 0;

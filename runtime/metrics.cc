@@ -87,6 +87,12 @@ Metrics::Metrics()
                     "commit; read_committed consumers see none of the aborted records)")
               .Register(*registry_)
               .Add({})),
+      transaction_records(BuildGauge()
+                              .Name("cxstream_transaction_open_records")
+                              .Help("exactly_once: records produced in the tasks' open transactions, not yet "
+                                    "committed or aborted (outputs, repartition and changelog records)")
+                              .Register(*registry_)
+                              .Add({})),
       latency(BuildHistogram()
                   .Name("cxstream_processing_latency_seconds")
                   .Help("From a record's Kafka timestamp to the output it caused being produced")

@@ -217,6 +217,9 @@ class Worker::Impl {
   // The producer of a task's records: its own, in a begun transaction, in
   // exactly_once; the worker's otherwise.
   rd_kafka_t* ProducerFor(Slot& slot);
+  // The open transaction of `slot` ended (committed or aborted), or there is
+  // none: its records leave cxstream_transaction_open_records.
+  void EndTransaction(Slot& slot);
   std::size_t OutqLen() const;
   void Produce(const OutputRecord& r, Slot& slot);
   void ProduceRaw(rd_kafka_t* rk, const std::string& topic, int partition, std::string_view key,
@@ -935,7 +938,7 @@ Status Worker::Impl::Restore(Slot& slot) {
 
 Status Worker::Impl::OpenTaskProducer(Slot& slot) {
   slot.producer.reset();  // a previous assignment's
-  slot.produced = 0;
+  EndTransaction(slot);
   auto conf = BaseConf(config_, ClientKind::kProducer);
   if (!conf.ok()) return Status::Fatal(conf.status().message());
   const std::string id =
@@ -1169,8 +1172,14 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
   if (!slot.task->error().ok()) Fatal(slot.task->error());
 }
 
+void Worker::Impl::EndTransaction(Slot& slot) {
+  metrics_.transaction_records.Decrement(static_cast<double>(slot.produced));
+  slot.produced = 0;
+}
+
 rd_kafka_t* Worker::Impl::ProducerFor(Slot& slot) {
   if (!exactly_once_) return producer_.get();
+  metrics_.transaction_records.Increment();
   if (slot.produced++ == 0) {
     if (rd_kafka_error_t* e = rd_kafka_begin_transaction(slot.producer.get())) {
       Fatal(Status::Fatal("task " + std::to_string(slot.partition) +
@@ -1415,9 +1424,11 @@ Status Worker::Impl::WriteFrame(Slot& slot) {
     slot.resume_offset[i] = slot.task->ResumeOffset(static_cast<int>(i), slot.next_offset[i]);
     if (slot.resume_offset[i] >= 0)
       PutInt64(*slot.store, OffsetKey(topics_[i], slot.partition), slot.resume_offset[i]);
-    if (slot.next_offset[i] > slot.resume_offset[i] && slot.next_offset[i] != slot.read_upto[i]) {
-      PutInt64(*slot.store, ReadKey(topics_[i], slot.partition), slot.next_offset[i]);
-      slot.read_upto[i] = slot.next_offset[i];
+    const std::int64_t read_upto =
+        engine::ReadUptoAtCommit(slot.read_upto[i], slot.resume_offset[i], slot.next_offset[i]);
+    if (read_upto != slot.read_upto[i]) {
+      PutInt64(*slot.store, ReadKey(topics_[i], slot.partition), read_upto);
+      slot.read_upto[i] = read_upto;
     }
   }
   Status s = slot.store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
@@ -1489,7 +1500,7 @@ Status Worker::Impl::CommitTransactions(const std::vector<Slot*>& frames) {
       if (Status s = AbortAndRestart(*slot, why); !s.ok()) return s;
       continue;
     }
-    slot->produced = 0;
+    EndTransaction(*slot);
     if (Status s = CommitStore(*slot); !s.ok()) return s;
   }
   return Status::Ok();
@@ -1523,7 +1534,7 @@ Status Worker::Impl::AbortAndRestart(Slot& slot, const std::string& reason) {
     rd_kafka_error_destroy(e);
     return Status::Fatal("task " + std::to_string(slot.partition) + ": abort_transaction: " + why);
   }
-  slot.produced = 0;
+  EndTransaction(slot);
   // What the task did since its last commit is undone: its store's pending
   // writes dropped, the task made again from the store, its inputs read
   // again from the committed offsets once the restore hands it back.

@@ -1324,15 +1324,23 @@ def test_kafka_exactly_once_across_kill9_and_broker_restart(env):
     want_sla, want_dlq = paced_backlog(env, seed=14, rtt_ms=0, partitions=4, brokers=3, conversations=6000,
                                        hours_ago=5.5)
     slow = {"consumer.max.partition.fetch.bytes": "512"}
-    ws = [env.worker(f"w{i}", EXACTLY_ONCE, properties=slow).start() for i in range(2)]
+    # Transactions of 3 s: a kill lands in one far more often than in a
+    # commit (which flushes, and then the transaction cannot be aborted).
+    ws = [env.worker(f"w{i}", EXACTLY_ONCE, properties=slow, commit="3000ms").start() for i in range(2)]
     rng = random.Random(15)
     kills = []
     for i in range(3):
         w = ws[i % 2]  # each worker once at least
-        # In mid-stream: it has tasks, has committed, and reads.
-        wait_for(f"{w.name} to work", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 1 and
-                 metric_sum(w.metrics(), "cxstream_records_consumed_total") >= 200, 90, interval=0.05)
-        time.sleep(rng.uniform(0.1, 1.0))
+        # In mid-stream: it has committed, reads, and holds an open
+        # transaction with records in it (a worker between transactions, or
+        # caught up, holds none: its kill would show nothing). The short
+        # sleep lets those records reach the broker (linger.ms is 5).
+        def working(m):
+            return (metric_sum(m, "cxstream_commits_total") >= 1 and
+                    metric_sum(m, "cxstream_records_consumed_total") >= 200 and
+                    metric_sum(m, "cxstream_transaction_open_records") >= 20)
+        wait_for(f"{w.name} to work in an open transaction", lambda: working(w.metrics()), 90, interval=0.02)
+        time.sleep(rng.uniform(0.02, 0.1))
         kills.append((w.name, int(metric_sum(w.metrics(), "cxstream_records_consumed_total"))))
         w.kill9()
         if i == 1:
@@ -1356,8 +1364,8 @@ def test_kafka_exactly_once_across_kill9_and_broker_restart(env):
                       - len(env.dump(t, idle_ms=300, with_keys=True))
                       for t in ("cx.sla", "cx.staffing", "cxstream-staffing-repartition"))  # not compacted
     if uncommitted <= 0:
-        raise Failure("no aborted record anywhere: the kills did not land in an open transaction, so this run "
-                      "showed nothing")
+        raise Failure(f"no aborted record anywhere: the kills {kills} (worker, records consumed since its start) "
+                      "did not land in an open transaction, so this run showed nothing")
     print(f"  kill -9 of {kills} (worker, records consumed since its start), broker 2 killed and restarted; "
           f"read_committed: {len(got)} SLA records as replay, {sla_repeats + dups} repeats, {repeats}; "
           f"read_uncommitted shows {uncommitted} more output records (aborted); {int(aborts)} aborts in the "

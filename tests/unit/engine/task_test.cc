@@ -391,5 +391,20 @@ TEST_F(MultiInputTaskTest, WallClockMovesOnlyCaughtUpInputs) {
   EXPECT_EQ(task_->watermark(), T("2026-11-23T12:00:00Z"));
 }
 
+TEST(ReadUptoAtCommitTest, IsKeptWhileATaskReadsAgainAndNeverLowered) {
+  // Read up to 100 with an event from 40 still waiting: resume at 40, and
+  // what is read again below 100 was read (and dead-lettered) before.
+  EXPECT_EQ(ReadUptoAtCommit(-1, 40, 100), 100);
+  // Started again at 40, committing at 70 while it reads those again: the
+  // records from 70 to 99 were still dead-lettered before, so 100 stays
+  // (lowered to 70, a restart would dead-letter them a second time).
+  EXPECT_EQ(ReadUptoAtCommit(100, 60, 70), 100);
+  EXPECT_EQ(ReadUptoAtCommit(100, 70, 70), 100);
+  // Past it, with events waiting: moves on.
+  EXPECT_EQ(ReadUptoAtCommit(100, 90, 130), 130);
+  // Nothing waiting: nothing is read again, so nothing to keep.
+  EXPECT_EQ(ReadUptoAtCommit(100, 150, 150), 100);
+}
+
 }  // namespace
 }  // namespace cx::engine
