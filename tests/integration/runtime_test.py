@@ -1148,10 +1148,20 @@ def test_kafka_restore_from_compacted_changelog(env):
     env.produce(data, max_batch=1)
     with open(data) as f:
         total = sum(1 for _ in f)
+    # Commits every 100 ms, and at least 10 of them before it stops: a
+    # customer's state is written again at each commit that changed it, so
+    # that most of what the cleaner may remove is in closed segments (with
+    # 500 ms, a loaded CI machine reached half way in a few commits, wrote
+    # 1,043 records for 920 keys, most of the repeats in the active
+    # segments, and the cleaner could remove only 8).
     slow = {"consumer.max.partition.fetch.bytes": "1024", "producer.batch.size": "4096"}
-    w1 = env.worker("w1", properties=slow).start()
-    wait_for("the first worker half way", lambda: metric_sum(
-        w1.metrics(), "cxstream_records_consumed_total") >= total // 2, 90, interval=0.05)
+    w1 = env.worker("w1", properties=slow, commit="100ms").start()
+
+    def half_way():
+        m = w1.metrics()
+        return metric_sum(m, "cxstream_records_consumed_total") >= total // 2 and \
+            metric_sum(m, "cxstream_commits_total") >= 10
+    wait_for("the first worker half way, after 10 commits", half_way, 90, interval=0.05)
     if w1.terminate() != 0:
         raise Failure("the first worker did not stop cleanly")
     written = int(env.kafka_script("admin", "end-offsets", "cxstream-customer-changelog").split()[-1])
