@@ -159,10 +159,11 @@ Status StateCache::Open() {
   if (format.value()) {
     found = *format.value();
   } else {
-    // Format 1 had no marker: its records were "C" keys (a key per
-    // processor record) and "T" keys (a key per timer), which format 2 never
-    // writes. Without either, the store is new or the marker was lost (a
-    // changelog that no longer holds its first frame): format 2.
+    // Without a marker the store is new, or the marker was lost (a
+    // changelog that no longer holds its first frame). Format 1 had none:
+    // its records were "C" keys (a key per processor record) and "T" keys
+    // (a key per timer), which later formats never write. From format 2 on,
+    // an owner record starts with its format: the first one says.
     bool format1 = false;
     for (std::string_view range : {"CD", "TU"}) {
       Status s = store_.Scan(range.substr(0, 1), range.substr(1), [&](std::string_view, std::string_view) {
@@ -172,6 +173,13 @@ Status StateCache::Open() {
       if (!s.ok()) return s;
     }
     if (format1) found = std::string(1, '\x01');
+    const char owners[] = {kOwnerPrefix, static_cast<char>(kOwnerPrefix + 1)};
+    Status s = store_.Scan(std::string_view(owners, 1), std::string_view(owners + 1, 1),
+                           [&](std::string_view, std::string_view value) {
+                             if (!value.empty()) found.assign(1, value[0]);
+                             return false;
+                           });
+    if (!s.ok()) return s;
   }
   if (!found.empty() && found != expected) {
     const int version = static_cast<unsigned char>(found[0]);

@@ -59,7 +59,10 @@ struct ObjectCacheStats {
 };
 
 // The state format this version writes and reads (docs/runtime.md#state-layout).
-inline constexpr std::uint8_t kStateFormat = 2;
+// 3: the customer stage of the alerts keeps one record per customer
+// ("alerts/customer") where format 2 had one per conversation, case, open
+// and sent alert, and its contacts.
+inline constexpr std::uint8_t kStateFormat = 3;
 // The store key of the format marker, and of an owner's record.
 inline constexpr std::string_view kFormatKey = "Mformat";
 std::string OwnerKey(std::string_view owner);

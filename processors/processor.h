@@ -55,6 +55,9 @@ class StateObject {
   // charges to its budget.
   virtual std::size_t MemoryBytes() const = 0;
 };
+// What a string holds on the heap, for MemoryBytes: nothing while it fits
+// inline (15 bytes in libstdc++ on 64 bits).
+inline std::size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 // Decodes a stored record; nullptr when the bytes are not one.
 using ObjectDecoder = std::unique_ptr<StateObject> (*)(std::string_view bytes);
 

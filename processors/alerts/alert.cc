@@ -82,12 +82,16 @@ std::string Alert::ToJson(std::string_view source) const {
 std::string Alert::Encode() const {
   std::string v;
   v.reserve(64 + dedup_key.size() + summary.size() + labels.size() + details.size() + grouped_under.size());
+  EncodeTo(v);
+  return v;
+}
+
+void Alert::EncodeTo(std::string& v) const {
   v.push_back(static_cast<char>(kFormat));
   for (const std::string* s : {&dedup_key, &action, &severity, &kind, &summary, &grouped_under})
     PutString(v, *s);
   PutVarintSigned(v, ts.ms);
   for (const std::string* s : {&labels, &details, &queue}) PutString(v, *s);
-  return v;
 }
 
 bool Alert::Decode(std::string_view in) {

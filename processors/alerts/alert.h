@@ -37,6 +37,7 @@ struct Alert {
   // severity and queue for the runtime's cxstream_alerts_total.
   void EmitTo(ProcessorContext& ctx, std::string_view source) const;
   std::string Encode() const;
+  void EncodeTo(std::string& out) const;
   bool Decode(std::string_view in);
 };
 

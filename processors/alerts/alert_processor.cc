@@ -7,63 +7,19 @@
 #include "processors/alerts/alert.h"
 #include "processors/alerts/sentiment.h"
 #include "processors/contacts/repeat_contacts.h"
+#include "processors/flat_map.h"
 
 namespace cx::processors {
 namespace {
 
 constexpr std::uint8_t kFormat = 1;
+constexpr std::string_view kRecord = "customer";
 
-// What the alerts need to know about an open conversation.
-struct Conv {
-  Timestamp opened;
-  bool answered = false, vip = false;
-  std::string queue, channel, tenant, tier;
-
-  std::string Encode() const {
-    std::string v;
-    v.push_back(static_cast<char>(kFormat));
-    PutVarintSigned(v, opened.ms);
-    v.push_back(static_cast<char>((answered ? 1 : 0) | (vip ? 2 : 0)));
-    for (const std::string* s : {&queue, &channel, &tenant, &tier}) PutString(v, *s);
-    return v;
-  }
-  bool Decode(std::string_view in) {
-    Reader r(in);
-    if (r.Byte() != kFormat) return false;
-    opened.ms = r.VarintSigned();
-    const std::uint8_t f = r.Byte();
-    answered = f & 1;
-    vip = f & 2;
-    for (std::string* s : {&queue, &channel, &tenant, &tier}) s->assign(r.String());
-    return r.ok() && r.done();
-  }
-};
-
-// The customer's recent contacts ("contacts"), for repeat_contact.
-constexpr std::uint8_t kContactsFormat = 2;  // 1: (opened, closed, conversation, order), not read
-
-std::string EncodeContacts(const RecentContacts& c) {
-  std::string v;
-  v.push_back(static_cast<char>(kContactsFormat));
-  c.EncodeTo(v);
-  return v;
-}
-// A record of another format starts an empty history.
-RecentContacts DecodeContacts(std::string_view in) {
-  RecentContacts c;
-  Reader r(in);
-  if (r.Byte() != kContactsFormat || !c.DecodeFrom(r) || !r.done()) return RecentContacts{};
-  return c;
-}
-
-// "sent/<dedup_key>" -> where the alert went ("d" or "q<queue>").
-constexpr std::string_view kSentPrefix = "sent/";
-
-std::string ConvKey(std::string_view id) { return "conv/" + std::string(id); }
-// An open alert of a subject: "open/<subject>/<dedup_key>" -> where it went
-// ("d": straight to the topic; "q<queue>": through the queue stage).
-std::string OpenKey(std::string_view subject, std::string_view dedup) {
-  std::string k = "open/";
+// An open alert's name in CustomerAlerts::open: "<subject>/<dedup_key>",
+// so that a subject's open alerts are one range.
+std::string OpenName(std::string_view subject, std::string_view dedup) {
+  std::string k;
+  k.reserve(subject.size() + 1 + dedup.size());
   k.append(subject);
   k.push_back('/');
   k.append(dedup);
@@ -82,6 +38,124 @@ std::string Seconds(DurationMs d) {
 
 }  // namespace
 
+// An open alert: where it went ("d": straight to the topic; "q<queue>":
+// through the queue stage) and what it said.
+struct AlertProcessor::OpenAlert {
+  std::string where;
+  Alert alert;
+};
+
+// Everything the customer stage keeps about one customer, in one record
+// decoded once and changed in place: its open conversations, the
+// after-sales cases that may become overdue, recent contacts (for
+// repeat_contact), each open alert with where it went and what it said (its
+// resolve carries the same labels: Alertmanager knows an alert by its
+// labels), and every alert key sent for the customer, so that an erasure
+// can end each with a tombstone on the compacted topic (kept after the
+// resolve). Entries are in key order, as the output order depends on it.
+struct AlertProcessor::CustomerAlerts final : StateObject {
+  struct Conversation {
+    Timestamp opened;
+    bool answered = false, vip = false;
+    Channel channel = Channel::kUnknown;
+    std::string queue, tenant, tier;
+  };
+  using Open = OpenAlert;
+  FlatMap<Conversation> conversations;  // by conversation id
+  FlatMap<CaseKind> cases;              // by case id: open, with an overdue timer
+  FlatMap<Open> open;                   // by OpenName
+  FlatMap<std::string> sent;            // dedup_key -> where it went
+  RecentContacts contacts;
+
+  bool empty() const {
+    return conversations.empty() && cases.empty() && open.empty() && sent.empty() && contacts.size() == 0;
+  }
+
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto s = std::make_unique<CustomerAlerts>();
+    if (!s->Decode(in)) return nullptr;
+    return s;
+  }
+  std::size_t MemoryBytes() const override {
+    std::size_t n = sizeof(CustomerAlerts) + contacts.MemoryBytes();
+    n += conversations.capacity() * sizeof(*conversations.begin()) + cases.capacity() * sizeof(*cases.begin()) +
+         open.capacity() * sizeof(*open.begin()) + sent.capacity() * sizeof(*sent.begin());
+    for (const auto& [id, c] : conversations)
+      n += HeapBytes(id) + HeapBytes(c.queue) + HeapBytes(c.tenant) + HeapBytes(c.tier);
+    for (const auto& [id, k] : cases) n += HeapBytes(id);
+    for (const auto& [name, o] : open) {
+      n += HeapBytes(name) + HeapBytes(o.where);
+      for (const std::string* x : {&o.alert.dedup_key, &o.alert.summary, &o.alert.labels, &o.alert.details,
+                                   &o.alert.queue, &o.alert.kind})
+        n += HeapBytes(*x);
+    }
+    for (const auto& [key, where] : sent) n += HeapBytes(key) + HeapBytes(where);
+    return n;
+  }
+  void EncodeTo(std::string& v) const override {
+    v.push_back(static_cast<char>(kFormat));
+    PutVarint(v, conversations.size());
+    for (const auto& [id, c] : conversations) {
+      PutString(v, id);
+      PutVarintSigned(v, c.opened.ms);
+      v.push_back(static_cast<char>((c.answered ? 1 : 0) | (c.vip ? 2 : 0)));
+      v.push_back(static_cast<char>(c.channel));
+      for (const std::string* x : {&c.queue, &c.tenant, &c.tier}) PutString(v, *x);
+    }
+    PutVarint(v, cases.size());
+    for (const auto& [id, kind] : cases) {
+      PutString(v, id);
+      v.push_back(static_cast<char>(kind));
+    }
+    PutVarint(v, open.size());
+    std::string alert;
+    for (const auto& [name, o] : open) {
+      PutString(v, name);
+      PutString(v, o.where);
+      alert.clear();
+      o.alert.EncodeTo(alert);
+      PutString(v, alert);
+    }
+    PutVarint(v, sent.size());
+    for (const auto& [key, where] : sent) {
+      PutString(v, key);
+      PutString(v, where);
+    }
+    contacts.EncodeTo(v);
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kFormat) return false;
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      Conversation c;
+      std::string id(r.String());
+      c.opened.ms = r.VarintSigned();
+      const std::uint8_t f = r.Byte();
+      c.answered = f & 1;
+      c.vip = f & 2;
+      c.channel = static_cast<Channel>(r.Byte());
+      for (std::string* x : {&c.queue, &c.tenant, &c.tier}) x->assign(r.String());
+      conversations.push_back({std::move(id), std::move(c)});
+    }
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      std::string id(r.String());
+      cases.push_back({std::move(id), static_cast<CaseKind>(r.Byte())});
+    }
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      std::string name(r.String());
+      Open o;
+      o.where.assign(r.String());
+      if (!o.alert.Decode(r.String())) return false;
+      open.push_back({std::move(name), std::move(o)});
+    }
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
+      std::string key(r.String());
+      sent.push_back({std::move(key), std::string(r.String())});
+    }
+    return contacts.DecodeFrom(r) && r.ok() && r.done();
+  }
+};
+
 std::string_view ToString(AlertKind k) {
   static constexpr std::string_view kNames[] = {"sla_breach",         "sla_warning", "vip_waiting",
                                                 "repeat_contact",     "low_csat",    "negative_sentiment",
@@ -89,121 +163,160 @@ std::string_view ToString(AlertKind k) {
   return kNames[static_cast<int>(k)];
 }
 
-void AlertProcessor::Trigger(const std::string& customer, std::string_view subject_id, Alert a,
-                             AlertKind kind, ProcessorContext& ctx, const std::string& via_queue, bool via) {
+// The customer's record while one event, timer or signal is handled: read
+// where it is, made on the first change, and marked changed (or deleted when
+// nothing is left in it) when the handling ends, whatever path it took.
+class AlertProcessor::Scope {
+ public:
+  Scope(const std::string& customer, ProcessorContext& ctx)
+      : customer(customer), ctx(ctx), s_(FindObject<CustomerAlerts>(ctx, customer, kRecord)) {}
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+  ~Scope() {
+    if (!changed_) return;
+    if (s_->empty())
+      ctx.DeleteObject(customer, kRecord);
+    else
+      ctx.MarkChanged(customer, kRecord);
+  }
+
+  // What is kept, nullptr when nothing is.
+  const CustomerAlerts* peek() const { return s_; }
+  // What is kept, to change.
+  CustomerAlerts& edit() {
+    if (!s_) s_ = AddObject(ctx, customer, kRecord, std::make_unique<CustomerAlerts>());
+    changed_ = true;
+    return *s_;
+  }
+  bool IsOpen(std::string_view name) const { return s_ && s_->open.find(name) != s_->open.end(); }
+
+  const std::string& customer;
+  ProcessorContext& ctx;
+
+ private:
+  CustomerAlerts* s_;
+  bool changed_ = false;
+};
+
+void AlertProcessor::Trigger(Scope& scope, std::string_view subject_id, Alert a, AlertKind kind,
+                             std::string_view via_queue, bool via) const {
   if (!Enabled(kind)) return;
+  std::string name = OpenName(subject_id, a.dedup_key);
+  if (scope.IsOpen(name)) return;  // already open: no second trigger
   a.kind = std::string(ToString(kind));
   a.severity = options_.SeverityOf(kind);
   a.action = "trigger";
   a.Label("kind", a.kind);
   a.Label("severity", a.severity);
-  const std::string key = OpenKey(subject_id, a.dedup_key);
-  if (ctx.Get(customer, key)) return;  // already open: no second trigger
-  // Remember where it went and what it said: its resolve carries the same
-  // labels (Alertmanager knows an alert by its labels).
-  std::string open;
-  const std::string where = via ? "q" + via_queue : "d";
-  PutString(open, where);
-  open.append(a.Encode());
-  ctx.Put(customer, key, open);
-  // Every key written for the customer on the compacted alert topic, so an
-  // erasure can end each with a tombstone (kept after the resolve).
-  ctx.Put(customer, std::string(kSentPrefix) + a.dedup_key, where);
+  std::string where = via ? "q" + std::string(via_queue) : std::string("d");
+  CustomerAlerts& s = scope.edit();
+  s.sent[a.dedup_key] = where;
+  OpenAlert& open = s.open[name];
+  open.where = std::move(where);
+  open.alert = std::move(a);
   if (via)
-    ctx.RepartitionAt(via_queue, a.Encode(), a.ts);
+    scope.ctx.RepartitionAt(via_queue, open.alert.Encode(), open.alert.ts);
   else
-    a.EmitTo(ctx, options_.source);
+    open.alert.EmitTo(scope.ctx, options_.source);
 }
 
-void AlertProcessor::Resolve(const std::string& customer, const std::string& name, Timestamp ts,
-                             ProcessorContext& ctx) {
-  // `name` is the open-alert record: "open/<subject>/<dedup_key>".
-  auto stored = ctx.Get(customer, name);
-  if (!stored) return;
-  ctx.Delete(customer, name);
-  Reader r(*stored);
-  const std::string where(r.String());
-  Alert a;
-  if (!r.ok() || !a.Decode(std::string_view(*stored).substr(stored->size() - r.remaining()))) return;
+void AlertProcessor::SendResolve(OpenAlert open, Timestamp ts, ProcessorContext& ctx) const {
+  Alert& a = open.alert;
   a.action = "resolve";
   a.ts = std::max(ts, a.ts);  // never before its trigger (a late event can end it "earlier")
   a.summary = "resolved: " + a.summary;
-  if (!where.empty() && where[0] == 'q')
-    ctx.RepartitionAt(where.substr(1), a.Encode(), a.ts);
+  if (!open.where.empty() && open.where[0] == 'q')
+    ctx.RepartitionAt(std::string_view(open.where).substr(1), a.Encode(), a.ts);
   else
     a.EmitTo(ctx, options_.source);
 }
 
-void AlertProcessor::ResolveSubject(const std::string& customer, std::string_view subject, Timestamp ts,
-                                    ProcessorContext& ctx) {
-  std::vector<std::string> open;
-  const std::string prefix = "open/" + std::string(subject) + "/";
-  ctx.ForEach(customer, prefix, [&](std::string_view name, std::string_view) { open.emplace_back(name); });
-  for (const std::string& name : open) Resolve(customer, name, ts, ctx);
+void AlertProcessor::Resolve(Scope& scope, std::string_view name, Timestamp ts) const {
+  if (!scope.IsOpen(name)) return;
+  auto& open = scope.edit().open;
+  auto it = open.find(name);
+  OpenAlert o = std::move(it->second);
+  open.erase(it);
+  SendResolve(std::move(o), ts, scope.ctx);
+}
+
+void AlertProcessor::ResolveSubject(Scope& scope, std::string_view subject, Timestamp ts,
+                                    bool (*resolves)(std::string_view name)) const {
+  const CustomerAlerts* kept = scope.peek();
+  if (!kept || kept->open.empty()) return;
+  // The subject's alerts, in name order: "<subject>/..." (what a subject
+  // whose id continues with "/" opened too, as the names say).
+  std::string prefix(subject);
+  prefix.push_back('/');
+  std::vector<OpenAlert> ended;
+  auto& open = scope.edit().open;
+  for (auto it = open.lower_bound(prefix); it != open.end() && it->first.starts_with(prefix);) {
+    if (resolves && !resolves(it->first)) {
+      ++it;
+      continue;
+    }
+    ended.push_back(std::move(it->second));
+    it = open.erase(it);
+  }
+  for (OpenAlert& o : ended) SendResolve(std::move(o), ts, scope.ctx);
 }
 
 void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
   if (s.kind != "sla" || !s.sla) return;
   // Alerts follow warnings, breaches and the ends of clocks; starts, pauses
   // and resumes change nothing here.
-  if (s.what != "warning" && s.what != "breach" && s.what != "fulfill" && s.what != "cancel") return;
+  const bool warning = s.what == "warning", breach = s.what == "breach";
+  if (!warning && !breach && s.what != "fulfill" && s.what != "cancel") return;
   const SlaDecision& d = *s.sla;
-  if (s.what == "fulfill" || s.what == "cancel") {
-    // The end of a clock resolves its open alerts: most customers have none,
-    // and knowing that costs one look, not two keys built and read.
-    bool any_open = false;
-    ctx.ForEachWhile(s.owner, "open/", [&](std::string_view, std::string_view) {
-      any_open = true;
-      return false;
-    });
-    if (!any_open) return;
-  }
   const std::string customer(s.owner);
+  Scope scope(customer, ctx);
+  // The end of a clock resolves its open alerts: most customers have none.
+  if (!warning && !breach && (!scope.peek() || scope.peek()->open.empty())) return;
   const std::string subject(s.subject);
-  auto base = [&](AlertKind kind) {
-    Alert a;
-    a.dedup_key = DedupKey(ToString(kind), {d.clock});
-    a.ts = s.ts;
-    a.Label("queue", d.queue);
-    a.Label("channel", d.channel);
-    a.Label("tenant", d.tenant);
-    a.Label("metric", s.detail);
-    a.Label("priority", d.priority);
-    a.DetailString("customer_id", customer);
-    a.DetailString("subject_type", d.subject_type);
-    a.DetailString("subject_id", subject);
-    a.DetailString("metric", s.detail);
-    a.DetailString("policy", d.policy);
-    a.DetailNumber("target_s", static_cast<double>(d.target) / 1000.0);
-    a.DetailNumber("elapsed_s", static_cast<double>(d.elapsed) / 1000.0);
-    a.DetailTime("deadline", d.deadline);
-    a.DetailString("customer_tier", d.customer_tier);
-    a.DetailString("agent_id", d.agent_id);
-    return a;
-  };
-  const std::string breach_key = OpenKey(subject, DedupKey("sla_breach", {d.clock}));
-  const std::string warning_key = OpenKey(subject, DedupKey("sla_warning", {d.clock}));
-  if (s.what == "warning") {
-    Alert a = base(AlertKind::kSlaWarning);
+  const std::string breach_key = DedupKey("sla_breach", {d.clock});
+  const std::string warning_key = DedupKey("sla_warning", {d.clock});
+  const std::string& key = warning ? warning_key : breach_key;
+  const AlertKind kind = warning ? AlertKind::kSlaWarning : AlertKind::kSlaBreach;
+  if (!warning) Resolve(scope, OpenName(subject, warning_key), s.ts);  // a breach supersedes the warning
+  if (!warning && !breach) {
+    Resolve(scope, OpenName(subject, breach_key), s.ts);
+    return;
+  }
+  if (!Enabled(kind) || scope.IsOpen(OpenName(subject, key))) return;  // nothing to say again
+  Alert a;
+  a.dedup_key = key;
+  a.ts = s.ts;
+  a.Label("queue", d.queue);
+  a.Label("channel", d.channel);
+  a.Label("tenant", d.tenant);
+  a.Label("metric", s.detail);
+  a.Label("priority", d.priority);
+  a.DetailString("customer_id", customer);
+  a.DetailString("subject_type", d.subject_type);
+  a.DetailString("subject_id", subject);
+  a.DetailString("metric", s.detail);
+  a.DetailString("policy", d.policy);
+  a.DetailNumber("target_s", static_cast<double>(d.target) / 1000.0);
+  a.DetailNumber("elapsed_s", static_cast<double>(d.elapsed) / 1000.0);
+  a.DetailTime("deadline", d.deadline);
+  a.DetailString("customer_tier", d.customer_tier);
+  a.DetailString("agent_id", d.agent_id);
+  if (warning) {
     a.summary = std::string(s.detail) + " of " + std::string(d.subject_type) + " " + subject + " at " +
                 Seconds(d.elapsed) + " of " + Seconds(d.target);
-    Trigger(customer, subject, std::move(a), AlertKind::kSlaWarning, ctx);
-  } else if (s.what == "breach") {
-    Resolve(customer, warning_key, s.ts, ctx);  // the breach supersedes the warning
-    Alert a = base(AlertKind::kSlaBreach);
+    Trigger(scope, subject, std::move(a), kind);
+  } else {
     a.summary = std::string(s.detail) + " breached for " + std::string(d.subject_type) + " " + subject +
                 " (target " + Seconds(d.target) + ")";
     // Through the queue stage, which groups a queue's breaches into storms.
-    Trigger(customer, subject, std::move(a), AlertKind::kSlaBreach, ctx, std::string(d.queue), true);
-  } else if (s.what == "fulfill" || s.what == "cancel") {
-    Resolve(customer, warning_key, s.ts, ctx);
-    Resolve(customer, breach_key, s.ts, ctx);
+    Trigger(scope, subject, std::move(a), kind, d.queue, true);
   }
 }
 
 void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
   if (e.type == EventType::kAgentStatus) return;
   const std::string& customer = e.customer_id;
+  Scope scope(customer, ctx);
   auto base = [&](AlertKind kind, std::string_view subject_type, std::string_view subject) {
     Alert a;
     a.dedup_key = DedupKey(ToString(kind), {customer, subject});
@@ -214,51 +327,53 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     a.DetailString("subject_id", subject);
     return a;
   };
+  // The open conversation of the event, nullptr when none is.
+  auto conversation = [&]() -> const CustomerAlerts::Conversation* {
+    const CustomerAlerts* kept = scope.peek();
+    if (!kept) return nullptr;
+    auto it = kept->conversations.find(e.conversation_id);
+    return it == kept->conversations.end() ? nullptr : &it->second;
+  };
   switch (e.type) {
     case EventType::kConversationOpened: {
-      if (ctx.Get(customer, ConvKey(e.conversation_id))) return;  // opened twice
-      Conv c;
+      if (conversation()) return;  // opened twice
+      CustomerAlerts& s = scope.edit();
+      CustomerAlerts::Conversation& c = s.conversations[e.conversation_id];
       c.opened = e.ts;
       c.queue = e.queue;
-      c.channel = std::string(ToString(e.channel));
+      c.channel = e.channel;
       c.tenant = e.tenant;
       c.tier = e.customer_tier;
       c.vip = !e.customer_tier.empty() && e.customer_tier == options_.vip_tier;
-      ctx.Put(customer, ConvKey(e.conversation_id), c.Encode());
       if (c.vip && Enabled(AlertKind::kVipWaiting))
         ctx.SetTimer(e.ts + options_.vip_wait, customer, "vip/" + e.conversation_id);
       // Repeat contacts (processors/contacts): the repeat_count-th contact
       // about the same order or topic within the window.
-      RecentContacts contacts;
-      if (auto v = ctx.Get(customer, "contacts")) contacts = DecodeContacts(*v);
-      const std::string about = RecentContacts::About(e);
-      const int n = contacts.Record(about, e.ts, options_.repeat_window);
+      const int n = s.contacts.Record(RecentContacts::About(e), e.ts, options_.repeat_window);
       if (n >= options_.repeat_count) {
         Alert a = base(AlertKind::kRepeatContact, "conversation", e.conversation_id);
         a.Label("queue", e.queue);
-        a.Label("channel", c.channel);
+        a.Label("channel", ToString(e.channel));
         a.DetailNumber("contacts_in_window", n);
         a.DetailString("order_id", e.order_id);
         a.DetailString("topic", e.order_id.empty() ? std::string_view(e.topic) : std::string_view());
         a.summary = "customer " + customer + ": contact " + std::to_string(n) + " within " +
                     FormatDuration(options_.repeat_window) + " about " +
                     (e.order_id.empty() ? "topic " + e.topic : "order " + e.order_id);
-        Trigger(customer, e.conversation_id, std::move(a), AlertKind::kRepeatContact, ctx);
+        Trigger(scope, e.conversation_id, std::move(a), AlertKind::kRepeatContact);
       }
-      if (!about.empty()) ctx.Put(customer, "contacts", EncodeContacts(contacts));
       return;
     }
     case EventType::kMessageAgent: {
       if (!e.is_public || e.is_auto) return;
-      Conv c;
-      auto v = ctx.Get(customer, ConvKey(e.conversation_id));
-      if (!v || !c.Decode(*v) || c.answered) return;
-      c.answered = true;
-      ctx.Put(customer, ConvKey(e.conversation_id), c.Encode());
-      if (c.vip) {
-        ctx.CancelTimer(c.opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
-        Resolve(customer, OpenKey(e.conversation_id, DedupKey("vip_waiting", {customer, e.conversation_id})),
-                e.ts, ctx);
+      const CustomerAlerts::Conversation* c = conversation();
+      if (!c || c->answered) return;
+      CustomerAlerts::Conversation& changed = scope.edit().conversations[e.conversation_id];
+      changed.answered = true;
+      if (changed.vip) {
+        ctx.CancelTimer(changed.opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
+        const std::string vip = DedupKey("vip_waiting", {customer, e.conversation_id});
+        Resolve(scope, OpenName(e.conversation_id, vip), e.ts);
       }
       return;
     }
@@ -267,87 +382,86 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
           JudgeMessage(e.sentiment, e.text, options_.negative_sentiment, options_.keywords);
       if (why == Negativity::kNone) return;
       const bool keyword = why == Negativity::kKeyword;
-      Conv c;
-      auto v = ctx.Get(customer, ConvKey(e.conversation_id));
-      if (!v || !c.Decode(*v)) return;
+      const CustomerAlerts::Conversation* c = conversation();
+      if (!c) return;
       Alert a = base(AlertKind::kNegativeSentiment, "conversation", e.conversation_id);
-      a.Label("queue", c.queue);
-      a.Label("channel", c.channel);
+      a.Label("queue", c->queue);
+      a.Label("channel", ToString(c->channel));
       if (e.sentiment) a.DetailNumber("sentiment", *e.sentiment);
       a.DetailString("reason", keyword ? "escalation_keyword" : "negative_sentiment");
       a.summary = "customer " + customer + " in conversation " + e.conversation_id + ": " +
                   (keyword ? "escalation keyword" : "negative sentiment");
-      Trigger(customer, e.conversation_id, std::move(a), AlertKind::kNegativeSentiment, ctx);
+      Trigger(scope, e.conversation_id, std::move(a), AlertKind::kNegativeSentiment);
       return;
     }
     case EventType::kConversationClosed:
     case EventType::kConversationAbandoned: {
-      Conv c;
-      auto v = ctx.Get(customer, ConvKey(e.conversation_id));
-      if (!v || !c.Decode(*v)) return;
-      if (c.vip && !c.answered)
-        ctx.CancelTimer(c.opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
-      ctx.Delete(customer, ConvKey(e.conversation_id));
-      // Low-CSAT alerts of the conversation resolve by their own timer.
-      std::vector<std::string> open;
-      ctx.ForEach(customer, "open/" + e.conversation_id + "/", [&](std::string_view name, std::string_view) {
-        if (name.find("/low_csat:") == std::string_view::npos && name.find("/sla_") == std::string_view::npos)
-          open.emplace_back(name);
+      const CustomerAlerts::Conversation* c = conversation();
+      if (!c) return;
+      if (c->vip && !c->answered)
+        ctx.CancelTimer(c->opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
+      auto& conversations = scope.edit().conversations;
+      conversations.erase(conversations.find(e.conversation_id));
+      // Low-CSAT alerts of the conversation resolve by their own timer, SLA
+      // alerts with their clocks.
+      ResolveSubject(scope, e.conversation_id, e.ts, [](std::string_view name) {
+        const std::string_view full = name;
+        auto mentions = [&](std::string_view part) {  // as in "open/<name>"
+          return full.find(part) != std::string_view::npos || full.starts_with(part.substr(1));
+        };
+        return !mentions("/low_csat:") && !mentions("/sla_");
       });
-      for (const std::string& name : open) Resolve(customer, name, e.ts, ctx);
       return;
     }
     case EventType::kConversationRated: {
-      if (e.csat > options_.low_csat) return;
+      if (e.csat > options_.low_csat || !Enabled(AlertKind::kLowCsat)) return;
       Alert a = base(AlertKind::kLowCsat, "conversation", e.conversation_id);
+      if (scope.IsOpen(OpenName(e.conversation_id, a.dedup_key))) return;
       a.DetailNumber("csat", e.csat);
       a.summary = "customer " + customer + " rated conversation " + e.conversation_id + " " +
                   std::to_string(e.csat) + "/5";
-      if (!Enabled(AlertKind::kLowCsat)) return;
-      const std::string key = OpenKey(e.conversation_id, a.dedup_key);
-      if (ctx.Get(customer, key)) return;
-      Trigger(customer, e.conversation_id, std::move(a), AlertKind::kLowCsat, ctx);
+      Trigger(scope, e.conversation_id, std::move(a), AlertKind::kLowCsat);
       ctx.SetTimer(e.ts + options_.low_csat_resolve_after, customer, "csat/" + e.conversation_id);
       return;
     }
     case EventType::kAftersalesOpened:
       if (Enabled(AlertKind::kAftersalesOverdue)) {
         ctx.SetTimer(e.ts + options_.aftersales_overdue, customer, "case/" + e.case_id);
-        ctx.Put(customer, "case/" + e.case_id, std::string(ToString(e.kind)));
+        scope.edit().cases[e.case_id] = e.kind;
       }
       return;
     case EventType::kAftersalesEscalated: {
       Alert a = base(AlertKind::kEscalation, "case", e.case_id);
       a.summary = "after-sales case " + e.case_id + " of customer " + customer + " escalated";
-      Trigger(customer, e.case_id, std::move(a), AlertKind::kEscalation, ctx);
+      Trigger(scope, e.case_id, std::move(a), AlertKind::kEscalation);
       return;
     }
     case EventType::kAftersalesClosed: {
-      if (auto v = ctx.Get(customer, "case/" + e.case_id)) ctx.Delete(customer, "case/" + e.case_id);
-      ResolveSubject(customer, e.case_id, e.ts, ctx);
+      if (const CustomerAlerts* kept = scope.peek();
+          kept && kept->cases.find(e.case_id) != kept->cases.end()) {
+        auto& cases = scope.edit().cases;
+        cases.erase(cases.find(e.case_id));
+      }
+      ResolveSubject(scope, e.case_id, e.ts);
       return;
     }
     case EventType::kCustomerErased: {
       // Resolve what is open, so that pagers close it; the task then deletes
-      // the records and the timers.
-      std::vector<std::string> open;
-      ctx.ForEach(customer, "open/",
-                  [&](std::string_view name, std::string_view) { open.emplace_back(name); });
-      for (const std::string& name : open) Resolve(customer, name, e.ts, ctx);
+      // the record and the timers.
+      if (!scope.peek()) return;
+      CustomerAlerts& s = scope.edit();
+      for (auto& [name, open] : s.open) SendResolve(std::move(open), e.ts, ctx);
+      s.open.clear();
       // Then every alert key that names the customer ends with a tombstone
       // on the compacted topic, after the resolves: written here, or sent
       // through the queue stage behind the resolve it routed there.
-      std::vector<std::pair<std::string, std::string>> sent;
-      ctx.ForEach(customer, kSentPrefix, [&](std::string_view name, std::string_view where) {
-        sent.emplace_back(name.substr(kSentPrefix.size()), where);
-      });
-      for (const auto& [dedup, where] : sent) {
+      for (const auto& [dedup, where] : s.sent) {
         if (!where.empty() && where[0] == 'q') {
           Alert t;
           t.dedup_key = dedup;
           t.action = "tombstone";
           t.ts = e.ts;
-          ctx.Repartition(where.substr(1), t.Encode());
+          ctx.Repartition(std::string_view(where).substr(1), t.Encode());
         } else {
           ctx.Emit(Stream::kAlerts, dedup, std::nullopt);
         }
@@ -362,17 +476,20 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
 void AlertProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
                              ProcessorContext& ctx) {
   const std::string customer(owner);
+  Scope scope(customer, ctx);
+  const CustomerAlerts* kept = scope.peek();
   const std::string_view t(tag);
   if (t.substr(0, 4) == "vip/") {
     const std::string conv(t.substr(4));
-    Conv c;
-    auto v = ctx.Get(customer, ConvKey(conv));
-    if (!v || !c.Decode(*v) || c.answered) return;
+    if (!kept) return;
+    auto it = kept->conversations.find(conv);
+    if (it == kept->conversations.end() || it->second.answered) return;
+    const CustomerAlerts::Conversation& c = it->second;
     Alert a;
     a.dedup_key = DedupKey("vip_waiting", {customer, conv});
     a.ts = when;
     a.Label("queue", c.queue);
-    a.Label("channel", c.channel);
+    a.Label("channel", ToString(c.channel));
     a.Label("tenant", c.tenant);
     a.DetailString("customer_id", customer);
     a.DetailString("subject_type", "conversation");
@@ -380,25 +497,27 @@ void AlertProcessor::OnTimer(Timestamp when, std::string_view owner, std::string
     a.DetailString("customer_tier", c.tier);
     a.DetailNumber("waiting_s", static_cast<double>(when - c.opened) / 1000.0);
     a.summary = "VIP customer " + customer + " waiting " + Seconds(when - c.opened) + " in " + c.queue;
-    Trigger(customer, conv, std::move(a), AlertKind::kVipWaiting, ctx);
+    Trigger(scope, conv, std::move(a), AlertKind::kVipWaiting);
   } else if (t.substr(0, 5) == "csat/") {
     const std::string conv(t.substr(5));
-    Resolve(customer, OpenKey(conv, DedupKey("low_csat", {customer, conv})), when, ctx);
+    Resolve(scope, OpenName(conv, DedupKey("low_csat", {customer, conv})), when);
   } else if (t.substr(0, 5) == "case/") {
     const std::string id(t.substr(5));
-    auto kind = ctx.Get(customer, "case/" + id);
-    if (!kind) return;  // closed meanwhile
+    if (!kept) return;
+    auto it = kept->cases.find(id);
+    if (it == kept->cases.end()) return;  // closed meanwhile
+    const std::string_view kind = ToString(it->second);
     Alert a;
     a.dedup_key = DedupKey("aftersales_overdue", {customer, id});
     a.ts = when;
     a.DetailString("customer_id", customer);
     a.DetailString("subject_type", "case");
     a.DetailString("subject_id", id);
-    a.DetailString("case_kind", *kind);
-    a.Label("case_kind", *kind);
+    a.DetailString("case_kind", kind);
+    a.Label("case_kind", kind);
     a.summary = "after-sales case " + id + " of customer " + customer + " open for " +
                 FormatDuration(options_.aftersales_overdue);
-    Trigger(customer, id, std::move(a), AlertKind::kAftersalesOverdue, ctx);
+    Trigger(scope, id, std::move(a), AlertKind::kAftersalesOverdue);
   }
 }
 

@@ -67,17 +67,26 @@ class AlertProcessor final : public Processor {
   void OnSignal(const Signal& signal, ProcessorContext& ctx) override;
 
  private:
-  // Triggers unless already open; resolves if open. `alert` names the
-  // condition (dedup_key); via_queue: through the queue stage (SLA breaches).
+  // A customer's record (its conversations, cases, recent contacts, open
+  // and sent alerts), and the handle on it while one call is handled.
+  struct CustomerAlerts;
+  class Scope;
+  struct OpenAlert;
+
+  // Triggers unless already open. `alert` names the condition (dedup_key);
   // `subject_id`: the conversation or case the alert is about (its open
-  // alerts are found by it when the subject ends).
-  void Trigger(const std::string& customer, std::string_view subject_id, struct Alert alert, AlertKind kind,
-               ProcessorContext& ctx, const std::string& via_queue = "", bool via = false);
-  // `open_name`: the open alert's record, "open/<subject>/<dedup_key>".
-  void Resolve(const std::string& customer, const std::string& open_name, Timestamp ts,
-               ProcessorContext& ctx);
-  void ResolveSubject(const std::string& customer, std::string_view subject, Timestamp ts,
-                      ProcessorContext& ctx);
+  // alerts are found by it when the subject ends); via: through the queue
+  // stage of `via_queue` (SLA breaches), else straight to the topic.
+  void Trigger(Scope& scope, std::string_view subject_id, struct Alert alert, AlertKind kind,
+               std::string_view via_queue = {}, bool via = false) const;
+  // Resolves the open alert `name` ("<subject>/<dedup_key>"), if open.
+  void Resolve(Scope& scope, std::string_view name, Timestamp ts) const;
+  // Resolves the open alerts of `subject` (those `resolves` accepts by name,
+  // or all), in name order.
+  void ResolveSubject(Scope& scope, std::string_view subject, Timestamp ts,
+                      bool (*resolves)(std::string_view name) = nullptr) const;
+  // Sends the resolve of an open alert taken out of the record.
+  void SendResolve(OpenAlert open, Timestamp ts, ProcessorContext& ctx) const;
   bool Enabled(AlertKind k) const { return options_.Enabled(k); }
 
   const AlertOptions options_;

@@ -9,6 +9,7 @@
 #include "core/json_writer.h"
 #include "core/sla_metric.h"
 #include "processors/contacts/repeat_contacts.h"
+#include "processors/flat_map.h"
 
 namespace cx::processors {
 namespace {
@@ -21,35 +22,6 @@ constexpr int kWindowDays = 90;
 constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64;
 constexpr std::string_view kRecord = "p";
 constexpr std::string_view kEmitTag = "emit", kExpireTag = "expire";
-
-// A few entries by string key, in key order, in one vector: a decoded
-// profile stays in a few contiguous blocks that the cache keeps between
-// events (a std::map would be a node per entry). Iterates as a std::map.
-template <typename V>
-class FlatMap {
- public:
-  using value_type = std::pair<std::string, V>;
-  using iterator = typename std::vector<value_type>::iterator;
-  using const_iterator = typename std::vector<value_type>::const_iterator;
-
-  V& operator[](std::string_view key) {
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
-                               [](const value_type& e, std::string_view k) { return e.first < k; });
-    if (it == entries_.end() || it->first != key) it = entries_.insert(it, value_type(std::string(key), V{}));
-    return it->second;
-  }
-  iterator begin() { return entries_.begin(); }
-  iterator end() { return entries_.end(); }
-  const_iterator begin() const { return entries_.begin(); }
-  const_iterator end() const { return entries_.end(); }
-  std::size_t size() const { return entries_.size(); }
-  std::size_t capacity() const { return entries_.capacity(); }
-  void clear() { entries_.clear(); }
-  void erase(iterator it) { entries_.erase(it); }
-
- private:
-  std::vector<value_type> entries_;
-};
 
 std::int32_t DayOf(Timestamp t) { return static_cast<std::int32_t>(StepsSinceEpoch(t, kDay)); }
 
@@ -100,21 +72,19 @@ struct ProfileProcessor::Profile final : StateObject {
   }
 
   std::size_t MemoryBytes() const override {
-    // Node and element sizes of libstdc++ on 64 bits, strings counted by
-    // capacity past the inline 15 bytes.
-    auto str = [](const std::string& x) { return x.capacity() > 15 ? x.capacity() + 1 : 0; };
-    std::size_t n = sizeof(Profile) + str(tier);
+    // Node and element sizes of libstdc++ on 64 bits.
+    std::size_t n = sizeof(Profile) + HeapBytes(tier);
     // Inline strings (15 bytes or fewer: currencies, most ids) cost nothing
     // more; longer ones are counted where they are few.
     n += (paid_amount.capacity() + refunded_amount.capacity()) * 40 + categories.capacity() * 40;
-    for (const auto& [k, x] : categories) n += str(k);
+    for (const auto& [k, x] : categories) n += HeapBytes(k);
     for (const auto* l : {&orders, &case_orders}) {
       n += l->capacity() * 64;
-      for (const auto& [a, b] : *l) n += str(a) + str(b);
+      for (const auto& [a, b] : *l) n += HeapBytes(a) + HeapBytes(b);
     }
     for (const auto* l : {&open_conversations, &open_cases}) {
       n += l->capacity() * 32;
-      for (const auto& x : *l) n += str(x);
+      for (const auto& x : *l) n += HeapBytes(x);
     }
     n += conv_days.capacity() * 8 + breaches.capacity() * 12 + contacts.MemoryBytes();
     return n;

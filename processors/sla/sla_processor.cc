@@ -4,6 +4,7 @@
 
 #include "core/encoding.h"
 #include "core/json_writer.h"
+#include "processors/flat_map.h"
 
 namespace cx::processors {
 namespace {
@@ -14,9 +15,6 @@ constexpr std::uint8_t kSubjectFormat = 2;
 constexpr std::uint8_t kClockFormat = 3;
 
 enum class Phase : std::uint8_t { kRunning = 1, kPaused = 2 };
-
-// What a string holds on the heap (nothing while it fits inline).
-std::size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
 char TypeChar(SubjectType t) {
   return t == SubjectType::kConversation ? 'v' : t == SubjectType::kOrder ? 'o' : 'k';

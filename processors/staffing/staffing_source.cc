@@ -25,7 +25,7 @@ struct Conversation final : StateObject {
     return c;
   }
   std::size_t MemoryBytes() const override {
-    return sizeof(Conversation) + (queue.capacity() > 15 ? queue.capacity() + 1 : 0);
+    return sizeof(Conversation) + HeapBytes(queue);
   }
   void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kFormat));

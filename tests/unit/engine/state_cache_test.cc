@@ -116,12 +116,14 @@ TEST(OwnerCodecTest, RefusesAnOlderFormatAndDamagedBytes) {
   OwnerState s;
   s.records = {{"sla/s/x", "v"}};
   std::string bytes = EncodeOwner(s);
-  std::string older = bytes;
-  older[0] = 1;
   OwnerState back;
-  Status st = DecodeOwner(older, back);
-  EXPECT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("format 1"), std::string::npos) << st.message();
+  for (int format = 1; format < kStateFormat; ++format) {
+    std::string older = bytes;
+    older[0] = static_cast<char>(format);
+    Status st = DecodeOwner(older, back);
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("format " + std::to_string(format)), std::string::npos) << st.message();
+  }
   EXPECT_FALSE(DecodeOwner(bytes.substr(0, bytes.size() - 1), back).ok());
   EXPECT_FALSE(DecodeOwner(bytes + "x", back).ok());
   EXPECT_FALSE(DecodeOwner("", back).ok());
@@ -150,8 +152,9 @@ TEST(StateCacheTest, AnEmptyStoreIsMarkedWithTheFormatAnOlderOneIsRefused) {
   StateCache on_old_timers(*old_timers, nullptr, kProcessors);
   EXPECT_FALSE(on_old_timers.Open().ok());
 
-  // Format 2 whose marker was lost (a changelog that no longer holds its
-  // first frame): read as what it is.
+  // A store whose marker was lost (a changelog that no longer holds its
+  // first frame): its owner records say their format. This one's is read
+  // as what it is ...
   auto unmarked = state::NewMemoryStore();
   OwnerState s2;
   s2.records = {{"sla/x", "v"}};
@@ -160,6 +163,17 @@ TEST(StateCacheTest, AnEmptyStoreIsMarkedWithTheFormatAnOlderOneIsRefused) {
   ASSERT_TRUE(unmarked->Commit().ok());
   auto reopened = Open(*unmarked);
   EXPECT_EQ(Get(*reopened, "c1", "sla/x"), "v");
+  // ... and an older one's is refused when the task opens, not when an
+  // event of the owner comes.
+  auto unmarked_older = state::NewMemoryStore();
+  std::string older_owner = EncodeOwner(s2);
+  older_owner[0] = static_cast<char>(kStateFormat - 1);
+  unmarked_older->Put(OwnerKey("c1"), older_owner);
+  ASSERT_TRUE(unmarked_older->Commit().ok());
+  StateCache on_unmarked_older(*unmarked_older, nullptr, kProcessors);
+  s = on_unmarked_older.Open();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("format " + std::to_string(kStateFormat - 1)), std::string::npos) << s.message();
 
   auto other = state::NewMemoryStore();
   other->Put(kFormatKey, std::string(1, '\x07'));

@@ -6,6 +6,7 @@
 #include "core/encoding.h"
 #include "engine/pipeline.h"
 #include "processors/alerts/alert.h"
+#include "engine/state_cache.h"
 #include "engine/task.h"
 #include "tests/unit/test_util.h"
 
@@ -16,13 +17,7 @@ using cx::testing::CollectingSink;
 
 // A task with the alert processor alone, fed events of customer c1.
 struct AlertTask {
-  AlertTask() : store(state::NewMemoryStore()) {
-    std::vector<std::unique_ptr<Processor>> ps;
-    ps.push_back(std::make_unique<AlertProcessor>(engine::AlertOptionsFrom(cx::testing::Defaults())));
-    task = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store, sink,
-                                          std::move(ps));
-    EXPECT_TRUE(task->Open().ok());
-  }
+  AlertTask() : store(state::NewMemoryStore()), task(NewTask()) { EXPECT_TRUE(task->Open().ok()); }
   // `fields`: the event's members after event_id and customer_id.
   void Feed(const std::string& fields) {
     engine::InputRecord r;
@@ -32,6 +27,29 @@ struct AlertTask {
     task->Process(r);
     task->Flush();  // applied as it arrives: these tests are about the processor, not ordering
     EXPECT_EQ(task->stats().dead_lettered, 0u) << json;
+  }
+
+  // Commits and opens another task over the same store, as after a restart.
+  void Restart() {
+    ASSERT_TRUE(task->Commit().ok());
+    task.reset();
+    task = NewTask();
+    ASSERT_TRUE(task->Open().ok());
+  }
+  std::unique_ptr<engine::Task> NewTask() {
+    std::vector<std::unique_ptr<Processor>> ps;
+    ps.push_back(std::make_unique<AlertProcessor>(engine::AlertOptionsFrom(cx::testing::Defaults())));
+    return std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store, sink,
+                                          std::move(ps));
+  }
+  // "<action> <dedup_key>" of each alert record, or "tombstone <key>".
+  std::vector<std::string> Alerts() const {
+    std::vector<std::string> out;
+    for (const auto& r : sink.records) {
+      if (r.stream != Stream::kAlerts) continue;
+      out.push_back(r.value ? CollectingSink::Field(*r.value, "action") + " " + r.key : "tombstone " + r.key);
+    }
+    return out;
   }
 
   std::unique_ptr<state::Store> store;
@@ -136,6 +154,42 @@ TEST(AlertProcessorTest, RepeatContactOnlyWithinTheWindow) {
   ASSERT_EQ(alerts.size(), 2u);  // trigger, and resolve at the close
   EXPECT_EQ(CollectingSink::Field(alerts[0], "dedup_key"), "repeat_contact:c1:v3");
   EXPECT_EQ(CollectingSink::Field(alerts[0], "contacts_in_window"), "2");
+}
+
+// What the alerts keep of a customer is one record that a task opened again
+// over the same store reads back whole: the open conversation (its queue
+// and channel label the resolve), the open alert (not triggered twice), the
+// recent contacts (the next contact about the order repeats) and every key
+// sent (each ended by a tombstone when the customer is erased).
+TEST(AlertProcessorTest, ACustomersAlertsAreOneRecordThatSurvivesARestart) {
+  AlertTask t;
+  t.Feed(R"("type":"conversation.opened","ts":"2026-11-23T10:00:00Z","conversation_id":"v1","channel":"app",)"
+         R"("queue":"billing","priority":"normal","order_id":"o1")");
+  t.Feed(R"("type":"message.customer","ts":"2026-11-23T10:00:01Z","conversation_id":"v1","sentiment":-0.9)");
+  t.Feed(R"("type":"aftersales.opened","ts":"2026-11-23T10:00:02Z","case_id":"k1","order_id":"o1","kind":"refund")");
+  t.Restart();
+  auto stored = t.store->Get(engine::OwnerKey("c1"));
+  ASSERT_TRUE(stored.ok() && stored.value());
+  engine::OwnerState owner;
+  ASSERT_TRUE(engine::DecodeOwner(*stored.value(), owner).ok());
+  std::vector<std::string> names;
+  for (const auto& r : owner.records)
+    if (r.name.starts_with("alerts/")) names.push_back(r.name);
+  EXPECT_EQ(names, std::vector<std::string>{"alerts/customer"});
+
+  t.Feed(R"("type":"message.customer","ts":"2026-11-23T10:00:03Z","conversation_id":"v1","sentiment":-0.8)");
+  t.Feed(R"("type":"conversation.closed","ts":"2026-11-23T10:00:04Z","conversation_id":"v1")");
+  t.Feed(R"("type":"conversation.opened","ts":"2026-11-23T10:05:00Z","conversation_id":"v2","channel":"web",)"
+         R"("queue":"billing","priority":"normal","order_id":"o1")");
+  t.Feed(R"("type":"customer.erased","ts":"2026-11-23T10:06:00Z")");
+  EXPECT_EQ(t.Alerts(), (std::vector<std::string>{
+                            "trigger negative_sentiment:c1:v1", "resolve negative_sentiment:c1:v1",
+                            "trigger repeat_contact:c1:v2", "resolve repeat_contact:c1:v2",
+                            "tombstone negative_sentiment:c1:v1", "tombstone repeat_contact:c1:v2"}));
+  const auto values = t.sink.Values(Stream::kAlerts);
+  EXPECT_EQ(CollectingSink::Field(values[1], "queue"), "billing");
+  EXPECT_EQ(CollectingSink::Field(values[1], "channel"), "app");
+  EXPECT_EQ(CollectingSink::Field(values[2], "contacts_in_window"), "2");
 }
 
 // The queue stage's record per queue stays small however large the storm:
