@@ -475,8 +475,11 @@ bool StateCache::MarkChanged(std::string_view owner, std::string_view name) {
 
 void StateCache::Refresh(Record& r) {
   if (!r.stale) return;
-  r.bytes.clear();
-  r.object->EncodeTo(r.bytes);
+  // Into a buffer that keeps its size, then one copy: a record's own string
+  // would grow by doubling from empty, an allocation per step.
+  encoded_.clear();
+  r.object->EncodeTo(encoded_);
+  r.bytes.assign(encoded_);
   r.has_bytes = true;
   r.stale = false;
   Charge(r);

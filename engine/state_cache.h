@@ -303,6 +303,7 @@ class StateCache {
   // may still hold a pointer to one until its call returns.
   std::vector<std::unique_ptr<processors::StateObject>> released_;
   std::string scratch_;
+  std::string encoded_;  // an object's bytes (Refresh)
   std::string key_;
   std::string probe_;  // index entry keys looked up or written
   std::size_t bytes_ = 0;

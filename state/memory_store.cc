@@ -40,13 +40,12 @@ class MemoryStore final : public Store {
   }
   Status Commit() override {
     PruneDeletes();
-    for (const auto& [k, v] : pending_.ordered()) {
+    pending_.Drain([&](std::string&& k, std::optional<std::string>&& v) {
       if (v)
-        committed_.insert_or_assign(k, *v);
+        committed_.insert_or_assign(std::move(k), std::move(*v));
       else
         committed_.erase(k);
-    }
-    pending_.Clear();
+    });
     return Status::Ok();
   }
   void Rollback() override { pending_.Clear(); }

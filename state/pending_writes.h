@@ -71,6 +71,18 @@ class PendingWrites {
   // Bytes held: keys, final values and the two containers' nodes.
   std::size_t bytes() const { return bytes_; }
 
+  // Calls fn(key, final value or nullopt) in key order, handing over the
+  // strings (no copy), and clears.
+  template <typename Fn>
+  void Drain(Fn&& fn) {
+    index_.clear();
+    while (!ordered_.empty()) {
+      auto node = ordered_.extract(ordered_.begin());
+      fn(std::move(node.key()), std::move(node.mapped()));
+    }
+    Clear();
+  }
+
   void Clear() {
     index_.clear();
     ordered_.clear();
