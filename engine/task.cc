@@ -94,6 +94,22 @@ class Task::Context final : public processors::ProcessorContext {
   }
   processors::StateObject* FindObject(std::string_view owner, std::string_view name,
                                       processors::ObjectDecoder decode) override {
+    if (task_.per_record_[current_index_]) {
+      const std::string_view key = RecordKey(owner, name);
+      if (auto it = task_.record_objects_.find(std::string(key)); it != task_.record_objects_.end())
+        return it->second.object.get();
+      auto r = task_.store_.Get(key);
+      if (!r.ok()) {
+        task_.Fail(r.status());
+        return nullptr;
+      }
+      if (!r.value()) return nullptr;
+      std::unique_ptr<processors::StateObject> o = decode(*r.value());
+      if (!o) return nullptr;
+      RecordObject& kept = task_.record_objects_[std::string(key)];
+      kept.object = std::move(o);
+      return kept.object.get();
+    }
     Status error;
     processors::StateObject* o = task_.state_.Find(owner, Name(name), decode, error);
     if (!error.ok()) task_.Fail(error);
@@ -101,15 +117,28 @@ class Task::Context final : public processors::ProcessorContext {
   }
   processors::StateObject* AddObject(std::string_view owner, std::string_view name,
                                      std::unique_ptr<processors::StateObject> object) override {
+    if (task_.per_record_[current_index_]) {
+      RecordObject& kept = task_.record_objects_[std::string(RecordKey(owner, name))];
+      kept.object = std::move(object);
+      return kept.object.get();
+    }
     Status error;
     processors::StateObject* o = task_.state_.Add(owner, Name(name), std::move(object), error);
     if (!error.ok()) task_.Fail(error);
     return o;
   }
   void MarkChanged(std::string_view owner, std::string_view name) override {
+    if (task_.per_record_[current_index_]) {
+      auto it = task_.record_objects_.find(std::string(RecordKey(owner, name)));
+      if (it != task_.record_objects_.end()) it->second.changed = true;
+      return;
+    }
     task_.state_.MarkChanged(owner, Name(name));
   }
-  void DeleteObject(std::string_view owner, std::string_view name) override { Delete(owner, name); }
+  void DeleteObject(std::string_view owner, std::string_view name) override {
+    if (task_.per_record_[current_index_]) task_.record_objects_.erase(std::string(RecordKey(owner, name)));
+    Delete(owner, name);
+  }
   void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) override {
     Status error;
     task_.state_.SetTimer(when, current_index_, owner, tag, error);
@@ -736,6 +765,14 @@ void Task::FireTimersUpTo(Timestamp limit) {
 
 void Task::Checkpoint() {
   state_.Flush();
+  std::string bytes;
+  for (auto& [key, kept] : record_objects_) {
+    if (!kept.changed) continue;
+    bytes.clear();
+    kept.object->EncodeTo(bytes);
+    store_.Put(key, bytes);
+  }
+  record_objects_.clear();
   for (const auto& [k, v] : unsaved_facts_) store_.Put(k, v);
   unsaved_facts_.clear();
   if (watermark_ != Timestamp::Min()) {

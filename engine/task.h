@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/event_decoder.h"
@@ -290,6 +291,15 @@ class Task {
   // Next-stage records received since the last commit and not delivered
   // yet, by their store key: the store gets them at Checkpoint.
   std::map<std::string, std::string, std::less<>> unsaved_facts_;
+  // Records of per-record processors read as objects (the queue stage's
+  // figures per queue), by store key: decoded on first use, written back at
+  // Checkpoint and then dropped, so memory holds what one commit interval
+  // touched (a bounded set of queues), not the store.
+  struct RecordObject {
+    std::unique_ptr<processors::StateObject> object;
+    bool changed = false;
+  };
+  std::unordered_map<std::string, RecordObject> record_objects_;
   Timestamp stage_wm_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;

@@ -180,7 +180,9 @@ class Processor {
     // One store key per record: a change writes that record only. For
     // owners with many records (a queue's waiting conversations, held and
     // grouped alerts), which one record would make large to rewrite.
-    // Such a processor sets no timers and reads no records as objects.
+    // Such a processor sets no timers. A record it reads as an object (a
+    // queue's figures) is decoded on first use within a commit interval,
+    // written back when the task commits, and then dropped from memory.
     kPerRecord,
   };
   virtual StateLayout state_layout() const { return StateLayout::kPerOwner; }

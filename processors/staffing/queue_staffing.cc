@@ -1,6 +1,7 @@
 #include "processors/staffing/queue_staffing.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -27,6 +28,7 @@ constexpr double kMinRatio = 0.1, kMaxRatio = 10;
 constexpr std::string_view kQueueIndex = "queues/";
 constexpr std::string_view kTick = "tick";
 constexpr std::string_view kWaiting = "w/";
+constexpr std::string_view kStats = "st";  // a queue's Stats
 // Task-level: how many counted queues are tracked, and a time at or before
 // which none of them goes idle (docs/staffing.md#limits).
 constexpr std::string_view kAdmission = "admission";
@@ -57,8 +59,10 @@ struct Admission {
 
 }  // namespace
 
-// The open interval of one queue, and the queue's state now.
-struct QueueStaffing::Stats {
+// The open interval of one queue, and the queue's state now: read as an
+// object (decoded once per commit interval, written back at its end), not
+// decoded and encoded for every fact.
+struct QueueStaffing::Stats final : StateObject {
   Timestamp start = Timestamp::Min();  // of the open interval
   Timestamp last_provisional = Timestamp::Min();
   Timestamp last_fact = Timestamp::Min();  // the queue goes idle idle_after later
@@ -70,14 +74,22 @@ struct QueueStaffing::Stats {
     arrivals = transfers_in = answered = answered_within = abandoned = handled = 0;
     wait_answered = wait_abandoned = handle = 0;
   }
-  std::string Encode() const {
-    std::string v;
+  // Every field, in the record's order.
+  std::array<std::int64_t, 16> Fields() const {
+    return {start.ms,  last_provisional.ms, last_fact.ms,  arrivals,       transfers_in, answered,
+            answered_within, abandoned, handled, wait_answered, wait_abandoned, handle,
+            waiting,   in_progress,         agents,        slots};
+  }
+
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto s = std::make_unique<Stats>();
+    if (!s->Decode(in)) return nullptr;
+    return s;
+  }
+  std::size_t MemoryBytes() const override { return sizeof(Stats); }
+  void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kFormat));
-    for (std::int64_t x :
-         {start.ms, last_provisional.ms, last_fact.ms, arrivals, transfers_in, answered, answered_within,
-          abandoned, handled, wait_answered, wait_abandoned, handle, waiting, in_progress, agents, slots})
-      PutVarintSigned(v, x);
-    return v;
+    for (std::int64_t x : Fields()) PutVarintSigned(v, x);
   }
   bool Decode(std::string_view in) {
     Reader r(in);
@@ -156,12 +168,11 @@ bool QueueStaffing::Counted(std::string_view queue) const {
   return queue != kOther && !options_.named.contains(queue);
 }
 
-bool QueueStaffing::Load(std::string_view queue, Timestamp t, Stats& s, ProcessorContext& ctx) {
-  auto v = ctx.Get(queue, "st");
-  if (!v || !s.Decode(*v)) return false;
-  if (t < s.last_fact + options_.idle_after) return true;
-  Retire(queue, s, ctx);
-  return false;
+QueueStaffing::Stats* QueueStaffing::Load(std::string_view queue, Timestamp t, ProcessorContext& ctx) {
+  Stats* s = FindObject<Stats>(ctx, queue, kStats);
+  if (s == nullptr || t < s->last_fact + options_.idle_after) return s;
+  Retire(queue, *s, ctx);
+  return nullptr;
 }
 
 bool QueueStaffing::Admit(std::string_view queue, Timestamp ts, ProcessorContext& ctx) {
@@ -176,10 +187,10 @@ bool QueueStaffing::Admit(std::string_view queue, Timestamp ts, ProcessorContext
     });
     a = Admission{};
     for (const std::string& q : queues) {
-      Stats s;
-      if (!Load(q, ts, s, ctx) || !Counted(q)) continue;
+      const Stats* s = Load(q, ts, ctx);
+      if (s == nullptr || !Counted(q)) continue;
       ++a.tracked;
-      a.earliest_idle = std::min(a.earliest_idle, s.last_fact + options_.idle_after);
+      a.earliest_idle = std::min(a.earliest_idle, s->last_fact + options_.idle_after);
     }
   }
   const bool admitted = a.tracked < options_.max_unnamed;
@@ -191,15 +202,16 @@ bool QueueStaffing::Admit(std::string_view queue, Timestamp ts, ProcessorContext
   return admitted;
 }
 
-std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, Stats& s, ProcessorContext& ctx) {
-  if (Load(queue, ts, s, ctx)) return queue;
+std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, Stats*& s, ProcessorContext& ctx) {
+  if ((s = Load(queue, ts, ctx))) return queue;
   if (!Admit(queue, ts, ctx)) {
     ctx.Count(ProcessorContext::Counter::kQueueOverflow);
     queue = kOther;
-    if (Load(queue, ts, s, ctx)) return queue;
+    if ((s = Load(queue, ts, ctx))) return queue;
   }
-  s = Stats{};
-  s.start = IntervalStart(ts);
+  auto fresh = std::make_unique<Stats>();
+  fresh->start = IntervalStart(ts);
+  s = AddObject(ctx, queue, kStats, std::move(fresh));
   ctx.Put("", std::string(kQueueIndex) + std::string(queue), "");
   return queue;
 }
@@ -209,7 +221,7 @@ void QueueStaffing::Retire(std::string_view queue, Stats& s, ProcessorContext& c
   std::vector<std::string> waiting;
   ctx.ForEach(queue, kWaiting, [&](std::string_view name, std::string_view) { waiting.emplace_back(name); });
   for (const std::string& w : waiting) ctx.Delete(queue, w);
-  ctx.Delete(queue, "st");
+  ctx.DeleteObject(queue, kStats);  // `s` with it
   ctx.Delete(queue, "fc");
   ctx.Delete("", std::string(kQueueIndex) + std::string(queue));
   if (Counted(queue)) {
@@ -223,8 +235,9 @@ void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, s
                                     ProcessorContext& ctx) {
   StaffingFact f;
   if (!f.Decode(value)) return;  // written by this build's StaffingSource: cannot happen
-  Stats s;
-  const std::string_view queue = Track(fact_queue, ts, s, ctx);
+  Stats* tracked = nullptr;
+  const std::string_view queue = Track(fact_queue, ts, tracked, ctx);
+  Stats& s = *tracked;
   s.last_fact = std::max(s.last_fact, ts);
   if (ts >= s.start + options_.interval) CloseUpTo(queue, s, ts, ctx);
 
@@ -277,7 +290,7 @@ void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, s
       s.slots = std::max<std::int64_t>(0, s.slots + f.slots);
       break;
   }
-  ctx.Put(queue, "st", s.Encode());
+  ctx.MarkChanged(queue, kStats);
 }
 
 void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
@@ -297,9 +310,10 @@ void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
     queues.emplace_back(name.substr(kQueueIndex.size()));
   });
   for (const std::string& q : queues) {
-    Stats s;
-    if (!Load(q, wm, s, ctx)) continue;  // retired when idle by wm
-    const Stats before = s;
+    Stats* kept = Load(q, wm, ctx);
+    if (kept == nullptr) continue;  // retired when idle by wm
+    Stats& s = *kept;
+    const auto before = s.Fields();
     if (wm >= s.start + options_.interval) CloseUpTo(q, s, wm, ctx);
     if (options_.provisional_every > 0 && wm > s.start &&
         (s.last_provisional == Timestamp::Min() ||
@@ -307,7 +321,7 @@ void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
       s.last_provisional = wm;
       EmitRecord(q, s, wm, /*provisional=*/true, ctx);
     }
-    if (s.Encode() != before.Encode()) ctx.Put(q, "st", s.Encode());
+    if (s.Fields() != before) ctx.MarkChanged(q, kStats);
   }
 }
 

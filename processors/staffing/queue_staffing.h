@@ -67,10 +67,10 @@ class QueueStaffing final : public Processor {
  private:
   // The queue a fact at `ts` is counted under (`queue`, or `other` when no
   // more queues may be tracked), with its state loaded or started.
-  std::string_view Track(std::string_view queue, Timestamp ts, Stats& s, ProcessorContext& ctx);
-  // Loads the state of a tracked queue; one idle at `t` is retired first
-  // (false, as for a queue not tracked).
-  bool Load(std::string_view queue, Timestamp t, Stats& s, ProcessorContext& ctx);
+  std::string_view Track(std::string_view queue, Timestamp ts, Stats*& s, ProcessorContext& ctx);
+  // The state of a tracked queue; one idle at `t` is retired first
+  // (nullptr, as for a queue not tracked).
+  Stats* Load(std::string_view queue, Timestamp t, ProcessorContext& ctx);
   // Whether a queue not tracked yet may be, at `ts`: retires the queues
   // idle by then when the budget is full.
   bool Admit(std::string_view queue, Timestamp ts, ProcessorContext& ctx);

@@ -292,6 +292,71 @@ TEST_F(TaskTest, WatermarkAndTimersSurviveReopenOfTheStore) {
   EXPECT_EQ(CollectingSink::Field(*sink2.records[0].value, "count"), "1");
 }
 
+// A per-record processor (as the queue stage) that keeps a count per
+// customer as an object, and counts its decodes.
+struct Count final : processors::StateObject {
+  std::int64_t n = 0;
+  static inline int decodes = 0;
+  static std::unique_ptr<processors::StateObject> DecodeObject(std::string_view in) {
+    ++decodes;
+    auto c = std::make_unique<Count>();
+    c->n = std::stoll(std::string(in));
+    return c;
+  }
+  void EncodeTo(std::string& out) const override { out += std::to_string(n); }
+  std::size_t MemoryBytes() const override { return sizeof(Count); }
+};
+class PerRecordCounter final : public processors::Processor {
+ public:
+  std::string_view name() const override { return "per-record"; }
+  StateLayout state_layout() const override { return StateLayout::kPerRecord; }
+  void OnEvent(const Event& e, processors::ProcessorContext& ctx) override {
+    Count* c = processors::FindObject<Count>(ctx, e.customer_id, "n");
+    if (c == nullptr) c = processors::AddObject(ctx, e.customer_id, "n", std::make_unique<Count>());
+    ++c->n;
+    ctx.MarkChanged(e.customer_id, "n");
+  }
+  void OnTimer(Timestamp, std::string_view, std::string_view, processors::ProcessorContext&) override {}
+};
+
+// Its objects are decoded once per commit interval, written back at the
+// commit under their own keys, and read back by a task opened again.
+TEST_F(TaskTest, PerRecordObjectsAreWrittenBackAtTheCommitAndReadAgain) {
+  auto make = [&] {
+    std::vector<std::unique_ptr<processors::Processor>> ps;
+    ps.push_back(std::make_unique<PerRecordCounter>());
+    auto t = std::make_unique<Task>(TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_, std::move(ps));
+    EXPECT_TRUE(t->Open().ok());
+    return t;
+  };
+  task_ = make();
+  Count::decodes = 0;
+  auto event = [&](int i) {
+    Feed(Ev("a" + std::to_string(i), "c1", "2026-11-23T10:00:0" + std::to_string(i) + "Z"));
+  };
+  for (int i = 0; i < 3; ++i) event(i);
+  task_->Flush();
+  ASSERT_TRUE(task_->Commit().ok());
+  EXPECT_EQ(Count::decodes, 0);  // made, never read from the store
+  std::string stored;
+  ASSERT_TRUE(store_->Scan("K", "L", [&](std::string_view, std::string_view v) {
+    stored.assign(v);
+    return true;
+  }).ok());
+  EXPECT_EQ(stored, "3");
+
+  task_ = make();
+  for (int i = 3; i < 6; ++i) event(i);
+  task_->Flush();
+  ASSERT_TRUE(task_->Commit().ok());
+  EXPECT_EQ(Count::decodes, 1);  // once in the interval, however many events
+  ASSERT_TRUE(store_->Scan("K", "L", [&](std::string_view, std::string_view v) {
+    stored.assign(v);
+    return true;
+  }).ok());
+  EXPECT_EQ(stored, "6");
+}
+
 TEST(DeadLetterJsonTest, NamesSourceReasonAndKeepsTheOriginal) {
   RecordSource src;
   src.topic = "cx.chat";
