@@ -403,25 +403,33 @@ void Task::Process(const InputRecord& record) {
     return DeadLetter(record, Rejection{Rejection::Code::kFutureTimestamp, "ts", std::move(reason)});
   }
 
-  Pending p{*ev, record.input,
-            record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records),
-            record.source.offset, record.ingest_ms};
+  Buffer::node_type node = TakeNode();
+  Pending& p = node.mapped();
+  p.event = *ev;  // into a spare event's strings: no allocation once they are long enough
+  p.input = record.input;
+  p.position = record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records);
+  p.offset = record.source.offset;
+  p.ingest_ms = record.ingest_ms;
+  p.waiting = nullptr;
+  const Timestamp ts = p.event.ts;
   const auto input = static_cast<std::size_t>(record.input);
-  if (ev->ts <= watermark_) {
+  if (ts <= watermark_) {
     // Every timer due by the watermark has fired and every event before it
     // was applied: this one can only be applied now.
-    if (ev->ts < watermark_) ++stats_.late;
+    if (ts < watermark_) ++stats_.late;
     Apply(p);
+    Recycle(std::move(node));
   } else {
     if (p.offset >= 0 && input < waiting_offsets_.size()) {
       waiting_offsets_[input].push_back({p.offset, false});
       p.waiting = &waiting_offsets_[input].back();
     }
-    buffer_.emplace(std::pair{ev->ts.ms, arrivals_++}, std::move(p));
+    node.key() = {ts.ms, arrivals_++};
+    buffer_.insert(std::move(node));
   }
-  if (ev->ts > max_ts_) max_ts_ = ev->ts;
-  if (input < input_max_ts_.size() && ev->ts > input_max_ts_[input]) {
-    input_max_ts_[input] = ev->ts;
+  if (ts > max_ts_) max_ts_ = ts;
+  if (input < input_max_ts_.size() && ts > input_max_ts_[input]) {
+    input_max_ts_[input] = ts;
     UpdateWatermark();
   }
   // Bounded memory: past the limit the oldest waiting event is applied, as
@@ -474,7 +482,24 @@ void Task::ApplyWaiting(Timestamp up_to) {
     FireTimersUpTo(std::min(watermark_, Timestamp{p.event.ts.ms - 1}));
     Applied(p);
     Apply(p);
+    Recycle(std::move(node));
   }
+}
+
+Task::Buffer::node_type Task::TakeNode() {
+  if (spare_nodes_.empty()) {
+    Buffer made;
+    made.emplace();
+    return made.extract(made.begin());
+  }
+  Buffer::node_type node = std::move(spare_nodes_.back());
+  spare_nodes_.pop_back();
+  return node;
+}
+
+void Task::Recycle(Buffer::node_type node) {
+  constexpr std::size_t kSpareNodes = 16;
+  if (spare_nodes_.size() < kSpareNodes) spare_nodes_.push_back(std::move(node));
 }
 
 void Task::Applied(const Pending& p) {

@@ -281,7 +281,14 @@ class Task {
   // their arrival order. Per input (run), the offsets of those waiting in
   // arrival (offset) order, applied ones dropped from the front: the front
   // is where the input resumes. A deque keeps the entries' addresses.
-  std::map<std::pair<std::int64_t, std::uint64_t>, Pending> buffer_;
+  using Buffer = std::map<std::pair<std::int64_t, std::uint64_t>, Pending>;
+  Buffer buffer_;
+  // Nodes of applied events, kept for the next events: an event is copied
+  // into one's strings, so in steady state a waiting event costs no
+  // allocation (neither the node's nor its strings').
+  std::vector<Buffer::node_type> spare_nodes_;
+  Buffer::node_type TakeNode();
+  void Recycle(Buffer::node_type node);
   std::uint64_t arrivals_ = 0;
   std::vector<std::deque<Waiting>> waiting_offsets_;
   // Marks a waiting event applied (run) and drops the applied front.
