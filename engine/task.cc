@@ -96,7 +96,7 @@ class Task::Context final : public processors::ProcessorContext {
                                       processors::ObjectDecoder decode) override {
     if (task_.per_record_[current_index_]) {
       const std::string_view key = RecordKey(owner, name);
-      if (auto it = task_.record_objects_.find(std::string(key)); it != task_.record_objects_.end())
+      if (auto it = task_.record_objects_.find(key); it != task_.record_objects_.end())
         return it->second.object.get();
       auto r = task_.store_.Get(key);
       if (!r.ok()) {
@@ -129,14 +129,17 @@ class Task::Context final : public processors::ProcessorContext {
   }
   void MarkChanged(std::string_view owner, std::string_view name) override {
     if (task_.per_record_[current_index_]) {
-      auto it = task_.record_objects_.find(std::string(RecordKey(owner, name)));
+      auto it = task_.record_objects_.find(RecordKey(owner, name));
       if (it != task_.record_objects_.end()) it->second.changed = true;
       return;
     }
     task_.state_.MarkChanged(owner, Name(name));
   }
   void DeleteObject(std::string_view owner, std::string_view name) override {
-    if (task_.per_record_[current_index_]) task_.record_objects_.erase(std::string(RecordKey(owner, name)));
+    if (task_.per_record_[current_index_]) {
+      if (auto it = task_.record_objects_.find(RecordKey(owner, name)); it != task_.record_objects_.end())
+        task_.record_objects_.erase(it);
+    }
     Delete(owner, name);
   }
   void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) override {

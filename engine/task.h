@@ -306,7 +306,12 @@ class Task {
     std::unique_ptr<processors::StateObject> object;
     bool changed = false;
   };
-  std::unordered_map<std::string, RecordObject> record_objects_;
+  // Looked up by a key built in a reused buffer, without a string made.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  std::unordered_map<std::string, RecordObject, KeyHash, std::equal_to<>> record_objects_;
   Timestamp stage_wm_ = Timestamp::Min();
   TaskStats stats_;
   Status error_;
