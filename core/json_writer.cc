@@ -124,7 +124,12 @@ void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
-void JsonWriter::Grow(std::size_t need) { out_->resize(std::max({need, out_->size() * 2, std::size_t{256}})); }
+void JsonWriter::Grow(std::size_t more) {
+  const auto len = static_cast<std::size_t>(cur_ - out_->data());
+  out_->resize(std::max({len + more, out_->size() * 2, std::size_t{256}}));
+  cur_ = out_->data() + len;
+  end_ = out_->data() + out_->size();
+}
 
 namespace {
 // Buffers of writers no longer alive, per thread. A few are kept (a writer
@@ -155,7 +160,7 @@ void JsonWriter::Quoted(std::string_view s) {
     *p = '"';
     CopyShort(p + 1, s);
     p[s.size() + 1] = '"';
-    len_ += s.size() + 2;
+    cur_ += s.size() + 2;
     return;
   }
   std::string escaped;
@@ -175,7 +180,7 @@ JsonWriter& JsonWriter::Int(std::int64_t v) {
   Separate();
   char* p = Room(24);
   auto r = std::to_chars(p, p + 24, v);
-  len_ += static_cast<std::size_t>(r.ptr - p);
+  cur_ = r.ptr;
   return *this;
 }
 
@@ -193,7 +198,6 @@ JsonWriter& JsonWriter::Double(double v) {
     if (std::fabs(scaled - nearest) < 0.5 - 0x1p-10) {
       auto n = static_cast<std::int64_t>(nearest);
       char* p = Room(24);
-      char* const start = p;
       if (n < 0) {
         *p++ = '-';
         n = -n;
@@ -212,7 +216,7 @@ JsonWriter& JsonWriter::Double(double v) {
         }
         p += digits;
       }
-      len_ += static_cast<std::size_t>(p - start);
+      cur_ = p;
       return *this;
     }
   }
@@ -234,11 +238,10 @@ JsonWriter& JsonWriter::Double(double v) {
 JsonWriter& JsonWriter::Time(Timestamp t) {
   Separate();
   char* p = Room(kRfc3339Bytes + 2);
-  char* const start = p;
   *p++ = '"';
   p = WriteRfc3339(t, p);
   *p++ = '"';
-  len_ += static_cast<std::size_t>(p - start);
+  cur_ = p;
   return *this;
 }
 

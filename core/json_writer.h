@@ -41,16 +41,18 @@ class JsonKey {
 // returns, of its exact size.
 class JsonWriter {
  public:
-  JsonWriter() : out_(Acquire()) {}
+  JsonWriter() : JsonWriter(0) {}
   // Room for a record of about `bytes`, so that writing it grows the
   // buffer once at most.
   explicit JsonWriter(std::size_t bytes) : out_(Acquire()) {
     if (out_->size() < bytes) out_->resize(bytes);
+    cur_ = out_->data();
+    end_ = cur_ + out_->size();
   }
   ~JsonWriter() {
     if (out_ != nullptr) Release(out_);
   }
-  JsonWriter(JsonWriter&& o) noexcept : out_(o.out_), len_(o.len_), need_comma_(o.need_comma_) {
+  JsonWriter(JsonWriter&& o) noexcept : out_(o.out_), cur_(o.cur_), end_(o.end_), need_comma_(o.need_comma_) {
     o.out_ = nullptr;
   }
   JsonWriter(const JsonWriter&) = delete;
@@ -65,14 +67,13 @@ class JsonWriter {
     // ,"key": in one copy.
     const std::string_view v = k.view();
     char* p = Room(v.size() + 4);
-    char* const start = p;
     if (need_comma_) *p++ = ',';
     *p++ = '"';
     CopyShort(p, v);
     p += v.size();
     *p++ = '"';
     *p++ = ':';
-    len_ += static_cast<std::size_t>(p - start);
+    cur_ = p;
     need_comma_ = false;
     return *this;
   }
@@ -113,23 +114,23 @@ class JsonWriter {
   JsonWriter& Field(JsonKey k, bool v) { return Key(k).Bool(v); }
   JsonWriter& TimeField(JsonKey k, Timestamp t) { return Key(k).Time(t); }
 
-  std::string_view str() const { return {out_->data(), len_}; }
+  std::string_view str() const { return {out_->data(), static_cast<std::size_t>(cur_ - out_->data())}; }
   // What was written, as a string of its own; the writer starts again empty.
   std::string Take() {
-    std::string s(out_->data(), len_);
-    len_ = 0;
+    std::string s(str());
+    cur_ = out_->data();
     need_comma_ = false;
     return s;
   }
 
  private:
-  // Room for `n` more bytes after what is written; the caller adds what it
-  // writes there to len_. The buffer grows (geometrically) only when full.
+  // Room for `n` more bytes at cur_; the caller moves cur_ past what it
+  // writes there. The buffer grows (geometrically) only when full.
   char* Room(std::size_t n) {
-    if (len_ + n > out_->size()) Grow(len_ + n);
-    return out_->data() + len_;
+    if (static_cast<std::size_t>(end_ - cur_) < n) Grow(n);
+    return cur_;
   }
-  void Grow(std::size_t need);
+  void Grow(std::size_t more);
   // A buffer of this thread's pool (one per writer alive at a time), and
   // back.
   static std::string* Acquire();
@@ -159,7 +160,7 @@ class JsonWriter {
   }
   JsonWriter& Append(std::string_view s) {
     std::memcpy(Room(s.size()), s.data(), s.size());
-    len_ += s.size();
+    cur_ += s.size();
     return *this;
   }
   void Separate() {
@@ -169,21 +170,25 @@ class JsonWriter {
   JsonWriter& Open(char c) {
     Separate();
     *Room(1) = c;
-    ++len_;
+    ++cur_;
     need_comma_ = false;
     return *this;
   }
   JsonWriter& Close(char c) {
     *Room(1) = c;
-    ++len_;
+    ++cur_;
     need_comma_ = true;
     return *this;
   }
   // `s` as a JSON string literal.
   void Quoted(std::string_view s);
 
-  std::string* out_;  // (*out_)[0, len_) is written; the rest is room
-  std::size_t len_ = 0;
+  // Pointers into *out_, whose size is its room: [data, cur_) is written,
+  // [cur_, end_) free. Kept as pointers so that a write is a store and a
+  // pointer move, not an index into the string.
+  std::string* out_;
+  char* cur_ = nullptr;
+  char* end_ = nullptr;
   bool need_comma_ = false;
 };
 
