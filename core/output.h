@@ -64,7 +64,7 @@ struct OutputRecord {
 class OutputSink {
  public:
   virtual ~OutputSink() = default;
-  virtual void Emit(OutputRecord record) = 0;
+  virtual void Emit(OutputRecord&& record) = 0;
 };
 
 }  // namespace cx

@@ -31,7 +31,7 @@ class FileSink final : public OutputSink {
     }
     return Status::Ok();
   }
-  void Emit(OutputRecord r) override {
+  void Emit(OutputRecord&& r) override {
     if (r.stream == Stream::kRepartition) {
       if (r.value) repartitioned_.push_back(std::move(*r.value));
       return;

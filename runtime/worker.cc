@@ -171,7 +171,7 @@ class Worker::Impl {
   class KafkaSink final : public OutputSink {
    public:
     KafkaSink(Impl& w, Slot& slot) : w_(w), slot_(slot) {}
-    void Emit(OutputRecord r) override { w_.Produce(r, slot_); }
+    void Emit(OutputRecord&& r) override { w_.Produce(r, slot_); }
 
    private:
     Impl& w_;
