@@ -523,10 +523,26 @@ void StateCache::ChargeFront(const IndexEntry& e, bool add) {
 // refill reads it.
 void StateCache::IndexInsert(std::string_view owner, const Timer& t) {
   if (t.when.ms >= front_end_) return;  // beyond what memory holds: read when it comes near
-  IndexEntry e{t.when.ms, t.processor, std::string()};
+  // In the node an erase left, when there is one (an owner's earliest timer
+  // that changes is an erase and an insert): no allocation for either.
+  Front::node_type node;
+  if (spare_front_.empty()) {
+    Front made(front_.key_comp());
+    made.insert(IndexEntry{});
+    node = made.extract(made.begin());
+  } else {
+    node = std::move(spare_front_);
+  }
+  IndexEntry& e = node.value();
+  e.when = t.when.ms;
+  e.processor = t.processor;
+  e.owner.clear();
   PutString(e.owner, owner);
-  auto [it, added] = front_.insert(std::move(e));
-  if (added) ChargeFront(*it, true);
+  auto r = front_.insert(std::move(node));
+  if (r.inserted)
+    ChargeFront(*r.position, true);
+  else
+    spare_front_ = std::move(r.node);
   if (front_.size() > 2 * kIndexBatch) TrimFront();
 }
 
@@ -551,7 +567,7 @@ void StateCache::IndexErase(std::string_view owner, const Timer& t) {
   auto it = front_.find(IndexProbe{t.when.ms, t.processor, probe_});
   if (it == front_.end()) return;
   ChargeFront(*it, false);
-  front_.erase(it);
+  spare_front_ = front_.extract(it);
 }
 
 void StateCache::SyncIndex(Node& node) {

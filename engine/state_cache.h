@@ -295,7 +295,9 @@ class StateCache {
   std::vector<Node*> dirty_;
   // Every index entry with when < front_end_ (Min: none known yet; Max:
   // the whole index).
-  std::set<IndexEntry, IndexLess> front_{IndexLess{&encoded_processors_}};
+  using Front = std::set<IndexEntry, IndexLess>;
+  Front front_{IndexLess{&encoded_processors_}};
+  Front::node_type spare_front_;  // the last node erased, for the next insert
   std::int64_t front_end_ = Timestamp::Min().ms;
   std::int64_t timers_ = 0;
   std::int64_t timers_written_ = -1;  // the count kTimerIndexKey holds
