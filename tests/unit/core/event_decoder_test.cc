@@ -250,6 +250,27 @@ TEST(EventDecoderTest, IdsWithControlCharactersAreRejected) {
   EXPECT_NE(d.Decode(R"({"event_id":"e1","type":"customer.erased","ts":"2026-11-23T10:00:00Z",)"
                      R"("customer_id":"客户-42 ü"})"),
             nullptr);
+  // Eight bytes are checked at a time: a control character is found at any
+  // place of a word or of the tail, and its neighbours (space, '~', bytes
+  // from 0x80 up) never count.
+  auto erased = [](const std::string& id) {
+    return R"({"event_id":"e1","type":"customer.erased","ts":"2026-11-23T10:00:00Z","customer_id":")" + id +
+           R"("})";
+  };
+  for (std::size_t at = 0; at < 19; ++at) {
+    for (const char* bad : {"\\u0000", "\\u001f", "\\u007f", "\\u0001"}) {
+      std::string id(19, 'x');
+      id.replace(at, 1, bad);
+      SCOPED_TRACE(id);
+      EXPECT_EQ(Reject(d, erased(id)).code, Rejection::Code::kOutOfRange);
+    }
+    for (const char* fine : {" ", "~", "\\u0080", "é", "\\u00ff"}) {
+      std::string id(19, 'x');
+      id.replace(at, 1, fine);
+      SCOPED_TRACE(id);
+      EXPECT_NE(d.Decode(erased(id)), nullptr);
+    }
+  }
 }
 
 }  // namespace
