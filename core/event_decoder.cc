@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/swar.h"
+
 namespace cx {
 namespace {
 
@@ -220,17 +222,12 @@ namespace {
 // Decodes the fields of one object into an Event. Each method returns false
 // after filling in the rejection.
 // Whether `s` holds a control character (U+0000 to U+001F, U+007F), eight
-// bytes at a time: a word has a byte below 0x20 when (x - 0x20..) & ~x has a
-// high bit set, and a byte 0x7F when x ^ 0x7F.. has a zero byte (both exact
-// as to whether any byte does; bytes from 0x80 up never count).
+// bytes at a time.
 bool HasControl(std::string_view s) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
   std::size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
-    const std::uint64_t del = x ^ (kOnes * 0x7f);
-    if (((x - kOnes * 0x20) & ~x & kHigh) | ((del - kOnes) & ~del & kHigh)) return true;
+    const std::uint64_t x = swar::Load(s.data() + i);
+    if (swar::AnyBelow(x, 0x20) | swar::AnyEqual(x, 0x7f)) return true;
   }
   for (; i < s.size(); ++i)
     if (static_cast<unsigned char>(s[i]) < 0x20 || s[i] == 0x7f) return true;
@@ -270,7 +267,8 @@ class FieldReader {
     // (/v1/customers/ID%00x answers for ID) and would corrupt log lines and
     // metric labels: refused.
     if (HasControl(s))
-      return Fail(Rejection::Code::kOutOfRange, f, "contains a control character (U+0000 to U+001F or U+007F)");
+      return Fail(Rejection::Code::kOutOfRange, f,
+                  "contains a control character (U+0000 to U+001F or U+007F)");
     out.assign(s);
     return true;
   }

@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/swar.h"
+
 namespace cx {
 namespace {
 
@@ -44,16 +46,13 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
 
 // True when `s` has a byte JSON escapes (a control character, '"' or '\\')
 // or one that is not ASCII (checked as UTF-8 by AppendJsonString). Eight
-// bytes at a time: a byte b of word x is flagged by the usual SWAR tests.
+// bytes at a time.
 bool NeedsEscape(std::string_view s) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
-  auto zero_byte = [](std::uint64_t x) { return (x - kOnes) & ~x & kHigh; };
   std::size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
-    const std::uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;  // b < 0x20 (for b < 0x80)
-    if ((x & kHigh) | below_space | zero_byte(x ^ (kOnes * '"')) | zero_byte(x ^ (kOnes * '\\'))) return true;
+    const std::uint64_t x = swar::Load(s.data() + i);
+    if (swar::AnyHigh(x) | swar::AnyBelow(x, 0x20) | swar::AnyEqual(x, '"') | swar::AnyEqual(x, '\\'))
+      return true;
   }
   for (; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);

@@ -60,10 +60,9 @@ struct AlertProcessor::CustomerAlerts final : StateObject {
     Channel channel = Channel::kUnknown;
     std::string queue, tenant, tier;
   };
-  using Open = OpenAlert;
   FlatMap<Conversation> conversations;  // by conversation id
   FlatMap<CaseKind> cases;              // by case id: open, with an overdue timer
-  FlatMap<Open> open;                   // by OpenName
+  FlatMap<OpenAlert> open;              // by OpenName
   FlatMap<std::string> sent;            // dedup_key -> where it went
   RecentContacts contacts;
 
@@ -143,7 +142,7 @@ struct AlertProcessor::CustomerAlerts final : StateObject {
     }
     for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
       std::string name(r.String());
-      Open o;
+      OpenAlert o;
       o.where.assign(r.String());
       if (!o.alert.Decode(r.String())) return false;
       open.push_back({std::move(name), std::move(o)});

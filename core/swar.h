@@ -1,0 +1,29 @@
+// Byte tests on eight bytes at a time (SWAR), for the scans of short
+// strings on the hot path (JSON escaping, id checks). Each says exactly
+// whether any byte of the word qualifies (not which one).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace cx::swar {
+
+inline constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+
+// The eight bytes at `p`, in memory order.
+inline std::uint64_t Load(const char* p) {
+  std::uint64_t x;
+  std::memcpy(&x, p, 8);
+  return x;
+}
+// Whether a byte is below `n` (n at most 0x80; bytes from 0x80 up never are).
+inline bool AnyBelow(std::uint64_t x, std::uint8_t n) { return ((x - kOnes * n) & ~x & kHigh) != 0; }
+// Whether a byte equals `b`.
+inline bool AnyEqual(std::uint64_t x, std::uint8_t b) {
+  const std::uint64_t y = x ^ (kOnes * b);
+  return ((y - kOnes) & ~y & kHigh) != 0;
+}
+// Whether a byte is 0x80 or above (not ASCII).
+inline bool AnyHigh(std::uint64_t x) { return (x & kHigh) != 0; }
+
+}  // namespace cx::swar
