@@ -227,7 +227,7 @@ bool HasControl(std::string_view s) {
   std::size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     const std::uint64_t x = swar::Load(s.data() + i);
-    if (swar::AnyBelow(x, 0x20) | swar::AnyEqual(x, 0x7f)) return true;
+    if (swar::Below(x, 0x20) | swar::Equal(x, 0x7f)) return true;
   }
   for (; i < s.size(); ++i)
     if (static_cast<unsigned char>(s[i]) < 0x20 || s[i] == 0x7f) return true;

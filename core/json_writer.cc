@@ -51,8 +51,7 @@ bool NeedsEscape(std::string_view s) {
   std::size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     const std::uint64_t x = swar::Load(s.data() + i);
-    if (swar::AnyHigh(x) | swar::AnyBelow(x, 0x20) | swar::AnyEqual(x, '"') | swar::AnyEqual(x, '\\'))
-      return true;
+    if (swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\')) return true;
   }
   for (; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);

@@ -16,14 +16,17 @@ inline std::uint64_t Load(const char* p) {
   std::memcpy(&x, p, 8);
   return x;
 }
-// Whether a byte is below `n` (n at most 0x80; bytes from 0x80 up never are).
-inline bool AnyBelow(std::uint64_t x, std::uint8_t n) { return ((x - kOnes * n) & ~x & kHigh) != 0; }
-// Whether a byte equals `b`.
-inline bool AnyEqual(std::uint64_t x, std::uint8_t b) {
+// Each returns a mask of the word's high bits, not zero when some byte
+// qualifies, so that several tests combine with `|` and one branch.
+//
+// A byte below `n` (n at most 0x80; bytes from 0x80 up never are).
+inline std::uint64_t Below(std::uint64_t x, std::uint8_t n) { return (x - kOnes * n) & ~x & kHigh; }
+// A byte equal to `b`.
+inline std::uint64_t Equal(std::uint64_t x, std::uint8_t b) {
   const std::uint64_t y = x ^ (kOnes * b);
-  return ((y - kOnes) & ~y & kHigh) != 0;
+  return (y - kOnes) & ~y & kHigh;
 }
-// Whether a byte is 0x80 or above (not ASCII).
-inline bool AnyHigh(std::uint64_t x) { return (x & kHigh) != 0; }
+// A byte of 0x80 or above (not ASCII).
+inline std::uint64_t High(std::uint64_t x) { return x & kHigh; }
 
 }  // namespace cx::swar
