@@ -93,6 +93,12 @@ Metrics::Metrics()
                                     "committed or aborted (outputs, repartition and changelog records)")
                               .Register(*registry_)
                               .Add({})),
+      transaction_delivered(BuildGauge()
+                                .Name("cxstream_transaction_delivered_records")
+                                .Help("exactly_once: records of the tasks' open transactions that the brokers have "
+                                      "acknowledged (an abort leaves them in the log, marked aborted)")
+                                .Register(*registry_)
+                                .Add({})),
       latency(BuildHistogram()
                   .Name("cxstream_processing_latency_seconds")
                   .Help("From a record's Kafka timestamp to the output it caused being produced")

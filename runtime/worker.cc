@@ -52,6 +52,10 @@ constexpr std::string_view kEndMarkerKey = std::string_view("\0end", 4);
 // the last frame this store holds.
 constexpr std::string_view kChangelogPositionKey = "Lchangelog";
 constexpr int kMetadataTimeoutMs = 10'000;
+// How long a restored task's inputs may refuse a seek before the worker
+// stops (PositionTask): the consumer learns a topic created a moment ago
+// with its next metadata refresh, within seconds on a healthy cluster.
+constexpr std::chrono::seconds kPositionPatience{30};
 
 std::string OffsetKey(const std::string& topic, int partition) {
   return "O" + topic + "/" + std::to_string(partition);
@@ -107,9 +111,16 @@ struct Slot {
   // restore ran to its end (not cancelled by a revoke, say).
   bool restore_complete = false;
   bool restore_cancelled = false;
+  // Its inputs are seeked to where its state resumes them and may be read
+  // (PositionTask); until then they stay paused.
+  bool positioned = false;
+  std::chrono::steady_clock::time_point next_position_try{};
+  std::chrono::steady_clock::time_point position_deadline{};
   // exactly_once: records produced in the open transaction (one is open
   // exactly while this is not 0).
   std::int64_t produced = 0;
+  // exactly_once: those of them the brokers have acknowledged.
+  std::int64_t delivered = 0;
 };
 
 class Worker::Impl {
@@ -194,6 +205,8 @@ class Worker::Impl {
   void RestoreLoop();
   Status Restore(Slot& slot);
   void FinishRestores();
+  void PositionTask(Slot& slot);
+  void PositionTasks();
   void HandleMessage(rd_kafka_message_t* m);
   void Tick(bool force_commit);
   Status CommitAll();
@@ -619,7 +632,7 @@ void Worker::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 }
 
 // Called on the thread that polls the producer (the Run() thread).
-void Worker::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+void Worker::Impl::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<Impl*>(opaque);
   if (m->err && self->exactly_once_) {
     // The transaction can no longer commit: its commit fails as abortable,
@@ -638,6 +651,18 @@ void Worker::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* op
     return;
   }
   self->metrics_.Produced(rd_kafka_topic_name(m->rkt)).Increment();
+  if (self->exactly_once_ && rk != self->producer_.get()) {
+    // A task producer's: its record is in the task's open transaction. (A
+    // restoring task, whose producer the restore thread is making, has
+    // none in flight.)
+    for (auto& [p, slot] : self->slots_) {
+      if (slot->task && slot->producer.get() == rk) {
+        ++slot->delivered;
+        self->metrics_.transaction_delivered.Increment();
+        break;
+      }
+    }
+  }
   if (m->_private) *static_cast<std::int64_t*>(m->_private) = m->offset;
 }
 
@@ -1030,49 +1055,62 @@ void Worker::Impl::FinishRestores() {
     if (!slot->repair.empty()) slot->dirty = true;
     slot->repair.clear();
     // Resume each input where the state says it stopped.
-    PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
     for (std::size_t i = 0; i < topics_.size(); ++i) {
-      auto off = ReadInt64(*slot->store, OffsetKey(topics_[i], slot->partition));
-      slot->next_offset[i] = off.value_or(-1);
+      slot->next_offset[i] = ReadInt64(*slot->store, OffsetKey(topics_[i], slot->partition)).value_or(-1);
       slot->read_upto[i] = ReadInt64(*slot->store, ReadKey(topics_[i], slot->partition)).value_or(-1);
       slot->caught_up[i] = false;
-      rd_kafka_topic_partition_list_add(list.get(), topics_[i].c_str(), slot->partition)->offset =
-          off ? *off : RD_KAFKA_OFFSET_BEGINNING;
-    }
-    // A partition still resolving its start offset refuses a seek for a
-    // moment (ERR__STATE): try again, briefly, rather than read from the
-    // wrong place.
-    for (int attempt = 0;; ++attempt) {
-      for (int i = 0; i < list->cnt; ++i) list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
-      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000)) {
-        Log(LogLevel::kWarn, "worker", "seek failed",
-            {{"reason", std::string_view(rd_kafka_error_string(e))}});
-        rd_kafka_error_destroy(e);
-      }
-      bool failed = false;
-      for (int i = 0; i < list->cnt; ++i) failed |= list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
-      if (!failed) break;
-      if (attempt == 40) {
-        for (int i = 0; i < list->cnt; ++i) {
-          if (!list->elems[i].err) continue;
-          return Fatal(
-              Status::Fatal(std::string("cannot position ") + list->elems[i].topic + " partition " +
-                            std::to_string(list->elems[i].partition) +
-                            " at the offset its state holds: " + rd_kafka_err2str(list->elems[i].err)));
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     slot->first_logged.assign(topics_.size(), false);
-    if (!paused_for_backpressure_) rd_kafka_resume_partitions(consumer_.get(), list.get());
-    Log(LogLevel::kInfo, "worker", "task processing",
-        {{"task", static_cast<std::int64_t>(slot->partition)},
-         {"offset_0", slot->next_offset[0]},
-         {"offset_1", slot->next_offset[1]},
-         {"offset_2", slot->next_offset[2]}});
+    slot->positioned = false;
+    slot->position_deadline = std::chrono::steady_clock::now() + kPositionPatience;
+    PositionTask(*slot);
   }
   metrics_.restoring_tasks.Set(restoring_.load());
   metrics_.ready.Set(Ready() ? 1 : 0);
+}
+
+// Seeks a restored task's input partitions to where its state resumes them
+// and lets them be read. A partition the consumer cannot seek yet is tried
+// again on a later turn of the loop, never by waiting in it: one still
+// resolving its start offset (ERR__STATE), or one of a topic created a
+// moment ago that this consumer's metadata does not hold yet (ERR__UNKNOWN_
+// PARTITION; a new cluster's repartition topic). After kPositionPatience
+// the worker stops: reading from anywhere else would lose or repeat input.
+void Worker::Impl::PositionTask(Slot& slot) {
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics_.size())));
+  for (std::size_t i = 0; i < topics_.size(); ++i) {
+    rd_kafka_topic_partition_list_add(list.get(), topics_[i].c_str(), slot.partition)->offset =
+        slot.next_offset[i] >= 0 ? slot.next_offset[i] : RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000)) {
+    Log(LogLevel::kWarn, "worker", "seek failed", {{"reason", std::string_view(rd_kafka_error_string(e))}});
+    rd_kafka_error_destroy(e);
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& tp = list->elems[i];
+    if (tp.err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    if (std::chrono::steady_clock::now() >= slot.position_deadline) {
+      return Fatal(Status::Fatal(std::string("cannot position ") + tp.topic + " partition " +
+                                 std::to_string(tp.partition) + " at the offset its state holds: " +
+                                 rd_kafka_err2str(tp.err)));
+    }
+    slot.next_position_try = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    return;
+  }
+  slot.positioned = true;
+  if (!paused_for_backpressure_) rd_kafka_resume_partitions(consumer_.get(), list.get());
+  Log(LogLevel::kInfo, "worker", "task processing",
+      {{"task", static_cast<std::int64_t>(slot.partition)},
+       {"offset_0", slot.next_offset[0]},
+       {"offset_1", slot.next_offset[1]},
+       {"offset_2", slot.next_offset[2]}});
+}
+
+void Worker::Impl::PositionTasks() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [p, slot] : slots_) {
+    if (slot->task && !slot->positioned && now >= slot->next_position_try) PositionTask(*slot);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1174,7 +1212,9 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
 
 void Worker::Impl::EndTransaction(Slot& slot) {
   metrics_.transaction_records.Decrement(static_cast<double>(slot.produced));
+  metrics_.transaction_delivered.Decrement(static_cast<double>(slot.delivered));
   slot.produced = 0;
+  slot.delivered = 0;
 }
 
 rd_kafka_t* Worker::Impl::ProducerFor(Slot& slot) {
@@ -1300,7 +1340,7 @@ void Worker::Impl::PauseAll(bool pause) {
   PartitionList resume(rd_kafka_topic_partition_list_new(assigned->cnt));
   for (int i = 0; i < assigned->cnt; ++i) {
     auto it = slots_.find(assigned->elems[i].partition);
-    if (it != slots_.end() && it->second->task) {
+    if (it != slots_.end() && it->second->task && it->second->positioned) {
       rd_kafka_topic_partition_list_add(resume.get(), assigned->elems[i].topic, assigned->elems[i].partition);
     }
   }
@@ -1643,6 +1683,7 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
     if (m) HandleMessage(m.get());
     rd_kafka_poll(producer_.get(), 0);
     FinishRestores();
+    PositionTasks();
     Tick(false);
     AnswerQueries();
   }

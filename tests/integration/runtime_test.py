@@ -1342,15 +1342,16 @@ def test_kafka_exactly_once_across_kill9_and_broker_restart(env):
     for i in range(3):
         w = ws[i % 2]  # each worker once at least
         # In mid-stream: it has committed, reads, and holds an open
-        # transaction with records in it (a worker between transactions, or
-        # caught up, holds none: its kill would show nothing). The short
-        # sleep lets those records reach the broker (linger.ms is 5).
+        # transaction whose records the brokers hold already (a worker
+        # between transactions, or caught up, holds none, and records still
+        # in its own queue die with it: either kill would show nothing; on a
+        # busy machine a produce can take longer than any fixed sleep).
         def working(m):
             return (metric_sum(m, "cxstream_commits_total") >= 1 and
                     metric_sum(m, "cxstream_records_consumed_total") >= 200 and
-                    metric_sum(m, "cxstream_transaction_open_records") >= 20)
+                    metric_sum(m, "cxstream_transaction_delivered_records") >= 20)
         wait_for(f"{w.name} to work in an open transaction", lambda: working(w.metrics()), 90, interval=0.02)
-        time.sleep(rng.uniform(0.02, 0.1))
+        time.sleep(rng.uniform(0.0, 0.05))
         kills.append((w.name, int(metric_sum(w.metrics(), "cxstream_records_consumed_total"))))
         w.kill9()
         if i == 1:
