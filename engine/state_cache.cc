@@ -443,6 +443,7 @@ processors::StateObject* StateCache::Find(std::string_view owner, std::string_vi
     if (!r->object) return nullptr;
     Charge(*r);
   }
+  processors::ObjectHome::Set(*r->object, n, static_cast<std::uint32_t>(r - n->second.records.data()));
   return r->object.get();
 }
 
@@ -458,6 +459,7 @@ processors::StateObject* StateCache::Add(std::string_view owner, std::string_vie
   // Replaced: what was last saved stays the comparison, the object is new.
   if (r.object) released_.push_back(std::move(r.object));
   r.object = std::move(object);
+  processors::ObjectHome::Set(*r.object, n, static_cast<std::uint32_t>(&r - n->second.records.data()));
   r.stale = false;
   Charge(r);
   return r.object.get();
@@ -467,10 +469,36 @@ bool StateCache::MarkChanged(std::string_view owner, std::string_view name) {
   Node* n = Cached(owner);
   Record* r = n == nullptr ? nullptr : FindRecord(n->second, name);
   if (r == nullptr || !r->object) return false;
-  r->stale = true;
-  MarkDirty(n);
-  Charge(*r);  // the object may have grown: the budget follows it now, not at the write-back
+  MarkChanged(*n, *r);
   return true;
+}
+
+bool StateCache::MarkChanged(processors::StateObject& object) {
+  // The home is the owner's group (elements of an unordered_map keep their
+  // address), and where its record was when the object was last found;
+  // a record added to the group since then may have moved it: a scan of
+  // the pointers finds it again, without a name.
+  Node* n = static_cast<Node*>(processors::ObjectHome::Get(object));
+  if (n == nullptr) return false;
+  std::vector<Record>& records = n->second.records;
+  if (const std::uint32_t i = processors::ObjectHome::Index(object);
+      i < records.size() && records[i].object.get() == &object) {
+    MarkChanged(*n, records[i]);
+    return true;
+  }
+  for (Record& r : records) {
+    if (r.object.get() == &object) {
+      MarkChanged(*n, r);
+      return true;
+    }
+  }
+  return false;
+}
+
+void StateCache::MarkChanged(Node& n, Record& r) {
+  r.stale = true;
+  MarkDirty(&n);
+  Charge(r);  // the object may have grown: the budget follows it now, not at the write-back
 }
 
 void StateCache::Refresh(Record& r) {

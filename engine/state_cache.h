@@ -142,6 +142,9 @@ class StateCache {
   processors::StateObject* Add(std::string_view owner, std::string_view name,
                                std::unique_ptr<processors::StateObject> object, Status& error);
   bool MarkChanged(std::string_view owner, std::string_view name);
+  // The same for an object Find or Add gave since the last Trim, found
+  // through its home (its owner's group) rather than by owner and name.
+  bool MarkChanged(processors::StateObject& object);
 
   // Timers of an owner: setting one that exists, or cancelling one that
   // does not, changes nothing.
@@ -281,6 +284,7 @@ class StateCache {
   void ChargeGroup(Node& node);
   void Uncharge(std::size_t n);
   void MarkDirty(Node* node);
+  void MarkChanged(Node& node, Record& record);
   void MarkClean(Group& g);
   void WriteBack(Node& node);
   void DropGroup(Node* node);

@@ -97,7 +97,7 @@ class Task::Context final : public processors::ProcessorContext {
     if (task_.per_record_[current_index_]) {
       const std::string_view key = RecordKey(owner, name);
       if (auto it = task_.record_objects_.find(key); it != task_.record_objects_.end())
-        return it->second.object.get();
+        return it->second.object.get();  // its home is set
       auto r = task_.store_.Get(key);
       if (!r.ok()) {
         task_.Fail(r.status());
@@ -108,6 +108,7 @@ class Task::Context final : public processors::ProcessorContext {
       if (!o) return nullptr;
       RecordObject& kept = task_.record_objects_[std::string(key)];
       kept.object = std::move(o);
+      processors::ObjectHome::Set(*kept.object, &kept);
       return kept.object.get();
     }
     Status error;
@@ -120,6 +121,7 @@ class Task::Context final : public processors::ProcessorContext {
     if (task_.per_record_[current_index_]) {
       RecordObject& kept = task_.record_objects_[std::string(RecordKey(owner, name))];
       kept.object = std::move(object);
+      processors::ObjectHome::Set(*kept.object, &kept);
       return kept.object.get();
     }
     Status error;
@@ -127,13 +129,13 @@ class Task::Context final : public processors::ProcessorContext {
     if (!error.ok()) task_.Fail(error);
     return o;
   }
-  void MarkChanged(std::string_view owner, std::string_view name) override {
+  void MarkChanged(processors::StateObject& object) override {
     if (task_.per_record_[current_index_]) {
-      auto it = task_.record_objects_.find(RecordKey(owner, name));
-      if (it != task_.record_objects_.end()) it->second.changed = true;
+      // Kept in record_objects_, whose elements keep their address.
+      if (void* home = processors::ObjectHome::Get(object)) static_cast<RecordObject*>(home)->changed = true;
       return;
     }
-    task_.state_.MarkChanged(owner, Name(name));
+    task_.state_.MarkChanged(object);
   }
   void DeleteObject(std::string_view owner, std::string_view name) override {
     if (task_.per_record_[current_index_]) {

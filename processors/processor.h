@@ -54,6 +54,23 @@ class StateObject {
   // Heap and inline bytes the object holds, approximately: what the cache
   // charges to its budget.
   virtual std::size_t MemoryBytes() const = 0;
+
+ private:
+  friend struct ObjectHome;
+  // Where the task's cache keeps the object, so that MarkChanged finds its
+  // record without a lookup by owner and name: a place, and where in it
+  // the object last was (a hint). Set by the cache.
+  void* home_ = nullptr;
+  std::uint32_t home_index_ = 0;
+};
+// The task's access to StateObject's home (processors have none).
+struct ObjectHome {
+  static void* Get(const StateObject& o) { return o.home_; }
+  static std::uint32_t Index(const StateObject& o) { return o.home_index_; }
+  static void Set(StateObject& o, void* home, std::uint32_t index = 0) {
+    o.home_ = home;
+    o.home_index_ = index;
+  }
 };
 // What a string holds on the heap, for MemoryBytes: nothing while it fits
 // inline (15 bytes in libstdc++ on 64 bits).
@@ -87,10 +104,11 @@ class ProcessorContext {
   // Makes `object` the record `name` of `owner` (unsaved until MarkChanged).
   virtual StateObject* AddObject(std::string_view owner, std::string_view name,
                                  std::unique_ptr<StateObject> object) = 0;
-  // Records that the object changed, without comparing: its bytes are made
-  // once, when the task commits (or the cache writes it through), however
-  // many events changed it. The object must be in the cache.
-  virtual void MarkChanged(std::string_view owner, std::string_view name) = 0;
+  // Records that `object` (one FindObject or AddObject gave during this
+  // event) changed, without comparing: its bytes are made once, when the
+  // task commits (or the cache writes it through), however many events
+  // changed it. Costs no lookup: the object knows where it is kept.
+  virtual void MarkChanged(StateObject& object) = 0;
   virtual void DeleteObject(std::string_view owner, std::string_view name) = 0;
 
   // Event-time timers of this processor. Setting an existing timer again is
@@ -160,7 +178,7 @@ T* AddObject(ProcessorContext& ctx, std::string_view owner, std::string_view nam
 template <typename T>
 T* AddChanged(ProcessorContext& ctx, std::string_view owner, std::string_view name, T value) {
   T* o = AddObject(ctx, owner, name, std::make_unique<T>(std::move(value)));
-  ctx.MarkChanged(owner, name);
+  ctx.MarkChanged(*o);
   return o;
 }
 

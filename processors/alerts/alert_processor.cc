@@ -176,7 +176,7 @@ class AlertProcessor::Scope {
     if (s_->empty())
       ctx.DeleteObject(customer, kRecord);
     else
-      ctx.MarkChanged(customer, kRecord);
+      ctx.MarkChanged(*s_);
   }
 
   // What is kept, nullptr when nothing is.

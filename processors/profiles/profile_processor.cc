@@ -391,7 +391,7 @@ void ProfileProcessor::Save(std::string_view customer, Profile& p, Timestamp ts,
     ctx.SetTimer(p.emit_at, customer, kEmitTag);
   }
   // With an emission due already, whatever changed goes out with it.
-  ctx.MarkChanged(customer, kRecord);
+  ctx.MarkChanged(p);
 }
 
 void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
@@ -404,7 +404,7 @@ void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::stri
     p.emit_at = Timestamp::Min();
     ++p.version;
     ctx.Emit(Stream::kProfiles, std::string(owner), ToJson(p, owner, when));
-    ctx.MarkChanged(owner, kRecord);
+    ctx.MarkChanged(p);
     return;
   }
   if (tag == kExpireTag && when == p.expire_at) {
@@ -417,7 +417,7 @@ void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::stri
     }
     p.expire_at = p.last_activity + options_.retention;
     ctx.SetTimer(p.expire_at, owner, kExpireTag);
-    ctx.MarkChanged(owner, kRecord);
+    ctx.MarkChanged(p);
   }
 }
 

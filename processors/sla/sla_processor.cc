@@ -218,12 +218,12 @@ SlaProcessor::Clock* SlaProcessor::Load(std::string_view owner, std::string_view
   return FindObject<Clock>(ctx, owner, name);
 }
 
-void SlaProcessor::Changed(const Clock& c, ProcessorContext& ctx) { ctx.MarkChanged(c.customer_id, c.Key()); }
+void SlaProcessor::Changed(Clock& c, ProcessorContext& ctx) { ctx.MarkChanged(c); }
 
 void SlaProcessor::Save(std::string_view owner, const std::string& key, Subject* found, Subject& s,
                         ProcessorContext& ctx) {
   if (found != nullptr)
-    ctx.MarkChanged(owner, key);  // `s` is the cached object
+    ctx.MarkChanged(*found);  // `s` is the cached object
   else
     AddChanged(ctx, owner, key, std::move(s));
 }
@@ -590,7 +590,7 @@ void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, Proces
   }
   if (count != nullptr) {
     count->n = n;
-    ctx.MarkChanged("", name);
+    ctx.MarkChanged(*count);
   } else {
     AddChanged(ctx, "", name, OpenCount(n));
   }

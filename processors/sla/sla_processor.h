@@ -81,7 +81,7 @@ class SlaProcessor final : public Processor {
   // The clock `name` of `owner`, kept decoded by the task; nullptr when none.
   Clock* Load(std::string_view owner, std::string_view name, ProcessorContext& ctx);
   // The clock changed: its record is written when the task commits.
-  void Changed(const Clock& c, ProcessorContext& ctx);
+  void Changed(Clock& c, ProcessorContext& ctx);
   // The subject `s` at `key` changed: `found` is the cached object (then
   // `s` is it) or nullptr (then `s` becomes the record).
   void Save(std::string_view owner, const std::string& key, Subject* found, Subject& s, ProcessorContext& ctx);

@@ -290,7 +290,7 @@ void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, s
       s.slots = std::max<std::int64_t>(0, s.slots + f.slots);
       break;
   }
-  ctx.MarkChanged(queue, kStats);
+  ctx.MarkChanged(s);
 }
 
 void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
@@ -321,7 +321,7 @@ void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
       s.last_provisional = wm;
       EmitRecord(q, s, wm, /*provisional=*/true, ctx);
     }
-    if (s.Fields() != before) ctx.MarkChanged(q, kStats);
+    if (s.Fields() != before) ctx.MarkChanged(s);
   }
 }
 

@@ -138,7 +138,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
   // `c` changed: the cached record, or a new one.
   auto save = [&] {
     if (exists)
-      ctx.MarkChanged(e.customer_id, key);
+      ctx.MarkChanged(*found);
     else
       AddChanged(ctx, e.customer_id, key, std::move(local));
   };

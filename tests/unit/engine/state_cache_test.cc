@@ -252,6 +252,37 @@ TEST(StateCacheTest, AChangedObjectIsEncodedOnceAtTheFlush) {
   EXPECT_EQ(Get(*cache, "c3", "profile/p"), "undecodable");
 }
 
+// MarkChanged of an object finds its record through the object's home, also
+// after records added before it moved it; one the cache does not hold (a
+// replaced one, one never added) is not marked.
+TEST(StateCacheTest, AnObjectIsMarkedChangedThroughItsHome) {
+  auto store = state::NewMemoryStore();
+  auto cache = Open(*store);
+  Status error;
+  auto* z = static_cast<Text*>(cache->Add("c1", "sla/z", std::make_unique<Text>("z"), error));
+  // Added in name order before it, each moves z's record one place on.
+  for (const char* n : {"sla/a", "sla/b", "sla/c"}) cache->Add("c1", n, std::make_unique<Text>(n), error);
+  auto* b = Find(*cache, "c1", "sla/b");
+  z->value = "z2";
+  EXPECT_TRUE(cache->MarkChanged(*z));
+  b->value = "b2";
+  EXPECT_TRUE(cache->MarkChanged(*b));
+  auto* replaced = static_cast<Text*>(cache->Add("c1", "sla/c", std::make_unique<Text>("c2"), error));
+  Text stranger("s");
+  EXPECT_FALSE(cache->MarkChanged(stranger));
+  ASSERT_TRUE(error.ok());
+  cache->Flush();
+  ASSERT_TRUE(store->Commit().ok());
+  // Only what was marked is saved: z and b, not the added-and-unmarked.
+  EXPECT_EQ(StoredOwner(*store, "c1").records,
+            (std::vector<OwnerRecord>{{"sla/b", "b2"}, {"sla/z", "z2"}}));
+  EXPECT_TRUE(cache->MarkChanged(*replaced));
+  cache->Flush();
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(StoredOwner(*store, "c1").records,
+            (std::vector<OwnerRecord>{{"sla/b", "b2"}, {"sla/c", "c2"}, {"sla/z", "z2"}}));
+}
+
 TEST(StateCacheTest, ForEachWalksInNameOrderWhileTheCallerChangesRecords) {
   auto store = state::NewMemoryStore();
   auto cache = Open(*store);

@@ -314,7 +314,7 @@ class PerRecordCounter final : public processors::Processor {
     Count* c = processors::FindObject<Count>(ctx, e.customer_id, "n");
     if (c == nullptr) c = processors::AddObject(ctx, e.customer_id, "n", std::make_unique<Count>());
     ++c->n;
-    ctx.MarkChanged(e.customer_id, "n");
+    ctx.MarkChanged(*c);
   }
   void OnTimer(Timestamp, std::string_view, std::string_view, processors::ProcessorContext&) override {}
 };
