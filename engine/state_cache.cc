@@ -285,11 +285,17 @@ Status StateCache::RebuildIndex() {
 
 StateCache::Node* StateCache::Cached(std::string_view owner) {
   if (last_ != nullptr && last_->first == owner) return last_;
-  key_.assign(owner);
-  auto it = groups_.find(key_);
-  if (it == groups_.end()) return nullptr;
-  Node* node = &*it;
-  if (it->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second.lru);
+  Node* node = nullptr;
+  if (previous_ != nullptr && previous_->first == owner) {
+    node = previous_;
+  } else {
+    key_.assign(owner);
+    auto it = groups_.find(key_);
+    if (it == groups_.end()) return nullptr;
+    node = &*it;
+  }
+  if (node->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, node->second.lru);
+  previous_ = last_;
   last_ = node;
   return node;
 }
@@ -311,6 +317,7 @@ StateCache::Node* StateCache::Load(std::string_view owner, Status& error) {
   Group& g = node->second;
   lru_.push_front(node);
   g.lru = lru_.begin();
+  previous_ = last_;
   last_ = node;
   if (const std::optional<std::string>& bytes = stored.value()) {
     Reader r(*bytes);
@@ -845,6 +852,7 @@ void StateCache::DropGroup(Node* node) {
   MarkClean(g);
   lru_.erase(g.lru);
   if (last_ == node) last_ = nullptr;
+  if (previous_ == node) previous_ = nullptr;
   groups_.erase(groups_.find(node->first));
 }
 

@@ -294,7 +294,11 @@ class StateCache {
   std::vector<std::string> processors_;
   std::vector<std::string> encoded_processors_;  // PutString of each name: the timer order
   Groups groups_;
-  Node* last_ = nullptr;  // the group of the last call: most calls are for one owner in a row
+  // The groups of the last two owners called for: most calls are for one
+  // owner in a row, or alternate between a customer and the task's shared
+  // records (owner ""; the SLA's open counts).
+  Node* last_ = nullptr;
+  Node* previous_ = nullptr;
   std::list<Node*> lru_;  // most recently used first
   std::vector<Node*> dirty_;
   // Every index entry with when < front_end_ (Min: none known yet; Max:
