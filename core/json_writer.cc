@@ -47,17 +47,34 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
 // True when `s` has a byte JSON escapes (a control character, '"' or '\\')
 // or one that is not ASCII (checked as UTF-8 by AppendJsonString). Eight
 // bytes at a time.
+// Some byte of the word must be escaped.
+bool Escapable(std::uint64_t x) {
+  return (swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\')) != 0;
+}
+
 bool NeedsEscape(std::string_view s) {
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    const std::uint64_t x = swar::Load(s.data() + i);
-    if (swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\')) return true;
+  const std::size_t n = s.size();
+  const char* p = s.data();
+  if (n >= 8) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      if (Escapable(swar::Load(p + i))) return true;
+    // The tail as the last eight bytes, overlapping what was tested.
+    return i < n && Escapable(swar::Load(p + n - 8));
   }
-  for (; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return true;
+  // Shorter: one word holding every byte (some twice), the rest spaces.
+  std::uint64_t x = 0x2020202020202020ULL;
+  if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    x = a | std::uint64_t{b} << 32;
+  } else if (n > 0) {
+    x = (x << 24) | std::uint64_t{static_cast<unsigned char>(p[0])} |
+        std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+        std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
   }
-  return false;
+  return Escapable(x);
 }
 
 }  // namespace
