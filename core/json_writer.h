@@ -63,7 +63,7 @@ class JsonWriter {
   JsonWriter& EndObject() { return Close('}'); }
   JsonWriter& BeginArray() { return Open('['); }
   JsonWriter& EndArray() { return Close(']'); }
-  JsonWriter& Key(JsonKey k) {
+  [[gnu::always_inline]] JsonWriter& Key(JsonKey k) {
     // ,"key": in one copy.
     const std::string_view v = k.view();
     char* p = Room(v.size() + 4);
@@ -106,7 +106,7 @@ class JsonWriter {
   }
 
   // Key plus value shorthands.
-  JsonWriter& Field(JsonKey k, std::string_view v) { return Key(k).String(v); }
+  [[gnu::always_inline]] JsonWriter& Field(JsonKey k, std::string_view v) { return Key(k).String(v); }
   JsonWriter& Field(JsonKey k, const char* v) { return Key(k).String(v); }
   JsonWriter& Field(JsonKey k, std::int64_t v) { return Key(k).Int(v); }
   JsonWriter& Field(JsonKey k, int v) { return Key(k).Int(v); }
