@@ -52,7 +52,7 @@ bool Escapable(std::uint64_t x) {
   return (swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\')) != 0;
 }
 
-bool NeedsEscape(std::string_view s) {
+[[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
   const std::size_t n = s.size();
   const char* p = s.data();
   if (n >= 8) {
@@ -81,6 +81,11 @@ bool NeedsEscape(std::string_view s) {
 
 void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
+  if (!NeedsEscape(s)) {  // plain ASCII (ids, names, enums): one copy
+    out.append(s);
+    out.push_back('"');
+    return;
+  }
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);

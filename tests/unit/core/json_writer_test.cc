@@ -145,20 +145,26 @@ TEST(JsonWriterTest, ConstantAndDynamicKeysGiveTheSameBytes) {
 }
 
 TEST(JsonWriterTest, EveryByteThatNeedsEscapingIsFoundWhereverItStands) {
-  // The writer looks for such bytes eight at a time: each one, at every
-  // place in strings of 1 to 24 bytes, must give what the byte-wise
-  // escaper gives.
+  // The writer and AppendJsonString look for such bytes eight at a time
+  // and copy a string without one as it is: each one, at every place in
+  // strings of 1 to 24 bytes, must be escaped (the output is not the
+  // string between quotes), its neighbours (space, '~') must not, and both
+  // must give the same bytes.
   for (const char special : {'"', '\\', '\n', '\x01', '\x1f', '\x7f', '\xc3', '\xff', ' ', '~'}) {
+    const bool plain = special == ' ' || special == '~' || special == '\x7f';
     for (std::size_t len = 1; len <= 24; ++len) {
       for (std::size_t at = 0; at < len; ++at) {
         std::string s(len, 'a');
         s[at] = special;
         JsonWriter w;
         w.String(s);
-        std::string want;
-        AppendJsonString(s, want);
-        ASSERT_EQ(w.str(), want) << "byte " << static_cast<int>(static_cast<unsigned char>(special)) << " at " << at
-                                 << " of " << len;
+        std::string appended;
+        AppendJsonString(s, appended);
+        const std::string quoted = '"' + s + '"';
+        ASSERT_EQ(w.str(), appended) << "byte " << static_cast<int>(static_cast<unsigned char>(special)) << " at "
+                                     << at << " of " << len;
+        ASSERT_EQ(w.str() == quoted, plain) << "byte " << static_cast<int>(static_cast<unsigned char>(special))
+                                            << " at " << at << " of " << len;
       }
     }
   }
