@@ -1,6 +1,7 @@
 #include "engine/task.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/encoding.h"
 #include "core/hash.h"
@@ -57,7 +58,9 @@ std::string SourceWmKey(std::uint32_t source) {
 
 class Task::Context final : public processors::ProcessorContext {
  public:
-  explicit Context(Task& task) : task_(task) {}
+  explicit Context(Task& task) : task_(task) {
+    for (const auto& p : task_.processors_) prefixes_.push_back(std::string(p->name()) + "/");
+  }
 
   void set_current(std::size_t index) {
     current_index_ = index;
@@ -237,10 +240,13 @@ class Task::Context final : public processors::ProcessorContext {
   // ("<processor>/<name>"), in a buffer kept between calls: no allocation
   // once it is big enough. Valid until the next call.
   std::string_view Name(std::string_view name) {
-    name_.assign(current_->name());
-    name_.push_back('/');
-    name_.append(name);
-    return name_;
+    const std::string& prefix = prefixes_[current_index_];
+    const std::size_t n = prefix.size() + name.size();
+    if (full_name_.size() < n) full_name_.resize(std::max(n, 2 * full_name_.size()));
+    char* p = full_name_.data();
+    std::memcpy(p, prefix.data(), prefix.size());
+    std::memcpy(p + prefix.size(), name.data(), name.size());
+    return {p, n};
   }
   // The store key of a per-record processor's record (Processor::StateLayout).
   std::string_view RecordKey(std::string_view owner, std::string_view name) {
@@ -253,6 +259,10 @@ class Task::Context final : public processors::ProcessorContext {
   processors::Processor* current_ = nullptr;
   std::size_t current_index_ = 0;
   std::string name_;
+  // Name's: each processor's "<name>/", and the buffer it writes into
+  // (its size is its room, not what the last name used).
+  std::vector<std::string> prefixes_;
+  std::string full_name_;
 };
 
 Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
