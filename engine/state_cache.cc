@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/encoding.h"
+#include "core/swar.h"
 
 namespace cx::engine {
 namespace {
@@ -35,20 +36,31 @@ void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
 }
 
 // A record name's hash for lookups within an owner (never stored): eight
-// bytes at a time.
+// bytes at a time, the tail as the last eight (overlapping) or, in a name
+// shorter than that, as two overlapping four-byte words.
 std::uint32_t NameHash(std::string_view s) {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
-  std::uint64_t h = s.size() * kMul;
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
+  const std::size_t n = s.size();
+  const char* p = s.data();
+  std::uint64_t h = n * kMul;
+  auto mix = [&](std::uint64_t x) {
     h = (h ^ x) * kMul;
     h ^= h >> 29;
+  };
+  if (n >= 8) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) mix(swar::Load(p + i));
+    if (i < n) mix(swar::Load(p + n - 8));
+  } else if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    mix(a | std::uint64_t{b} << 32);
+  } else if (n > 0) {
+    mix(std::uint64_t{static_cast<unsigned char>(p[0])} | std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+        std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16);
   }
-  std::uint64_t tail = 0;
-  for (std::size_t k = 0; i < s.size(); ++i, k += 8) tail |= std::uint64_t{static_cast<unsigned char>(s[i])} << k;
-  h = (h ^ tail) * kMul;
+  h *= kMul;
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
@@ -283,8 +295,7 @@ Status StateCache::RebuildIndex() {
 // ---------------------------------------------------------------------------
 // Owners
 
-StateCache::Node* StateCache::Cached(std::string_view owner) {
-  if (last_ != nullptr && last_->first == owner) return last_;
+StateCache::Node* StateCache::CachedSlow(std::string_view owner) {
   Node* node = nullptr;
   if (previous_ != nullptr && previous_->first == owner) {
     node = previous_;
@@ -300,8 +311,8 @@ StateCache::Node* StateCache::Cached(std::string_view owner) {
   return node;
 }
 
-StateCache::Node* StateCache::Load(std::string_view owner, Status& error) {
-  if (Node* n = Cached(owner)) {
+StateCache::Node* StateCache::LoadSlow(std::string_view owner, Status& error) {
+  if (Node* n = CachedSlow(owner)) {
     ++stats_.hits;
     return n;
   }

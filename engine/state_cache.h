@@ -30,6 +30,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <list>
 #include <memory>
@@ -244,9 +245,22 @@ class StateCache {
 
   // The owner's group, loaded from the store on a miss (an absent owner
   // gets an empty group); nullptr when the store failed.
-  Node* Load(std::string_view owner, Status& error);
+  Node* Load(std::string_view owner, Status& error) {
+    if (IsLast(owner)) {
+      ++stats_.hits;
+      return last_;
+    }
+    return LoadSlow(owner, error);
+  }
+  Node* LoadSlow(std::string_view owner, Status& error);
   // The cached group, or nullptr.
-  Node* Cached(std::string_view owner);
+  Node* Cached(std::string_view owner) { return IsLast(owner) ? last_ : CachedSlow(owner); }
+  Node* CachedSlow(std::string_view owner);
+  // The owner of the last call: inline, as most calls are.
+  bool IsLast(std::string_view owner) const {
+    return last_ != nullptr && last_->first.size() == owner.size() &&
+           std::memcmp(last_->first.data(), owner.data(), owner.size()) == 0;
+  }
   // The index of a processor's name (a name this task does not run is added:
   // its timers fire to nobody).
   std::size_t ProcessorIndex(std::string_view name);
