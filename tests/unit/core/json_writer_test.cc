@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cfloat>
+#include <charconv>
+#include <cstdint>
+#include <limits>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -142,6 +145,21 @@ TEST(JsonWriterTest, ConstantAndDynamicKeysGiveTheSameBytes) {
   JsonWriter c;
   c.BeginObject().DynamicKey("a\"b").Int(1).EndObject();
   EXPECT_EQ(c.str(), R"({"a\"b":1})");
+}
+
+// Integers are written as std::to_chars writes them, at the edges of
+// their digit counts and of their range.
+TEST(JsonWriterTest, IntegersAreWrittenAsToCharsWritesThem) {
+  for (std::int64_t v : {std::int64_t{0}, std::int64_t{1}, std::int64_t{9}, std::int64_t{10}, std::int64_t{42},
+                         std::int64_t{99}, std::int64_t{100}, std::int64_t{101}, std::int64_t{-1}, std::int64_t{-10},
+                         std::int64_t{-99}, std::int64_t{-100}, std::numeric_limits<std::int64_t>::max(),
+                         std::numeric_limits<std::int64_t>::min()}) {
+    JsonWriter w;
+    w.Int(v);
+    char want[24];
+    const auto r = std::to_chars(want, want + sizeof want, v);
+    EXPECT_EQ(w.str(), std::string_view(want, static_cast<std::size_t>(r.ptr - want))) << v;
+  }
 }
 
 TEST(JsonWriterTest, EveryByteThatNeedsEscapingIsFoundWhereverItStands) {
