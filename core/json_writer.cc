@@ -62,19 +62,8 @@ bool Escapable(std::uint64_t x) {
     // The tail as the last eight bytes, overlapping what was tested.
     return i < n && Escapable(swar::Load(p + n - 8));
   }
-  // Shorter: one word holding every byte (some twice), the rest spaces.
-  std::uint64_t x = 0x2020202020202020ULL;
-  if (n >= 4) {
-    std::uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);
-    x = a | std::uint64_t{b} << 32;
-  } else if (n > 0) {
-    x = (x << 24) | std::uint64_t{static_cast<unsigned char>(p[0])} |
-        std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-        std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
-  }
-  return Escapable(x);
+  // Shorter: one word holding every byte, the rest spaces (never escaped).
+  return Escapable(swar::LoadShort(p, n, 0x2020202020202020ULL));
 }
 
 }  // namespace

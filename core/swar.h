@@ -3,6 +3,7 @@
 // whether any byte of the word qualifies (not which one).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -28,5 +29,21 @@ inline std::uint64_t Equal(std::uint64_t x, std::uint8_t b) {
 }
 // A byte of 0x80 or above (not ASCII).
 inline std::uint64_t High(std::uint64_t x) { return x & kHigh; }
+
+// Every byte of a string shorter than a word (n < 8) in one word, some of
+// them twice, the rest of the word from `fill` (all of it when n is 0): two
+// overlapping four-byte loads, or the first, middle and last bytes.
+inline std::uint64_t LoadShort(const char* p, std::size_t n, std::uint64_t fill) {
+  if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    return a | std::uint64_t{b} << 32;
+  }
+  if (n == 0) return fill;
+  return fill << 24 | std::uint64_t{static_cast<unsigned char>(p[0])} |
+         std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
+         std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
+}
 
 }  // namespace cx::swar

@@ -36,8 +36,8 @@ void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
 }
 
 // A record name's hash for lookups within an owner (never stored): eight
-// bytes at a time, the tail as the last eight (overlapping) or, in a name
-// shorter than that, as two overlapping four-byte words.
+// bytes at a time, the tail as the last eight (overlapping), a name shorter
+// than that as one word (swar::LoadShort).
 std::uint32_t NameHash(std::string_view s) {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
   const std::size_t n = s.size();
@@ -51,14 +51,8 @@ std::uint32_t NameHash(std::string_view s) {
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8) mix(swar::Load(p + i));
     if (i < n) mix(swar::Load(p + n - 8));
-  } else if (n >= 4) {
-    std::uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);
-    mix(a | std::uint64_t{b} << 32);
   } else if (n > 0) {
-    mix(std::uint64_t{static_cast<unsigned char>(p[0])} | std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
-        std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16);
+    mix(swar::LoadShort(p, n, 0));
   }
   h *= kMul;
   return static_cast<std::uint32_t>(h ^ (h >> 32));
