@@ -36,19 +36,26 @@ class FileSink final : public OutputSink {
       if (r.value) repartitioned_.push_back(std::move(*r.value));
       return;
     }
-    auto& f = files_[static_cast<int>(r.stream)];
+    const auto i = static_cast<std::size_t>(r.stream);
+    std::string& b = buffers_[i];
     if (r.value) {
-      f << *r.value << '\n';
+      b.append(*r.value);
     } else {
-      std::string line = "{\"key\":";
-      AppendJsonString(r.key, line);
-      line += ",\"value\":null}";
-      f << line << '\n';
+      b.append("{\"key\":");
+      AppendJsonString(r.key, b);
+      b.append(",\"value\":null}");
     }
+    b.push_back('\n');
+    if (b.size() >= kBufferBytes) Write(i);
   }
-  std::vector<std::string> TakeRepartitioned() { return std::exchange(repartitioned_, {}); }
+  // Hands over what was sent to the next stage since the last call.
+  void TakeRepartitioned(std::vector<std::string>& out) {
+    out.clear();
+    out.swap(repartitioned_);
+  }
 
   Status Close() {
+    for (std::size_t i = 0; i < files_.size(); ++i) Write(i);
     for (auto& f : files_) {
       f.flush();
       if (!f) return Status::IoError("writing replay output failed");
@@ -58,7 +65,15 @@ class FileSink final : public OutputSink {
   }
 
  private:
+  // Lines are gathered per stream and written a buffer at a time.
+  static constexpr std::size_t kBufferBytes = 1 << 16;
+  void Write(std::size_t i) {
+    files_[i].write(buffers_[i].data(), static_cast<std::streamsize>(buffers_[i].size()));
+    buffers_[i].clear();
+  }
+
   std::array<std::ofstream, kContractStreamCount> files_;
+  std::array<std::string, kContractStreamCount> buffers_;
   std::vector<std::string> repartitioned_;
 };
 
@@ -136,12 +151,14 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   if (Status s = task.Open(); !s.ok()) return s;
   // Feeds what the task sent to the next stage back to it, as the
   // repartition topic would, before the next input record.
+  std::vector<std::string> looped;
+  InputRecord looped_rec;
+  looped_rec.input = 1;
   auto loop = [&] {
-    for (const std::string& v : sink.TakeRepartitioned()) {
-      InputRecord rec;
-      rec.value = v;
-      rec.input = 1;
-      task.Process(rec);
+    sink.TakeRepartitioned(looped);
+    for (const std::string& v : looped) {
+      looped_rec.value = v;
+      task.Process(looped_rec);
     }
   };
   // "Now" for the future check (docs/replay.md#time): when the data was
@@ -153,7 +170,9 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
 
   ReplaySummary summary;
   std::string line;
+  InputRecord rec;
   for (std::size_t i = 0; i < ins.size(); ++i) {
+    rec.source.file = options.inputs[i];
     std::int64_t n = 0;
     while (std::getline(ins[i], line)) {
       ++n;
@@ -161,9 +180,7 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
       if (line.find_first_not_of(" \t") == std::string::npos)
         continue;  // blank lines separate, carry nothing
       ++summary.lines;
-      InputRecord rec;
       rec.value = line;
-      rec.source.file = options.inputs[i];
       rec.source.line = n;
       task.Process(rec);
       loop();
