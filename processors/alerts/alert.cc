@@ -15,8 +15,13 @@ namespace {
 constexpr std::uint8_t kFormat = 2;
 
 // Appends the member `"key":` to `members` (a comma first unless empty).
+// The first one makes room for what an alert's labels or details usually
+// hold (128 to 256 bytes), so that adding them grows the string once.
 void AppendKey(std::string_view key, std::string& members) {
-  if (!members.empty()) members.push_back(',');
+  if (members.empty())
+    members.reserve(256);
+  else
+    members.push_back(',');
   AppendJsonString(key, members);
   members.push_back(':');
 }
