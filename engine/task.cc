@@ -300,6 +300,12 @@ Result<std::optional<std::string>> Task::ReadState(std::string_view processor, s
     std::string key;
     RecordKeyPrefix(owner, processor, key);
     key.append(name);
+    // A record kept decoded since the last commit is newer than the store.
+    if (auto it = record_objects_.find(key); it != record_objects_.end()) {
+      std::string bytes;
+      it->second.object->EncodeTo(bytes);
+      return std::optional<std::string>(std::move(bytes));
+    }
     return store_.Get(key);
   }
   std::string full(processor);

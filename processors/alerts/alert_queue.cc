@@ -23,8 +23,9 @@ constexpr std::string_view kIndex = "q/";  // owner "": queues with held alerts 
 // What the stage keeps per queue (record "storm"): the storm, and when the
 // next held breach is due. Small and of fixed size whatever the storm's
 // size: the breaches of the window are kept only while fewer than
-// storm_count of them make no storm yet.
-struct QueueAlerts {
+// storm_count of them make no storm yet. Kept decoded between the records
+// of a commit interval (FindObject), written once when the task commits.
+struct QueueAlerts final : StateObject {
   bool active = false;
   std::string key;                    // the active storm alert's dedup_key
   std::vector<Timestamp> recent;      // no storm active: breaches within the window (< storm_count)
@@ -46,8 +47,7 @@ struct QueueAlerts {
     open_grouped = 0;
     last_cleared = Timestamp::Min();
   }
-  std::string Encode() const {
-    std::string v;
+  void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kFormat));
     v.push_back(active ? 1 : 0);
     PutString(v, key);
@@ -57,7 +57,14 @@ struct QueueAlerts {
     PutVarintSigned(v, open_grouped);
     PutVarintSigned(v, last_cleared.ms);
     PutVarintSigned(v, next_release.ms);
-    return v;
+  }
+  std::size_t MemoryBytes() const override {
+    return sizeof(QueueAlerts) + HeapBytes(key) + recent.capacity() * sizeof(Timestamp);
+  }
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto s = std::make_unique<QueueAlerts>();
+    if (!s->Decode(in)) return nullptr;
+    return s;
   }
   bool Decode(std::string_view in) {
     Reader r(in);
@@ -79,12 +86,28 @@ struct QueueAlerts {
 
 namespace {
 
-// Writes the queue's record back; an empty one is deleted (if it was there).
-void Save(std::string_view queue, const QueueAlerts& s, bool stored, ProcessorContext& ctx) {
-  if (!s.Empty())
-    ctx.Put(queue, "storm", s.Encode());
-  else if (stored)
-    ctx.Delete(queue, "storm");
+constexpr std::string_view kStorm = "storm";
+
+// The queue's record while one fact or watermark is handled: the cached
+// object when there is one, else a new one that Save adds.
+struct QueueScope {
+  QueueAlerts* found;
+  QueueAlerts local;
+  QueueAlerts& s;
+  QueueScope(std::string_view queue, ProcessorContext& ctx)
+      : found(FindObject<QueueAlerts>(ctx, queue, kStorm)), s(found != nullptr ? *found : local) {}
+};
+
+// Marks the queue's record changed, adds it, or deletes it when empty. The
+// last use of the record in a call (a deleted one is gone).
+void Save(std::string_view queue, QueueScope& q, ProcessorContext& ctx) {
+  if (q.s.Empty()) {
+    if (q.found != nullptr) ctx.DeleteObject(queue, kStorm);
+  } else if (q.found != nullptr) {
+    ctx.MarkChanged(*q.found);
+  } else {
+    AddChanged(ctx, queue, kStorm, std::move(q.local));
+  }
 }
 
 // Records `a` as grouped under the active storm `s` (the caller stores s).
@@ -96,14 +119,23 @@ void Group(std::string_view queue, Alert& a, QueueAlerts& s, ProcessorContext& c
 
 // Names ordered by release time: 16 hex digits of the biased milliseconds.
 std::string HeldName(Timestamp release, std::string_view dedup) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(static_cast<std::uint64_t>(release.ms) ^ (1ull << 63)));
-  return "held/" + std::string(hex) + "/" + std::string(dedup);
+  constexpr std::string_view kHeld = "held/";
+  std::string name;
+  name.reserve(kHeld.size() + 17 + dedup.size());
+  name.append(kHeld);
+  const std::uint64_t biased = static_cast<std::uint64_t>(release.ms) ^ (1ull << 63);
+  for (int shift = 60; shift >= 0; shift -= 4) name.push_back("0123456789abcdef"[(biased >> shift) & 0xF]);
+  name.push_back('/');
+  name.append(dedup);
+  return name;
 }
 Timestamp ReleaseOf(std::string_view held_name) {
-  const std::string hex(held_name.substr(5, 16));
-  return Timestamp{static_cast<std::int64_t>(std::strtoull(hex.c_str(), nullptr, 16) ^ (1ull << 63))};
+  std::uint64_t biased = 0;
+  for (char c : held_name.substr(5, 16)) {
+    const int digit = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+    biased = biased << 4 | static_cast<std::uint64_t>(digit & 0xF);
+  }
+  return Timestamp{static_cast<std::int64_t>(biased ^ (1ull << 63))};
 }
 
 std::string Minutes(DurationMs d) {
@@ -132,11 +164,10 @@ void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std:
     ctx.Emit(Stream::kAlerts, a.dedup_key, std::nullopt);
     return;
   }
-  QueueAlerts s;
-  const auto stored = ctx.Get(queue, "storm");
-  if (stored) s.Decode(*stored);
+  QueueScope q(queue, ctx);
+  QueueAlerts& s = q.s;
   bool changed = Advance(queue, ts, s, ctx);
-  auto save = [&] { Save(queue, s, stored.has_value(), ctx); };
+  auto save = [&] { Save(queue, q, ctx); };
 
   if (a.action == "resolve") {
     // Still held: the condition cleared within the group wait, before
@@ -280,11 +311,11 @@ void AlertQueueStage::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
   ctx.ForEach("", kIndex,
               [&](std::string_view name, std::string_view) { queues.emplace_back(name.substr(2)); });
   for (const std::string& queue : queues) {
-    QueueAlerts s;
-    const auto stored = ctx.Get(queue, "storm");
-    if (stored) s.Decode(*stored);
-    if (Advance(queue, wm, s, ctx)) Save(queue, s, stored.has_value(), ctx);
-    if (s.next_release == Timestamp::Max() && !s.active) ctx.Delete("", std::string(kIndex) + queue);
+    QueueScope q(queue, ctx);
+    const bool changed = Advance(queue, wm, q.s, ctx);
+    const bool idle = q.s.next_release == Timestamp::Max() && !q.s.active;
+    if (changed) Save(queue, q, ctx);
+    if (idle) ctx.Delete("", std::string(kIndex) + queue);
   }
 }
 
