@@ -14,7 +14,7 @@ class MemoryStore final : public Store {
     if (const std::optional<std::string>* p = pending_.Find(key)) return *p;
     auto it = committed_.find(key);
     if (it == committed_.end()) return std::optional<std::string>();
-    return std::optional<std::string>(it->second);
+    return it->second;
   }
   void Put(std::string_view key, std::string_view value) override { pending_.Put(key, value); }
   void Delete(std::string_view key) override { pending_.Delete(key); }
@@ -32,7 +32,7 @@ class MemoryStore final : public Store {
         if (p->second && !fn(p->first, *p->second)) break;
         ++p;
       } else {
-        if (!fn(c->first, c->second)) break;
+        if (!fn(c->first, *c->second)) break;
         ++c;
       }
     }
@@ -40,11 +40,14 @@ class MemoryStore final : public Store {
   }
   Status Commit() override {
     PruneDeletes();
-    pending_.Drain([&](std::string&& k, std::optional<std::string>&& v) {
-      if (v)
-        committed_.insert_or_assign(std::move(k), std::move(*v));
-      else
-        committed_.erase(k);
+    // Each written key's node moves into the committed map as it is.
+    pending_.DrainNodes([&](PendingWrites::Map::node_type&& node) {
+      if (!node.mapped()) {
+        committed_.erase(node.key());
+        return;
+      }
+      auto r = committed_.insert(std::move(node));
+      if (!r.inserted) r.position->second.swap(r.node.mapped());  // the old value goes with the node
     });
     return Status::Ok();
   }
@@ -61,7 +64,9 @@ class MemoryStore final : public Store {
     pending_.PruneDeletes([&](std::string_view key) { return committed_.find(key) == committed_.end(); });
   }
 
-  std::map<std::string, std::string, std::less<>> committed_;
+  // The committed values (always engaged): the pending map's type, so that a
+  // commit moves nodes instead of copying keys and values.
+  PendingWrites::Map committed_;
   PendingWrites pending_;
 };
 

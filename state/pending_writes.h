@@ -71,15 +71,13 @@ class PendingWrites {
   // Bytes held: keys, final values and the two containers' nodes.
   std::size_t bytes() const { return bytes_; }
 
-  // Calls fn(key, final value or nullopt) in key order, handing over the
-  // strings (no copy), and clears.
+  // Hands over each written key's map node, in key order (no copy and no
+  // allocation: a store whose committed map has the same type takes the
+  // node as it is), and clears.
   template <typename Fn>
-  void Drain(Fn&& fn) {
+  void DrainNodes(Fn&& fn) {
     index_.clear();
-    while (!ordered_.empty()) {
-      auto node = ordered_.extract(ordered_.begin());
-      fn(std::move(node.key()), std::move(node.mapped()));
-    }
+    while (!ordered_.empty()) fn(ordered_.extract(ordered_.begin()));
     Clear();
   }
 
