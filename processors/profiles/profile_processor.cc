@@ -438,8 +438,9 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   };
   // GMV: paid minus refunded, per currency (in currency order: both maps
   // are), and in the base currency for the currencies with a rate.
-  std::vector<std::pair<std::string_view, double>> gmv;
-  gmv.reserve(p.paid_amount.size() + p.refunded_amount.size());
+  // Reused from profile to profile (a customer has a currency or two).
+  thread_local std::vector<std::pair<std::string_view, double>> gmv;
+  gmv.clear();
   {
     auto paid = p.paid_amount.begin(), refunded = p.refunded_amount.begin();
     while (paid != p.paid_amount.end() || refunded != p.refunded_amount.end()) {
@@ -487,11 +488,21 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
     w.TimeField("first_order_at", p.first_order).TimeField("last_order_at", p.last_order);
   else
     w.Key("first_order_at").Null().Key("last_order_at").Null();
-  std::vector<std::pair<std::string_view, std::int64_t>> cats(p.categories.begin(), p.categories.end());
-  std::stable_sort(cats.begin(), cats.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  // The three largest counts, ties in category order (as a stable sort by
+  // count would put them): a category goes before the first kept one it
+  // exceeds.
+  std::array<std::pair<std::string_view, std::int64_t>, 3> top;
+  std::size_t n_top = 0;
+  for (const auto& [name, count] : p.categories) {
+    std::size_t at = 0;
+    while (at < n_top && top[at].second >= count) ++at;
+    if (at == top.size()) continue;
+    if (n_top < top.size()) ++n_top;
+    for (std::size_t i = n_top - 1; i > at; --i) top[i] = top[i - 1];
+    top[at] = {name, count};
+  }
   w.Key("top_categories").BeginArray();
-  for (std::size_t i = 0; i < cats.size() && i < 3; ++i) w.String(cats[i].first);
+  for (std::size_t i = 0; i < n_top; ++i) w.String(top[i].first);
   w.EndArray().EndObject();
 
   std::int64_t c7 = 0, c30 = 0, c90 = 0;
@@ -635,8 +646,14 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
     if (fa.weight * fa.value >= 0.001) listed[n_listed++] = {fa.weight * fa.value, fa.name};
   }
   const std::span<std::pair<double, const char*>> contributions(listed.data(), n_listed);
-  std::stable_sort(contributions.begin(), contributions.end(),
-                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  // Largest first, ties in the factors' order: an insertion sort (stable,
+  // and no buffer for seven entries).
+  for (std::size_t i = 1; i < contributions.size(); ++i) {
+    const auto x = contributions[i];
+    std::size_t j = i;
+    for (; j > 0 && contributions[j - 1].first < x.first; --j) contributions[j] = contributions[j - 1];
+    contributions[j] = x;
+  }
   w.Key("scores").BeginObject();
   if (recency_days >= 0)
     w.Field("recency_days", recency_days);
