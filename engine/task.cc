@@ -224,6 +224,7 @@ class Task::Context final : public processors::ProcessorContext {
     PutVarint(v, static_cast<std::uint64_t>(o.source_id));
     PutVarint(v, static_cast<std::uint64_t>(task_.current_input_));
     PutVarintSigned(v, task_.current_position_);
+    if (task_.sub_from_timer_) task_.SubFromTimer();
     PutVarint(v, task_.repartition_sub_++);
     PutVarintSigned(v, ts.ms);
     PutString(v, key);
@@ -465,6 +466,7 @@ void Task::Apply(const Pending& p) {
   current_input_ = p.input;
   current_position_ = p.position;
   repartition_sub_ = 0;
+  sub_from_timer_ = false;
   if (IsDuplicate(p.event)) {
     ++stats_.duplicates;
     return;
@@ -786,9 +788,15 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
   state_.Trim();
 }
 
+void Task::SubFromTimer() {
+  sub_from_timer_ = false;
+  std::string identity;
+  identity.assign(processors_[due_.processor]->name()).append(1, '/').append(due_.owner).append(1, '/').append(due_.tag);
+  repartition_sub_ = static_cast<std::uint32_t>(StableHash64(identity)) << 4;
+}
+
 void Task::FireTimersUpTo(Timestamp limit) {
   Status error;
-  std::string identity;
   while (error_.ok() && state_.PopDue(limit, due_, error)) {
     ++stats_.timers_fired;
     if (due_.processor >= processors_.size()) continue;  // of a processor this task no longer runs
@@ -799,8 +807,7 @@ void Task::FireTimersUpTo(Timestamp limit) {
     // again after a restart sends copies the next stage recognises.
     current_input_ = options_.inputs;
     current_position_ = due_.when.ms;
-    identity.assign(p.name()).append(1, '/').append(due_.owner).append(1, '/').append(due_.tag);
-    repartition_sub_ = static_cast<std::uint32_t>(StableHash64(identity)) << 4;
+    sub_from_timer_ = true;  // SubFromTimer, when the timer repartitions something
     ctx_->set_current(due_.processor);
     p.OnTimer(due_.when, due_.owner, due_.tag, *ctx_);
     firing_.reset();

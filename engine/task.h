@@ -239,6 +239,9 @@ class Task {
   void ApplyWaiting(Timestamp up_to);
   // Fires the timers due at or before `limit`, in deadline order.
   void FireTimersUpTo(Timestamp limit);
+  // repartition_sub_ of the timer firing (due_): from its identity, so that
+  // the same timer fired again after a restart numbers its records alike.
+  void SubFromTimer();
   // Recomputes the watermark from the inputs; fires timers if it moved.
   void UpdateWatermark();
   void Fail(const Status& s);
@@ -276,6 +279,9 @@ class Task {
   int current_input_ = 0;
   std::int64_t current_position_ = 0;
   std::uint32_t repartition_sub_ = 0;
+  // A timer is firing and repartition_sub_ is still to be made from it
+  // (SubFromTimer: most timers repartition nothing).
+  bool sub_from_timer_ = false;
   std::int64_t current_ingest_ms_ = -1;
   // Events waiting for the watermark, by (ts, arrival): equal times keep
   // their arrival order. Per input (run), the offsets of those waiting in
