@@ -26,14 +26,28 @@ std::string OpenName(std::string_view subject, std::string_view dedup) {
   return k;
 }
 
-// "90 s", "1.5 s", "1.2e+06 s": printf's %g (to_chars with precision 6 is
-// specified as that, without the locale and the format parsing).
-std::string Seconds(DurationMs d) {
+// Appends "90 s", "1.5 s", "1.2e+06 s": printf's %g (to_chars with
+// precision 6 is specified as that, without the locale and the format
+// parsing).
+void AppendSeconds(DurationMs d, std::string& out) {
   char buf[40];
   auto r = std::to_chars(buf, buf + sizeof buf - 2, static_cast<double>(d) / 1000.0, std::chars_format::general, 6);
   *r.ptr++ = ' ';
   *r.ptr++ = 's';
-  return std::string(buf, r.ptr);
+  out.append(buf, r.ptr);
+}
+std::string Seconds(DurationMs d) {
+  std::string s;
+  AppendSeconds(d, s);
+  return s;
+}
+
+// Appends each part to `out`, with room made once.
+void AppendAll(std::string& out, std::initializer_list<std::string_view> parts) {
+  std::size_t n = out.size();
+  for (std::string_view p : parts) n += p.size();
+  out.reserve(n + 32);  // and a number or two
+  for (std::string_view p : parts) out.append(p);
 }
 
 }  // namespace
@@ -272,18 +286,17 @@ void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
   // The end of a clock resolves its open alerts: most customers have none.
   if (!warning && !breach && (!scope.peek() || scope.peek()->open.empty())) return;
   const std::string subject(s.subject);
-  const std::string breach_key = DedupKey("sla_breach", {d.clock});
-  const std::string warning_key = DedupKey("sla_warning", {d.clock});
-  const std::string& key = warning ? warning_key : breach_key;
-  const AlertKind kind = warning ? AlertKind::kSlaWarning : AlertKind::kSlaBreach;
+  std::string warning_key = DedupKey("sla_warning", {d.clock});
   if (!warning) Resolve(scope, OpenName(subject, warning_key), s.ts);  // a breach supersedes the warning
+  std::string key = warning ? std::move(warning_key) : DedupKey("sla_breach", {d.clock});
+  const AlertKind kind = warning ? AlertKind::kSlaWarning : AlertKind::kSlaBreach;
   if (!warning && !breach) {
-    Resolve(scope, OpenName(subject, breach_key), s.ts);
+    Resolve(scope, OpenName(subject, key), s.ts);
     return;
   }
   if (!Enabled(kind) || scope.IsOpen(OpenName(subject, key))) return;  // nothing to say again
   Alert a;
-  a.dedup_key = key;
+  a.dedup_key = std::move(key);
   a.ts = s.ts;
   a.Label("queue", d.queue);
   a.Label("channel", d.channel);
@@ -301,12 +314,15 @@ void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
   a.DetailString("customer_tier", d.customer_tier);
   a.DetailString("agent_id", d.agent_id);
   if (warning) {
-    a.summary = std::string(s.detail) + " of " + std::string(d.subject_type) + " " + subject + " at " +
-                Seconds(d.elapsed) + " of " + Seconds(d.target);
+    AppendAll(a.summary, {s.detail, " of ", d.subject_type, " ", subject, " at "});
+    AppendSeconds(d.elapsed, a.summary);
+    a.summary.append(" of ");
+    AppendSeconds(d.target, a.summary);
     Trigger(scope, subject, std::move(a), kind);
   } else {
-    a.summary = std::string(s.detail) + " breached for " + std::string(d.subject_type) + " " + subject +
-                " (target " + Seconds(d.target) + ")";
+    AppendAll(a.summary, {s.detail, " breached for ", d.subject_type, " ", subject, " (target "});
+    AppendSeconds(d.target, a.summary);
+    a.summary.push_back(')');
     // Through the queue stage, which groups a queue's breaches into storms.
     Trigger(scope, subject, std::move(a), kind, d.queue, true);
   }

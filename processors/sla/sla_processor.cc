@@ -578,7 +578,8 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
 }
 
 void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx) {
-  std::string name(kOpenCountPrefix);
+  std::string& name = count_scratch_;
+  name.assign(kOpenCountPrefix);
   name.append(ToString(m));
   name.push_back('/');
   name.append(queue);
@@ -702,8 +703,8 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
     buf[0] = sep;
     out.append(buf, static_cast<std::size_t>(std::to_chars(buf + 1, buf + sizeof buf, n).ptr - buf));
   };
-  std::string id;
-  id.reserve(c.customer_id.size() + c.subject_id.size() + 48);
+  std::string& id = id_scratch_;
+  id.clear();
   id.append(c.customer_id);
   id.push_back('/');
   id.append(c.subject_id);

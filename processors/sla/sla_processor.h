@@ -87,6 +87,11 @@ class SlaProcessor final : public Processor {
   void Save(std::string_view owner, const std::string& key, Subject* found, Subject& s, ProcessorContext& ctx);
 
   const SlaOptions options_;
+  // Scratch of Emit (the decision id) and CountOpen (the record name), kept
+  // between calls so that building them allocates nothing. A processor
+  // serves one task, on one thread; neither call reaches the other while
+  // its scratch is in use.
+  std::string id_scratch_, count_scratch_;
 };
 
 }  // namespace cx::processors
