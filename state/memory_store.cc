@@ -1,73 +1,104 @@
+#include <algorithm>
 #include <map>
+#include <unordered_map>
+#include <vector>
 
-#include "state/pending_writes.h"
 #include "state/store.h"
 
 namespace cx::state {
 namespace {
 
-// Committed map plus an overlay of pending writes, so Rollback and
-// ForEachPending behave as in the RocksDB store.
+// One ordered map written in place, with an undo log of the keys written
+// since the last commit (each key's value before its first write), so that
+// Rollback, ForEachPending and the dropped deletes behave as in the RocksDB
+// store: a write is one map update and, the first time in an interval, one
+// log entry, and a commit forgets the log.
 class MemoryStore final : public Store {
  public:
   Result<std::optional<std::string>> Get(std::string_view key) override {
-    if (const std::optional<std::string>* p = pending_.Find(key)) return *p;
-    auto it = committed_.find(key);
-    if (it == committed_.end()) return std::optional<std::string>();
-    return it->second;
+    auto it = data_.find(key);
+    if (it == data_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
   }
-  void Put(std::string_view key, std::string_view value) override { pending_.Put(key, value); }
-  void Delete(std::string_view key) override { pending_.Delete(key); }
-  void Tombstone(std::string_view key) override { pending_.Tombstone(key); }
+  void Put(std::string_view key, std::string_view value) override {
+    auto it = data_.lower_bound(key);
+    const bool found = it != data_.end() && it->first == key;
+    Log(key, found ? &it->second : nullptr, value.size());
+    if (found)
+      it->second.assign(value);
+    else
+      data_.emplace_hint(it, key, value);
+  }
+  void Delete(std::string_view key) override { Remove(key, false); }
+  void Tombstone(std::string_view key) override { Remove(key, true); }
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
-    const PendingWrites::Map& pending = pending_.ordered();
-    auto c = committed_.lower_bound(begin);
-    auto p = pending.lower_bound(begin);
-    while (true) {
-      bool c_ok = c != committed_.end() && c->first < end;
-      bool p_ok = p != pending.end() && p->first < end;
-      if (!c_ok && !p_ok) break;
-      if (p_ok && (!c_ok || p->first <= c->first)) {
-        if (c_ok && c->first == p->first) ++c;
-        if (p->second && !fn(p->first, *p->second)) break;
-        ++p;
-      } else {
-        if (!fn(c->first, *c->second)) break;
-        ++c;
-      }
-    }
+    for (auto it = data_.lower_bound(begin); it != data_.end() && it->first < end; ++it)
+      if (!fn(it->first, it->second)) break;
     return Status::Ok();
   }
   Status Commit() override {
-    PruneDeletes();
-    // Each written key's node moves into the committed map as it is.
-    pending_.DrainNodes([&](PendingWrites::Map::node_type&& node) {
-      if (!node.mapped()) {
-        committed_.erase(node.key());
-        return;
-      }
-      auto r = committed_.insert(std::move(node));
-      if (!r.inserted) r.position->second.swap(r.node.mapped());  // the old value goes with the node
-    });
+    ClearLog();
     return Status::Ok();
   }
-  void Rollback() override { pending_.Clear(); }
+  void Rollback() override {
+    for (auto& [key, undo] : log_) {
+      if (undo.before)
+        data_.insert_or_assign(key, std::move(*undo.before));
+      else
+        data_.erase(key);
+    }
+    ClearLog();
+  }
   Status ForEachPending(const PendingFn& fn) override {
-    PruneDeletes();
-    pending_.ForEach(fn);
+    std::vector<const std::string*> keys;
+    keys.reserve(log_.size());
+    for (const auto& [key, undo] : log_) {
+      // A delete of what the committed state did not hold is dropped, unless
+      // a tombstone.
+      if (!undo.before && !undo.tombstone && data_.find(key) == data_.end()) continue;
+      keys.push_back(&key);
+    }
+    std::sort(keys.begin(), keys.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+    for (const std::string* key : keys) {
+      auto it = data_.find(*key);
+      fn(*key, it == data_.end() ? std::nullopt : std::optional<std::string_view>(it->second));
+    }
     return Status::Ok();
   }
-  std::size_t PendingBytes() const override { return pending_.bytes(); }
+  std::size_t PendingBytes() const override { return pending_bytes_; }
 
  private:
-  void PruneDeletes() {
-    pending_.PruneDeletes([&](std::string_view key) { return committed_.find(key) == committed_.end(); });
+  struct Undo {
+    std::optional<std::string> before;  // the committed value; nullopt: absent
+    bool tombstone = false;
+  };
+
+  // Records the first write of `key` in the interval, taking the committed
+  // value (`current`, nullptr when absent) before it is overwritten.
+  Undo& Log(std::string_view key, std::string* current, std::size_t value_bytes) {
+    pending_bytes_ += kEntryBytes + key.size() + value_bytes;
+    auto [it, first] = log_.try_emplace(std::string(key));
+    if (first && current != nullptr) it->second.before = std::move(*current);
+    return it->second;
+  }
+  void Remove(std::string_view key, bool tombstone) {
+    auto it = data_.find(key);
+    Undo& u = Log(key, it == data_.end() ? nullptr : &it->second, 0);
+    u.tombstone = u.tombstone || tombstone;
+    if (it != data_.end()) data_.erase(it);
+  }
+  void ClearLog() {
+    log_.clear();
+    pending_bytes_ = 0;
   }
 
-  // The committed values (always engaged): the pending map's type, so that a
-  // commit moves nodes instead of copying keys and values.
-  PendingWrites::Map committed_;
-  PendingWrites pending_;
+  // A map node and a log entry with their pointers and padding (libstdc++,
+  // 64-bit), so that PendingBytes measures memory as the RocksDB store's does.
+  static constexpr std::size_t kEntryBytes = 160;
+
+  std::map<std::string, std::string, std::less<>> data_;
+  std::unordered_map<std::string, Undo> log_;
+  std::size_t pending_bytes_ = 0;
 };
 
 }  // namespace

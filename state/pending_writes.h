@@ -71,16 +71,6 @@ class PendingWrites {
   // Bytes held: keys, final values and the two containers' nodes.
   std::size_t bytes() const { return bytes_; }
 
-  // Hands over each written key's map node, in key order (no copy and no
-  // allocation: a store whose committed map has the same type takes the
-  // node as it is), and clears.
-  template <typename Fn>
-  void DrainNodes(Fn&& fn) {
-    index_.clear();
-    while (!ordered_.empty()) fn(ordered_.extract(ordered_.begin()));
-    Clear();
-  }
-
   void Clear() {
     index_.clear();
     ordered_.clear();
