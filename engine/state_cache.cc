@@ -16,6 +16,12 @@ constexpr std::size_t kRecordOverhead = 112;
 constexpr std::size_t kGroupOverhead = 128;
 // A timer in its owner's vector.
 constexpr std::size_t kTimerOverhead = 48;
+// Room an owner's vectors get when it is loaded: a customer with a
+// conversation has about seven records (dedup ring, profile, alerts, the
+// SLA subject and its clocks, the staffing conversation) and a few timers,
+// so that adding them grows neither vector one element at a time. Room not
+// yet used is charged too (ChargeGroup).
+constexpr std::size_t kRecordsReserved = 8, kTimersReserved = 4;
 // An index entry: a tree node with its key.
 constexpr std::size_t kIndexOverhead = 80;
 
@@ -320,6 +326,8 @@ StateCache::Node* StateCache::LoadSlow(std::string_view owner, Status& error) {
   key_.assign(owner);
   Node* node = &*groups_.try_emplace(key_).first;
   Group& g = node->second;
+  g.records.reserve(kRecordsReserved);
+  g.timers.reserve(kTimersReserved);
   lru_.push_front(node);
   g.lru = lru_.begin();
   previous_ = last_;
@@ -786,7 +794,9 @@ void StateCache::Charge(Record& r) {
 
 void StateCache::ChargeGroup(Node& node) {
   Group& g = node.second;
-  std::size_t now = kGroupOverhead + node.first.capacity();
+  std::size_t now = kGroupOverhead + node.first.capacity() +
+                    (g.records.capacity() - g.records.size()) * sizeof(Record) +
+                    (g.timers.capacity() - g.timers.size()) * sizeof(Timer);
   for (const Timer& t : g.timers) now += kTimerOverhead + (t.tag.size() > 15 ? t.tag.capacity() : 0);
   Recharge(g.charged, now);
 }
