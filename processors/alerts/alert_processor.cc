@@ -31,6 +31,15 @@ std::string OpenName(std::string_view subject, std::string_view dedup) {
 // parsing).
 void AppendSeconds(DurationMs d, std::string& out) {
   char buf[40];
+  // Whole seconds below 10^6 (targets, and elapsed times at a deadline or
+  // warning point) are what %g prints for them: the integer.
+  if (d >= 0 && d % 1000 == 0 && d < 1'000'000'000) {
+    auto r = std::to_chars(buf, buf + sizeof buf - 2, d / 1000);
+    *r.ptr++ = ' ';
+    *r.ptr++ = 's';
+    out.append(buf, r.ptr);
+    return;
+  }
   auto r = std::to_chars(buf, buf + sizeof buf - 2, static_cast<double>(d) / 1000.0, std::chars_format::general, 6);
   *r.ptr++ = ' ';
   *r.ptr++ = 's';

@@ -136,6 +136,28 @@ TEST(AlertProcessorTest, AlertsCarryTheirMetricTags) {
   EXPECT_EQ(seen, (std::vector<std::string>{"negative_sentiment/trigger", "negative_sentiment/resolve"}));
 }
 
+// An SLA warning's summary names the times as printf's %g would: whole
+// seconds as integers (docs/alerts.md).
+TEST(AlertProcessorTest, AnSlaWarningSummaryNamesElapsedAndTargetInSeconds) {
+  auto store = state::NewMemoryStore();
+  CollectingSink sink;
+  const config::Config& c = cx::testing::Defaults();
+  engine::Task task(engine::TaskOptionsFrom(c), *store, sink,
+                    engine::BuildCustomerProcessors(c, engine::Mode::kReplay, 1));
+  ASSERT_TRUE(task.Open().ok());
+  engine::InputRecord r;
+  const std::string open =
+      R"({"event_id":"e1","type":"conversation.opened","ts":"2026-11-23T10:00:00Z","customer_id":"c1",)"
+      R"("conversation_id":"v1","channel":"web","queue":"billing","priority":"normal"})";
+  r.value = open;
+  task.Process(r);
+  task.AdvanceWatermark(*ParseRfc3339("2026-11-23T10:00:50Z"));  // past the warning (48 s), not the deadline
+  ASSERT_TRUE(task.error().ok());
+  std::vector<std::string> summaries;
+  for (const auto& v : sink.Values(Stream::kAlerts)) summaries.push_back(CollectingSink::Field(v, "summary"));
+  EXPECT_EQ(summaries, (std::vector<std::string>{"first_response of conversation v1 at 48 s of 60 s"}));
+}
+
 // Regression (issue 15.4): a conversation about the same order eight months
 // after the first raised repeat_contact. A repeat is about the same order
 // within contacts.repeat_window (7 days).
