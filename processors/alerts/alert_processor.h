@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "processors/alerts/alert.h"
 #include "processors/processor.h"
 
 namespace cx::processors {
@@ -77,7 +78,7 @@ class AlertProcessor final : public Processor {
   // `subject_id`: the conversation or case the alert is about (its open
   // alerts are found by it when the subject ends); via: through the queue
   // stage of `via_queue` (SLA breaches), else straight to the topic.
-  void Trigger(Scope& scope, std::string_view subject_id, struct Alert alert, AlertKind kind,
+  void Trigger(Scope& scope, std::string_view subject_id, Alert alert, AlertKind kind,
                std::string_view via_queue = {}, bool via = false) const;
   // Resolves the open alert `name` ("<subject>/<dedup_key>"), if open.
   void Resolve(Scope& scope, std::string_view name, Timestamp ts) const;
@@ -116,10 +117,12 @@ class AlertQueueStage final : public Processor {
   void StartStorm(std::string_view queue, Timestamp ts, QueueAlerts& s, ProcessorContext& ctx);
   bool EndStormIfDue(std::string_view queue, Timestamp at, QueueAlerts& s, ProcessorContext& ctx);
   // The storm alert's envelope (without summary and details).
-  struct Alert StormAlert(std::string_view queue, const std::string& key, std::string_view action,
-                          Timestamp ts) const;
+  Alert StormAlert(std::string_view queue, const std::string& key, std::string_view action, Timestamp ts) const;
 
   const AlertOptions options_;
+  // The alert of the fact being handled and of the held one being released
+  // (Advance, within it): decoded into strings kept between calls.
+  Alert fact_, released_;
 };
 
 }  // namespace cx::processors

@@ -155,7 +155,7 @@ std::string Minutes(DurationMs d) {
 // while the breach is still held, and neither would go out.
 void AlertQueueStage::OnRepartitioned(std::string_view queue, Timestamp ts, std::string_view value,
                                       ProcessorContext& ctx) {
-  Alert a;
+  Alert& a = fact_;  // decoded into strings kept from record to record
   if (!a.Decode(value)) return;
   if (a.action == "tombstone") {
     // The customer was erased; its resolve came first (the same origin,
@@ -291,7 +291,7 @@ bool AlertQueueStage::Advance(std::string_view queue, Timestamp up_to, QueueAler
       // In time order: a storm whose end came before this release no longer
       // groups it.
       EndStormIfDue(queue, ReleaseOf(name), s, ctx);
-      Alert a;
+      Alert& a = released_;
       ctx.Delete(queue, name);
       if (!a.Decode(v)) continue;
       ctx.Delete(queue, "hidx/" + a.dedup_key);
