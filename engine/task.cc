@@ -157,10 +157,24 @@ class Task::Context final : public processors::ProcessorContext {
     task_.state_.CancelTimer(when, current_index_, owner, tag, error);
     if (!error.ok()) task_.Fail(error);
   }
-  void Emit(Stream stream, std::string key, std::optional<std::string> value, OutputTags tags) override {
+  void Emit(Stream stream, std::string_view key, std::optional<std::string_view> value,
+            const OutputTags& tags) override {
     ++task_.stats_.outputs[static_cast<int>(stream)];
-    OutputRecord r{stream, std::move(key), std::move(value)};
-    r.tags = std::move(tags);
+    // One record reused from output to output: its strings keep their room
+    // (a sink that keeps the record moves it away, and the next one grows
+    // them again).
+    OutputRecord& r = out_;
+    r.stream = stream;
+    r.key.assign(key);
+    if (value) {
+      if (!r.value) r.value.emplace();
+      r.value->assign(*value);
+    } else {
+      r.value.reset();
+    }
+    r.headers.clear();
+    r.tags = tags;
+    r.partition.reset();
     r.from_timer = task_.firing_.has_value();
     r.cause_time = task_.firing_ ? *task_.firing_ : task_.current_ts_;
     r.ingest_ms = task_.firing_ ? -1 : task_.current_ingest_ms_;
@@ -264,6 +278,7 @@ class Task::Context final : public processors::ProcessorContext {
   // (its size is its room, not what the last name used).
   std::vector<std::string> prefixes_;
   std::string full_name_;
+  OutputRecord out_;  // Emit's record
 };
 
 Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,

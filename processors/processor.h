@@ -116,11 +116,13 @@ class ProcessorContext {
   virtual void SetTimer(Timestamp when, std::string_view owner, std::string_view tag) = 0;
   virtual void CancelTimer(Timestamp when, std::string_view owner, std::string_view tag) = 0;
 
-  // Emits an output record; nullopt value is a tombstone.
-  // `tags` feed the runtime's metrics (cxstream_sla_events_total,
+  // Emits an output record; nullopt value is a tombstone. Key and value
+  // are copied before Emit returns (the caller's buffers can be reused: a
+  // record is written into a JsonWriter and emitted from it, no string of
+  // its own). `tags` feed the runtime's metrics (cxstream_sla_events_total,
   // cxstream_alerts_total, the staffing gauges).
-  virtual void Emit(Stream stream, std::string key, std::optional<std::string> value,
-                    OutputTags tags = {}) = 0;
+  virtual void Emit(Stream stream, std::string_view key, std::optional<std::string_view> value,
+                    const OutputTags& tags = {}) = 0;
 
   // Calls fn(name, value) for every record of `owner` whose name starts with
   // `prefix`, in name order (writes of this transaction included). With

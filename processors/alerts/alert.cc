@@ -60,11 +60,18 @@ void Alert::EmitTo(ProcessorContext& ctx, std::string_view source) const {
   tags.event = action;
   tags.severity = severity;
   tags.queue = queue;
-  ctx.Emit(Stream::kAlerts, dedup_key, ToJson(source), std::move(tags));
+  JsonWriter w(1024);  // an alert is about 650 bytes
+  WriteJson(source, w);
+  ctx.Emit(Stream::kAlerts, dedup_key, w.str(), tags);
 }
 
 std::string Alert::ToJson(std::string_view source) const {
   JsonWriter w(1024);  // an alert is about 650 bytes
+  WriteJson(source, w);
+  return w.Take();
+}
+
+void Alert::WriteJson(std::string_view source, JsonWriter& w) const {
   w.BeginObject()
       .Field("dedup_key", dedup_key)
       .Field("action", action)
@@ -81,7 +88,6 @@ std::string Alert::ToJson(std::string_view source) const {
   w.EndObject();
   if (!grouped_under.empty()) w.Field("grouped_under", grouped_under);
   w.EndObject();
-  return w.Take();
 }
 
 std::string Alert::Encode() const {

@@ -9,6 +9,10 @@
 
 #include "core/time.h"
 
+namespace cx {
+class JsonWriter;
+}  // namespace cx
+
 namespace cx::processors {
 
 class ProcessorContext;
@@ -33,6 +37,7 @@ struct Alert {
   void DetailTime(std::string_view k, Timestamp t);
 
   std::string ToJson(std::string_view source) const;
+  void WriteJson(std::string_view source, JsonWriter& w) const;
   // Emits it on the alert stream (key: dedup_key), tagged with kind, action,
   // severity and queue for the runtime's cxstream_alerts_total.
   void EmitTo(ProcessorContext& ctx, std::string_view source) const;

@@ -403,7 +403,9 @@ void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::stri
     if (when != p.emit_at) return;
     p.emit_at = Timestamp::Min();
     ++p.version;
-    ctx.Emit(Stream::kProfiles, std::string(owner), ToJson(p, owner, when));
+    JsonWriter w(1536);  // a profile is about 1 KB
+    WriteJson(p, owner, when, w);
+    ctx.Emit(Stream::kProfiles, owner, w.str());
     ctx.MarkChanged(p);
     return;
   }
@@ -428,6 +430,12 @@ void ProfileProcessor::Forget(std::string_view customer, const Profile& p, Proce
 }
 
 std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer, Timestamp now) const {
+  JsonWriter w(1536);  // a profile is about 1 KB
+  WriteJson(p, customer, now, w);
+  return w.Take();
+}
+
+void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Timestamp now, JsonWriter& w) const {
   const std::int32_t today = DayOf(now);
   auto in_window = [&](std::int32_t day, int days) { return day > today - days && day <= today; };
   auto rate = [&](std::string_view currency) -> std::optional<double> {
@@ -465,7 +473,6 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
   for (const auto& [c, x] : p.refunded_amount)
     if (auto r = rate(c)) refunded_base += x * *r;
 
-  JsonWriter w(1536);  // a profile is about 1 KB
   w.BeginObject()
       .Field("customer_id", customer)
       .Field("version", static_cast<std::int64_t>(p.version))
@@ -669,7 +676,6 @@ std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer
         .EndObject();
   w.EndArray().EndObject();
   w.EndObject();
-  return w.Take();
 }
 
 }  // namespace cx::processors

@@ -15,6 +15,10 @@
 
 #include "processors/processor.h"
 
+namespace cx {
+class JsonWriter;
+}  // namespace cx
+
 namespace cx::processors {
 
 // Built from the configuration by engine::ProfileOptionsFrom; the defaults
@@ -47,6 +51,8 @@ class ProfileProcessor final : public Processor {
   // The profile as JSON, as of `now` (windows and recency are measured
   // against it). Exposed for the HTTP API and tests.
   std::string ToJson(const Profile& p, std::string_view customer_id, Timestamp now) const;
+  // The same, written to `w` (the emission writes it there and emits it).
+  void WriteJson(const Profile& p, std::string_view customer_id, Timestamp now, JsonWriter& w) const;
   // The stored record ("p") as JSON, or nullopt when it cannot be read.
   std::optional<std::string> Render(std::string_view stored, std::string_view customer_id,
                                     Timestamp now) const;

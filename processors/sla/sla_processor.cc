@@ -745,7 +745,7 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   tags.metric = std::string(ToString(c.metric));
   tags.event = std::string(what);
   tags.queue = c.queue;
-  ctx.Emit(Stream::kSla, c.customer_id, w.Take(), std::move(tags));
+  ctx.Emit(Stream::kSla, c.customer_id, w.str(), tags);
   // The profile counts breaches suffered; alerts follow every decision.
   SlaDecision d;
   d.clock = std::string_view(id).substr(0, clock_end);

@@ -509,7 +509,7 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
   tags.agents_online = static_cast<double>(s.agents);
   if (computed && staffing.erlang_c)
     tags.agents_required = static_cast<double>(staffing.erlang_c->raw_agents);
-  ctx.Emit(Stream::kStaffing, std::string(queue), w.Take(), std::move(tags));
+  ctx.Emit(Stream::kStaffing, queue, w.str(), tags);
 }
 
 }  // namespace cx::processors

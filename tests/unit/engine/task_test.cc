@@ -34,7 +34,7 @@ class CountingProcessor final : public processors::Processor {
         .TimeField("ts", when)
         .TimeField("watermark", ctx.watermark())
         .EndObject();
-    ctx.Emit(Stream::kProfiles, std::string(owner), w.Take());
+    ctx.Emit(Stream::kProfiles, owner, w.str());
   }
 };
 
