@@ -271,6 +271,18 @@ TEST(EventDecoderTest, IdsWithControlCharactersAreRejected) {
       EXPECT_NE(d.Decode(erased(id)), nullptr);
     }
   }
+  // Ids shorter than a word are checked as one (their bytes and spaces).
+  for (std::size_t len = 1; len <= 9; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      std::string id(len, 'x');
+      id.replace(at, 1, "\\u0001");
+      SCOPED_TRACE(id);
+      EXPECT_EQ(Reject(d, erased(id)).code, Rejection::Code::kOutOfRange);
+      id = std::string(len, 'x');
+      id.replace(at, 1, "~");
+      EXPECT_NE(d.Decode(erased(id)), nullptr);
+    }
+  }
 }
 
 }  // namespace
