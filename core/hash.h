@@ -7,19 +7,31 @@
 
 namespace cx {
 
-inline std::uint64_t StableHash64(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
+// StableHash64 of a string given in parts (no string to join them into).
+class StableHasher {
+ public:
+  StableHasher& Add(std::string_view s) {
+    for (unsigned char c : s) {
+      h_ ^= c;
+      h_ *= 1099511628211ull;
+    }
+    return *this;
   }
-  // Final avalanche (from MurmurHash3's fmix64) so near-identical ids spread.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
+  std::uint64_t Finish() const {
+    // Final avalanche (from MurmurHash3's fmix64) so near-identical ids spread.
+    std::uint64_t h = h_;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+  }
+
+ private:
+  std::uint64_t h_ = 1469598103934665603ull;
+};
+
+inline std::uint64_t StableHash64(std::string_view s) { return StableHasher().Add(s).Finish(); }
 
 }  // namespace cx

@@ -79,11 +79,8 @@ std::string ConversationKey(std::string_view conversation_id) { return "v/" + st
 // The queue stage knows a conversation by a hash: no customer id lives in
 // its state (erasure deletes a customer's keys from the customer stage).
 std::string FactId(std::string_view customer, std::string_view conversation) {
-  std::string s(customer);
-  s.push_back('/');
-  s.append(conversation);
-  // 16 lower-case hex digits.
-  std::uint64_t h = StableHash64(s);
+  // 16 lower-case hex digits of StableHash64(customer + "/" + conversation).
+  std::uint64_t h = StableHasher().Add(customer).Add("/").Add(conversation).Finish();
   std::string hex(16, '0');
   for (int i = 15; i >= 0; --i, h >>= 4) hex[static_cast<std::size_t>(i)] = "0123456789abcdef"[h & 0xf];
   return hex;
