@@ -805,9 +805,10 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
 
 void Task::SubFromTimer() {
   sub_from_timer_ = false;
-  std::string identity;
-  identity.assign(processors_[due_.processor]->name()).append(1, '/').append(due_.owner).append(1, '/').append(due_.tag);
-  repartition_sub_ = static_cast<std::uint32_t>(StableHash64(identity)) << 4;
+  // StableHash64 of "<processor>/<owner>/<tag>".
+  const std::uint64_t h =
+      StableHasher().Add(processors_[due_.processor]->name()).Add("/").Add(due_.owner).Add("/").Add(due_.tag).Finish();
+  repartition_sub_ = static_cast<std::uint32_t>(h) << 4;
 }
 
 void Task::FireTimersUpTo(Timestamp limit) {
