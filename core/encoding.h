@@ -71,6 +71,22 @@ inline void PutString(std::string& out, std::string_view s) {
   PutVarint(out, s.size());
   out.append(s);
 }
+// 16 lower-case hex digits of `v`, most significant first (names and ids
+// that order or compare as text).
+inline void PutHex64(std::string& out, std::uint64_t v) {
+  char buf[16];
+  for (int i = 15; i >= 0; --i, v >>= 4) buf[i] = "0123456789abcdef"[v & 0xf];
+  out.append(buf, 16);
+}
+// What PutHex64 wrote (the first 16 bytes of `p`, digits in either case).
+inline std::uint64_t GetHex64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 16; ++i) {
+    const char c = p[i];
+    v = v << 4 | static_cast<std::uint64_t>((c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10) & 0xf);
+  }
+  return v;
+}
 inline void PutDouble(std::string& out, double d) {
   std::uint64_t bits;
   std::memcpy(&bits, &d, 8);

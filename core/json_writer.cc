@@ -47,23 +47,11 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
 // True when `s` has a byte JSON escapes (a control character, '"' or '\\')
 // or one that is not ASCII (checked as UTF-8 by AppendJsonString). Eight
 // bytes at a time.
-// Some byte of the word must be escaped.
-bool Escapable(std::uint64_t x) {
-  return (swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\')) != 0;
-}
-
 [[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
-  const std::size_t n = s.size();
-  const char* p = s.data();
-  if (n >= 8) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      if (Escapable(swar::Load(p + i))) return true;
-    // The tail as the last eight bytes, overlapping what was tested.
-    return i < n && Escapable(swar::Load(p + n - 8));
-  }
-  // Shorter: one word holding every byte, the rest spaces (never escaped).
-  return Escapable(swar::LoadShort(p, n, 0x2020202020202020ULL));
+  // Spaces fill a short string's word: never escaped.
+  return swar::AnyByte(s, 0x2020202020202020ULL, [](std::uint64_t x) {
+    return swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\');
+  });
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace cx::swar {
 
@@ -44,6 +45,21 @@ inline std::uint64_t LoadShort(const char* p, std::size_t n, std::uint64_t fill)
   return fill << 24 | std::uint64_t{static_cast<unsigned char>(p[0])} |
          std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8 |
          std::uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
+}
+
+// Whether `test` (a mask from the tests above, not zero when some byte
+// qualifies) finds a byte of `s`: eight bytes at a time, the tail as the
+// last eight bytes (overlapping what was tested), a string shorter than a
+// word as one word with the rest from `fill` (bytes `test` never takes).
+template <typename Test>
+[[gnu::always_inline]] inline bool AnyByte(std::string_view s, std::uint64_t fill, Test test) {
+  const std::size_t n = s.size();
+  const char* p = s.data();
+  if (n < 8) return test(LoadShort(p, n, fill)) != 0;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    if (test(Load(p + i)) != 0) return true;
+  return i < n && test(Load(p + n - 8)) != 0;
 }
 
 }  // namespace cx::swar

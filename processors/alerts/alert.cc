@@ -1,6 +1,5 @@
 #include "processors/alerts/alert.h"
 
-#include <cstdio>
 
 #include "core/encoding.h"
 #include "core/hash.h"
@@ -13,6 +12,7 @@ namespace {
 // Format 2 keeps labels and details as JSON members; format 1 (pairs) still
 // decodes.
 constexpr std::uint8_t kFormat = 2;
+constexpr std::size_t kAlertJsonBytes = 1024;  // an alert is about 650 bytes: its writer grows once at most
 
 // Appends the member `"key":` to `members` (a comma first unless empty).
 // The first one makes room for what an alert's labels or details usually
@@ -60,13 +60,13 @@ void Alert::EmitTo(ProcessorContext& ctx, std::string_view source) const {
   tags.event = action;
   tags.severity = severity;
   tags.queue = queue;
-  JsonWriter w(1024);  // an alert is about 650 bytes
+  JsonWriter w(kAlertJsonBytes);
   WriteJson(source, w);
   ctx.Emit(Stream::kAlerts, dedup_key, w.str(), tags);
 }
 
 std::string Alert::ToJson(std::string_view source) const {
-  JsonWriter w(1024);  // an alert is about 650 bytes
+  JsonWriter w(kAlertJsonBytes);
   WriteJson(source, w);
   return w.Take();
 }
@@ -140,8 +140,8 @@ std::string DedupKey(std::string_view kind, std::initializer_list<std::string_vi
   }
   constexpr std::size_t kMax = 255;
   if (k.size() <= kMax) return k;
-  char hash[18];
-  std::snprintf(hash, sizeof hash, "~%016llx", static_cast<unsigned long long>(StableHash64(k)));
+  std::string hash = "~";
+  PutHex64(hash, StableHash64(k));
   k.resize(kMax - 17);
   // Do not cut a UTF-8 sequence in the middle.
   while (!k.empty() && (static_cast<unsigned char>(k.back()) & 0xC0) == 0x80) k.pop_back();

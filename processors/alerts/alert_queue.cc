@@ -123,19 +123,14 @@ std::string HeldName(Timestamp release, std::string_view dedup) {
   std::string name;
   name.reserve(kHeld.size() + 17 + dedup.size());
   name.append(kHeld);
-  const std::uint64_t biased = static_cast<std::uint64_t>(release.ms) ^ (1ull << 63);
-  for (int shift = 60; shift >= 0; shift -= 4) name.push_back("0123456789abcdef"[(biased >> shift) & 0xF]);
+  PutHex64(name, static_cast<std::uint64_t>(release.ms) ^ (1ull << 63));
   name.push_back('/');
   name.append(dedup);
   return name;
 }
 Timestamp ReleaseOf(std::string_view held_name) {
-  std::uint64_t biased = 0;
-  for (char c : held_name.substr(5, 16)) {
-    const int digit = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-    biased = biased << 4 | static_cast<std::uint64_t>(digit & 0xF);
-  }
-  return Timestamp{static_cast<std::int64_t>(biased ^ (1ull << 63))};
+  if (held_name.size() < 5 + 16) return Timestamp::Min();  // not a held name
+  return Timestamp{static_cast<std::int64_t>(GetHex64(held_name.data() + 5) ^ (1ull << 63))};
 }
 
 std::string Minutes(DurationMs d) {

@@ -22,6 +22,7 @@ constexpr int kWindowDays = 90;
 constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64;
 constexpr std::string_view kRecord = "p";
 constexpr std::string_view kEmitTag = "emit", kExpireTag = "expire";
+constexpr std::size_t kProfileJsonBytes = 1536;  // a profile is about 1 KB: its writer grows once at most
 
 std::int32_t DayOf(Timestamp t) { return static_cast<std::int32_t>(StepsSinceEpoch(t, kDay)); }
 
@@ -403,7 +404,7 @@ void ProfileProcessor::OnTimer(Timestamp when, std::string_view owner, std::stri
     if (when != p.emit_at) return;
     p.emit_at = Timestamp::Min();
     ++p.version;
-    JsonWriter w(1536);  // a profile is about 1 KB
+    JsonWriter w(kProfileJsonBytes);
     WriteJson(p, owner, when, w);
     ctx.Emit(Stream::kProfiles, owner, w.str());
     ctx.MarkChanged(p);
@@ -430,7 +431,7 @@ void ProfileProcessor::Forget(std::string_view customer, const Profile& p, Proce
 }
 
 std::string ProfileProcessor::ToJson(const Profile& p, std::string_view customer, Timestamp now) const {
-  JsonWriter w(1536);  // a profile is about 1 KB
+  JsonWriter w(kProfileJsonBytes);
   WriteJson(p, customer, now, w);
   return w.Take();
 }

@@ -1,7 +1,6 @@
 #include "processors/staffing/staffing_source.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "core/encoding.h"
 #include "core/hash.h"
@@ -80,9 +79,8 @@ std::string ConversationKey(std::string_view conversation_id) { return "v/" + st
 // its state (erasure deletes a customer's keys from the customer stage).
 std::string FactId(std::string_view customer, std::string_view conversation) {
   // 16 lower-case hex digits of StableHash64(customer + "/" + conversation).
-  std::uint64_t h = StableHasher().Add(customer).Add("/").Add(conversation).Finish();
-  std::string hex(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) hex[static_cast<std::size_t>(i)] = "0123456789abcdef"[h & 0xf];
+  std::string hex;
+  PutHex64(hex, StableHasher().Add(customer).Add("/").Add(conversation).Finish());
   return hex;
 }
 
