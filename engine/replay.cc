@@ -135,7 +135,9 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   if (Status s = sink.Open(options.out_dir); !s.ok()) return s;
 
   StoreCounts counts;
-  std::unique_ptr<state::Store> store = state::NewMemoryStore();
+  // Replay never rolls back; only counting committed records needs the
+  // store's undo log (ForEachPending).
+  std::unique_ptr<state::Store> store = state::NewMemoryStore({.undo = options.count_store});
   if (options.count_store) store = std::make_unique<CountingStore>(std::move(store), counts);
   // Input 0: the event files; input 1: the repartition loop (one upstream
   // task, one next-stage partition), as in run mode with one partition.

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -12,9 +14,11 @@ namespace {
 // since the last commit (each key's value before its first write), so that
 // Rollback, ForEachPending and the dropped deletes behave as in the RocksDB
 // store: a write is one map update and, the first time in an interval, one
-// log entry, and a commit forgets the log.
+// log entry, and a commit forgets the log. Without undo (MemoryStoreOptions)
+// there is no log: a write is the map update alone.
 class MemoryStore final : public Store {
  public:
+  explicit MemoryStore(MemoryStoreOptions options) : undo_(options.undo) {}
   Result<std::optional<std::string>> Get(std::string_view key) override {
     auto it = data_.find(key);
     if (it == data_.end()) return std::optional<std::string>();
@@ -41,6 +45,7 @@ class MemoryStore final : public Store {
     return Status::Ok();
   }
   void Rollback() override {
+    if (!undo_) Unsupported("Rollback");
     for (auto& [key, undo] : log_) {
       if (undo.before)
         data_.insert_or_assign(key, std::move(*undo.before));
@@ -50,6 +55,7 @@ class MemoryStore final : public Store {
     ClearLog();
   }
   Status ForEachPending(const PendingFn& fn) override {
+    if (!undo_) Unsupported("ForEachPending");
     std::vector<const std::string*> keys;
     keys.reserve(log_.size());
     for (const auto& [key, undo] : log_) {
@@ -77,6 +83,7 @@ class MemoryStore final : public Store {
   // value (`current`, nullptr when absent) before it is overwritten.
   Undo& Log(std::string_view key, std::string* current, std::size_t value_bytes) {
     pending_bytes_ += kEntryBytes + key.size() + value_bytes;
+    if (!undo_) return no_log_;
     auto [it, first] = log_.try_emplace(std::string(key));
     if (first && current != nullptr) it->second.before = std::move(*current);
     return it->second;
@@ -86,6 +93,12 @@ class MemoryStore final : public Store {
     Undo& u = Log(key, it == data_.end() ? nullptr : &it->second, 0);
     u.tombstone = u.tombstone || tombstone;
     if (it != data_.end()) data_.erase(it);
+  }
+  // A store made without undo was asked for what only the log knows: a
+  // programming error (replay, its one user, never rolls back).
+  [[noreturn]] static void Unsupported(const char* what) {
+    std::fprintf(stderr, "cxstream: MemoryStore::%s needs a store made with undo\n", what);
+    std::abort();
   }
   void ClearLog() {
     log_.clear();
@@ -97,12 +110,16 @@ class MemoryStore final : public Store {
   static constexpr std::size_t kEntryBytes = 160;
 
   std::map<std::string, std::string, std::less<>> data_;
+  const bool undo_;
   std::unordered_map<std::string, Undo> log_;
+  Undo no_log_;  // what Log gives without undo: written to, never read
   std::size_t pending_bytes_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Store> NewMemoryStore() { return std::make_unique<MemoryStore>(); }
+std::unique_ptr<Store> NewMemoryStore(MemoryStoreOptions options) {
+  return std::make_unique<MemoryStore>(options);
+}
 
 }  // namespace cx::state

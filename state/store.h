@@ -56,8 +56,14 @@ class Store {
   virtual Status BackgroundError() const { return Status::Ok(); }
 };
 
-// A store in memory only (replay, tests). Commit is a no-op.
-std::unique_ptr<Store> NewMemoryStore();
+// A store in memory only (replay, tests). Commit forgets the undo log.
+struct MemoryStoreOptions {
+  // Keep what each write replaced since the last commit, for Rollback and
+  // ForEachPending. Without it (a replay that counts nothing), a write is
+  // one map update, and calling either of them is a programming error.
+  bool undo = true;
+};
+std::unique_ptr<Store> NewMemoryStore(MemoryStoreOptions options = {});
 
 // Memory that all of a worker's RocksDB stores share: one block cache and
 // one write-buffer manager, so the total stays within the configured budget

@@ -87,6 +87,38 @@ INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values(Kind::kMemory, Kin
                            return param_info.param == Kind::kMemory ? "Memory" : "RocksDb";
                          });
 
+// Replay's store: no undo log, so writes, reads, scans and the pending
+// bytes behave as above, and asking for what only the log knows stops the
+// program rather than answering wrongly.
+TEST(MemoryStoreWithoutUndoTest, ReadsWritesAndScansAsTheStoreWithUndo) {
+  auto s = NewMemoryStore({.undo = false});
+  s->Put("k1", "a");
+  s->Put("k3", "c");
+  EXPECT_GT(s->PendingBytes(), 0u);
+  ASSERT_TRUE(s->Commit().ok());
+  EXPECT_EQ(s->PendingBytes(), 0u);
+  s->Put("k2", "b");
+  s->Put("k1", "a2");
+  s->Delete("k3");
+  s->Delete("never");
+  EXPECT_EQ(Get(*s, "k1"), "a2");
+  EXPECT_FALSE(Get(*s, "k3"));
+  std::vector<std::string> seen;
+  ASSERT_TRUE(s->Scan("k", "l", [&](std::string_view k, std::string_view v) {
+                 seen.push_back(std::string(k) + "=" + std::string(v));
+                 return true;
+               }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"k1=a2", "k2=b"}));
+}
+
+TEST(MemoryStoreWithoutUndoDeathTest, RollbackAndPendingWritesAreProgrammingErrors) {
+  auto s = NewMemoryStore({.undo = false});
+  s->Put("a", "1");
+  EXPECT_DEATH(s->Rollback(), "Rollback needs a store made with undo");
+  EXPECT_DEATH((void)s->ForEachPending([](std::string_view, std::optional<std::string_view>) {}),
+               "ForEachPending needs a store made with undo");
+}
+
 TEST(RocksDbStoreTest, CommittedStateSurvivesReopenAndUncommittedDoesNot) {
   TempDir dir;
   {
