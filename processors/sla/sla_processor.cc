@@ -655,23 +655,43 @@ void SlaProcessor::CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx) {
 // ---------------------------------------------------------------------------
 // Timers
 
-void SlaProcessor::SetTimers(const Clock& c, ProcessorContext& ctx) {
-  std::string tag = "b" + c.Key();
+// A running clock has one timer: its warning point's while the warning is
+// to come, else its deadline's. The deadline's is set when the warning
+// fires (the deadline is always later: targets are positive and the warning
+// fraction below 1), so a clock that ends before its warning point, as most
+// do, sets and cancels one timer, not two.
+bool SlaProcessor::NextTimer(const Clock& c, Timestamp& when, char& kind) const {
   // Timestamp::Max(): a calendar that never opens again (within its search
   // horizon); no timer, the clock waits for its subject's next event.
-  if (!c.breached && c.deadline != Timestamp::Max()) ctx.SetTimer(c.deadline, c.customer_id, tag);
   if (Warnings(options_.warning_fraction) && !c.warned && c.warn_at != Timestamp::Max()) {
-    tag[0] = 'w';
-    ctx.SetTimer(c.warn_at, c.customer_id, tag);
+    when = c.warn_at;
+    kind = 'w';
+    return true;
   }
+  if (!c.breached && c.deadline != Timestamp::Max()) {
+    when = c.deadline;
+    kind = 'b';
+    return true;
+  }
+  return false;
+}
+
+void SlaProcessor::SetTimers(const Clock& c, ProcessorContext& ctx) {
+  Timestamp when;
+  char kind;
+  if (!NextTimer(c, when, kind)) return;
+  std::string tag(1, kind);
+  tag.append(c.Key());
+  ctx.SetTimer(when, c.customer_id, tag);
 }
 
 void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
-  if (c.phase != Phase::kRunning) return;
-  std::string tag = "b" + c.Key();
-  if (!c.breached) ctx.CancelTimer(c.deadline, c.customer_id, tag);
-  tag[0] = 'w';
-  if (!c.warned) ctx.CancelTimer(c.warn_at, c.customer_id, tag);
+  Timestamp when;
+  char kind;
+  if (c.phase != Phase::kRunning || !NextTimer(c, when, kind)) return;
+  std::string tag(1, kind);
+  tag.append(c.Key());
+  ctx.CancelTimer(when, c.customer_id, tag);
 }
 
 void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
@@ -682,6 +702,7 @@ void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_v
   if (tag[0] == 'w' && !c->warned && when == c->warn_at) {
     c->warned = true;
     Emit(*c, "warning", c->warn_at, ctx);
+    SetTimers(*c, ctx);  // the deadline's
   } else if (tag[0] == 'b' && !c->breached && when == c->deadline) {
     c->breached = true;
     Emit(*c, "breach", c->deadline, ctx);

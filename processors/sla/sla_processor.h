@@ -1,5 +1,6 @@
 // SlaProcessor: SLA clocks for conversations, orders and after-sales cases,
-// with a timer per deadline (docs/sla.md).
+// with one timer per running clock (its warning point's, then its
+// deadline's) (docs/sla.md).
 //
 // State per customer: one small record per clock (subject, metric), and one
 // per open conversation and case holding what later events need (channel,
@@ -76,6 +77,9 @@ class SlaProcessor final : public Processor {
 
   void CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx);
   void Emit(const Clock& c, std::string_view what, Timestamp ts, ProcessorContext& ctx);
+  // The running clock's one timer (its warning point's, else its
+  // deadline's): false when it has none.
+  bool NextTimer(const Clock& c, Timestamp& when, char& kind) const;
   void SetTimers(const Clock& c, ProcessorContext& ctx);
   void CancelTimers(const Clock& c, ProcessorContext& ctx);
   // The clock `name` of `owner`, kept decoded by the task; nullptr when none.

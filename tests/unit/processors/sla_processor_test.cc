@@ -89,6 +89,21 @@ TEST_F(SlaProcessorTest, NoReplyGivesWarningThenBreachAtTheDeadline) {
   EXPECT_EQ(CollectingSink::Field(breach, "deadline"), "2026-11-23T10:01:00.000Z");
 }
 
+// One timer per running clock: the warning point's, then, once the warning
+// has fired, the deadline's; none once it breached or ended.
+TEST_F(SlaProcessorTest, ARunningClockHoldsOneTimerAtATime) {
+  Open(0, "v1");  // first response: 60 s, warning at 48 s
+  const std::int64_t after_open = task_->pending_timers();
+  Until(50);  // the warning fires; the deadline's timer replaces its
+  EXPECT_EQ(sink_.SlaEvents(), (std::vector<std::string>{"v1:activate", "v1:warning"}));
+  EXPECT_EQ(task_->pending_timers(), after_open);
+  Until(61);  // the breach: no timer left for that clock
+  EXPECT_EQ(sink_.Sla("first_response", "breach").size(), 1u);
+  EXPECT_EQ(task_->pending_timers(), after_open - 1);
+  Reply(62, "v1");
+  EXPECT_EQ(task_->pending_timers(), after_open - 1);
+}
+
 TEST_F(SlaProcessorTest, ReplyAfterBreachFulfilsMarkedBreached) {
   Open(0, "v1");
   Feed("message.customer", 70, "v1");  // moves the watermark to 65 s: breach fires
