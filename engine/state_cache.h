@@ -62,8 +62,10 @@ struct ObjectCacheStats {
 // The state format this version writes and reads (docs/runtime.md#state-layout).
 // 3: the customer stage of the alerts keeps one record per customer
 // ("alerts/customer") where format 2 had one per conversation, case, open
-// and sent alert, and its contacts.
-inline constexpr std::uint8_t kStateFormat = 3;
+// and sent alert, and its contacts. 4: so does the SLA engine
+// ("sla/customer": subjects and clocks) where format 3 had one record per
+// subject and one per clock, and a running clock has one timer, not two.
+inline constexpr std::uint8_t kStateFormat = 4;
 // The store key of the format marker, and of an owner's record.
 inline constexpr std::string_view kFormatKey = "Mformat";
 std::string OwnerKey(std::string_view owner);

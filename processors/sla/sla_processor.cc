@@ -1,6 +1,9 @@
 #include "processors/sla/sla_processor.h"
 
+#include <algorithm>
 #include <charconv>
+#include <memory>
+#include <vector>
 
 #include "core/encoding.h"
 #include "core/json_writer.h"
@@ -9,24 +12,14 @@
 namespace cx::processors {
 namespace {
 
-// Record formats. Clock format 3 added the calendar; format 2 records
-// (calendar time) still decode.
-constexpr std::uint8_t kSubjectFormat = 2;
-constexpr std::uint8_t kClockFormat = 3;
+// The format of a customer's record (SlaProcessor::Customer). State format
+// 4 made it one record per customer, where format 3 had one per subject and
+// one per clock.
+constexpr std::uint8_t kCustomerFormat = 1;
+// The customer's record, under the processor's name.
+constexpr std::string_view kRecord = "customer";
 
 enum class Phase : std::uint8_t { kRunning = 1, kPaused = 2 };
-
-char TypeChar(SubjectType t) {
-  return t == SubjectType::kConversation ? 'v' : t == SubjectType::kOrder ? 'o' : 'k';
-}
-
-std::string SubjectKey(SubjectType t, std::string_view id) {
-  std::string k = "s/";
-  k.push_back(TypeChar(t));
-  k.push_back('/');
-  k.append(id);
-  return k;
-}
 
 std::string ClockKey(Metric m, std::string_view subject_id) {
   std::string k = "c/";
@@ -39,7 +32,7 @@ std::string ClockKey(Metric m, std::string_view subject_id) {
 }  // namespace
 
 // What later events need to know about a conversation, case or order.
-struct SlaProcessor::Subject final : StateObject {
+struct SlaProcessor::Subject {
   SubjectType type = SubjectType::kConversation;
   std::string id;
   std::string customer_id;
@@ -59,17 +52,11 @@ struct SlaProcessor::Subject final : StateObject {
   // conversation, the number of next-response waits so far.
   std::uint32_t cycle = 1;
 
-  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
-    auto s = std::make_unique<Subject>();
-    if (!s->Decode(in)) return nullptr;
-    return s;
-  }
-  std::size_t MemoryBytes() const override {
+  std::size_t MemoryBytes() const {
     return sizeof(Subject) + HeapBytes(id) + HeapBytes(customer_id) + HeapBytes(attrs.queue) +
            HeapBytes(attrs.customer_tier) + HeapBytes(attrs.tenant) + HeapBytes(agent_id);
   }
-  void EncodeTo(std::string& v) const override {
-    v.push_back(static_cast<char>(kSubjectFormat));
+  void EncodeTo(std::string& v) const {
     v.push_back(static_cast<char>(type));
     PutString(v, id);
     PutString(v, customer_id);
@@ -85,9 +72,7 @@ struct SlaProcessor::Subject final : StateObject {
     PutVarintSigned(v, reply_at.ms);
     PutVarint(v, cycle);
   }
-  bool Decode(std::string_view in) {
-    Reader r(in);
-    if (r.Byte() != kSubjectFormat) return false;
+  void DecodeFrom(Reader& r) {
     type = static_cast<SubjectType>(r.Byte());
     id.assign(r.String());
     customer_id.assign(r.String());
@@ -107,12 +92,11 @@ struct SlaProcessor::Subject final : StateObject {
     shipped = f & 32;
     reply_at.ms = r.VarintSigned();
     cycle = static_cast<std::uint32_t>(r.Varint());
-    return r.ok() && r.done();
   }
 };
 
 // One running or paused clock.
-struct SlaProcessor::Clock final : StateObject {
+struct SlaProcessor::Clock {
   Metric metric = Metric::kFirstResponse;
   SubjectType type = SubjectType::kConversation;
   std::string subject_id, customer_id;
@@ -130,20 +114,14 @@ struct SlaProcessor::Clock final : StateObject {
 
   std::string Key() const { return ClockKey(metric, subject_id); }
 
-  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
-    auto c = std::make_unique<Clock>();
-    if (!c->Decode(in)) return nullptr;
-    return c;
-  }
-  std::size_t MemoryBytes() const override {
+  std::size_t MemoryBytes() const {
     std::size_t n = sizeof(Clock);
     for (const std::string* x : {&subject_id, &customer_id, &policy, &queue, &agent_id, &customer_tier, &tenant,
                                  &calendar})
       n += HeapBytes(*x);
     return n;
   }
-  void EncodeTo(std::string& v) const override {
-    v.push_back(static_cast<char>(kClockFormat));
+  void EncodeTo(std::string& v) const {
     v.push_back(static_cast<char>(metric));
     v.push_back(static_cast<char>(type));
     PutString(v, subject_id);
@@ -161,10 +139,7 @@ struct SlaProcessor::Clock final : StateObject {
     v.push_back(static_cast<char>(kind));
     PutString(v, calendar);
   }
-  bool Decode(std::string_view in) {
-    Reader r(in);
-    const std::uint8_t format = r.Byte();
-    if (format != 2 && format != kClockFormat) return false;
+  void DecodeFrom(Reader& r) {
     metric = static_cast<Metric>(r.Byte());
     type = static_cast<SubjectType>(r.Byte());
     subject_id.assign(r.String());
@@ -182,9 +157,150 @@ struct SlaProcessor::Clock final : StateObject {
     channel = static_cast<Channel>(r.Byte());
     priority = static_cast<Priority>(r.Byte());
     kind = static_cast<CaseKind>(r.Byte());
-    if (format >= 3) calendar.assign(r.String());
-    return r.ok() && r.done();
+    calendar.assign(r.String());
   }
+};
+
+// Everything the SLA engine keeps of one customer, as one state record: its
+// open subjects (what later events need of them) and their running or
+// paused clocks. A customer has a handful of each: found by a scan. Held
+// through unique_ptrs, so that one added or ended leaves references to the
+// others valid.
+struct SlaProcessor::Customer final : StateObject {
+  std::vector<std::unique_ptr<Subject>> subjects;
+  std::vector<std::unique_ptr<Clock>> clocks;
+
+  bool empty() const { return subjects.empty() && clocks.empty(); }
+  std::vector<std::unique_ptr<Subject>>::iterator SubjectAt(SubjectType t, std::string_view id) {
+    return std::find_if(subjects.begin(), subjects.end(),
+                        [&](const std::unique_ptr<Subject>& s) { return s->type == t && s->id == id; });
+  }
+  std::vector<std::unique_ptr<Clock>>::iterator ClockAt(Metric m, std::string_view subject_id) {
+    return std::find_if(clocks.begin(), clocks.end(), [&](const std::unique_ptr<Clock>& c) {
+      return c->metric == m && c->subject_id == subject_id;
+    });
+  }
+
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto c = std::make_unique<Customer>();
+    Reader r(in);
+    if (r.Byte() != kCustomerFormat) return nullptr;
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i)
+      c->subjects.emplace_back(std::make_unique<Subject>())->DecodeFrom(r);
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i)
+      c->clocks.emplace_back(std::make_unique<Clock>())->DecodeFrom(r);
+    if (!r.ok() || !r.done()) return nullptr;
+    return c;
+  }
+  std::size_t MemoryBytes() const override {
+    std::size_t n = sizeof(Customer) + (subjects.capacity() + clocks.capacity()) * sizeof(void*);
+    for (const auto& x : subjects) n += x->MemoryBytes();
+    for (const auto& x : clocks) n += x->MemoryBytes();
+    return n;
+  }
+  void EncodeTo(std::string& v) const override {
+    v.push_back(static_cast<char>(kCustomerFormat));
+    PutVarint(v, subjects.size());
+    for (const auto& x : subjects) x->EncodeTo(v);
+    PutVarint(v, clocks.size());
+    for (const auto& x : clocks) x->EncodeTo(v);
+  }
+};
+
+// The customer's record for one call (an event or a timer): found on first
+// use, made on the first change, and when the call ends marked changed once
+// (its bytes are made at the commit) or deleted when nothing is left in it.
+// Subjects and clocks that end during the call are kept until then: the
+// caller may still hold a reference.
+class SlaProcessor::Scope {
+ public:
+  Scope(SlaProcessor& processor, std::string_view customer, ProcessorContext& ctx)
+      : processor_(processor), outer_(processor.scope_), customer_(customer), ctx_(ctx) {
+    processor.scope_ = this;
+  }
+  ~Scope() {
+    processor_.scope_ = outer_;
+    if (record_ == nullptr) return;
+    if (record_->empty())
+      ctx_.DeleteObject(customer_, kRecord);
+    else if (changed_)
+      ctx_.MarkChanged(*record_);
+  }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+  // The record; nullptr when the customer has none.
+  Customer* peek() {
+    if (!looked_) {
+      looked_ = true;
+      record_ = FindObject<Customer>(ctx_, customer_, kRecord);
+    }
+    return record_;
+  }
+  // The record, made when absent, to be changed.
+  Customer& edit() {
+    if (peek() == nullptr) record_ = AddObject(ctx_, customer_, kRecord, std::make_unique<Customer>());
+    changed_ = true;
+    return *record_;
+  }
+  Subject* FindSubject(SubjectType t, std::string_view id) {
+    Customer* c = peek();
+    if (c == nullptr) return nullptr;
+    auto it = c->SubjectAt(t, id);
+    return it == c->subjects.end() ? nullptr : it->get();
+  }
+  Clock* FindClock(Metric m, std::string_view subject_id) {
+    Customer* c = peek();
+    if (c == nullptr) return nullptr;
+    auto it = c->ClockAt(m, subject_id);
+    return it == c->clocks.end() ? nullptr : it->get();
+  }
+  // `s` is `found` (changed in place) or, when that is nullptr, a new subject.
+  void SaveSubject(Subject* found, Subject& s) {
+    Customer& c = edit();
+    if (found == nullptr) c.subjects.push_back(std::make_unique<Subject>(std::move(s)));
+  }
+  void EndSubject(SubjectType t, std::string_view id) {
+    Customer* c = peek();
+    if (c == nullptr) return;
+    auto it = c->SubjectAt(t, id);
+    if (it == c->subjects.end()) return;
+    ended_subjects_.push_back(std::move(*it));
+    c->subjects.erase(it);
+    changed_ = true;
+  }
+  // Adds the clock, in place of one of the same metric and subject (a case's
+  // finished resolution when it reopens).
+  void AddClock(Clock clock) {
+    Customer& c = edit();
+    auto it = c.ClockAt(clock.metric, clock.subject_id);
+    if (it != c.clocks.end()) {
+      ended_clocks_.push_back(std::move(*it));
+      *it = std::make_unique<Clock>(std::move(clock));
+    } else {
+      c.clocks.push_back(std::make_unique<Clock>(std::move(clock)));
+    }
+  }
+  void EndClock(Metric m, std::string_view subject_id) {
+    Customer* c = peek();
+    if (c == nullptr) return;
+    auto it = c->ClockAt(m, subject_id);
+    if (it == c->clocks.end()) return;
+    ended_clocks_.push_back(std::move(*it));
+    c->clocks.erase(it);
+    changed_ = true;
+  }
+  void Changed() { changed_ = true; }
+
+ private:
+  SlaProcessor& processor_;
+  Scope* const outer_;
+  const std::string_view customer_;
+  ProcessorContext& ctx_;
+  bool looked_ = false, changed_ = false;
+  Customer* record_ = nullptr;
+  std::vector<std::unique_ptr<Subject>> ended_subjects_;
+  std::vector<std::unique_ptr<Clock>> ended_clocks_;
 };
 
 namespace {
@@ -214,24 +330,12 @@ bool OwesRefund(CaseKind kind, bool compensation) {
 
 }  // namespace
 
-SlaProcessor::Clock* SlaProcessor::Load(std::string_view owner, std::string_view name, ProcessorContext& ctx) {
-  return FindObject<Clock>(ctx, owner, name);
-}
-
-void SlaProcessor::Changed(Clock& c, ProcessorContext& ctx) { ctx.MarkChanged(c); }
-
-void SlaProcessor::Save(std::string_view owner, const std::string& key, Subject* found, Subject& s,
-                        ProcessorContext& ctx) {
-  if (found != nullptr)
-    ctx.MarkChanged(*found);  // `s` is the cached object
-  else
-    AddChanged(ctx, owner, key, std::move(s));
-}
 
 // ---------------------------------------------------------------------------
 // Events
 
 void SlaProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
+  Scope scope(*this, e.customer_id, ctx);
   switch (TopicOf(e.type)) {
     case TopicKind::kChat:
       return OnConversation(e, ctx);
@@ -240,28 +344,25 @@ void SlaProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     case TopicKind::kOrders:
       return OnOrder(e, ctx);
     default:
-      if (e.type == EventType::kCustomerErased) Erase(e.customer_id, ctx);
+      if (e.type == EventType::kCustomerErased) Erase(ctx);
       return;
   }
 }
 
-void SlaProcessor::Erase(const std::string& customer, ProcessorContext& ctx) {
+void SlaProcessor::Erase(ProcessorContext& ctx) {
   // The task deletes the customer's records; what lives elsewhere goes
   // here: the clocks' timers and their place in the open-clock counts. No
   // record is emitted for an erased customer's clocks.
-  std::vector<std::string> clocks;
-  ctx.ForEach(customer, "c/", [&](std::string_view name, std::string_view) { clocks.emplace_back(name); });
-  for (const std::string& name : clocks) {
-    Clock* c = Load(customer, name, ctx);
-    if (c == nullptr) continue;
-    CancelTimers(*c, ctx);
-    CountOpen(c->metric, c->queue, -1, ctx);
+  Customer* c = scope_->peek();
+  if (c == nullptr) return;
+  for (const auto& clock : c->clocks) {
+    CancelTimers(*clock, ctx);
+    CountOpen(clock->metric, clock->queue, -1, ctx);
   }
 }
 
 void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
-  const std::string skey = SubjectKey(SubjectType::kConversation, e.conversation_id);
-  Subject* found = FindObject<Subject>(ctx, e.customer_id, skey);
+  Subject* found = scope_->FindSubject(SubjectType::kConversation, e.conversation_id);
   Subject local;
   Subject& s = found != nullptr ? *found : local;
   const bool exists = found != nullptr;
@@ -289,7 +390,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
         s.agent_replied = true;
         s.agent_id = reply_agent;
       }
-      Save(e.customer_id, skey, found, s, ctx);
+      scope_->SaveSubject(found, s);
       return;
     }
     case EventType::kMessageAgent: {
@@ -301,14 +402,14 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
         s.placeholder = true;
         s.reply_at = e.ts;
         s.agent_id = e.agent_id;
-        Save(e.customer_id, skey, found, s, ctx);
+        scope_->SaveSubject(found, s);
         return;
       }
       if (s.placeholder) {
         if (e.ts < s.reply_at) {
           s.reply_at = e.ts;
           s.agent_id = e.agent_id;
-          Save(e.customer_id, skey, found, s, ctx);
+          scope_->SaveSubject(found, s);
         }
         return;
       }
@@ -316,7 +417,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       Fulfill(Metric::kNextResponse, s, e, ctx);
       s.agent_replied = true;
       s.agent_id = e.agent_id;
-      Save(e.customer_id, skey, found, s, ctx);
+      scope_->SaveSubject(found, s);
       return;
     }
     case EventType::kMessageCustomer:
@@ -329,7 +430,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       if (s.agent_replied) {
         ++s.cycle;
         if (Start(Metric::kNextResponse, s, e, ctx))
-          Save(e.customer_id, skey, found, s, ctx);
+          scope_->SaveSubject(found, s);
         else
           --s.cycle;  // no new wait: the subject is as it was
       }
@@ -344,14 +445,14 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
     case EventType::kConversationAssigned:
       if (!exists || s.placeholder) return;
       s.agent_id = e.agent_id;
-      Save(e.customer_id, skey, found, s, ctx);
+      scope_->SaveSubject(found, s);
       return;
     case EventType::kConversationTransferred:
       if (!exists || s.placeholder) return;
       s.attrs.queue = e.queue;
       for (Metric m : {Metric::kFirstResponse, Metric::kNextResponse, Metric::kResolution})
         Retarget(m, s, e, ctx);
-      Save(e.customer_id, skey, found, s, ctx);
+      scope_->SaveSubject(found, s);
       return;
     case EventType::kConversationAbandoned:
     case EventType::kConversationClosed:
@@ -362,7 +463,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
         Fulfill(Metric::kResolution, s, e, ctx);
       else
         Cancel(Metric::kResolution, s, e, ctx);
-      ctx.DeleteObject(e.customer_id, skey);  // the conversation is over
+      scope_->EndSubject(SubjectType::kConversation, e.conversation_id);  // the conversation is over
       return;
     default:
       return;
@@ -370,8 +471,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
 }
 
 void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
-  const std::string skey = SubjectKey(SubjectType::kCase, e.case_id);
-  Subject* found = FindObject<Subject>(ctx, e.customer_id, skey);
+  Subject* found = scope_->FindSubject(SubjectType::kCase, e.case_id);
   Subject local;
   Subject& s = found != nullptr ? *found : local;
   const bool exists = found != nullptr;
@@ -384,7 +484,7 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
     s.compensation = e.amount.value_or(0) > 0;
     Start(Metric::kAftersalesApproval, s, e, ctx);
     Start(Metric::kAftersalesResolution, s, e, ctx);
-    Save(e.customer_id, skey, found, s, ctx);
+    scope_->SaveSubject(found, s);
     return;
   }
   if (!exists) return;
@@ -415,19 +515,18 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
     case EventType::kAftersalesReopened:
       // A case that is still open is not reopened: its resolution clock
       // goes on (replacing it would leave the running clock open for ever).
-      if (Load(s.customer_id, ClockKey(Metric::kAftersalesResolution, s.id), ctx)) return;
+      if (scope_->FindClock(Metric::kAftersalesResolution, s.id)) return;
       ++s.cycle;
       Start(Metric::kAftersalesResolution, s, e, ctx);
       break;
     default:
       return;
   }
-  Save(e.customer_id, skey, found, s, ctx);
+  scope_->SaveSubject(found, s);
 }
 
 void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
-  const std::string skey = SubjectKey(SubjectType::kOrder, e.order_id);
-  Subject* found = FindObject<Subject>(ctx, e.customer_id, skey);
+  Subject* found = scope_->FindSubject(SubjectType::kOrder, e.order_id);
   Subject local;
   Subject& s = found != nullptr ? *found : local;
   const bool exists = found != nullptr;
@@ -452,26 +551,25 @@ void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
       // ends here too.
       Fulfill(Metric::kOrderShip, s, e, ctx);
       Fulfill(Metric::kOrderDelivery, s, e, ctx);
-      ctx.DeleteObject(e.customer_id, skey);
+      scope_->EndSubject(SubjectType::kOrder, e.order_id);
       return;
     case EventType::kOrderCancelled:
       Cancel(Metric::kOrderShip, s, e, ctx);
       Cancel(Metric::kOrderDelivery, s, e, ctx);
-      ctx.DeleteObject(e.customer_id, skey);
+      scope_->EndSubject(SubjectType::kOrder, e.order_id);
       return;
     default:
       return;
   }
-  Save(e.customer_id, skey, found, s, ctx);
+  scope_->SaveSubject(found, s);
 }
 
 // ---------------------------------------------------------------------------
 // Clock lifecycle
 
 bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  const std::string key = ClockKey(m, s.id);
   const bool cycled = m == Metric::kAftersalesResolution || m == Metric::kNextResponse;
-  if (const Clock* existing = Load(s.customer_id, key, ctx)) {
+  if (const Clock* existing = scope_->FindClock(m, s.id)) {
     // A running clock is not restarted; a new cycle (reopened case) replaces
     // the finished one.
     if (m != Metric::kAftersalesResolution || existing->cycle >= s.cycle) return false;
@@ -499,7 +597,7 @@ bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorCo
   Emit(c, "activate", e.ts, ctx);
   SetTimers(c, ctx);
   CountOpen(m, c.queue, +1, ctx);
-  AddChanged(ctx, s.customer_id, key, std::move(c));
+  scope_->AddClock(std::move(c));
   return true;
 }
 
@@ -513,19 +611,18 @@ void SlaProcessor::Cancel(Metric m, const Subject& s, const Event& e, ProcessorC
 
 void SlaProcessor::End(Metric m, const Subject& s, const Event& e, std::string_view what,
                        ProcessorContext& ctx) {
-  const std::string key = ClockKey(m, s.id);
-  Clock* c = Load(s.customer_id, key, ctx);
+  Clock* c = scope_->FindClock(m, s.id);
   if (c == nullptr) return;
   CancelTimers(*c, ctx);
   CatchUp(*c, e.ts, ctx);
   if (!e.agent_id.empty()) c->agent_id = e.agent_id;  // only agent events carry one
   Emit(*c, what, e.ts, ctx);
   CountOpen(m, c->queue, -1, ctx);
-  ctx.DeleteObject(s.customer_id, key);
+  scope_->EndClock(m, s.id);
 }
 
 void SlaProcessor::Pause(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  Clock* c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  Clock* c = scope_->FindClock(m, s.id);
   if (c == nullptr || c->phase != Phase::kRunning) return;
   CancelTimers(*c, ctx);
   CatchUp(*c, e.ts, ctx);
@@ -533,11 +630,11 @@ void SlaProcessor::Pause(Metric m, const Subject& s, const Event& e, ProcessorCo
   c->paused_at = e.ts;
   ++c->pauses;
   Emit(*c, "pause", e.ts, ctx);
-  Changed(*c, ctx);
+  scope_->Changed();
 }
 
 void SlaProcessor::Resume(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  Clock* c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  Clock* c = scope_->FindClock(m, s.id);
   if (c == nullptr || c->phase != Phase::kPaused) return;
   // The deadline (and the warning point) move by the time spent paused,
   // counted in the clock's calendar (closed hours while paused do not count
@@ -548,11 +645,11 @@ void SlaProcessor::Resume(Metric m, const Subject& s, const Event& e, ProcessorC
   c->phase = Phase::kRunning;
   Emit(*c, "resume", e.ts, ctx);
   SetTimers(*c, ctx);
-  Changed(*c, ctx);
+  scope_->Changed();
 }
 
 void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, ProcessorContext& ctx) {
-  Clock* c = Load(s.customer_id, ClockKey(m, s.id), ctx);
+  Clock* c = scope_->FindClock(m, s.id);
   if (c == nullptr) return;
   auto applied = FindPolicy(options_.policies, m, s.attrs);
   if (c->queue != s.attrs.queue) {
@@ -574,7 +671,7 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
       SetTimers(*c, ctx);
     }
   }
-  Changed(*c, ctx);
+  scope_->Changed();
 }
 
 void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx) {
@@ -696,8 +793,13 @@ void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
 
 void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
                            ProcessorContext& ctx) {
-  if (tag.size() < 2) return;
-  Clock* c = Load(owner, tag.substr(1), ctx);
+  // The tag: 'w' (warning) or 'b' (breach), then the clock's key,
+  // "c/<metric letter>/<subject id>" (ClockKey).
+  if (tag.size() < 6 || tag.substr(1, 2) != "c/" || tag[4] != '/') return;
+  const int metric = tag[3] - 'a';
+  if (metric < 0 || metric >= kMetricCount) return;
+  Scope scope(*this, owner, ctx);
+  Clock* c = scope.FindClock(static_cast<Metric>(metric), tag.substr(5));
   if (c == nullptr || c->phase != Phase::kRunning) return;
   if (tag[0] == 'w' && !c->warned && when == c->warn_at) {
     c->warned = true;
@@ -709,7 +811,7 @@ void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_v
   } else {
     return;  // a timer of a deadline that has since moved
   }
-  Changed(*c, ctx);
+  scope.Changed();
 }
 
 // ---------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 // with one timer per running clock (its warning point's, then its
 // deadline's) (docs/sla.md).
 //
-// State per customer: one small record per clock (subject, metric), and one
-// per open conversation and case holding what later events need (channel,
-// queue, priority, tier, case kind, whether an agent has replied). No event
+// State per customer: one record (Customer) with its clocks (subject,
+// metric) and its open conversations, cases and orders, holding what later
+// events need (channel, queue, priority, tier, case kind, whether an agent
+// has replied). No event
 // scans other clocks; every deadline is a timer. What is emitted depends on
 // event time only: an event past a warning point or deadline is preceded by
 // the warning or breach that was due, even if its timer had not fired yet.
@@ -41,6 +42,8 @@ class SlaProcessor final : public Processor {
 
   struct Clock;
   struct Subject;
+  // One customer's subjects and clocks: its one state record.
+  struct Customer;
 
   // Open clocks per metric and queue are counted in state, so the count
   // follows its partition through restarts and rebalances: one record per
@@ -65,7 +68,7 @@ class SlaProcessor final : public Processor {
   void OnConversation(const Event& e, ProcessorContext& ctx);
   void OnCase(const Event& e, ProcessorContext& ctx);
   void OnOrder(const Event& e, ProcessorContext& ctx);
-  void Erase(const std::string& customer, ProcessorContext& ctx);
+  void Erase(ProcessorContext& ctx);
 
   // Deadline and warning point from start, target and time paused, counted
   // in the clock's calendar (business time) or in calendar time.
@@ -82,13 +85,8 @@ class SlaProcessor final : public Processor {
   bool NextTimer(const Clock& c, Timestamp& when, char& kind) const;
   void SetTimers(const Clock& c, ProcessorContext& ctx);
   void CancelTimers(const Clock& c, ProcessorContext& ctx);
-  // The clock `name` of `owner`, kept decoded by the task; nullptr when none.
-  Clock* Load(std::string_view owner, std::string_view name, ProcessorContext& ctx);
-  // The clock changed: its record is written when the task commits.
-  void Changed(Clock& c, ProcessorContext& ctx);
-  // The subject `s` at `key` changed: `found` is the cached object (then
-  // `s` is it) or nullptr (then `s` becomes the record).
-  void Save(std::string_view owner, const std::string& key, Subject* found, Subject& s, ProcessorContext& ctx);
+  // The customer's record during one OnEvent or OnTimer call (scope_).
+  class Scope;
 
   const SlaOptions options_;
   // Scratch of Emit (the decision id) and CountOpen (the record name), kept
@@ -96,6 +94,9 @@ class SlaProcessor final : public Processor {
   // serves one task, on one thread; neither call reaches the other while
   // its scratch is in use.
   std::string id_scratch_, count_scratch_;
+  // The customer record of the call in progress (its Scope), nullptr
+  // between calls.
+  Scope* scope_ = nullptr;
 };
 
 }  // namespace cx::processors

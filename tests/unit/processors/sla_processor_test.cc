@@ -302,6 +302,48 @@ TEST_F(SlaMetricsTest, TransferKeepsElapsedTimeAndTakesTheNewTarget) {
   EXPECT_EQ(F("first_response", "breach", "queue"), "vipdesk");
 }
 
+// The customer's SLA record (its subjects and clocks, running and paused,
+// cycles, placeholders) written at a commit and read back by a new task
+// over the same store gives the same decisions as a task that never
+// stopped.
+TEST_F(SlaMetricsTest, TheCustomerRecordReadBackDecidesAsTheOneInMemory) {
+  auto run = [&](bool restart) -> std::vector<std::string> {
+    store_ = state::NewMemoryStore();
+    sink_ = CollectingSink();
+    auto start = [&] {
+      std::vector<std::unique_ptr<Processor>> ps;
+      ps.push_back(std::make_unique<SlaProcessor>(engine::SlaOptionsFrom(cx::testing::Defaults())));
+      task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
+                                             std::move(ps));
+      ASSERT_TRUE(task_->Open().ok());
+      task_->set_now(*ParseRfc3339("2027-01-01T00:00:00Z"));
+    };
+    start();
+    Open(0, "v1");
+    Reply(10, "v1");
+    Feed("message.customer", 20, "v1");  // next_response, cycle 2
+    Raw("conversation.status", 25, R"(,"conversation_id":"v1","status":"pending")");  // resolution paused
+    Reply(30, "v2");                     // before v2 opens: a placeholder
+    Raw("aftersales.opened", 31, R"(,"case_id":"k1","order_id":"o1","kind":"refund")");
+    Raw("order.paid", 32, R"(,"order_id":"o1","amount":10)");
+    if (restart) {
+      EXPECT_TRUE(task_->Commit().ok());
+      start();  // the state now comes from the store's bytes
+    }
+    Open(29, "v2");  // the placeholder's reply (at 30) answers it
+    Raw("conversation.status", 40, R"(,"conversation_id":"v1","status":"open")");
+    Raw("aftersales.approved", 50, R"(,"case_id":"k1")");
+    Raw("order.shipped", 60, R"(,"order_id":"o1")");
+    Until(100000);
+    return sink_.Values(Stream::kSla);
+  };
+  const std::vector<std::string> kept = run(false), restored = run(true);
+  EXPECT_EQ(restored, kept);
+  EXPECT_GT(kept.size(), 12u);
+  EXPECT_EQ(F("first_response", "fulfill", "subject_id", 1), "v2");
+  EXPECT_EQ(F("next_response", "breach", "subject_id"), "v1");
+}
+
 TEST_F(SlaMetricsTest, AbandonAfterTheDeadlineIsPrecededByTheBreach) {
   Open(0, "v1");
   Feed("conversation.abandoned", 62, "v1");  // watermark 57: the timers had not fired
