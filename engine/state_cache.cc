@@ -559,11 +559,27 @@ void StateCache::EntryKey(std::string_view owner, const Timer& t, std::string& o
   PutString(out, owner);
 }
 
-void StateCache::ChargeFront(const IndexEntry& e, bool add) {
-  const std::size_t bytes = IndexBytes(e.owner);
-  if (!add) return Uncharge(bytes);
+StateCache::IndexEntry StateCache::MakeEntry(std::int64_t when, std::uint32_t processor, std::string_view owner) {
+  std::uint32_t slot;
+  if (free_owner_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(index_owners_.size());
+    index_owners_.emplace_back();
+  } else {
+    slot = free_owner_slots_.back();
+    free_owner_slots_.pop_back();
+  }
+  std::string& key = index_owners_[slot];
+  key.clear();
+  PutString(key, owner);
+  const std::size_t bytes = IndexBytes(key);
   bytes_ += bytes;
   if (budget_) budget_->used.fetch_add(bytes, std::memory_order_relaxed);
+  return IndexEntry{when, processor, slot};
+}
+
+void StateCache::ReleaseEntry(const IndexEntry& e) {
+  Uncharge(IndexBytes(index_owners_[e.owner]));
+  free_owner_slots_.push_back(e.owner);
 }
 
 // The index in memory: only its front (entries before front_end_). The
@@ -571,51 +587,32 @@ void StateCache::ChargeFront(const IndexEntry& e, bool add) {
 // refill reads it.
 void StateCache::IndexInsert(std::string_view owner, const Timer& t) {
   if (t.when.ms >= front_end_) return;  // beyond what memory holds: read when it comes near
-  // In the node an erase left, when there is one (an owner's earliest timer
-  // that changes is an erase and an insert): no allocation for either.
-  Front::node_type node;
-  if (spare_front_.empty()) {
-    Front made(front_.key_comp());
-    made.insert(IndexEntry{});
-    node = made.extract(made.begin());
-  } else {
-    node = std::move(spare_front_);
-  }
-  IndexEntry& e = node.value();
-  e.when = t.when.ms;
-  e.processor = t.processor;
-  e.owner.clear();
-  PutString(e.owner, owner);
-  auto r = front_.insert(std::move(node));
-  if (r.inserted)
-    ChargeFront(*r.position, true);
-  else
-    spare_front_ = std::move(r.node);
+  front_.push_back(MakeEntry(t.when.ms, t.processor, owner));
+  std::push_heap(front_.begin(), front_.end(), IndexLater{{this}});
   if (front_.size() > 2 * kIndexBatch) TrimFront();
+}
+
+void StateCache::PopFront() {
+  std::pop_heap(front_.begin(), front_.end(), IndexLater{{this}});
+  ReleaseEntry(front_.back());
+  front_.pop_back();
 }
 
 void StateCache::TrimFront() {
   // Keep the first batch; the rest is read again when it comes near (its
   // entries are in the store, or in changed owners, which a refill writes
-  // first). A bound at a deadline keeps whole deadlines together.
-  auto it = front_.begin();
-  std::advance(it, kIndexBatch);
-  const std::int64_t bound = it->when;
-  auto from = front_.lower_bound(bound);
-  if (from == front_.begin()) return;  // one deadline holds them all: keep it whole
-  for (auto x = from; x != front_.end(); ++x) ChargeFront(*x, false);
+  // first). A bound at a deadline keeps whole deadlines together: when one
+  // deadline holds more than a batch, that deadline whole.
+  const IndexLess less{this};
+  std::nth_element(front_.begin(), front_.begin() + kIndexBatch, front_.end(), less);
+  std::int64_t bound = front_[kIndexBatch].when;
+  auto before = [&](const IndexEntry& e) { return e.when < bound; };
+  if (std::none_of(front_.begin(), front_.begin() + kIndexBatch, before)) ++bound;
+  auto from = std::partition(front_.begin(), front_.end(), before);
+  for (auto x = from; x != front_.end(); ++x) ReleaseEntry(*x);
   front_.erase(from, front_.end());
+  std::make_heap(front_.begin(), front_.end(), IndexLater{less});
   front_end_ = bound;
-}
-
-void StateCache::IndexErase(std::string_view owner, const Timer& t) {
-  if (t.when.ms >= front_end_) return;
-  probe_.clear();
-  PutString(probe_, owner);
-  auto it = front_.find(IndexProbe{t.when.ms, t.processor, probe_});
-  if (it == front_.end()) return;
-  ChargeFront(*it, false);
-  spare_front_ = front_.extract(it);
 }
 
 void StateCache::SyncIndex(Node& node) {
@@ -664,15 +661,18 @@ Status StateCache::Refill() {
       bad = true;
       return false;
     }
-    IndexEntry& e = batch.emplace_back(IndexEntry{when, static_cast<std::uint32_t>(ProcessorIndex(processor)), {}});
-    PutString(e.owner, owner);
+    batch.push_back(MakeEntry(when, static_cast<std::uint32_t>(ProcessorIndex(processor)), owner));
     return true;
   });
-  if (!s.ok()) return s;
-  if (bad) return Status::Corruption("an undecodable timer index key");
-  for (IndexEntry& e : batch) {
-    auto [it, added] = front_.insert(std::move(e));
-    if (added) ChargeFront(*it, true);
+  if (!s.ok() || bad) {
+    for (const IndexEntry& e : batch) ReleaseEntry(e);
+    return s.ok() ? Status::Corruption("an undecodable timer index key") : s;
+  }
+  // An owner whose entry memory holds already gets a second: the one that
+  // comes to the top later is no longer its earliest, and is dropped then.
+  for (const IndexEntry& e : batch) {
+    front_.push_back(e);
+    std::push_heap(front_.begin(), front_.end(), IndexLater{{this}});
   }
   front_end_ = bound;
   return Status::Ok();
@@ -695,9 +695,8 @@ void StateCache::SetTimer(Timestamp when, std::size_t processor, std::string_vie
   auto it = TimerAt(n->second, when, static_cast<std::uint32_t>(processor), tag, found);
   if (found) return;  // set already
   const bool earliest = it == timers.begin();
-  if (earliest && !timers.empty()) IndexErase(owner, timers.front());
   it = timers.insert(it, Timer{when, static_cast<std::uint32_t>(processor), std::string(tag)});
-  if (earliest) IndexInsert(owner, *it);
+  if (earliest) IndexInsert(owner, *it);  // the previous earliest's entry is dropped when it comes up
   ++timers_;
   ChargeGroup(*n);
   MarkDirty(n);
@@ -712,8 +711,7 @@ void StateCache::CancelTimer(Timestamp when, std::size_t processor, std::string_
   auto it = TimerAt(n->second, when, static_cast<std::uint32_t>(processor), tag, found);
   if (!found) return;
   const bool earliest = it == timers.begin();
-  if (earliest) IndexErase(owner, *it);
-  timers.erase(it);
+  timers.erase(it);  // its index entry, when it has one, is dropped when it comes up
   if (earliest && !timers.empty()) IndexInsert(owner, timers.front());
   --timers_;
   ChargeGroup(*n);
@@ -721,42 +719,60 @@ void StateCache::CancelTimer(Timestamp when, std::size_t processor, std::string_
 }
 
 bool StateCache::PopDue(Timestamp limit, DueTimer& out, Status& error) {
-  while (front_.empty()) {
-    // The earliest entry is at or after front_end_.
-    if (front_end_ == Timestamp::Max().ms || front_end_ > limit.ms) return false;
-    if (Status s = Refill(); !s.ok()) {
-      error = s;
+  for (;;) {
+    while (front_.empty()) {
+      // The earliest entry is at or after front_end_.
+      if (front_end_ == Timestamp::Max().ms || front_end_ > limit.ms) return false;
+      if (Status s = Refill(); !s.ok()) {
+        error = s;
+        return false;
+      }
+    }
+    const IndexEntry& e = front_.front();
+    if (e.when > limit.ms) return false;
+    const std::int64_t when = e.when;
+    const std::uint32_t processor = e.processor;
+    out.owner.assign(Reader(index_owners_[e.owner]).String());
+    PopFront();
+    Node* n = Load(out.owner, error);
+    if (n == nullptr) return false;
+    auto& timers = n->second.timers;
+    // The owner's earliest timer against the entry: later (or none), the
+    // entry was superseded; earlier, its own entry is missing, which no
+    // sequence of calls leaves.
+    int order = 1;
+    if (!timers.empty()) {
+      const Timer& first = timers.front();
+      if (first.when.ms != when)
+        order = first.when.ms < when ? -1 : 1;
+      else if (first.processor != processor)
+        order = encoded_processors_[first.processor] < encoded_processors_[processor] ? -1 : 1;
+      else
+        order = 0;
+    }
+    if (order > 0) continue;
+    if (order < 0) {
+      error = Status::Corruption("the timer index and the state of owner '" + out.owner + "' disagree");
       return false;
     }
+    Timer t = std::move(timers.front());
+    timers.erase(timers.begin());
+    if (!timers.empty()) IndexInsert(out.owner, timers.front());
+    --timers_;
+    ChargeGroup(*n);
+    MarkDirty(n);
+    out.when = t.when;
+    out.processor = t.processor;
+    out.tag = std::move(t.tag);
+    return true;
   }
-  if (front_.begin()->when > limit.ms) return false;
-  const IndexEntry& e = *front_.begin();
-  out.owner.assign(Reader(e.owner).String());
-  Node* n = Load(out.owner, error);
-  if (n == nullptr) return false;
-  auto& timers = n->second.timers;
-  if (timers.empty() || timers.front().when.ms != e.when) {
-    error = Status::Corruption("the timer index and the state of owner '" + out.owner + "' disagree");
-    return false;
-  }
-  Timer t = std::move(timers.front());
-  timers.erase(timers.begin());
-  IndexErase(out.owner, t);
-  if (!timers.empty()) IndexInsert(out.owner, timers.front());
-  --timers_;
-  ChargeGroup(*n);
-  MarkDirty(n);
-  out.when = t.when;
-  out.processor = t.processor;
-  out.tag = std::move(t.tag);
-  return true;
 }
 
 void StateCache::EraseOwner(std::string_view owner, Status& error) {
   Node* n = Load(owner, error);
   if (n == nullptr) return;
   Group& g = n->second;
-  if (!g.timers.empty()) IndexErase(owner, g.timers.front());
+  // Its index entry is dropped when it comes up.
   timers_ -= static_cast<std::int64_t>(g.timers.size());
   g.timers.clear();
   for (Record& r : g.records) {

@@ -159,8 +159,8 @@ class StateCache {
   // (when, processor, owner, tag)), if there is one.
   bool PopDue(Timestamp limit, DueTimer& out, Status& error);
   std::int64_t pending_timers() const { return timers_; }
-  // Index entries held in memory (the front of the index): at most two
-  // batches, unless more share one deadline.
+  // Index entries held in memory (the front of the index, with entries
+  // superseded since): at most two batches, unless more share one deadline.
   std::size_t index_in_memory() const { return front_.size(); }
 
   // Forgets every record and timer of the owner (written as a deletion).
@@ -217,33 +217,29 @@ class StateCache {
   struct IndexEntry {
     std::int64_t when;
     std::uint32_t processor;
-    std::string owner;  // PutString(owner)
-  };
-  // An entry looked up with its owner in a reused buffer.
-  struct IndexProbe {
-    std::int64_t when;
-    std::uint32_t processor;
-    std::string_view owner;
+    std::uint32_t owner;  // where index_owners_ holds it, as PutString(owner)
   };
   // The order of the store's keys: due time, then the encoded processor
   // name, then the encoded owner (encodings are prefix-free, so comparing
-  // the parts is comparing their concatenation). A bare time compares with
-  // the entries of that time as a whole (TrimFront's bound).
+  // the parts is comparing their concatenation).
   struct IndexLess {
-    using is_transparent = void;
-    const std::vector<std::string>* names;  // encoded_processors_
-    template <typename A, typename B>
-    bool Less(const A& a, const B& b) const {
+    const StateCache* cache;
+    bool operator()(const IndexEntry& a, const IndexEntry& b) const {
       if (a.when != b.when) return a.when < b.when;
-      if (a.processor != b.processor) return (*names)[a.processor] < (*names)[b.processor];
-      return std::string_view(a.owner) < std::string_view(b.owner);
+      if (a.processor != b.processor)
+        return cache->encoded_processors_[a.processor] < cache->encoded_processors_[b.processor];
+      return cache->index_owners_[a.owner] < cache->index_owners_[b.owner];
     }
-    bool operator()(const IndexEntry& a, const IndexEntry& b) const { return Less(a, b); }
-    bool operator()(const IndexEntry& a, const IndexProbe& b) const { return Less(a, b); }
-    bool operator()(const IndexProbe& a, const IndexEntry& b) const { return Less(a, b); }
-    bool operator()(const IndexEntry& a, std::int64_t when) const { return a.when < when; }
-    bool operator()(std::int64_t when, const IndexEntry& b) const { return when < b.when; }
   };
+  // The heap's order: the entry that fires first on top.
+  struct IndexLater {
+    IndexLess less;
+    bool operator()(const IndexEntry& a, const IndexEntry& b) const { return less(b, a); }
+  };
+  // An entry of the heap, its owner in a free slot of index_owners_ (and
+  // its bytes charged); ReleaseEntry gives both back.
+  IndexEntry MakeEntry(std::int64_t when, std::uint32_t processor, std::string_view owner);
+  void ReleaseEntry(const IndexEntry& e);
 
   // The owner's group, loaded from the store on a miss (an absent owner
   // gets an empty group); nullptr when the store failed.
@@ -281,8 +277,14 @@ class StateCache {
   // would go; `found` says whether it is there.
   std::vector<Timer>::iterator TimerAt(Group& g, Timestamp when, std::uint32_t processor, std::string_view tag,
                                        bool& found) const;
+  // Adds the owner's earliest timer t to the index in memory. An entry is
+  // never erased there: one that no longer is its owner's earliest timer
+  // (set earlier, cancelled, fired, or its owner erased) is dropped when it
+  // comes to the top (PopDue), so that an owner's earliest timer changing
+  // costs one push onto the heap.
   void IndexInsert(std::string_view owner, const Timer& t);
-  void IndexErase(std::string_view owner, const Timer& t);
+  // Takes the top entry off the heap.
+  void PopFront();
   // Writes the owner's index entry to the store if its earliest timer changed.
   void SyncIndex(Node& node);
   // Past two batches in memory, drops all but the first from it.
@@ -292,7 +294,6 @@ class StateCache {
   Status Refill();
   // Derives the index from every owner's record.
   Status RebuildIndex();
-  void ChargeFront(const IndexEntry& e, bool add);
   void Refresh(Record& r);
   // Moves what is charged for something from `charged` to `now` bytes.
   void Recharge(std::size_t& charged, std::size_t now);
@@ -318,10 +319,13 @@ class StateCache {
   std::list<Node*> lru_;  // most recently used first
   std::vector<Node*> dirty_;
   // Every index entry with when < front_end_ (Min: none known yet; Max:
-  // the whole index).
-  using Front = std::set<IndexEntry, IndexLess>;
-  Front front_{IndexLess{&encoded_processors_}};
-  Front::node_type spare_front_;  // the last node erased, for the next insert
+  // the whole index), and entries that no longer are an owner's earliest
+  // (IndexInsert): a binary heap, the first to fire on top.
+  // Entries are 16 bytes, moved as the heap moves them; their owners stay
+  // put in slots, reused.
+  std::vector<IndexEntry> front_;
+  std::vector<std::string> index_owners_;
+  std::vector<std::uint32_t> free_owner_slots_;
   std::int64_t front_end_ = Timestamp::Min().ms;
   std::int64_t timers_ = 0;
   std::int64_t timers_written_ = -1;  // the count kTimerIndexKey holds
