@@ -173,14 +173,6 @@ JsonWriter& JsonWriter::DynamicKey(std::string_view k) {
   return *this;
 }
 
-JsonWriter& JsonWriter::Int(std::int64_t v) {
-  Separate();
-  char* p = Room(24);
-  auto r = std::to_chars(p, p + 24, v);
-  cur_ = r.ptr;
-  return *this;
-}
-
 JsonWriter& JsonWriter::Double(double v) {
   Separate();
   if (!std::isfinite(v)) return Append("null");

@@ -6,6 +6,7 @@
 // replaced by U+FFFD so the output is always valid JSON.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -85,7 +86,19 @@ class JsonWriter {
     Quoted(s);
     return *this;
   }
-  JsonWriter& Int(std::int64_t v);
+  // Inline: most numbers of a record are small counts (a digit: one store).
+  JsonWriter& Int(std::int64_t v) {
+    char* p = Room(24);
+    if (need_comma_) *p++ = ',';
+    need_comma_ = true;
+    if (static_cast<std::uint64_t>(v) < 10) {
+      *p++ = static_cast<char>('0' + v);
+      cur_ = p;
+    } else {
+      cur_ = std::to_chars(p, p + 21, v).ptr;
+    }
+    return *this;
+  }
   // Written with 6 decimals, trailing zeros cut; not finite: null.
   JsonWriter& Double(double v);
   JsonWriter& Bool(bool v) {

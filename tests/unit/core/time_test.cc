@@ -50,6 +50,23 @@ TEST(Rfc3339Test, FormatRoundTrips) {
   EXPECT_EQ(FormatRfc3339(Timestamp{1795399200123}), "2026-11-23T02:00:00.123Z");
 }
 
+// The date part is remembered from the last call: days written in any
+// order, before 1970 too, each get their own.
+TEST(Rfc3339Test, FormatsEveryDayWhateverCameBefore) {
+  const char* const kTimes[] = {"2026-11-23T00:00:00.000Z", "2026-11-23T23:59:59.999Z", "2026-11-24T00:00:00.000Z",
+                                "2026-11-23T12:34:56.789Z", "1969-12-31T23:59:59.999Z", "1970-01-01T00:00:00.000Z",
+                                "2024-02-29T08:00:00.001Z", "2024-02-29T08:00:00.001Z", "9999-12-31T23:59:59.999Z"};
+  for (const char* text : kTimes) {
+    auto t = ParseRfc3339(text);
+    ASSERT_TRUE(t) << text;
+    EXPECT_EQ(FormatRfc3339(*t), text);
+  }
+  for (std::int64_t ms = -3 * 86400000LL; ms < 3 * 86400000LL; ms += 86400000LL / 7 + 13) {
+    const std::string text = FormatRfc3339(Timestamp{ms});
+    EXPECT_EQ(ParseRfc3339(text), Timestamp{ms}) << text;
+  }
+}
+
 TEST(DurationTest, ParsesUnits) {
   EXPECT_EQ(ParseDuration("250ms"), 250);
   EXPECT_EQ(ParseDuration("5s"), 5000);
