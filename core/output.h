@@ -35,10 +35,40 @@ struct OutputTags {
   double agents_online = -1, agents_required = -1;
 };
 
+// No tags (dead letters, repartitioned records).
+inline const OutputTags kNoTags{};
+
+// An output as a task hands it to its sink: views of the task's buffers,
+// valid during OutputSink::Emit only (a sink that keeps it makes an
+// OutputRecord). The fields are OutputRecord's.
+struct OutputView {
+  Stream stream = Stream::kSla;
+  std::string_view key;
+  std::optional<std::string_view> value;
+  const std::vector<std::pair<std::string, std::string>>* headers = nullptr;  // none
+  Timestamp cause_time;
+  bool from_timer = false;
+  std::int64_t ingest_ms = -1;
+  const OutputTags* tags = &kNoTags;
+  std::optional<int> partition;
+};
+
+// An output that owns its bytes.
 struct OutputRecord {
   OutputRecord() = default;
   OutputRecord(Stream s, std::string k, std::optional<std::string> v)
       : stream(s), key(std::move(k)), value(std::move(v)) {}
+  explicit OutputRecord(const OutputView& v)
+      : stream(v.stream),
+        key(v.key),
+        value(v.value ? std::optional<std::string>(*v.value) : std::nullopt),
+        cause_time(v.cause_time),
+        from_timer(v.from_timer),
+        ingest_ms(v.ingest_ms),
+        tags(*v.tags),
+        partition(v.partition) {
+    if (v.headers != nullptr) headers = *v.headers;
+  }
 
   Stream stream = Stream::kSla;
   std::string key;
@@ -60,11 +90,12 @@ struct OutputRecord {
 };
 
 // Receives outputs in the order they were made. Owned by the caller of the
-// stage; called from the task's thread.
+// stage; called from the task's thread. The output's views are valid
+// during the call only.
 class OutputSink {
  public:
   virtual ~OutputSink() = default;
-  virtual void Emit(OutputRecord&& record) = 0;
+  virtual void Emit(const OutputView& output) = 0;
 };
 
 }  // namespace cx

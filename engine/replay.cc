@@ -31,9 +31,9 @@ class FileSink final : public OutputSink {
     }
     return Status::Ok();
   }
-  void Emit(OutputRecord&& r) override {
+  void Emit(const OutputView& r) override {
     if (r.stream == Stream::kRepartition) {
-      if (r.value) repartitioned_.push_back(std::move(*r.value));
+      if (r.value) repartitioned_.emplace_back(*r.value);
       return;
     }
     const auto i = static_cast<std::size_t>(r.stream);

@@ -160,25 +160,17 @@ class Task::Context final : public processors::ProcessorContext {
   void Emit(Stream stream, std::string_view key, std::optional<std::string_view> value,
             const OutputTags& tags) override {
     ++task_.stats_.outputs[static_cast<int>(stream)];
-    // One record reused from output to output: its strings keep their room
-    // (a sink that keeps the record moves it away, and the next one grows
-    // them again).
-    OutputRecord& r = out_;
+    // Handed over as views of the processor's buffers: the sink copies
+    // what it keeps.
+    OutputView r;
     r.stream = stream;
-    r.key.assign(key);
-    if (value) {
-      if (!r.value) r.value.emplace();
-      r.value->assign(*value);
-    } else {
-      r.value.reset();
-    }
-    r.headers.clear();
-    r.tags = tags;
-    r.partition.reset();
+    r.key = key;
+    r.value = value;
+    r.tags = &tags;
     r.from_timer = task_.firing_.has_value();
     r.cause_time = task_.firing_ ? *task_.firing_ : task_.current_ts_;
     r.ingest_ms = task_.firing_ ? -1 : task_.current_ingest_ms_;
-    task_.sink_.Emit(std::move(r));
+    task_.sink_.Emit(r);
   }
   void ForEach(std::string_view owner, std::string_view prefix,
                const std::function<void(std::string_view, std::string_view)>& fn,
@@ -244,10 +236,13 @@ class Task::Context final : public processors::ProcessorContext {
     PutString(v, key);
     v.append(value);
     ++task_.stats_.outputs[static_cast<int>(Stream::kRepartition)];
-    OutputRecord r{Stream::kRepartition, std::string(key), std::move(v)};
+    OutputView r;
+    r.stream = Stream::kRepartition;
+    r.key = key;
+    r.value = v;
     r.partition = static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources));
     r.cause_time = cause;
-    task_.sink_.Emit(std::move(r));
+    task_.sink_.Emit(r);
   }
 
  private:
@@ -278,7 +273,6 @@ class Task::Context final : public processors::ProcessorContext {
   // (its size is its room, not what the last name used).
   std::vector<std::string> prefixes_;
   std::string full_name_;
-  OutputRecord out_;  // Emit's record
 };
 
 Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
@@ -688,11 +682,13 @@ void Task::AnnounceWatermark() {
     v.push_back(kMarker);
     PutVarint(v, static_cast<std::uint64_t>(options_.source_id));
     PutVarintSigned(v, announced_.ms);
-    OutputRecord r{Stream::kRepartition, std::string(), std::move(v)};
+    OutputView r;
+    r.stream = Stream::kRepartition;
+    r.value = v;
     r.partition = p;
     r.cause_time = announced_;
     ++stats_.outputs[static_cast<int>(Stream::kRepartition)];
-    sink_.Emit(std::move(r));
+    sink_.Emit(r);
   }
 }
 
@@ -878,21 +874,30 @@ void Task::DeadLetter(const InputRecord& record, const Rejection& why) {
     // From Kafka: the original bytes, unchanged, with headers naming the
     // source and the reason (the convention of Kafka Connect's DLQ), so the
     // record can be re-produced to its topic once the producer is fixed.
-    OutputRecord r{Stream::kDlq,
-                   src.topic + "/" + std::to_string(src.partition) + "/" + std::to_string(src.offset),
-                   std::string(record.value)};
-    r.headers = {{"cx.source.topic", src.topic},
-                 {"cx.source.partition", std::to_string(src.partition)},
-                 {"cx.source.offset", std::to_string(src.offset)},
-                 {"cx.error.code", std::string(ToString(why.code))},
-                 {"cx.error.field", why.field},
-                 {"cx.error.reason", why.ToString()}};
+    const std::string key = src.topic + "/" + std::to_string(src.partition) + "/" + std::to_string(src.offset);
+    const std::vector<std::pair<std::string, std::string>> headers = {
+        {"cx.source.topic", src.topic},
+        {"cx.source.partition", std::to_string(src.partition)},
+        {"cx.source.offset", std::to_string(src.offset)},
+        {"cx.error.code", std::string(ToString(why.code))},
+        {"cx.error.field", why.field},
+        {"cx.error.reason", why.ToString()}};
+    OutputView r;
+    r.stream = Stream::kDlq;
+    r.key = key;
+    r.value = record.value;
+    r.headers = &headers;
     r.cause_time = now_;
-    sink_.Emit(std::move(r));
+    sink_.Emit(r);
     return;
   }
-  sink_.Emit(OutputRecord{Stream::kDlq, src.file + ":" + std::to_string(src.line),
-                          DeadLetterJson(src, why, record.value)});
+  const std::string key = src.file + ":" + std::to_string(src.line);
+  const std::string value = DeadLetterJson(src, why, record.value);
+  OutputView r;
+  r.stream = Stream::kDlq;
+  r.key = key;
+  r.value = value;
+  sink_.Emit(r);
 }
 
 std::string DeadLetterJson(const RecordSource& source, const Rejection& why, std::string_view raw) {

@@ -182,7 +182,7 @@ class Worker::Impl {
   class KafkaSink final : public OutputSink {
    public:
     KafkaSink(Impl& w, Slot& slot) : w_(w), slot_(slot) {}
-    void Emit(OutputRecord&& r) override { w_.Produce(r, slot_); }
+    void Emit(const OutputView& r) override { w_.Produce(r, slot_); }
 
    private:
     Impl& w_;
@@ -234,7 +234,7 @@ class Worker::Impl {
   // none: its records leave cxstream_transaction_open_records.
   void EndTransaction(Slot& slot);
   std::size_t OutqLen() const;
-  void Produce(const OutputRecord& r, Slot& slot);
+  void Produce(const OutputView& r, Slot& slot);
   void ProduceRaw(rd_kafka_t* rk, const std::string& topic, int partition, std::string_view key,
                   std::optional<std::string_view> value, void* opaque,
                   const std::vector<std::pair<std::string, std::string>>* headers);
@@ -1241,7 +1241,7 @@ std::size_t Worker::Impl::OutqLen() const {
   return n;
 }
 
-void Worker::Impl::Produce(const OutputRecord& r, Slot& slot) {
+void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
   rd_kafka_t* rk = ProducerFor(slot);
   const std::string* topic = nullptr;
   switch (r.stream) {
@@ -1267,21 +1267,20 @@ void Worker::Impl::Produce(const OutputRecord& r, Slot& slot) {
                  nullptr);
       return;
   }
-  if (r.stream == Stream::kSla && !r.tags.event.empty())
-    metrics_.SlaEvents(r.tags.metric, r.tags.event, r.tags.queue).Increment();
-  if (r.stream == Stream::kAlerts && !r.tags.kind.empty())
-    metrics_.Alerts(r.tags.kind, r.tags.event, r.tags.severity, r.tags.queue).Increment();
-  if (r.stream == Stream::kStaffing && !r.tags.queue.empty())
-    metrics_.SetStaffing(r.tags.queue, r.tags.agents_online, r.tags.agents_required);
-  if (r.stream == Stream::kDlq) {
-    for (const auto& [k, v] : r.headers) {
+  const OutputTags& tags = *r.tags;
+  if (r.stream == Stream::kSla && !tags.event.empty())
+    metrics_.SlaEvents(tags.metric, tags.event, tags.queue).Increment();
+  if (r.stream == Stream::kAlerts && !tags.kind.empty())
+    metrics_.Alerts(tags.kind, tags.event, tags.severity, tags.queue).Increment();
+  if (r.stream == Stream::kStaffing && !tags.queue.empty())
+    metrics_.SetStaffing(tags.queue, tags.agents_online, tags.agents_required);
+  if (r.stream == Stream::kDlq && r.headers != nullptr) {
+    for (const auto& [k, v] : *r.headers) {
       if (k == "cx.error.code") metrics_.DeadLettered(v).Increment();
     }
   }
-  std::optional<std::string_view> value;
-  if (r.value) value = *r.value;
-  ProduceRaw(rk, *topic, RD_KAFKA_PARTITION_UA, r.key, value, nullptr,
-             r.headers.empty() ? nullptr : &r.headers);
+  ProduceRaw(rk, *topic, RD_KAFKA_PARTITION_UA, r.key, r.value, nullptr,
+             r.headers != nullptr && !r.headers->empty() ? r.headers : nullptr);
   const std::int64_t now = clock_.Now().ms;
   if (r.from_timer) {
     // SLA warnings and breaches: produced minus due. Other timer outputs

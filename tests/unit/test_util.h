@@ -45,7 +45,7 @@ class TestDir {
 
 class CollectingSink final : public OutputSink {
  public:
-  void Emit(OutputRecord&& r) override { records.push_back(std::move(r)); }
+  void Emit(const OutputView& r) override { records.emplace_back(r); }
 
   std::vector<std::string> Values(Stream s) const {
     std::vector<std::string> out;
