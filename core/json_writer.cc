@@ -121,6 +121,32 @@ void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
+void AppendJsonMember(std::string_view key, std::string_view value, std::string& members) {
+  if (NeedsEscape(key) || NeedsEscape(value)) {  // rare: the general way
+    if (!members.empty()) members.push_back(',');
+    AppendJsonString(key, members);
+    members.push_back(':');
+    AppendJsonString(value, members);
+    return;
+  }
+  // ,"key":"value" in one step: one size check, then copies.
+  const std::size_t at = members.size(), comma = at == 0 ? 0 : 1;
+  const std::size_t n = comma + key.size() + value.size() + 5;
+  if (members.capacity() < at + n) members.reserve(std::max<std::size_t>(256, 2 * (at + n)));
+  members.resize(at + n);
+  char* p = members.data() + at;
+  if (comma) *p++ = ',';
+  *p++ = '"';
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  *p++ = '"';
+  *p++ = ':';
+  *p++ = '"';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p = '"';
+}
+
 void JsonWriter::Grow(std::size_t more) {
   const auto len = static_cast<std::size_t>(cur_ - out_->data());
   out_->resize(std::max({len + more, out_->size() * 2, std::size_t{256}}));

@@ -207,5 +207,8 @@ class JsonWriter {
 
 // Appends `s` as a JSON string literal (with quotes).
 void AppendJsonString(std::string_view s, std::string& out);
+// Appends the member "key":"value" (both escaped) to the members of an
+// object being built in `members`, after a comma unless it is the first.
+void AppendJsonMember(std::string_view key, std::string_view value, std::string& members);
 
 }  // namespace cx

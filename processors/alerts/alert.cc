@@ -30,15 +30,13 @@ void AppendKey(std::string_view key, std::string& members) {
 
 void Alert::Label(std::string_view k, std::string_view v) {
   if (v.empty()) return;
-  AppendKey(k, labels);
-  AppendJsonString(v, labels);
+  AppendJsonMember(k, v, labels);
   if (k == "queue") queue.assign(v);
 }
 
 void Alert::DetailString(std::string_view k, std::string_view v) {
   if (v.empty()) return;
-  AppendKey(k, details);
-  AppendJsonString(v, details);
+  AppendJsonMember(k, v, details);
 }
 
 void Alert::DetailNumber(std::string_view k, double v) {

@@ -162,6 +162,23 @@ TEST(JsonWriterTest, IntegersAreWrittenAsToCharsWritesThem) {
   }
 }
 
+// Members built one by one (alert labels and details) read as the object a
+// writer makes, escaped where needed, and grow past any first reservation.
+TEST(JsonWriterTest, MembersAppendedOneByOneMakeTheWritersObject) {
+  const std::vector<std::pair<std::string, std::string>> kMembers = {
+      {"queue", "billing"}, {"tier", "vip \"gold\""}, {"note", "line\nnext"}, {"id", std::string(300, 'x')},
+      {"k\x01", "\xff"}, {"", ""}};
+  std::string members;
+  JsonWriter w;
+  w.BeginObject();
+  for (const auto& [k, v] : kMembers) {
+    AppendJsonMember(k, v, members);
+    w.DynamicKey(k).String(v);
+  }
+  w.EndObject();
+  EXPECT_EQ("{" + members + "}", w.str());
+}
+
 TEST(JsonWriterTest, EveryByteThatNeedsEscapingIsFoundWhereverItStands) {
   // The writer and AppendJsonString look for such bytes eight at a time
   // and copy a string without one as it is: each one, at every place in
