@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/swar.h"
 #include "state/store.h"
 
 namespace cx::state {
@@ -26,7 +27,7 @@ class MemoryStore final : public Store {
   }
   void Put(std::string_view key, std::string_view value) override {
     auto it = data_.lower_bound(key);
-    const bool found = it != data_.end() && it->first == key;
+    const bool found = it != data_.end() && swar::Compare(it->first, key) == 0;
     Log(key, found ? &it->second : nullptr, value.size());
     if (found)
       it->second.assign(value);
@@ -36,7 +37,7 @@ class MemoryStore final : public Store {
   void Delete(std::string_view key) override { Remove(key, false); }
   void Tombstone(std::string_view key) override { Remove(key, true); }
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
-    for (auto it = data_.lower_bound(begin); it != data_.end() && it->first < end; ++it)
+    for (auto it = data_.lower_bound(begin); it != data_.end() && swar::Compare(it->first, end) < 0; ++it)
       if (!fn(it->first, it->second)) break;
     return Status::Ok();
   }
@@ -109,7 +110,12 @@ class MemoryStore final : public Store {
   // 64-bit), so that PendingBytes measures memory as the RocksDB store's does.
   static constexpr std::size_t kEntryBytes = 160;
 
-  std::map<std::string, std::string, std::less<>> data_;
+  // Keys in byte order (as RocksDB's default comparator), compared inline.
+  struct KeyLess {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return swar::Compare(a, b) < 0; }
+  };
+  std::map<std::string, std::string, KeyLess> data_;
   const bool undo_;
   std::unordered_map<std::string, Undo> log_;
   Undo no_log_;  // what Log gives without undo: written to, never read
