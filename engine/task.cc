@@ -35,9 +35,16 @@ constexpr std::string_view kAnnouncedKey = "Mrp-announced";
 constexpr std::string_view kSourceWmPrefix = "Mrp-source/";
 constexpr char kBufferPrefix = 'R';
 
-// Repartition record values: a fact or a watermark announcement.
+// Repartition record values: a fact or a watermark announcement. A fact
+// names the processor that sent it, and goes only to the processors that
+// receive from that one (Processor::receives_from); one of an older version
+// (kFact) names none and goes to every processor.
 constexpr char kFact = 'F';
+constexpr char kSentFact = 'S';
 constexpr char kMarker = 'W';
+// A held fact's key: the prefix, (ts, source, input, position, sub), then
+// the sender's name (PutString) when the fact names one.
+constexpr std::size_t kBufferKeyBytes = 1 + 8 + 4 + 4 + 8 + 4;
 
 // Reads an ordered timestamp written with PutOrderedInt64; absent: unchanged.
 Status ReadTimestamp(state::Store& store, std::string_view key, Timestamp& out) {
@@ -225,14 +232,17 @@ class Task::Context final : public processors::ProcessorContext {
     // The time of what causes it: the event, or the timer firing.
     const Timestamp cause = task_.firing_ ? *task_.firing_ : task_.current_ts_;
     const Timestamp ts = std::max(at == Timestamp::Min() ? cause : at, task_.announced_);
+    const std::string_view sender = task_.processors_[current_index_]->name();
     std::string v;
-    v.push_back(kFact);
+    v.reserve(48 + sender.size() + key.size() + value.size());  // the header's varints: at most 46 bytes
+    v.push_back(kSentFact);
     PutVarint(v, static_cast<std::uint64_t>(o.source_id));
     PutVarint(v, static_cast<std::uint64_t>(task_.current_input_));
     PutVarintSigned(v, task_.current_position_);
     if (task_.sub_from_timer_) task_.SubFromTimer();
     PutVarint(v, task_.repartition_sub_++);
     PutVarintSigned(v, ts.ms);
+    PutString(v, sender);
     PutString(v, key);
     v.append(value);
     ++task_.stats_.outputs[static_cast<int>(Stream::kRepartition)];
@@ -723,7 +733,8 @@ void Task::ProcessRepartitioned(const InputRecord& record) {
   const std::int64_t position = r.VarintSigned();
   const std::uint64_t sub = r.Varint();
   const Timestamp ts{r.VarintSigned()};
-  if (!r.ok() || kind != kFact) {
+  const std::string_view sender = kind == kSentFact ? r.String() : std::string_view();
+  if (!r.ok() || (kind != kFact && kind != kSentFact)) {
     Fail(Status::Corruption("malformed repartition record at " + record.source.topic + "/" +
                             std::to_string(record.source.partition) + "/" +
                             std::to_string(record.source.offset)));
@@ -740,12 +751,15 @@ void Task::ProcessRepartitioned(const InputRecord& record) {
   // time then origin: a re-sent copy lands on the same key.
   // In memory until the next commit: one delivered before then never
   // reaches the store (and so the changelog).
-  std::string key(1, kBufferPrefix);
+  std::string key;
+  key.reserve(kBufferKeyBytes + 1 + sender.size());
+  key.push_back(kBufferPrefix);
   PutOrderedInt64(key, ts.ms);
   PutFixed32BE(key, source);
   PutFixed32BE(key, static_cast<std::uint32_t>(input));
   PutOrderedInt64(key, position);
   PutFixed32BE(key, static_cast<std::uint32_t>(sub));
+  if (kind == kSentFact) PutString(key, sender);
   unsaved_facts_.insert_or_assign(std::move(key),
                                   std::string(record.value.substr(record.value.size() - r.remaining())));
 }
@@ -773,11 +787,15 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
     const std::string& k = from_store ? stored[i].first : fresh->first;
     const std::string& v = from_store ? stored[i].second : fresh->second;
     const Timestamp ts{GetOrderedInt64(k.data() + 1)};
+    const bool named = k.size() > kBufferKeyBytes;
+    const std::string_view sender =
+        named ? Reader(std::string_view(k).substr(kBufferKeyBytes)).String() : std::string_view();
     Reader r(v);
     const std::string_view key = r.String();
     const std::string_view value = std::string_view(v).substr(v.size() - r.remaining());
     current_ts_ = ts;
     for (std::size_t j = 0; j < processors_.size(); ++j) {
+      if (named && processors_[j]->receives_from() != sender) continue;
       ctx_->set_current(j);
       processors_[j]->OnRepartitioned(key, ts, value, *ctx_);
     }

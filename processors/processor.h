@@ -212,6 +212,10 @@ class Processor {
   virtual void OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
                        ProcessorContext& ctx) = 0;
 
+  // The processor of the previous stage whose records (ProcessorContext::
+  // Repartition) this one receives; empty: none. A record goes only to the
+  // processors that receive from its sender.
+  virtual std::string_view receives_from() const { return {}; }
   // Next-stage records (see ProcessorContext::Repartition), delivered in
   // (ts, origin) order once every upstream task's watermark has passed `ts`,
   // so the order and the set do not depend on how many workers there are.

@@ -102,6 +102,7 @@ class AlertQueueStage final : public Processor {
   explicit AlertQueueStage(AlertOptions options) : options_(std::move(options)) {}
 
   std::string_view name() const override { return "alerts-queue"; }
+  std::string_view receives_from() const override { return "alerts"; }
   // A queue holds every alert it groups or holds back: one key each.
   StateLayout state_layout() const override { return StateLayout::kPerRecord; }
   void OnEvent(const Event&, ProcessorContext&) override {}

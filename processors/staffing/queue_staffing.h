@@ -53,6 +53,7 @@ class QueueStaffing final : public Processor {
   explicit QueueStaffing(QueueStaffingOptions options) : options_(std::move(options)) {}
 
   std::string_view name() const override { return "staffing-queue"; }
+  std::string_view receives_from() const override { return "staffing"; }
   // A queue holds every conversation waiting in it: one key each.
   StateLayout state_layout() const override { return StateLayout::kPerRecord; }
   void OnEvent(const Event&, ProcessorContext&) override {}
