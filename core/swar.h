@@ -62,6 +62,29 @@ template <typename Test>
   return i < n && test(Load(p + n - 8)) != 0;
 }
 
+// A hash of `s` for lookups in memory (never stored: it may change from
+// build to build): eight bytes at a time, the tail as the last eight
+// (overlapping), a string shorter than that as one word (LoadShort).
+inline std::uint64_t Hash(std::string_view s) {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  const std::size_t n = s.size();
+  const char* p = s.data();
+  std::uint64_t h = n * kMul;
+  auto mix = [&](std::uint64_t x) {
+    h = (h ^ x) * kMul;
+    h ^= h >> 29;
+  };
+  if (n >= 8) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) mix(Load(p + i));
+    if (i < n) mix(Load(p + n - 8));
+  } else if (n > 0) {
+    mix(LoadShort(p, n, 0));
+  }
+  h *= kMul;
+  return h ^ (h >> 32);
+}
+
 // The byte order of `a` and `b` (<0, 0, >0), as std::string_view::compare
 // gives it, without a call: eight bytes at a time, as big-endian words.
 // For the ordered keys of the in-memory store, most of whose comparisons

@@ -41,28 +41,8 @@ void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
   out.append(entry);
 }
 
-// A record name's hash for lookups within an owner (never stored): eight
-// bytes at a time, the tail as the last eight (overlapping), a name shorter
-// than that as one word (swar::LoadShort).
-std::uint32_t NameHash(std::string_view s) {
-  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
-  const std::size_t n = s.size();
-  const char* p = s.data();
-  std::uint64_t h = n * kMul;
-  auto mix = [&](std::uint64_t x) {
-    h = (h ^ x) * kMul;
-    h ^= h >> 29;
-  };
-  if (n >= 8) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) mix(swar::Load(p + i));
-    if (i < n) mix(swar::Load(p + n - 8));
-  } else if (n > 0) {
-    mix(swar::LoadShort(p, n, 0));
-  }
-  h *= kMul;
-  return static_cast<std::uint32_t>(h ^ (h >> 32));
-}
+// A record name's hash for lookups within an owner (never stored).
+std::uint32_t NameHash(std::string_view s) { return static_cast<std::uint32_t>(swar::Hash(s)); }
 
 std::size_t IndexBytes(std::string_view key) { return kIndexOverhead + (key.size() > 15 ? key.size() + 1 : 0); }
 
@@ -300,8 +280,7 @@ StateCache::Node* StateCache::CachedSlow(std::string_view owner) {
   if (previous_ != nullptr && previous_->first == owner) {
     node = previous_;
   } else {
-    key_.assign(owner);
-    auto it = groups_.find(key_);
+    auto it = groups_.find(owner);
     if (it == groups_.end()) return nullptr;
     node = &*it;
   }

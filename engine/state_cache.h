@@ -42,6 +42,7 @@
 
 #include "core/encoding.h"
 #include "core/status.h"
+#include "core/swar.h"
 #include "core/time.h"
 #include "processors/processor.h"
 #include "state/store.h"
@@ -192,7 +193,12 @@ class StateCache {
     std::string tag;
   };
   struct Group;
-  using Groups = std::unordered_map<std::string, Group>;
+  // Owners looked up by string_view, without a string made for the lookup.
+  struct OwnerHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return swar::Hash(s); }
+  };
+  using Groups = std::unordered_map<std::string, Group, OwnerHash, std::equal_to<>>;
   // Elements of an unordered_map keep their address when it rehashes.
   using Node = Groups::value_type;
   struct Group {
