@@ -44,21 +44,11 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
   return n;
 }
 
-// True when `s` has a byte JSON escapes (a control character, '"' or '\\')
-// or one that is not ASCII (checked as UTF-8 by AppendJsonString). Eight
-// bytes at a time.
-[[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
-  // Spaces fill a short string's word: never escaped.
-  return swar::AnyByte(s, 0x2020202020202020ULL, [](std::uint64_t x) {
-    return swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\');
-  });
-}
-
 }  // namespace
 
 void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
-  if (!NeedsEscape(s)) {  // plain ASCII (ids, names, enums): one copy
+  if (!JsonNeedsEscape(s)) {  // plain ASCII (ids, names, enums): one copy
     out.append(s);
     out.push_back('"');
     return;
@@ -122,7 +112,7 @@ void AppendJsonString(std::string_view s, std::string& out) {
 }
 
 void AppendJsonMember(std::string_view key, std::string_view value, std::string& members) {
-  if (NeedsEscape(key) || NeedsEscape(value)) {  // rare: the general way
+  if (JsonNeedsEscape(key) || JsonNeedsEscape(value)) {  // rare: the general way
     if (!members.empty()) members.push_back(',');
     AppendJsonString(key, members);
     members.push_back(':');
@@ -178,7 +168,7 @@ void JsonWriter::Release(std::string* buffer) {
 
 void JsonWriter::Quoted(std::string_view s) {
   // Plain ASCII with nothing to escape (ids, names, enums): one copy.
-  if (!NeedsEscape(s)) {
+  if (!JsonNeedsEscape(s)) {
     char* p = Room(s.size() + 2);
     *p = '"';
     CopyShort(p + 1, s);

@@ -6,6 +6,7 @@
 // replaced by U+FFFD so the output is always valid JSON.
 #pragma once
 
+#include <cassert>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -13,9 +14,20 @@
 #include <string>
 #include <string_view>
 
+#include "core/swar.h"
 #include "core/time.h"
 
 namespace cx {
+
+// True when `s` has a byte JSON escapes (a control character, '"' or '\\')
+// or one that is not ASCII (checked as UTF-8 when escaped). Eight bytes at
+// a time.
+[[gnu::always_inline]] inline bool JsonNeedsEscape(std::string_view s) {
+  // Spaces fill a short string's word: never escaped.
+  return swar::AnyByte(s, 0x2020202020202020ULL, [](std::uint64_t x) {
+    return swar::High(x) | swar::Below(x, 0x20) | swar::Equal(x, '"') | swar::Equal(x, '\\');
+  });
+}
 
 // A key known when the program is compiled, checked then to need no
 // escaping, so that writing it is one copy. Keys made at run time (a
@@ -30,9 +42,16 @@ class JsonKey {
       ++size_;
     }
   }
+  // A name of the program's own closed vocabulary (an enum's ToString),
+  // which needs no escaping by construction; checked in debug builds.
+  static JsonKey Known(std::string_view k) {
+    assert(!JsonNeedsEscape(k));
+    return JsonKey(k.data(), k.size());
+  }
   std::string_view view() const { return {data_, size_}; }
 
  private:
+  JsonKey(const char* data, std::size_t size) : data_(data), size_(size) {}
   const char* data_;
   std::size_t size_;
 };
@@ -65,16 +84,7 @@ class JsonWriter {
   JsonWriter& BeginArray() { return Open('['); }
   JsonWriter& EndArray() { return Close(']'); }
   [[gnu::always_inline]] JsonWriter& Key(JsonKey k) {
-    // ,"key": in one copy.
-    const std::string_view v = k.view();
-    char* p = Room(v.size() + 4);
-    if (need_comma_) *p++ = ',';
-    *p++ = '"';
-    CopyShort(p, v);
-    p += v.size();
-    *p++ = '"';
-    *p++ = ':';
-    cur_ = p;
+    cur_ = PutKey(Room(k.view().size() + 4), k);
     need_comma_ = false;
     return *this;
   }
@@ -91,12 +101,7 @@ class JsonWriter {
     char* p = Room(24);
     if (need_comma_) *p++ = ',';
     need_comma_ = true;
-    if (static_cast<std::uint64_t>(v) < 10) {
-      *p++ = static_cast<char>('0' + v);
-      cur_ = p;
-    } else {
-      cur_ = std::to_chars(p, p + 21, v).ptr;
-    }
+    cur_ = PutInt(p, v);
     return *this;
   }
   // Written with 6 decimals, trailing zeros cut; not finite: null.
@@ -121,8 +126,41 @@ class JsonWriter {
   // Key plus value shorthands.
   [[gnu::always_inline]] JsonWriter& Field(JsonKey k, std::string_view v) { return Key(k).String(v); }
   JsonWriter& Field(JsonKey k, const char* v) { return Key(k).String(v); }
-  JsonWriter& Field(JsonKey k, std::int64_t v) { return Key(k).Int(v); }
-  JsonWriter& Field(JsonKey k, int v) { return Key(k).Int(v); }
+  // "key":number with one check for room.
+  [[gnu::always_inline]] JsonWriter& Field(JsonKey k, std::int64_t v) {
+    cur_ = PutInt(PutKey(Room(k.view().size() + 4 + 21), k), v);
+    need_comma_ = true;
+    return *this;
+  }
+  JsonWriter& Field(JsonKey k, int v) { return Field(k, static_cast<std::int64_t>(v)); }
+  // "key":"value" for a value of the program's own vocabulary (a literal,
+  // or JsonKey::Known of an enum's name), written as is in one step.
+  [[gnu::always_inline]] JsonWriter& PlainField(JsonKey k, JsonKey value) {
+    const std::string_view v = value.view();
+    char* p = PutKey(Room(k.view().size() + 6 + v.size()), k);
+    *p++ = '"';
+    CopyShort(p, v);
+    p += v.size();
+    *p++ = '"';
+    cur_ = p;
+    need_comma_ = true;
+    return *this;
+  }
+  // "key":{ and "key":null, each in one step.
+  [[gnu::always_inline]] JsonWriter& ObjectField(JsonKey k) {
+    char* p = PutKey(Room(k.view().size() + 5), k);
+    *p++ = '{';
+    cur_ = p;
+    need_comma_ = false;
+    return *this;
+  }
+  [[gnu::always_inline]] JsonWriter& NullField(JsonKey k) {
+    char* p = PutKey(Room(k.view().size() + 8), k);
+    std::memcpy(p, "null", 4);
+    cur_ = p + 4;
+    need_comma_ = true;
+    return *this;
+  }
   JsonWriter& Field(JsonKey k, double v) { return Key(k).Double(v); }
   JsonWriter& Field(JsonKey k, bool v) { return Key(k).Bool(v); }
   JsonWriter& TimeField(JsonKey k, Timestamp t) { return Key(k).Time(t); }
@@ -170,6 +208,26 @@ class JsonWriter {
     } else {
       std::memcpy(to, from, n);
     }
+  }
+  // Writes [,]"key": at `p` (room for it made) and returns its end; the
+  // caller sets need_comma_.
+  [[gnu::always_inline]] char* PutKey(char* p, JsonKey k) const {
+    const std::string_view v = k.view();
+    if (need_comma_) *p++ = ',';
+    *p++ = '"';
+    CopyShort(p, v);
+    p += v.size();
+    *p++ = '"';
+    *p++ = ':';
+    return p;
+  }
+  // Writes `v` at `p` (room for 21 bytes) and returns its end.
+  [[gnu::always_inline]] static char* PutInt(char* p, std::int64_t v) {
+    if (static_cast<std::uint64_t>(v) < 10) {
+      *p = static_cast<char>('0' + v);
+      return p + 1;
+    }
+    return std::to_chars(p, p + 21, v).ptr;
   }
   JsonWriter& Append(std::string_view s) {
     std::memcpy(Room(s.size()), s.data(), s.size());

@@ -921,7 +921,7 @@ void Task::DeadLetter(const InputRecord& record, const Rejection& why) {
 std::string DeadLetterJson(const RecordSource& source, const Rejection& why, std::string_view raw) {
   JsonWriter w;
   w.BeginObject();
-  w.Key("source").BeginObject();
+  w.ObjectField("source");
   if (!source.file.empty()) {
     w.Field("file", source.file).Field("line", source.line);
   } else {

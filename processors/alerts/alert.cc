@@ -78,10 +78,10 @@ void Alert::WriteJson(std::string_view source, JsonWriter& w) const {
       .Field("summary", summary)
       .Field("source", source)
       .TimeField("ts", ts);
-  w.Key("labels").BeginObject();
+  w.ObjectField("labels");
   if (!labels.empty()) w.Raw(labels);
   w.EndObject();
-  w.Key("details").BeginObject();
+  w.ObjectField("details");
   if (!details.empty()) w.Raw(details);
   w.EndObject();
   if (!grouped_under.empty()) w.Field("grouped_under", grouped_under);

@@ -479,23 +479,22 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
       .Field("version", static_cast<std::int64_t>(p.version))
       .TimeField("ts", now);
 
-  w.Key("orders")
-      .BeginObject()
+  w.ObjectField("orders")
       .Field("created", p.created)
       .Field("paid", p.paid)
       .Field("cancelled", p.cancelled);
-  w.Key("gmv").BeginObject();
+  w.ObjectField("gmv");
   for (const auto& [c, x] : gmv) w.DynamicKey(c).Double(x);
   w.EndObject();
   w.Field("gmv_base", gmv_base).Field("base_currency", options_.base_currency);
   if (p.paid > 0)
     w.Field("average_order_value", gmv_base / static_cast<double>(p.paid));
   else
-    w.Key("average_order_value").Null();
+    w.NullField("average_order_value");
   if (p.first_order != Timestamp::Min())
     w.TimeField("first_order_at", p.first_order).TimeField("last_order_at", p.last_order);
   else
-    w.Key("first_order_at").Null().Key("last_order_at").Null();
+    w.NullField("first_order_at").NullField("last_order_at");
   // The three largest counts, ties in category order (as a stable sort by
   // count would put them): a category goes before the first kept one it
   // exceeds.
@@ -519,56 +518,55 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
     if (in_window(d, 30)) c30 += n;
     if (in_window(d, 90)) c90 += n;
   }
-  w.Key("contacts")
-      .BeginObject()
+  w.ObjectField("contacts")
       .Field("conversations_7d", c7)
       .Field("conversations_30d", c30)
       .Field("conversations_90d", c90)
       .Field("conversations_total", p.conversations);
-  w.Key("channels").BeginObject();
+  w.ObjectField("channels");
   std::size_t preferred = 0;
   for (std::size_t c = 1; c < p.channels.size(); ++c) {
     if (p.channels[c] == 0) continue;
-    w.DynamicKey(ToString(static_cast<Channel>(c))).Int(p.channels[c]);
+    w.Field(JsonKey::Known(ToString(static_cast<Channel>(c))), p.channels[c]);
     if (preferred == 0 || p.channels[c] > p.channels[preferred]) preferred = c;
   }
   w.EndObject();
   if (preferred)
     w.Field("preferred_channel", ToString(static_cast<Channel>(preferred)));
   else
-    w.Key("preferred_channel").Null();
+    w.NullField("preferred_channel");
   w.Field("repeat_contacts", p.repeats);
   if (p.conversations > 0)
     w.Field("first_contact_resolution_rate",
             1.0 - static_cast<double>(p.repeats) / static_cast<double>(p.conversations));
   else
-    w.Key("first_contact_resolution_rate").Null();
+    w.NullField("first_contact_resolution_rate");
   w.EndObject();
 
-  w.Key("satisfaction").BeginObject();
+  w.ObjectField("satisfaction");
   if (p.csat_count > 0)
     w.Field("csat_average", static_cast<double>(p.csat_sum) / static_cast<double>(p.csat_count))
         .Field("csat_last", p.csat_last);
   else
-    w.Key("csat_average").Null().Key("csat_last").Null();
+    w.NullField("csat_average").NullField("csat_last");
   w.Field("low_csat", p.low_csat).Field("negative_messages", p.negative).EndObject();
 
   const std::int64_t complaints = p.cases[static_cast<std::size_t>(CaseKind::kComplaint)];
   const double refund_rate = paid_base > 0 ? refunded_base / paid_base : 0;
-  w.Key("aftersales").BeginObject().Key("cases").BeginObject();
+  w.ObjectField("aftersales").ObjectField("cases");
   for (std::size_t k = 1; k < p.cases.size(); ++k)
-    if (p.cases[k]) w.DynamicKey(ToString(static_cast<CaseKind>(k))).Int(p.cases[k]);
+    if (p.cases[k]) w.Field(JsonKey::Known(ToString(static_cast<CaseKind>(k))), p.cases[k]);
   w.EndObject()
       .Field("complaints", complaints)
       .Field("escalations", p.escalations)
       .Field("refunds", p.refunds);
-  w.Key("refunded").BeginObject();
+  w.ObjectField("refunded");
   for (const auto& [c, x] : p.refunded_amount) w.DynamicKey(c).Double(x);
   w.EndObject();
   if (paid_base > 0)
     w.Field("refund_rate", refund_rate);
   else
-    w.Key("refund_rate").Null();
+    w.NullField("refund_rate");
   w.EndObject();
 
   std::array<std::int64_t, kMetricCount> b30{}, b90{};
@@ -580,18 +578,17 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
     }
     if (in_window(b[0], 90)) b90[static_cast<std::size_t>(b[1])] += b[2];
   }
-  w.Key("service").BeginObject();
+  w.ObjectField("service");
   for (const auto* arr : {&b30, &b90}) {
-    w.DynamicKey(arr == &b30 ? "sla_breaches_30d" : "sla_breaches_90d").BeginObject();
+    w.ObjectField(arr == &b30 ? JsonKey("sla_breaches_30d") : JsonKey("sla_breaches_90d"));
     for (int m = 0; m < kMetricCount; ++m)
       if ((*arr)[static_cast<std::size_t>(m)])
-        w.DynamicKey(ToString(static_cast<Metric>(m))).Int((*arr)[static_cast<std::size_t>(m)]);
+        w.Field(JsonKey::Known(ToString(static_cast<Metric>(m))), (*arr)[static_cast<std::size_t>(m)]);
     w.EndObject();
   }
   w.EndObject();
 
-  w.Key("now")
-      .BeginObject()
+  w.ObjectField("now")
       .Field("open_conversations", static_cast<std::int64_t>(p.open_conversations.size()))
       .Field("open_cases", static_cast<std::int64_t>(p.open_cases.size()))
       .EndObject();
@@ -662,12 +659,12 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
     for (; j > 0 && contributions[j - 1].first < x.first; --j) contributions[j] = contributions[j - 1];
     contributions[j] = x;
   }
-  w.Key("scores").BeginObject();
+  w.ObjectField("scores");
   if (recency_days >= 0)
     w.Field("recency_days", recency_days);
   else
-    w.Key("recency_days").Null();
-  w.Key("rfm").BeginObject().Field("r", r).Field("f", f).Field("m", m).EndObject();
+    w.NullField("recency_days");
+  w.ObjectField("rfm").Field("r", r).Field("f", f).Field("m", m).EndObject();
   w.Field("segment", segment).Field("tier", tier).Field("churn_risk", 1.0 / (1.0 + std::exp(-z)));
   w.Key("churn_factors").BeginArray();
   for (std::size_t i = 0; i < contributions.size() && i < 3; ++i)

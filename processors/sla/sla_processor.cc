@@ -843,22 +843,22 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   w.BeginObject()
       .Field("id", id)
       .Field("customer_id", c.customer_id)
-      .Field("metric", ToString(c.metric))
-      .Field("subject_type", ToString(c.type))
+      .PlainField("metric", JsonKey::Known(ToString(c.metric)))
+      .PlainField("subject_type", JsonKey::Known(ToString(c.type)))
       .Field("subject_id", c.subject_id)
       .Field("policy", c.policy)
-      .Field("event", what)
+      .PlainField("event", JsonKey::Known(what))
       .Field("target_s", static_cast<double>(c.target) / 1000.0)
       .Field("elapsed_s", static_cast<double>(Elapsed(c, ts)) / 1000.0);
   if (c.deadline != Timestamp::Max())
     w.TimeField("deadline", c.deadline);
   else
-    w.Key("deadline").Null();
+    w.NullField("deadline");
   w.TimeField("ts", ts);
   if (!c.queue.empty()) w.Field("queue", c.queue);
-  if (c.channel != Channel::kUnknown) w.Field("channel", ToString(c.channel));
-  if (c.type != SubjectType::kOrder) w.Field("priority", ToString(c.priority));
-  if (c.kind != CaseKind::kUnknown) w.Field("kind", ToString(c.kind));
+  if (c.channel != Channel::kUnknown) w.PlainField("channel", JsonKey::Known(ToString(c.channel)));
+  if (c.type != SubjectType::kOrder) w.PlainField("priority", JsonKey::Known(ToString(c.priority)));
+  if (c.kind != CaseKind::kUnknown) w.PlainField("kind", JsonKey::Known(ToString(c.kind)));
   if (!c.agent_id.empty()) w.Field("agent_id", c.agent_id);
   if (!c.tenant.empty()) w.Field("tenant", c.tenant);
   if (!c.calendar.empty()) w.Field("calendar", c.calendar);

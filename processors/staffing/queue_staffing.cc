@@ -462,16 +462,15 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
       .Field("chat_slots_online", s.slots);
   ratio_or_null("observed_concurrency", static_cast<double>(s.in_progress), s.agents);
   if (std::isnan(patience_s))
-    w.Key("patience_s").Null();
+    w.NullField("patience_s");
   else
     w.Field("patience_s", patience_s);
   w.Field("forecast_arrivals", forecast).Field("forecast_ratio", ratio).Field("forecast_basis", basis);
   if (std::isnan(aht_s))
-    w.Key("staffing_aht_s").Null();
+    w.NullField("staffing_aht_s");
   else
     w.Field("staffing_aht_s", aht_s);
-  w.Key("target")
-      .BeginObject()
+  w.ObjectField("target")
       .Field("service_level", target.sl_target)
       .Field("threshold_s", static_cast<double>(target.sl_threshold) / 1000.0)
       .Field("max_occupancy", target.max_occupancy)
@@ -501,7 +500,7 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
         .Field("scheduled_agents", staffing.erlang_c->scheduled_agents)
         .Field("delta_agents", static_cast<std::int64_t>(staffing.erlang_c->raw_agents) - s.agents);
   } else {
-    w.Key("required_agents").Null().Key("scheduled_agents").Null().Key("delta_agents").Null();
+    w.NullField("required_agents").NullField("scheduled_agents").NullField("delta_agents");
   }
   w.EndObject();
   OutputTags tags;

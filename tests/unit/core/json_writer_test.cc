@@ -179,6 +179,28 @@ TEST(JsonWriterTest, MembersAppendedOneByOneMakeTheWritersObject) {
   EXPECT_EQ("{" + members + "}", w.str());
 }
 
+// The one-step members write what the key and value written apart do,
+// first in an object or after another member, and grow the buffer alike.
+TEST(JsonWriterTest, OneStepMembersWriteWhatKeyAndValueApartWrite) {
+  for (const std::int64_t n : {std::int64_t{0}, std::int64_t{7}, std::int64_t{10}, std::int64_t{-3},
+                               std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}) {
+    for (const bool first : {true, false}) {
+      JsonWriter fused, apart;
+      for (JsonWriter* w : {&fused, &apart}) {
+        w->BeginObject();
+        if (!first) w->Field("before", "x");
+      }
+      fused.Field("count", n).ObjectField("inner").PlainField("metric", JsonKey::Known("first_response"));
+      fused.NullField("none").EndObject().Field("after_a_long_key_of_more_than_sixteen_bytes", n);
+      fused.PlainField("e", "").EndObject();
+      apart.Key("count").Int(n).Key("inner").BeginObject().Key("metric").String("first_response");
+      apart.Key("none").Null().EndObject().Key("after_a_long_key_of_more_than_sixteen_bytes").Int(n);
+      apart.Key("e").String("").EndObject();
+      EXPECT_EQ(fused.str(), apart.str());
+    }
+  }
+}
+
 TEST(JsonWriterTest, EveryByteThatNeedsEscapingIsFoundWhereverItStands) {
   // The writer and AppendJsonString look for such bytes eight at a time
   // and copy a string without one as it is: each one, at every place in
