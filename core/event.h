@@ -74,6 +74,7 @@ struct OrderItem {
   std::string category;
   std::int64_t qty = 1;
   double price = 0;
+  friend bool operator==(const OrderItem&, const OrderItem&) = default;
 };
 
 struct Event {
@@ -120,6 +121,7 @@ struct Event {
   // The partitioning key of the event: agent_id on agent events, customer_id
   // otherwise.
   const std::string& key() const { return type == EventType::kAgentStatus ? agent_id : customer_id; }
+  friend bool operator==(const Event&, const Event&) = default;
 };
 
 }  // namespace cx

@@ -499,13 +499,17 @@ void Reset(Event& e) {
 }  // namespace
 
 const Event* EventDecoder::Decode(std::string_view bytes) {
+  return DecodeInto(bytes, impl_->event) ? &impl_->event : nullptr;
+}
+
+bool EventDecoder::DecodeInto(std::string_view bytes, Event& ev) {
   Impl& im = *impl_;
   rejection_ = Rejection{};
   if (bytes.size() > im.limits.max_message_bytes) {
     rejection_.code = Rejection::Code::kTooLarge;
     rejection_.detail = "message of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
                         std::to_string(im.limits.max_message_bytes);
-    return nullptr;
+    return false;
   }
   std::size_t need = bytes.size() + simdjson::SIMDJSON_PADDING;
   if (im.padded.size() < need) im.padded.resize(need);
@@ -516,16 +520,15 @@ const Event* EventDecoder::Decode(std::string_view bytes) {
   if (auto err = im.parser.parse(im.padded.data(), bytes.size(), false).get(doc)) {
     rejection_.code = Rejection::Code::kInvalidJson;
     rejection_.detail = std::string("invalid JSON: ") + simdjson::error_message(err);
-    return nullptr;
+    return false;
   }
   simdjson::dom::object obj;
   if (doc.get_object().get(obj)) {
     rejection_.code = Rejection::Code::kNotAnObject;
     rejection_.detail = "expected a JSON object, got " + std::string(TypeName(doc.type()));
-    return nullptr;
+    return false;
   }
 
-  Event& ev = im.event;
   Reset(ev);
   FieldReader reader(im.limits, ev, rejection_);
 
@@ -533,15 +536,15 @@ const Event* EventDecoder::Decode(std::string_view bytes) {
   simdjson::dom::element type_el;
   if (obj["type"].get(type_el)) {
     reader.Fail(Rejection::Code::kMissingField, kType, "required field is missing");
-    return nullptr;
+    return false;
   }
   std::string_view type_name;
-  if (!reader.String(kType, type_el, kMaxTypeNameBytes, type_name)) return nullptr;
+  if (!reader.String(kType, type_el, kMaxTypeNameBytes, type_name)) return false;
   auto type = ParseEventType(type_name);
   if (!type) {
     reader.Fail(Rejection::Code::kUnknownType, kType,
                 "unknown event type \"" + std::string(type_name) + "\"");
-    return nullptr;
+    return false;
   }
   ev.type = *type;
   const TypeSpec& spec = kSpecs[static_cast<size_t>(*type)];
@@ -556,11 +559,11 @@ const Event* EventDecoder::Decode(std::string_view bytes) {
     if (!f) continue;  // unknown fields are tolerated: producers may be newer than we are
     if (seen & Bit(*f)) {
       reader.Fail(Rejection::Code::kDuplicateField, *f, "field appears more than once");
-      return nullptr;
+      return false;
     }
     seen |= Bit(*f);
     if (*f == kType || !(allowed & Bit(*f))) continue;
-    if (!reader.Read(*f, value)) return nullptr;
+    if (!reader.Read(*f, value)) return false;
   }
   std::uint32_t missing = required & ~seen;
   if (missing != 0) {
@@ -568,11 +571,11 @@ const Event* EventDecoder::Decode(std::string_view bytes) {
       if (missing & (1u << i)) {
         reader.Fail(Rejection::Code::kMissingField, static_cast<Field>(i),
                     "required field is missing for type " + std::string(type_name));
-        return nullptr;
+        return false;
       }
     }
   }
-  return &ev;
+  return true;
 }
 
 }  // namespace cx

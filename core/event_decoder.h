@@ -62,6 +62,10 @@ class EventDecoder {
   // with rejection() saying why. Unknown fields are ignored (forward
   // compatibility); everything the contract defines is checked.
   const Event* Decode(std::string_view bytes);
+  // The same, into `out` (whatever it held is replaced; its strings'
+  // room is reused): for a caller that keeps the event. False with
+  // rejection() saying why, `out` then unspecified.
+  bool DecodeInto(std::string_view bytes, Event& out);
   const Rejection& rejection() const { return rejection_; }
 
  private:

@@ -412,8 +412,15 @@ void Task::Fail(const Status& s) {
 void Task::Process(const InputRecord& record) {
   ++stats_.records;
   if (record.input == options_.repartition_input) return ProcessRepartitioned(record);
-  const Event* ev = decoder_.Decode(record.value);
-  if (ev == nullptr) return DeadLetter(record, decoder_.rejection());
+  // Decoded straight into a spare buffered event: the strings of one that
+  // was applied are reused, and nothing is copied.
+  Buffer::node_type node = TakeNode();
+  Pending& p = node.mapped();
+  const Event* ev = &p.event;
+  if (!decoder_.DecodeInto(record.value, p.event)) {
+    Recycle(std::move(node));
+    return DeadLetter(record, decoder_.rejection());
+  }
 
   if (record.topic) {
     TopicKind want = TopicOf(ev->type);
@@ -422,6 +429,7 @@ void Task::Process(const InputRecord& record) {
     if (!ok) {
       Rejection r{Rejection::Code::kWrongTopic, "type",
                   "event type " + std::string(ToString(ev->type)) + " does not belong on this topic"};
+      Recycle(std::move(node));
       return DeadLetter(record, r);
     }
   }
@@ -441,12 +449,10 @@ void Task::Process(const InputRecord& record) {
         reason += "the wall clock when the replay started (give --until for data from later)";
         break;
     }
+    Recycle(std::move(node));
     return DeadLetter(record, Rejection{Rejection::Code::kFutureTimestamp, "ts", std::move(reason)});
   }
 
-  Buffer::node_type node = TakeNode();
-  Pending& p = node.mapped();
-  p.event = *ev;  // into a spare event's strings: no allocation once they are long enough
   p.input = record.input;
   p.position = record.source.offset >= 0 ? record.source.offset : static_cast<std::int64_t>(stats_.records);
   p.offset = record.source.offset;

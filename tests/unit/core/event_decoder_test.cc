@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "engine/pipeline.h"
 #include "tests/unit/test_util.h"
@@ -50,6 +52,32 @@ TEST(EventDecoderTest, DecodesEveryTypeOfTheContract) {
     seen.insert(e->type);
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kEventTypeCount));
+}
+
+// The task decodes into the event of one applied before (DecodeInto):
+// nothing of that one may show through, whatever came before and whether
+// or not it was rejected.
+TEST(EventDecoderTest, DecodingIntoAnEventThatHeldAnotherGivesWhatAFreshDecodeGives) {
+  std::ifstream in(std::string(CX_SOURCE_DIR) + "/samples/all_types.ndjson");
+  ASSERT_TRUE(in);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  lines.push_back(Envelope("conversation.opened", R"("conversation_id":"v1","channel":"fax")"));  // rejected
+  ASSERT_GT(lines.size(), 10u);
+  EventDecoder reused(kLimits);
+  Event kept;
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& line : lines) {
+      EventDecoder fresh(kLimits);
+      const Event* want = fresh.Decode(line);
+      const bool ok = reused.DecodeInto(line, kept);
+      ASSERT_EQ(ok, want != nullptr) << line;
+      if (ok) {
+        EXPECT_TRUE(kept == *want) << line;
+      }
+    }
+    std::reverse(lines.begin(), lines.end());
+  }
 }
 
 TEST(EventDecoderTest, ConversationOpenedFields) {
