@@ -188,7 +188,7 @@ class JsonWriter {
   static void Release(std::string* buffer);
   // memcpy of `s` to `to`, without a call for the short strings most keys
   // and ids are: two overlapping fixed-size copies within `s`.
-  static void CopyShort(char* to, std::string_view s) {
+  [[gnu::always_inline]] static void CopyShort(char* to, std::string_view s) {
     const std::size_t n = s.size();
     const char* from = s.data();
     if (n >= 8 && n <= 16) {
