@@ -67,6 +67,24 @@ TEST(Rfc3339Test, FormatsEveryDayWhateverCameBefore) {
   }
 }
 
+// The parser remembers the last date it read: a bad date after a good one
+// with the same first bytes, or a time on the remembered day that is bad
+// elsewhere, is still refused; and before anything was read, ten bytes that
+// are no date are no date.
+TEST(Rfc3339Test, ParsingRemembersOnlyAGoodDate) {
+  EXPECT_FALSE(ParseRfc3339(std::string(10, '\0') + "T00:00:00Z"));
+  ASSERT_TRUE(ParseRfc3339("2026-11-23T10:00:00Z"));
+  for (const char* bad : {"2026-11-23T24:00:00Z", "2026-11-23T10:00:00", "2026-11-23x10:00:00Z",
+                          "2026-11-23T10:00:00.Z", "2026-11-2", "2026-11-23T10:00:00Zjunk"}) {
+    std::string why;
+    EXPECT_FALSE(ParseRfc3339(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+  EXPECT_FALSE(ParseRfc3339("2026-02-30T10:00:00Z"));
+  EXPECT_EQ(ParseRfc3339("2026-11-23T10:00:00.5+08:00"), Timestamp{1795399200500});
+  EXPECT_EQ(ParseRfc3339("2026-11-24T00:00:00Z"), Timestamp{1795392000000 + 86400000LL});
+}
+
 TEST(DurationTest, ParsesUnits) {
   EXPECT_EQ(ParseDuration("250ms"), 250);
   EXPECT_EQ(ParseDuration("5s"), 5000);
