@@ -636,7 +636,7 @@ bool Task::IsDuplicate(const Event& e) {
   else
     ring->hashes[ring->next % options_.dedup_per_key] = h;
   ring->next = (ring->next + 1) % options_.dedup_per_key;
-  state_.MarkChanged(e.key(), kDedupName);
+  state_.MarkChanged(*ring);  // through the object's home: no name looked up
   return false;
 }
 
