@@ -41,9 +41,6 @@ void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
   out.append(entry);
 }
 
-// A record name's hash for lookups within an owner (never stored).
-std::uint32_t NameHash(std::string_view s) { return static_cast<std::uint32_t>(swar::Hash(s)); }
-
 std::size_t IndexBytes(std::string_view key) { return kIndexOverhead + (key.size() > 15 ? key.size() + 1 : 0); }
 
 // The parts of the format, shared by EncodeOwner and the cache's writer.
@@ -318,7 +315,7 @@ StateCache::Node* StateCache::LoadSlow(std::string_view owner, Status& error) {
       s = ReadRecords(r, [&](std::string_view name, std::string_view value) {
         Record& rec = g.records.emplace_back();
         rec.name.assign(name);
-        rec.hash = NameHash(name);
+        rec.hash = RecordName::Hash(name);
         rec.bytes.assign(value);
         rec.has_bytes = true;
         Charge(rec);
@@ -345,30 +342,29 @@ std::vector<StateCache::Record>::iterator StateCache::RecordAt(Group& g, std::st
                           [](const Record& r, std::string_view n) { return r.name < n; });
 }
 
-StateCache::Record* StateCache::FindRecord(Group& g, std::string_view name) {
+StateCache::Record* StateCache::FindRecord(Group& g, RecordName name) {
   // An owner has a few records (a customer about twenty): a scan of their
   // hashes costs less than a binary search comparing names. Many (an owner
   // of counts per queue): the search.
   if (g.records.size() <= 64) {
-    const std::uint32_t h = NameHash(name);
     for (Record& r : g.records)
-      if (r.hash == h && r.name == name) return &r;
+      if (r.hash == name.hash && r.name == name.name) return &r;
     return nullptr;
   }
-  auto it = RecordAt(g, name);
-  return it != g.records.end() && it->name == name ? &*it : nullptr;
+  auto it = RecordAt(g, name.name);
+  return it != g.records.end() && it->name == name.name ? &*it : nullptr;
 }
 
-StateCache::Record& StateCache::InsertRecord(Group& g, std::string_view name) {
+StateCache::Record& StateCache::InsertRecord(Group& g, RecordName name) {
   if (Record* r = FindRecord(g, name)) return *r;
-  auto it = g.records.emplace(RecordAt(g, name));
-  it->name.assign(name);
-  it->hash = NameHash(name);
+  auto it = g.records.emplace(RecordAt(g, name.name));
+  it->name.assign(name.name);
+  it->hash = name.hash;
   ++records_;
   return *it;
 }
 
-const std::string* StateCache::Get(std::string_view owner, std::string_view name, Status& error) {
+const std::string* StateCache::Get(std::string_view owner, RecordName name, Status& error) {
   Node* n = Load(owner, error);
   if (n == nullptr) return nullptr;
   Record* r = FindRecord(n->second, name);
@@ -377,7 +373,7 @@ const std::string* StateCache::Get(std::string_view owner, std::string_view name
   return r->has_bytes ? &r->bytes : nullptr;
 }
 
-void StateCache::Put(std::string_view owner, std::string_view name, std::string_view value, Status& error) {
+void StateCache::Put(std::string_view owner, RecordName name, std::string_view value, Status& error) {
   Node* n = Load(owner, error);
   if (n == nullptr) return;
   Record& r = InsertRecord(n->second, name);
@@ -389,7 +385,7 @@ void StateCache::Put(std::string_view owner, std::string_view name, std::string_
   MarkDirty(n);
 }
 
-void StateCache::Delete(std::string_view owner, std::string_view name, Status& error) {
+void StateCache::Delete(std::string_view owner, RecordName name, Status& error) {
   Node* n = Load(owner, error);
   if (n == nullptr) return;
   Group& g = n->second;
@@ -430,7 +426,7 @@ void StateCache::ForEachWhile(std::string_view owner, std::string_view begin, st
 // ---------------------------------------------------------------------------
 // Decoded records
 
-processors::StateObject* StateCache::Find(std::string_view owner, std::string_view name,
+processors::StateObject* StateCache::Find(std::string_view owner, RecordName name,
                                           processors::ObjectDecoder decode, Status& error) {
   Node* n = Load(owner, error);
   if (n == nullptr) return nullptr;
@@ -446,7 +442,7 @@ processors::StateObject* StateCache::Find(std::string_view owner, std::string_vi
   return r->object.get();
 }
 
-processors::StateObject* StateCache::Add(std::string_view owner, std::string_view name,
+processors::StateObject* StateCache::Add(std::string_view owner, RecordName name,
                                          std::unique_ptr<processors::StateObject> object, Status& error) {
   Node* n = Load(owner, error);
   if (n == nullptr) {
@@ -464,7 +460,7 @@ processors::StateObject* StateCache::Add(std::string_view owner, std::string_vie
   return r.object.get();
 }
 
-bool StateCache::MarkChanged(std::string_view owner, std::string_view name) {
+bool StateCache::MarkChanged(std::string_view owner, RecordName name) {
   Node* n = Cached(owner);
   Record* r = n == nullptr ? nullptr : FindRecord(n->second, name);
   if (r == nullptr || !r->object) return false;

@@ -100,6 +100,19 @@ std::string EncodeOwner(const OwnerState& state);
 // an older format says so).
 Status DecodeOwner(std::string_view bytes, OwnerState& out);
 
+// A record's name ("<processor>/<name>") with its hash, which lookups
+// within an owner compare first: made once where the name is made (a
+// processor's context keeps the last name of each processor with it).
+struct RecordName {
+  RecordName(std::string_view n) : name(n), hash(Hash(n)) {}  // NOLINT: implicit, by design
+  RecordName(const char* n) : RecordName(std::string_view(n)) {}         // NOLINT
+  RecordName(const std::string& n) : RecordName(std::string_view(n)) {}  // NOLINT
+  RecordName(std::string_view n, std::uint32_t h) : name(n), hash(h) {}
+  static std::uint32_t Hash(std::string_view n) { return static_cast<std::uint32_t>(swar::Hash(n)); }
+  std::string_view name;
+  std::uint32_t hash;
+};
+
 // A timer taken from the cache because it is due.
 struct DueTimer {
   Timestamp when;
@@ -130,9 +143,9 @@ class StateCache {
   //
   // The record's current bytes (encoded now if its object changed), valid
   // until the next call; nullptr when absent.
-  const std::string* Get(std::string_view owner, std::string_view name, Status& error);
-  void Put(std::string_view owner, std::string_view name, std::string_view value, Status& error);
-  void Delete(std::string_view owner, std::string_view name, Status& error);
+  const std::string* Get(std::string_view owner, RecordName name, Status& error);
+  void Put(std::string_view owner, RecordName name, std::string_view value, Status& error);
+  void Delete(std::string_view owner, RecordName name, Status& error);
   // Calls fn(name, value) for the owner's records with begin <= name < end,
   // in name order, until it returns false. fn may change the owner's
   // records; the walk goes on after the name it was given.
@@ -141,11 +154,11 @@ class StateCache {
                     Status& error);
 
   // Decoded records (see processors::ProcessorContext).
-  processors::StateObject* Find(std::string_view owner, std::string_view name, processors::ObjectDecoder decode,
+  processors::StateObject* Find(std::string_view owner, RecordName name, processors::ObjectDecoder decode,
                                 Status& error);
-  processors::StateObject* Add(std::string_view owner, std::string_view name,
+  processors::StateObject* Add(std::string_view owner, RecordName name,
                                std::unique_ptr<processors::StateObject> object, Status& error);
-  bool MarkChanged(std::string_view owner, std::string_view name);
+  bool MarkChanged(std::string_view owner, RecordName name);
   // The same for an object Find or Add gave since the last Trim, found
   // through its home (its owner's group) rather than by owner and name.
   bool MarkChanged(processors::StateObject& object);
@@ -180,7 +193,7 @@ class StateCache {
  private:
   struct Record {
     std::string name;
-    std::uint32_t hash = 0;  // NameHash(name): a lookup compares names only where this matches
+    std::uint32_t hash = 0;  // RecordName::Hash(name): a lookup compares names only where this matches
     std::unique_ptr<processors::StateObject> object;
     std::string bytes;        // the last saved or read value (the current one without an object)
     bool has_bytes = false;   // an object added and never saved has none
@@ -270,8 +283,8 @@ class StateCache {
   std::size_t ProcessorIndex(std::string_view name);
   // Where the record `name` is in the group, or would go.
   static std::vector<Record>::iterator RecordAt(Group& g, std::string_view name);
-  Record* FindRecord(Group& g, std::string_view name);
-  Record& InsertRecord(Group& g, std::string_view name);
+  Record* FindRecord(Group& g, RecordName name);
+  Record& InsertRecord(Group& g, RecordName name);
   // <0, 0, >0 as timer `a` fires before, with or after (when, processor, tag).
   int TimerOrder(const Timer& a, Timestamp when, std::uint32_t processor, std::string_view tag) const;
   bool TimerLess(const Timer& a, const Timer& b) const { return TimerOrder(a, b.when, b.processor, b.tag) < 0; }

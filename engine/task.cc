@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/encoding.h"
+#include "core/swar.h"
 #include "core/hash.h"
 #include "core/json_writer.h"
 
@@ -66,7 +67,11 @@ std::string SourceWmKey(std::uint32_t source) {
 class Task::Context final : public processors::ProcessorContext {
  public:
   explicit Context(Task& task) : task_(task) {
-    for (const auto& p : task_.processors_) prefixes_.push_back(std::string(p->name()) + "/");
+    for (const auto& p : task_.processors_) {
+      NameMemo& m = names_.emplace_back();
+      m.full = std::string(p->name()) + "/";
+      m.prefix_size = m.full.size();
+    }
   }
 
   void set_current(std::size_t index) {
@@ -257,16 +262,19 @@ class Task::Context final : public processors::ProcessorContext {
 
  private:
   // The state cache's name of the current processor's record `name`
-  // ("<processor>/<name>"), in a buffer kept between calls: no allocation
-  // once it is big enough. Valid until the next call.
-  std::string_view Name(std::string_view name) {
-    const std::string& prefix = prefixes_[current_index_];
-    const std::size_t n = prefix.size() + name.size();
-    if (full_name_.size() < n) full_name_.resize(std::max(n, 2 * full_name_.size()));
-    char* p = full_name_.data();
-    std::memcpy(p, prefix.data(), prefix.size());
-    std::memcpy(p + prefix.size(), name.data(), name.size());
-    return {p, n};
+  // ("<processor>/<name>") with its hash, valid until the next call. Each
+  // processor's last name is kept made: most calls name the record the
+  // previous call of the same processor named.
+  RecordName Name(std::string_view name) {
+    NameMemo& m = names_[current_index_];
+    if (name.size() != m.name_size ||
+        swar::Compare(name, std::string_view(m.full).substr(m.prefix_size)) != 0) {
+      m.full.resize(m.prefix_size);
+      m.full.append(name);
+      m.name_size = name.size();
+      m.hash = RecordName::Hash(m.full);
+    }
+    return RecordName(m.full, m.hash);
   }
   // The store key of a per-record processor's record (Processor::StateLayout).
   std::string_view RecordKey(std::string_view owner, std::string_view name) {
@@ -279,10 +287,14 @@ class Task::Context final : public processors::ProcessorContext {
   processors::Processor* current_ = nullptr;
   std::size_t current_index_ = 0;
   std::string name_;
-  // Name's: each processor's "<name>/", and the buffer it writes into
-  // (its size is its room, not what the last name used).
-  std::vector<std::string> prefixes_;
-  std::string full_name_;
+  // Name's, per processor: its last record name, after its "<processor>/".
+  struct NameMemo {
+    std::string full;
+    std::size_t prefix_size = 0;
+    std::size_t name_size = static_cast<std::size_t>(-1);  // none made yet
+    std::uint32_t hash = 0;
+  };
+  std::vector<NameMemo> names_;
 };
 
 Task::Task(TaskOptions options, state::Store& store, OutputSink& sink,
