@@ -491,9 +491,15 @@ bool StateCache::MarkChanged(processors::StateObject& object) {
 }
 
 void StateCache::MarkChanged(Node& n, Record& r) {
+  // Once per record and write-back: a record changed again before its
+  // write-back is dirty already. The budget follows the object from its
+  // first change in the interval (it may have grown since it was read) and
+  // again at the write-back (Refresh); objects are bounded, so what one
+  // grows in between is small.
+  if (r.stale) return;
   r.stale = true;
   MarkDirty(&n);
-  Charge(r);  // the object may have grown: the budget follows it now, not at the write-back
+  Charge(r);
 }
 
 void StateCache::Refresh(Record& r) {
