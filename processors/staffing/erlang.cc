@@ -78,8 +78,9 @@ std::optional<ErlangAResult> ErlangAFigures(int n, double lambda, double aht_s, 
   lw.reserve(static_cast<std::size_t>(n) + 64);
   double l = 0;
   lw.push_back(0);
+  const double log_a = std::log(a), log_lambda = std::log(lambda);
   for (int k = 1; k <= n; ++k) {
-    l += std::log(a) - std::log(static_cast<double>(k));
+    l += log_a - std::log(static_cast<double>(k));
     lw.push_back(l);
   }
   double peak = *std::max_element(lw.begin(), lw.end());
@@ -87,7 +88,7 @@ std::optional<ErlangAResult> ErlangAFigures(int n, double lambda, double aht_s, 
   // geometrically; stop once it is 1e-15 below the largest weight.
   constexpr std::size_t kMaxQueue = 2'000'000;
   for (std::size_t j = 1; j < kMaxQueue; ++j) {
-    l += std::log(lambda) - std::log(n * mu + static_cast<double>(j) * theta);
+    l += log_lambda - std::log(n * mu + static_cast<double>(j) * theta);
     lw.push_back(l);
     peak = std::max(peak, l);
     if (lambda < n * mu + static_cast<double>(j) * theta && l < peak - 35) break;
@@ -131,6 +132,15 @@ std::optional<ErlangAResult> ErlangAFigures(int n, double lambda, double aht_s, 
     const double log_lt = std::log(lt);
     // The Poisson(lt) tail beyond 12 standard deviations is below 1e-30.
     const auto last = static_cast<std::size_t>(lt + 12 * std::sqrt(lt) + 30);
+    // Per phase, what every step uses, computed once with the same
+    // operations in the same order (the figures do not change by a bit):
+    // the share that stays, and the rate from the phase above.
+    std::vector<double> stay(phases), down(phases, 0.0);
+    for (std::size_t i = 0; i < phases; ++i) {
+      const double out = n * mu + static_cast<double>(i) * theta + theta;
+      stay[i] = 1 - out / big_lambda;
+      if (i + 1 < phases) down[i] = n * mu + static_cast<double>(i + 1) * theta;
+    }
     for (std::size_t m = 0;; ++m) {
       const double pm =
           std::exp(-lt + static_cast<double>(m) * log_lt - std::lgamma(static_cast<double>(m) + 1));
@@ -139,12 +149,8 @@ std::optional<ErlangAResult> ErlangAFigures(int n, double lambda, double aht_s, 
       if (m >= last) break;
       // One uniformized step.
       answered += p[0] * n * mu / big_lambda;
-      for (std::size_t i = 0; i < phases; ++i) {
-        const double out = n * mu + static_cast<double>(i) * theta + theta;
-        double v = p[i] * (1 - out / big_lambda);
-        if (i + 1 < phases) v += p[i + 1] * (n * mu + static_cast<double>(i + 1) * theta) / big_lambda;
-        next[i] = v;
-      }
+      for (std::size_t i = 0; i + 1 < phases; ++i) next[i] = p[i] * stay[i] + p[i + 1] * down[i] / big_lambda;
+      next[phases - 1] = p[phases - 1] * stay[phases - 1];
       p.swap(next);
     }
     answered_in_time += result + std::max(0.0, 1 - weight) * answered;
