@@ -177,7 +177,7 @@ class JsonWriter {
  private:
   // Room for `n` more bytes at cur_; the caller moves cur_ past what it
   // writes there. The buffer grows (geometrically) only when full.
-  char* Room(std::size_t n) {
+  [[gnu::always_inline]] char* Room(std::size_t n) {
     if (static_cast<std::size_t>(end_ - cur_) < n) Grow(n);
     return cur_;
   }
