@@ -6,6 +6,7 @@
 // version byte so a later release can read what an earlier one wrote.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -92,6 +93,71 @@ inline void PutDouble(std::string& out, double d) {
   std::memcpy(&bits, &d, 8);
   PutFixed64BE(out, bits);
 }
+
+// Writes what the Put functions write, at the end of `out`, through a
+// pointer: a byte is a store, not a call (std::string::push_back is not
+// inlined, and a record is mostly one-byte varints and short strings).
+// `out` has its final size once the writer is destroyed; until then it
+// holds spare bytes at its end and must not be used otherwise.
+class ByteWriter {
+ public:
+  // Room for about `expect` bytes, so that a record of that size grows
+  // `out` once.
+  explicit ByteWriter(std::string& out, std::size_t expect = 64) : out_(out) {
+    const std::size_t used = out.size();
+    out.resize(used + expect);
+    cur_ = out.data() + used;
+    end_ = out.data() + out.size();
+  }
+  ~ByteWriter() { out_.resize(static_cast<std::size_t>(cur_ - out_.data())); }
+  ByteWriter(const ByteWriter&) = delete;
+  ByteWriter& operator=(const ByteWriter&) = delete;
+
+  [[gnu::always_inline]] void Byte(std::uint8_t b) { *Room(1) = static_cast<char>(b); ++cur_; }
+  [[gnu::always_inline]] void Varint(std::uint64_t v) {
+    char* p = Room(10);
+    while (v >= 0x80) {
+      *p++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
+    cur_ = p;
+  }
+  [[gnu::always_inline]] void VarintSigned(std::int64_t v) {
+    Varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+  }
+  [[gnu::always_inline]] void String(std::string_view s) {
+    Varint(s.size());
+    std::memcpy(Room(s.size()), s.data(), s.size());
+    cur_ += s.size();
+  }
+  [[gnu::always_inline]] void Fixed64BE(std::uint64_t v) {
+    v = __builtin_bswap64(v);  // little-endian hosts (x86-64, AArch64 as Linux runs it)
+    std::memcpy(Room(8), &v, 8);
+    cur_ += 8;
+  }
+  void Double(double d) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &d, 8);
+    Fixed64BE(bits);
+  }
+
+ private:
+  [[gnu::always_inline]] char* Room(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - cur_) < n) Grow(n);
+    return cur_;
+  }
+  void Grow(std::size_t n) {
+    const auto used = static_cast<std::size_t>(cur_ - out_.data());
+    out_.resize(std::max(out_.size() * 2, used + n));
+    cur_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+
+  std::string& out_;
+  char* cur_;
+  char* end_;
+};
 
 // Reads what the Put functions wrote. Any read past the end, or a malformed
 // varint, sets ok() to false and returns zero values from then on, so a

@@ -611,8 +611,9 @@ struct DedupRing final : processors::StateObject {
   std::vector<std::uint64_t> hashes;
 
   void EncodeTo(std::string& out) const override {
-    PutFixed64BE(out, next);
-    for (std::uint64_t h : hashes) PutFixed64BE(out, h);
+    ByteWriter w(out, 8 * (1 + hashes.size()));
+    w.Fixed64BE(next);
+    for (std::uint64_t h : hashes) w.Fixed64BE(h);
   }
   std::size_t MemoryBytes() const override { return sizeof(DedupRing) + hashes.capacity() * 8; }
   static std::unique_ptr<processors::StateObject> DecodeObject(std::string_view in) {

@@ -96,11 +96,11 @@ std::string Alert::Encode() const {
 }
 
 void Alert::EncodeTo(std::string& v) const {
-  v.push_back(static_cast<char>(kFormat));
-  for (const std::string* s : {&dedup_key, &action, &severity, &kind, &summary, &grouped_under})
-    PutString(v, *s);
-  PutVarintSigned(v, ts.ms);
-  for (const std::string* s : {&labels, &details, &queue}) PutString(v, *s);
+  ByteWriter w(v, 32 + dedup_key.size() + summary.size() + labels.size() + details.size() + grouped_under.size());
+  w.Byte(kFormat);
+  for (const std::string* s : {&dedup_key, &action, &severity, &kind, &summary, &grouped_under}) w.String(*s);
+  w.VarintSigned(ts.ms);
+  for (const std::string* s : {&labels, &details, &queue}) w.String(*s);
 }
 
 bool Alert::Decode(std::string_view in) {

@@ -115,35 +115,36 @@ struct AlertProcessor::CustomerAlerts final : StateObject {
     return n;
   }
   void EncodeTo(std::string& v) const override {
-    v.push_back(static_cast<char>(kFormat));
-    PutVarint(v, conversations.size());
+    ByteWriter w(v, 16 + 48 * (conversations.size() + cases.size() + sent.size()) + 256 * open.size());
+    w.Byte(kFormat);
+    w.Varint(conversations.size());
     for (const auto& [id, c] : conversations) {
-      PutString(v, id);
-      PutVarintSigned(v, c.opened.ms);
-      v.push_back(static_cast<char>((c.answered ? 1 : 0) | (c.vip ? 2 : 0)));
-      v.push_back(static_cast<char>(c.channel));
-      for (const std::string* x : {&c.queue, &c.tenant, &c.tier}) PutString(v, *x);
+      w.String(id);
+      w.VarintSigned(c.opened.ms);
+      w.Byte(static_cast<std::uint8_t>((c.answered ? 1 : 0) | (c.vip ? 2 : 0)));
+      w.Byte(static_cast<std::uint8_t>(c.channel));
+      for (const std::string* x : {&c.queue, &c.tenant, &c.tier}) w.String(*x);
     }
-    PutVarint(v, cases.size());
+    w.Varint(cases.size());
     for (const auto& [id, kind] : cases) {
-      PutString(v, id);
-      v.push_back(static_cast<char>(kind));
+      w.String(id);
+      w.Byte(static_cast<std::uint8_t>(kind));
     }
-    PutVarint(v, open.size());
-    std::string alert;
+    w.Varint(open.size());
+    std::string alert;  // each open alert goes in as a string of its own
     for (const auto& [name, o] : open) {
-      PutString(v, name);
-      PutString(v, o.where);
+      w.String(name);
+      w.String(o.where);
       alert.clear();
       o.alert.EncodeTo(alert);
-      PutString(v, alert);
+      w.String(alert);
     }
-    PutVarint(v, sent.size());
+    w.Varint(sent.size());
     for (const auto& [key, where] : sent) {
-      PutString(v, key);
-      PutString(v, where);
+      w.String(key);
+      w.String(where);
     }
-    contacts.EncodeTo(v);
+    contacts.EncodeTo(w);
   }
   bool Decode(std::string_view in) {
     Reader r(in);

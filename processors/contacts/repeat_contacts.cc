@@ -27,10 +27,15 @@ int RecentContacts::Record(std::string_view about, Timestamp ts, DurationMs wind
 }
 
 void RecentContacts::EncodeTo(std::string& out) const {
-  PutVarint(out, entries_.size());
+  ByteWriter w(out);
+  EncodeTo(w);
+}
+
+void RecentContacts::EncodeTo(ByteWriter& w) const {
+  w.Varint(entries_.size());
   for (const Entry& e : entries_) {
-    PutVarintSigned(out, e.opened.ms);
-    PutString(out, e.about);
+    w.VarintSigned(e.opened.ms);
+    w.String(e.about);
   }
 }
 

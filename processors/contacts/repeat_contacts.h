@@ -39,6 +39,8 @@ class RecentContacts {
   int Record(std::string_view about, Timestamp ts, DurationMs window);
 
   void EncodeTo(std::string& out) const;
+  // The same, into a writer the caller's record is being written with.
+  void EncodeTo(ByteWriter& w) const;
   // False when `in` does not hold a list written by EncodeTo.
   bool DecodeFrom(Reader& in);
 

@@ -23,16 +23,9 @@ constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64;
 constexpr std::string_view kRecord = "p";
 constexpr std::string_view kEmitTag = "emit", kExpireTag = "expire";
 constexpr std::size_t kProfileJsonBytes = 1536;  // a profile is about 1 KB: its writer grows once at most
+constexpr std::size_t kProfileStateBytes = 512;  // its state record, a few hundred bytes
 
 std::int32_t DayOf(Timestamp t) { return static_cast<std::int32_t>(StepsSinceEpoch(t, kDay)); }
-
-void PutStr(std::string& v, const std::string& s) { PutString(v, s); }
-
-template <typename T>
-void PutVec(std::string& v, const std::vector<T>& xs, void (*put)(std::string&, const T&)) {
-  PutVarint(v, xs.size());
-  for (const T& x : xs) put(v, x);
-}
 
 }  // namespace
 
@@ -92,45 +85,49 @@ struct ProfileProcessor::Profile final : StateObject {
   }
 
   void EncodeTo(std::string& v) const override {
-    v.push_back(static_cast<char>(kFormat));
-    PutVarint(v, version);
+    ByteWriter w(v, kProfileStateBytes);
+    w.Byte(kFormat);
+    w.Varint(version);
     for (Timestamp t : {first_seen, last_activity, first_order, last_order, emit_at, expire_at})
-      PutVarintSigned(v, t.ms);
+      w.VarintSigned(t.ms);
     for (std::int64_t x : {created, paid, cancelled, conversations, repeats, csat_count, csat_sum, csat_last,
                            low_csat, negative, escalations, refunds})
-      PutVarintSigned(v, x);
+      w.VarintSigned(x);
     for (const auto* m : {&paid_amount, &refunded_amount}) {
-      PutVarint(v, m->size());
+      w.Varint(m->size());
       for (const auto& [k, x] : *m) {
-        PutString(v, k);
-        PutDouble(v, x);
+        w.String(k);
+        w.Double(x);
       }
     }
-    PutVarint(v, categories.size());
+    w.Varint(categories.size());
     for (const auto& [k, n] : categories) {
-      PutString(v, k);
-      PutVarintSigned(v, n);
+      w.String(k);
+      w.VarintSigned(n);
     }
     for (const auto* l : {&orders, &case_orders}) {
-      PutVarint(v, l->size());
+      w.Varint(l->size());
       for (const auto& [a, b] : *l) {
-        PutString(v, a);
-        PutString(v, b);
+        w.String(a);
+        w.String(b);
       }
     }
-    PutVarint(v, conv_days.size());
+    w.Varint(conv_days.size());
     for (const auto& [d, n] : conv_days) {
-      PutVarintSigned(v, d);
-      PutVarintSigned(v, n);
+      w.VarintSigned(d);
+      w.VarintSigned(n);
     }
-    for (std::int64_t x : channels) PutVarintSigned(v, x);
-    for (std::int64_t x : cases) PutVarintSigned(v, x);
-    contacts.EncodeTo(v);
-    for (const auto* l : {&open_conversations, &open_cases}) PutVec(v, *l, &PutStr);
-    PutVarint(v, breaches.size());
+    for (std::int64_t x : channels) w.VarintSigned(x);
+    for (std::int64_t x : cases) w.VarintSigned(x);
+    contacts.EncodeTo(w);
+    for (const auto* l : {&open_conversations, &open_cases}) {
+      w.Varint(l->size());
+      for (const std::string& x : *l) w.String(x);
+    }
+    w.Varint(breaches.size());
     for (const auto& b : breaches)
-      for (std::int32_t x : b) PutVarintSigned(v, x);
-    PutString(v, tier);
+      for (std::int32_t x : b) w.VarintSigned(x);
+    w.String(tier);
   }
 
   bool Decode(std::string_view in) {

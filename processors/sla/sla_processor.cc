@@ -56,21 +56,21 @@ struct SlaProcessor::Subject {
     return sizeof(Subject) + HeapBytes(id) + HeapBytes(customer_id) + HeapBytes(attrs.queue) +
            HeapBytes(attrs.customer_tier) + HeapBytes(attrs.tenant) + HeapBytes(agent_id);
   }
-  void EncodeTo(std::string& v) const {
-    v.push_back(static_cast<char>(type));
-    PutString(v, id);
-    PutString(v, customer_id);
-    v.push_back(static_cast<char>(attrs.channel));
-    PutString(v, attrs.queue);
-    v.push_back(static_cast<char>(attrs.priority));
-    PutString(v, attrs.customer_tier);
-    PutString(v, attrs.tenant);
-    v.push_back(static_cast<char>(attrs.kind));
-    PutString(v, agent_id);
-    v.push_back(static_cast<char>((placeholder ? 1 : 0) | (agent_replied ? 2 : 0) | (approved ? 4 : 0) |
-                                  (item_received ? 8 : 0) | (compensation ? 16 : 0) | (shipped ? 32 : 0)));
-    PutVarintSigned(v, reply_at.ms);
-    PutVarint(v, cycle);
+  void EncodeTo(ByteWriter& w) const {
+    w.Byte(static_cast<std::uint8_t>(type));
+    w.String(id);
+    w.String(customer_id);
+    w.Byte(static_cast<std::uint8_t>(attrs.channel));
+    w.String(attrs.queue);
+    w.Byte(static_cast<std::uint8_t>(attrs.priority));
+    w.String(attrs.customer_tier);
+    w.String(attrs.tenant);
+    w.Byte(static_cast<std::uint8_t>(attrs.kind));
+    w.String(agent_id);
+    w.Byte(static_cast<std::uint8_t>((placeholder ? 1 : 0) | (agent_replied ? 2 : 0) | (approved ? 4 : 0) |
+                                     (item_received ? 8 : 0) | (compensation ? 16 : 0) | (shipped ? 32 : 0)));
+    w.VarintSigned(reply_at.ms);
+    w.Varint(cycle);
   }
   void DecodeFrom(Reader& r) {
     type = static_cast<SubjectType>(r.Byte());
@@ -121,23 +121,23 @@ struct SlaProcessor::Clock {
       n += HeapBytes(*x);
     return n;
   }
-  void EncodeTo(std::string& v) const {
-    v.push_back(static_cast<char>(metric));
-    v.push_back(static_cast<char>(type));
-    PutString(v, subject_id);
-    PutString(v, customer_id);
-    PutVarint(v, cycle);
-    v.push_back(static_cast<char>(phase));
-    v.push_back(static_cast<char>((warned ? 1 : 0) | (breached ? 2 : 0)));
-    for (Timestamp t : {start, deadline, warn_at, paused_at}) PutVarintSigned(v, t.ms);
-    PutVarintSigned(v, target);
-    PutVarintSigned(v, paused_total);
-    PutVarint(v, pauses);
-    for (const std::string* s : {&policy, &queue, &agent_id, &customer_tier, &tenant}) PutString(v, *s);
-    v.push_back(static_cast<char>(channel));
-    v.push_back(static_cast<char>(priority));
-    v.push_back(static_cast<char>(kind));
-    PutString(v, calendar);
+  void EncodeTo(ByteWriter& w) const {
+    w.Byte(static_cast<std::uint8_t>(metric));
+    w.Byte(static_cast<std::uint8_t>(type));
+    w.String(subject_id);
+    w.String(customer_id);
+    w.Varint(cycle);
+    w.Byte(static_cast<std::uint8_t>(phase));
+    w.Byte(static_cast<std::uint8_t>((warned ? 1 : 0) | (breached ? 2 : 0)));
+    for (Timestamp t : {start, deadline, warn_at, paused_at}) w.VarintSigned(t.ms);
+    w.VarintSigned(target);
+    w.VarintSigned(paused_total);
+    w.Varint(pauses);
+    for (const std::string* x : {&policy, &queue, &agent_id, &customer_tier, &tenant}) w.String(*x);
+    w.Byte(static_cast<std::uint8_t>(channel));
+    w.Byte(static_cast<std::uint8_t>(priority));
+    w.Byte(static_cast<std::uint8_t>(kind));
+    w.String(calendar);
   }
   void DecodeFrom(Reader& r) {
     metric = static_cast<Metric>(r.Byte());
@@ -199,11 +199,13 @@ struct SlaProcessor::Customer final : StateObject {
     return n;
   }
   void EncodeTo(std::string& v) const override {
-    v.push_back(static_cast<char>(kCustomerFormat));
-    PutVarint(v, subjects.size());
-    for (const auto& x : subjects) x->EncodeTo(v);
-    PutVarint(v, clocks.size());
-    for (const auto& x : clocks) x->EncodeTo(v);
+    // A subject is about 60 bytes, a clock about 100.
+    ByteWriter w(v, 8 + 64 * subjects.size() + 112 * clocks.size());
+    w.Byte(kCustomerFormat);
+    w.Varint(subjects.size());
+    for (const auto& x : subjects) x->EncodeTo(w);
+    w.Varint(clocks.size());
+    for (const auto& x : clocks) x->EncodeTo(w);
   }
 };
 
