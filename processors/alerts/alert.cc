@@ -90,13 +90,17 @@ void Alert::WriteJson(std::string_view source, JsonWriter& w) const {
 
 std::string Alert::Encode() const {
   std::string v;
-  v.reserve(64 + dedup_key.size() + summary.size() + labels.size() + details.size() + grouped_under.size());
   EncodeTo(v);
   return v;
 }
 
 void Alert::EncodeTo(std::string& v) const {
-  ByteWriter w(v, 32 + dedup_key.size() + summary.size() + labels.size() + details.size() + grouped_under.size());
+  // Its size, but for strings of 16 KB or more (a longer length prefix).
+  std::size_t size = 1 + 10;
+  for (const std::string* s :
+       {&dedup_key, &action, &severity, &kind, &summary, &grouped_under, &labels, &details, &queue})
+    size += 2 + s->size();
+  ByteWriter w(v, size);
   w.Byte(kFormat);
   for (const std::string* s : {&dedup_key, &action, &severity, &kind, &summary, &grouped_under}) w.String(*s);
   w.VarintSigned(ts.ms);
