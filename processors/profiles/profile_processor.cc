@@ -529,7 +529,7 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
   }
   w.EndObject();
   if (preferred)
-    w.Field("preferred_channel", ToString(static_cast<Channel>(preferred)));
+    w.PlainField("preferred_channel", JsonKey::Known(ToString(static_cast<Channel>(preferred))));
   else
     w.NullField("preferred_channel");
   w.Field("repeat_contacts", p.repeats);
@@ -662,11 +662,13 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
   else
     w.NullField("recency_days");
   w.ObjectField("rfm").Field("r", r).Field("f", f).Field("m", m).EndObject();
-  w.Field("segment", segment).Field("tier", tier).Field("churn_risk", 1.0 / (1.0 + std::exp(-z)));
+  w.PlainField("segment", JsonKey::Known(segment))
+      .Field("tier", tier)
+      .Field("churn_risk", 1.0 / (1.0 + std::exp(-z)));
   w.Key("churn_factors").BeginArray();
   for (std::size_t i = 0; i < contributions.size() && i < 3; ++i)
     w.BeginObject()
-        .Field("factor", contributions[i].second)
+        .PlainField("factor", JsonKey::Known(contributions[i].second))
         .Field("contribution", contributions[i].first)
         .EndObject();
   w.EndArray().EndObject();
