@@ -8,8 +8,11 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
+
+#include "core/swar.h"
 
 namespace cx::processors {
 
@@ -23,13 +26,15 @@ class FlatMap {
   // The entry of `key`, inserted (value-initialised) when absent.
   V& operator[](std::string_view key) {
     auto it = lower_bound(key);
-    if (it == entries_.end() || it->first != key) it = entries_.insert(it, value_type(std::string(key), V{}));
+    if (it == entries_.end() || it->first != key)
+      it = entries_.emplace(it, std::piecewise_construct, std::forward_as_tuple(key),
+                            std::forward_as_tuple());
     return it->second;
   }
-  // The first entry whose key is not before `key`.
+  // The first entry whose key is not before `key` (in byte order, as
+  // std::string compares, eight bytes at a time).
   iterator lower_bound(std::string_view key) {
-    return std::lower_bound(entries_.begin(), entries_.end(), key,
-                            [](const value_type& e, std::string_view k) { return e.first < k; });
+    return std::lower_bound(entries_.begin(), entries_.end(), key, KeyBefore{});
   }
   // The entry of `key`, or end().
   iterator find(std::string_view key) {
@@ -37,8 +42,7 @@ class FlatMap {
     return it != entries_.end() && it->first == key ? it : entries_.end();
   }
   const_iterator lower_bound(std::string_view key) const {
-    return std::lower_bound(entries_.begin(), entries_.end(), key,
-                            [](const value_type& e, std::string_view k) { return e.first < k; });
+    return std::lower_bound(entries_.begin(), entries_.end(), key, KeyBefore{});
   }
   const_iterator find(std::string_view key) const {
     auto it = lower_bound(key);
@@ -60,6 +64,10 @@ class FlatMap {
   iterator erase(iterator first, iterator last) { return entries_.erase(first, last); }
 
  private:
+  struct KeyBefore {
+    bool operator()(const value_type& e, std::string_view k) const { return swar::Compare(e.first, k) < 0; }
+  };
+
   std::vector<value_type> entries_;
 };
 
