@@ -135,7 +135,11 @@ bool Alert::Decode(std::string_view in) {
 }
 
 std::string DedupKey(std::string_view kind, std::initializer_list<std::string_view> parts) {
-  std::string k(kind);
+  std::size_t size = kind.size();
+  for (std::string_view p : parts) size += 1 + p.size();
+  std::string k;
+  k.reserve(size);
+  k.append(kind);
   for (std::string_view p : parts) {
     k.push_back(':');
     k.append(p);

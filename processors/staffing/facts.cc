@@ -9,13 +9,16 @@ constexpr std::uint8_t kFormat = 1;
 
 std::string StaffingFact::Encode() const {
   std::string v;
-  v.push_back(static_cast<char>(kFormat));
-  v.push_back(static_cast<char>(kind));
-  PutString(v, conversation);
-  v.push_back(static_cast<char>((answered ? 1 : 0) | (transfer ? 2 : 0)));
-  PutVarintSigned(v, duration);
-  PutVarintSigned(v, agents);
-  PutVarintSigned(v, slots);
+  {
+    ByteWriter w(v, 4 + 10 + conversation.size() + 3 * 10);
+    w.Byte(kFormat);
+    w.Byte(static_cast<std::uint8_t>(kind));
+    w.String(conversation);
+    w.Byte(static_cast<std::uint8_t>((answered ? 1 : 0) | (transfer ? 2 : 0)));
+    w.VarintSigned(duration);
+    w.VarintSigned(agents);
+    w.VarintSigned(slots);
+  }
   return v;
 }
 

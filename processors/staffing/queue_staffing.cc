@@ -233,7 +233,7 @@ void QueueStaffing::Retire(std::string_view queue, Stats& s, ProcessorContext& c
 
 void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, std::string_view value,
                                     ProcessorContext& ctx) {
-  StaffingFact f;
+  StaffingFact& f = fact_;
   if (!f.Decode(value)) return;  // written by this build's StaffingSource: cannot happen
   Stats* tracked = nullptr;
   const std::string_view queue = Track(fact_queue, ts, tracked, ctx);
@@ -241,7 +241,9 @@ void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, s
   s.last_fact = std::max(s.last_fact, ts);
   if (ts >= s.start + options_.interval) CloseUpTo(queue, s, ts, ctx);
 
-  const std::string waiting_key = std::string(kWaiting) + f.conversation;
+  std::string& waiting_key = waiting_key_;
+  waiting_key.assign(kWaiting);
+  waiting_key.append(f.conversation);
   auto stop_waiting = [&] {
     if (ctx.Get(queue, waiting_key)) {
       ctx.Delete(queue, waiting_key);

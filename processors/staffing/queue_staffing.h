@@ -16,6 +16,7 @@
 #include <string>
 
 #include "processors/processor.h"
+#include "processors/staffing/facts.h"
 
 namespace cx::processors {
 
@@ -86,6 +87,11 @@ class QueueStaffing final : public Processor {
                   ProcessorContext& ctx);
 
   const QueueStaffingOptions options_;
+  // Scratch of OnRepartitioned (the fact and its waiting record's name),
+  // kept from record to record so that reading one allocates nothing. A
+  // processor serves one task, on one thread.
+  StaffingFact fact_;
+  std::string waiting_key_;
 };
 
 }  // namespace cx::processors
