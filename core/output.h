@@ -28,8 +28,26 @@ std::string_view ToString(Severity s);
 // part of the value. SLA decisions: metric, event (activate, breach...) and
 // queue. Alerts: kind, event (trigger, resolve), severity and queue.
 // Staffing records: queue, and the interval's agents online and required
-// (Erlang C; negative when not computed).
+// (Erlang C; negative when not computed). Views, valid while the output
+// is being emitted (as OutputView's); OutputRecord keeps a copy.
 struct OutputTags {
+  std::string_view metric, event, queue;
+  std::string_view kind, severity;
+  double agents_online = -1, agents_required = -1;
+};
+
+// OutputTags that own their strings (OutputRecord's).
+struct OwnedOutputTags {
+  OwnedOutputTags() = default;
+  explicit OwnedOutputTags(const OutputTags& t)
+      : metric(t.metric),
+        event(t.event),
+        queue(t.queue),
+        kind(t.kind),
+        severity(t.severity),
+        agents_online(t.agents_online),
+        agents_required(t.agents_required) {}
+
   std::string metric, event, queue;
   std::string kind, severity;
   double agents_online = -1, agents_required = -1;
@@ -83,7 +101,7 @@ struct OutputRecord {
   // When the input record that caused it reached the broker (ms since the
   // epoch; -1: a timer, or unknown). For the latency metric only.
   std::int64_t ingest_ms = -1;
-  OutputTags tags;
+  OwnedOutputTags tags;
   // The partition to write to; nullopt: chosen from the key. Repartition
   // records name theirs (by queue hash, or every partition for watermarks).
   std::optional<int> partition;

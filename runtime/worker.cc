@@ -1268,12 +1268,14 @@ void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
       return;
   }
   const OutputTags& tags = *r.tags;
+  // The labels are copied into the metric's series whatever their type.
+  auto s = [](std::string_view v) { return std::string(v); };
   if (r.stream == Stream::kSla && !tags.event.empty())
-    metrics_.SlaEvents(tags.metric, tags.event, tags.queue).Increment();
+    metrics_.SlaEvents(s(tags.metric), s(tags.event), s(tags.queue)).Increment();
   if (r.stream == Stream::kAlerts && !tags.kind.empty())
-    metrics_.Alerts(tags.kind, tags.event, tags.severity, tags.queue).Increment();
+    metrics_.Alerts(s(tags.kind), s(tags.event), s(tags.severity), s(tags.queue)).Increment();
   if (r.stream == Stream::kStaffing && !tags.queue.empty())
-    metrics_.SetStaffing(tags.queue, tags.agents_online, tags.agents_required);
+    metrics_.SetStaffing(s(tags.queue), tags.agents_online, tags.agents_required);
   if (r.stream == Stream::kDlq && r.headers != nullptr) {
     for (const auto& [k, v] : *r.headers) {
       if (k == "cx.error.code") metrics_.DeadLettered(v).Increment();

@@ -867,8 +867,8 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   if (what == "fulfill") w.Field("breached", c.breached);
   w.EndObject();
   OutputTags tags;
-  tags.metric = std::string(ToString(c.metric));
-  tags.event = std::string(what);
+  tags.metric = ToString(c.metric);
+  tags.event = what;
   tags.queue = c.queue;
   ctx.Emit(Stream::kSla, c.customer_id, w.str(), tags);
   // The profile counts breaches suffered; alerts follow every decision.

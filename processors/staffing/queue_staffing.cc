@@ -506,7 +506,7 @@ void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp
   }
   w.EndObject();
   OutputTags tags;
-  if (!other) tags.queue = std::string(queue);  // no gauge for a sum of partitions' shares
+  if (!other) tags.queue = queue;  // no gauge for a sum of partitions' shares
   tags.agents_online = static_cast<double>(s.agents);
   if (computed && staffing.erlang_c)
     tags.agents_required = static_cast<double>(staffing.erlang_c->raw_agents);
