@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -132,7 +133,7 @@ class ByteWriter {
     cur_ += s.size();
   }
   [[gnu::always_inline]] void Fixed64BE(std::uint64_t v) {
-    v = __builtin_bswap64(v);  // little-endian hosts (x86-64, AArch64 as Linux runs it)
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
     std::memcpy(Room(8), &v, 8);
     cur_ += 8;
   }
