@@ -60,6 +60,7 @@ processors::SlaOptions SlaOptionsFrom(const config::Config& c) {
 
 Status AddOpenSlaClocks(Task& task, OpenClockCounts& counts) {
   using processors::SlaProcessor;
+  task.SettleProcessors();  // counts changed since the last commit
   return task.ScanState("sla", "", SlaProcessor::kOpenCountPrefix,
                         [&](std::string_view name, std::string_view value) {
                           Metric m;

@@ -865,7 +865,15 @@ void Task::FireTimersUpTo(Timestamp limit) {
   if (!error.ok()) Fail(error);
 }
 
+void Task::SettleProcessors() {
+  for (std::size_t i = 0; i < processors_.size(); ++i) {
+    ctx_->set_current(i);
+    processors_[i]->BeforeCommit(*ctx_);
+  }
+}
+
 void Task::Checkpoint() {
+  SettleProcessors();
   state_.Flush();
   std::string bytes;
   for (auto& [key, kept] : record_objects_) {

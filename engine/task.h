@@ -183,6 +183,11 @@ class Task {
   void Checkpoint();
   // Checkpoint() and commit the store (replay, tests).
   Status Commit();
+  // Has every processor put what it keeps in memory between records into
+  // its records (Processor::BeforeCommit): Checkpoint does it first, and a
+  // reader of state outside the processors (AddOpenSlaClocks) before it
+  // reads.
+  void SettleProcessors();
 
   // Timers waiting to fire.
   std::int64_t pending_timers() const { return state_.pending_timers(); }

@@ -226,6 +226,11 @@ class Processor {
   virtual void OnStageWatermark(Timestamp /*wm*/, ProcessorContext& /*ctx*/) {}
   // Another processor of the task broadcast `signal` (see ProcessorContext).
   virtual void OnSignal(const Signal& /*signal*/, ProcessorContext& /*ctx*/) {}
+  // The task is about to write its state back (a commit), or a reader
+  // outside the processors is about to look at it: what the processor keeps
+  // in memory between records of a commit interval goes into its records
+  // now (through ctx, as from any other call).
+  virtual void BeforeCommit(ProcessorContext& /*ctx*/) {}
 };
 
 }  // namespace cx::processors

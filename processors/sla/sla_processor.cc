@@ -677,23 +677,46 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
 }
 
 void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx) {
+  FlatMap<std::int64_t>& counts = open_counts_[static_cast<std::size_t>(m)];
+  auto it = counts.find(queue);
+  if (it == counts.end()) {
+    const OpenCount* kept = FindObject<OpenCount>(ctx, "", OpenCountName(m, queue));
+    const std::int64_t n = kept != nullptr ? kept->n : 0;
+    counts[queue] = n;
+    it = counts.find(queue);
+  }
+  // A count that would fall below one has no record: it reads 0 after.
+  it->second = std::max<std::int64_t>(0, it->second + delta);
+  open_counts_changed_ = true;
+}
+
+void SlaProcessor::BeforeCommit(ProcessorContext& ctx) {
+  if (!open_counts_changed_) return;
+  for (std::size_t m = 0; m < open_counts_.size(); ++m) {
+    for (const auto& [queue, n] : open_counts_[m]) {
+      const std::string& name = OpenCountName(static_cast<Metric>(m), queue);
+      OpenCount* kept = FindObject<OpenCount>(ctx, "", name);
+      if (n <= 0) {
+        if (kept != nullptr) ctx.DeleteObject("", name);  // no record for a queue with nothing open
+      } else if (kept == nullptr) {
+        AddChanged(ctx, "", name, OpenCount(n));
+      } else if (kept->n != n) {
+        kept->n = n;
+        ctx.MarkChanged(*kept);
+      }
+    }
+    open_counts_[m].clear();
+  }
+  open_counts_changed_ = false;
+}
+
+const std::string& SlaProcessor::OpenCountName(Metric m, std::string_view queue) {
   std::string& name = count_scratch_;
   name.assign(kOpenCountPrefix);
   name.append(ToString(m));
   name.push_back('/');
   name.append(queue);
-  OpenCount* count = FindObject<OpenCount>(ctx, "", name);
-  const std::int64_t n = (count != nullptr ? count->n : 0) + delta;
-  if (n <= 0) {
-    ctx.DeleteObject("", name);  // no record for a queue with nothing open
-    return;
-  }
-  if (count != nullptr) {
-    count->n = n;
-    ctx.MarkChanged(*count);
-  } else {
-    AddChanged(ctx, "", name, OpenCount(n));
-  }
+  return name;
 }
 
 bool SlaProcessor::ParseOpenCount(std::string_view name, std::string_view value, Metric& metric,

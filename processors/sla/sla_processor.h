@@ -11,11 +11,15 @@
 // the warning or breach that was due, even if its timer had not fired yet.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "core/sla_metric.h"
 #include "core/time.h"
+#include "processors/flat_map.h"
 #include "processors/processor.h"
 #include "processors/sla/calendar.h"
 #include "processors/sla/policy.h"
@@ -39,6 +43,8 @@ class SlaProcessor final : public Processor {
   std::string_view name() const override { return "sla"; }
   void OnEvent(const Event& event, ProcessorContext& ctx) override;
   void OnTimer(Timestamp when, std::string_view owner, std::string_view tag, ProcessorContext& ctx) override;
+  // Writes the open-clock counts changed since the last commit.
+  void BeforeCommit(ProcessorContext& ctx) override;
 
   struct Clock;
   struct Subject;
@@ -76,7 +82,10 @@ class SlaProcessor final : public Processor {
   DurationMs Elapsed(const Clock& c, Timestamp ts) const;
   const BusinessCalendar* CalendarOf(const Clock& c) const;
 
+  // Adds `delta` to the open clocks of (m, queue), in open_counts_.
   void CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx);
+  // The record name of (m, queue)'s count, in count_scratch_.
+  const std::string& OpenCountName(Metric m, std::string_view queue);
 
   void CatchUp(Clock& c, Timestamp t, ProcessorContext& ctx);
   void Emit(const Clock& c, std::string_view what, Timestamp ts, ProcessorContext& ctx);
@@ -94,6 +103,12 @@ class SlaProcessor final : public Processor {
   // serves one task, on one thread; neither call reaches the other while
   // its scratch is in use.
   std::string id_scratch_, count_scratch_;
+  // The open-clock counts changed since the last commit, per metric and
+  // queue: what each record will hold (0: no record). Read from state on a
+  // pair's first change in an interval and written back by BeforeCommit,
+  // so that a clock's start or end is not a lookup of an owner "" record.
+  std::array<FlatMap<std::int64_t>, kMetricCount> open_counts_;
+  bool open_counts_changed_ = false;
   // The customer record of the call in progress (its Scope), nullptr
   // between calls.
   Scope* scope_ = nullptr;

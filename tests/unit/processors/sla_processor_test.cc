@@ -455,6 +455,50 @@ TEST_F(SlaMetricsTest, LateShipmentBreachesAtTheDeadline) {
 namespace cx::processors {
 namespace {
 
+// Open clocks per (metric, queue) are counted in memory between commits and
+// written back at commit: what a reader sees is the same before a commit,
+// after it and after a restart, and a queue whose clocks all ended keeps no
+// record.
+TEST_F(SlaProcessorTest, OpenClockCountsReadTheSameBeforeAndAfterACommit) {
+  auto counts = [&] {
+    engine::OpenClockCounts open;
+    EXPECT_TRUE(engine::AddOpenSlaClocks(*task_, open).ok());
+    std::vector<std::string> out;
+    for (const auto& [key, n] : open)
+      out.push_back(std::string(ToString(key.first)) + "/" + key.second + "=" + std::to_string(n));
+    return out;
+  };
+  auto restart = [&] {
+    ASSERT_TRUE(task_->Commit().ok());
+    std::vector<std::unique_ptr<Processor>> ps;
+    ps.push_back(std::make_unique<SlaProcessor>(engine::SlaOptionsFrom(cx::testing::Defaults())));
+    task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
+                                           std::move(ps));
+    ASSERT_TRUE(task_->Open().ok());
+    task_->set_now(*ParseRfc3339("2027-01-01T00:00:00Z"));
+  };
+  Open(0, "v1");
+  Open(1, "v2");
+  const std::vector<std::string> two = {"first_response/q1=2", "resolution/q1=2"};
+  EXPECT_EQ(counts(), two);  // not committed yet
+  ASSERT_TRUE(task_->Commit().ok());
+  EXPECT_EQ(counts(), two);
+  Reply(10, "v1");
+  EXPECT_EQ(counts(), (std::vector<std::string>{"first_response/q1=1", "resolution/q1=2"}));
+  restart();
+  EXPECT_EQ(counts(), (std::vector<std::string>{"first_response/q1=1", "resolution/q1=2"}));
+  Reply(11, "v2");
+  Feed("conversation.closed", 20, "v1");
+  Feed("conversation.closed", 21, "v2");
+  EXPECT_TRUE(counts().empty());
+  restart();
+  EXPECT_TRUE(counts().empty());
+  std::optional<std::string> none;
+  auto left = task_->ReadState("sla", "", std::string(SlaProcessor::kOpenCountPrefix) + "first_response/q1");
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(*left, none);
+}
+
 // Regression: the next-response wait count was kept in a record of its own
 // that outlived the conversation, one leaked record per conversation.
 TEST_F(SlaProcessorTest, ClosedConversationLeavesNoStateBehind) {
