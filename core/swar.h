@@ -62,6 +62,21 @@ template <typename Test>
   return i < n && test(Load(p + n - 8)) != 0;
 }
 
+// Whether `a` and `b` hold the same bytes, as operator== says, without a
+// call: eight bytes at a time, the tail as the last eight (overlapping), a
+// string shorter than a word as one LoadShort word (which, for two strings
+// of the same size, holds every byte).
+[[gnu::always_inline]] inline bool Same(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  const char *p = a.data(), *q = b.data();
+  if (n < 8) return LoadShort(p, n, 0) == LoadShort(q, n, 0);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    if (Load(p + i) != Load(q + i)) return false;
+  return i == n || Load(p + n - 8) == Load(q + n - 8);
+}
+
 // A hash of `s` for lookups in memory (never stored: it may change from
 // build to build): eight bytes at a time, the tail as the last eight
 // (overlapping), a string shorter than that as one word (LoadShort).

@@ -274,7 +274,7 @@ Status StateCache::RebuildIndex() {
 
 StateCache::Node* StateCache::CachedSlow(std::string_view owner) {
   Node* node = nullptr;
-  if (previous_ != nullptr && previous_->first == owner) {
+  if (previous_ != nullptr && swar::Same(previous_->first, owner)) {
     node = previous_;
   } else {
     auto it = groups_.find(owner);
@@ -348,7 +348,7 @@ StateCache::Record* StateCache::FindRecord(Group& g, RecordName name) {
   // of counts per queue): the search.
   if (g.records.size() <= 64) {
     for (Record& r : g.records)
-      if (r.hash == name.hash && r.name == name.name) return &r;
+      if (r.hash == name.hash && swar::Same(r.name, name.name)) return &r;
     return nullptr;
   }
   auto it = RecordAt(g, name.name);

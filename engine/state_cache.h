@@ -211,7 +211,11 @@ class StateCache {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return swar::Hash(s); }
   };
-  using Groups = std::unordered_map<std::string, Group, OwnerHash, std::equal_to<>>;
+  struct OwnerEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return swar::Same(a, b); }
+  };
+  using Groups = std::unordered_map<std::string, Group, OwnerHash, OwnerEqual>;
   // Elements of an unordered_map keep their address when it rehashes.
   using Node = Groups::value_type;
   struct Group {
@@ -275,8 +279,7 @@ class StateCache {
   Node* CachedSlow(std::string_view owner);
   // The owner of the last call: inline, as most calls are.
   bool IsLast(std::string_view owner) const {
-    return last_ != nullptr && last_->first.size() == owner.size() &&
-           std::memcmp(last_->first.data(), owner.data(), owner.size()) == 0;
+    return last_ != nullptr && swar::Same(last_->first, owner);
   }
   // The index of a processor's name (a name this task does not run is added:
   // its timers fire to nobody).

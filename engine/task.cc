@@ -71,6 +71,7 @@ class Task::Context final : public processors::ProcessorContext {
       NameMemo& m = names_.emplace_back();
       m.full = std::string(p->name()) + "/";
       m.prefix_size = m.full.size();
+      m.hash = RecordName::Hash(m.full);  // of the empty name
     }
   }
 
@@ -267,11 +268,9 @@ class Task::Context final : public processors::ProcessorContext {
   // previous call of the same processor named.
   RecordName Name(std::string_view name) {
     NameMemo& m = names_[current_index_];
-    if (name.size() != m.name_size ||
-        swar::Compare(name, std::string_view(m.full).substr(m.prefix_size)) != 0) {
+    if (!swar::Same(name, std::string_view(m.full.data() + m.prefix_size, m.full.size() - m.prefix_size))) {
       m.full.resize(m.prefix_size);
       m.full.append(name);
-      m.name_size = name.size();
       m.hash = RecordName::Hash(m.full);
     }
     return RecordName(m.full, m.hash);
@@ -291,7 +290,6 @@ class Task::Context final : public processors::ProcessorContext {
   struct NameMemo {
     std::string full;
     std::size_t prefix_size = 0;
-    std::size_t name_size = static_cast<std::size_t>(-1);  // none made yet
     std::uint32_t hash = 0;
   };
   std::vector<NameMemo> names_;

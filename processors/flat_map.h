@@ -26,7 +26,7 @@ class FlatMap {
   // The entry of `key`, inserted (value-initialised) when absent.
   V& operator[](std::string_view key) {
     auto it = lower_bound(key);
-    if (it == entries_.end() || it->first != key)
+    if (it == entries_.end() || !swar::Same(it->first, key))
       it = entries_.emplace(it, std::piecewise_construct, std::forward_as_tuple(key),
                             std::forward_as_tuple());
     return it->second;
@@ -39,14 +39,14 @@ class FlatMap {
   // The entry of `key`, or end().
   iterator find(std::string_view key) {
     auto it = lower_bound(key);
-    return it != entries_.end() && it->first == key ? it : entries_.end();
+    return it != entries_.end() && swar::Same(it->first, key) ? it : entries_.end();
   }
   const_iterator lower_bound(std::string_view key) const {
     return std::lower_bound(entries_.begin(), entries_.end(), key, KeyBefore{});
   }
   const_iterator find(std::string_view key) const {
     auto it = lower_bound(key);
-    return it != entries_.end() && it->first == key ? it : entries_.end();
+    return it != entries_.end() && swar::Same(it->first, key) ? it : entries_.end();
   }
   // Appends an entry known to sort after every other (decoding).
   void push_back(value_type v) { entries_.push_back(std::move(v)); }

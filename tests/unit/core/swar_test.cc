@@ -31,5 +31,27 @@ TEST(SwarCompareTest, OrdersAsStringViewCompare) {
   EXPECT_LT(Compare("abcdefgh", "abcdefghi"), 0);
 }
 
+// Same is operator==: strings of every length around a word's that differ
+// in one byte anywhere (the first, the middle, the last), or not at all.
+TEST(SwarSameTest, SaysWhatOperatorEqualsSays) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (std::size_t n = 0; n <= 33; ++n) {
+    for (int i = 0; i < 200; ++i) {
+      std::string a;
+      for (std::size_t k = 0; k < n; ++k) a.push_back(static_cast<char>(byte(rng)));
+      std::string b = a;
+      ASSERT_TRUE(Same(a, b)) << n;
+      if (n == 0) continue;
+      const std::size_t at = static_cast<std::size_t>(byte(rng)) % n;
+      b[at] = static_cast<char>(b[at] ^ (1 + byte(rng) % 255));
+      ASSERT_FALSE(Same(a, b)) << n << " at " << at;
+      ASSERT_FALSE(Same(a, std::string_view(a).substr(0, n - 1))) << n;
+    }
+  }
+  EXPECT_TRUE(Same("", ""));
+  EXPECT_FALSE(Same("abc", "abcd"));
+}
+
 }  // namespace
 }  // namespace cx::swar
