@@ -873,8 +873,8 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
       .Field("subject_id", c.subject_id)
       .Field("policy", c.policy)
       .PlainField("event", JsonKey::Known(what))
-      .Field("target_s", static_cast<double>(c.target) / 1000.0)
-      .Field("elapsed_s", static_cast<double>(Elapsed(c, ts)) / 1000.0);
+      .MillisField("target_s", c.target)
+      .MillisField("elapsed_s", Elapsed(c, ts));
   if (c.deadline != Timestamp::Max())
     w.TimeField("deadline", c.deadline);
   else

@@ -181,6 +181,27 @@ TEST(JsonWriterTest, MembersAppendedOneByOneMakeTheWritersObject) {
 
 // The one-step members write what the key and value written apart do,
 // first in an object or after another member, and grow the buffer alike.
+// A duration in milliseconds written from the integer is what Double writes
+// for it in seconds: small and large, negative, whole seconds and every
+// count of trailing zeros.
+TEST(JsonWriterTest, MillisecondsAreWrittenAsDoubleWritesTheirSeconds) {
+  std::vector<std::int64_t> values = {0, 1, -1, 5, 10, 50, 100, 500, 999, 1000, 1001, 1010, 1100, 59'999,
+                                      60'000, -60'000, -5, -999, 86'400'000, 4'398'046'511'103,
+                                      4'398'046'511'104, 1'000'000'000'000'001, -1'000'000'000'000'001};
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 20000; ++i) {
+    const int bits = static_cast<int>(rng() % 50);
+    auto v = static_cast<std::int64_t>(rng() >> (63 - bits));
+    values.push_back(i % 2 ? v : -v);
+  }
+  for (const std::int64_t ms : values) {
+    JsonWriter a, b;
+    a.BeginObject().Field("s", static_cast<double>(ms) / 1000.0).EndObject();
+    b.BeginObject().MillisField("s", ms).EndObject();
+    ASSERT_EQ(b.str(), a.str()) << ms;
+  }
+}
+
 TEST(JsonWriterTest, OneStepMembersWriteWhatKeyAndValueApartWrite) {
   for (const std::int64_t n : {std::int64_t{0}, std::int64_t{7}, std::int64_t{10}, std::int64_t{-3},
                                std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}) {
