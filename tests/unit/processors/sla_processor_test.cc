@@ -16,7 +16,9 @@ using cx::testing::CollectingSink;
 // seconds after 10:00:00Z; lateness is 5 s.
 class SlaProcessorTest : public ::testing::Test {
  protected:
-  SlaProcessorTest() : store_(state::NewMemoryStore()) {
+  SlaProcessorTest() : store_(state::NewMemoryStore()) { NewTask(); }
+  // A task over the store (after a commit: as after a restart).
+  void NewTask() {
     std::vector<std::unique_ptr<Processor>> ps;
     ps.push_back(std::make_unique<SlaProcessor>(engine::SlaOptionsFrom(cx::testing::Defaults())));
     task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
@@ -470,12 +472,7 @@ TEST_F(SlaProcessorTest, OpenClockCountsReadTheSameBeforeAndAfterACommit) {
   };
   auto restart = [&] {
     ASSERT_TRUE(task_->Commit().ok());
-    std::vector<std::unique_ptr<Processor>> ps;
-    ps.push_back(std::make_unique<SlaProcessor>(engine::SlaOptionsFrom(cx::testing::Defaults())));
-    task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
-                                           std::move(ps));
-    ASSERT_TRUE(task_->Open().ok());
-    task_->set_now(*ParseRfc3339("2027-01-01T00:00:00Z"));
+    NewTask();
   };
   Open(0, "v1");
   Open(1, "v2");
