@@ -123,6 +123,32 @@ class JsonWriter {
     return *this;
   }
 
+  // Constant JSON text of the program's own record layout (punctuation and
+  // keys, commas included: `},"paid":`), written as is in one copy of a
+  // size known when compiled. The caller writes every comma of such a run:
+  // the value after it is written without one.
+  template <std::size_t N>
+  [[gnu::always_inline]] JsonWriter& Lit(const char (&text)[N]) {
+    std::memcpy(Room(N - 1), text, N - 1);
+    cur_ += N - 1;
+    need_comma_ = false;
+    return *this;
+  }
+  // "value" for a name of the program's own vocabulary (JsonKey::Known of
+  // an enum's name), without an escaping scan.
+  [[gnu::always_inline]] JsonWriter& PlainString(JsonKey value) {
+    const std::string_view v = value.view();
+    char* p = Room(v.size() + 3);
+    if (need_comma_) *p++ = ',';
+    *p++ = '"';
+    CopyShort(p, v);
+    p += v.size();
+    *p++ = '"';
+    cur_ = p;
+    need_comma_ = true;
+    return *this;
+  }
+
   // Key plus value shorthands.
   [[gnu::always_inline]] JsonWriter& Field(JsonKey k, std::string_view v) { return Key(k).String(v); }
   JsonWriter& Field(JsonKey k, const char* v) { return Key(k).String(v); }

@@ -471,27 +471,27 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
   for (const auto& [c, x] : p.refunded_amount)
     if (auto r = rate(c)) refunded_base += x * *r;
 
-  w.BeginObject()
-      .Field("customer_id", customer)
-      .Field("version", static_cast<std::int64_t>(p.version))
-      .TimeField("ts", now);
-
-  w.ObjectField("orders")
-      .Field("created", p.created)
-      .Field("paid", p.paid)
-      .Field("cancelled", p.cancelled);
-  w.ObjectField("gmv");
+  // The document's layout is fixed: its constant runs (punctuation and
+  // keys, commas included) are written as they are, one copy each
+  // (JsonWriter::Lit), between the values.
+  w.Lit(R"({"customer_id":)").String(customer);
+  w.Lit(R"(,"version":)").Int(static_cast<std::int64_t>(p.version));
+  w.Lit(R"(,"ts":)").Time(now);
+  w.Lit(R"(,"orders":{"created":)").Int(p.created);
+  w.Lit(R"(,"paid":)").Int(p.paid);
+  w.Lit(R"(,"cancelled":)").Int(p.cancelled);
+  w.Lit(R"(,"gmv":{)");
   for (const auto& [c, x] : gmv) w.DynamicKey(c).Double(x);
-  w.EndObject();
-  w.Field("gmv_base", gmv_base).Field("base_currency", options_.base_currency);
+  w.Lit(R"(},"gmv_base":)").Double(gmv_base);
+  w.Lit(R"(,"base_currency":)").String(options_.base_currency);
   if (p.paid > 0)
-    w.Field("average_order_value", gmv_base / static_cast<double>(p.paid));
+    w.Lit(R"(,"average_order_value":)").Double(gmv_base / static_cast<double>(p.paid));
   else
-    w.NullField("average_order_value");
+    w.Lit(R"(,"average_order_value":null)");
   if (p.first_order != Timestamp::Min())
-    w.TimeField("first_order_at", p.first_order).TimeField("last_order_at", p.last_order);
+    w.Lit(R"(,"first_order_at":)").Time(p.first_order).Lit(R"(,"last_order_at":)").Time(p.last_order);
   else
-    w.NullField("first_order_at").NullField("last_order_at");
+    w.Lit(R"(,"first_order_at":null,"last_order_at":null)");
   // The three largest counts, ties in category order (as a stable sort by
   // count would put them): a category goes before the first kept one it
   // exceeds.
@@ -505,9 +505,8 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
     for (std::size_t i = n_top - 1; i > at; --i) top[i] = top[i - 1];
     top[at] = {name, count};
   }
-  w.Key("top_categories").BeginArray();
+  w.Lit(R"(,"top_categories":[)");
   for (std::size_t i = 0; i < n_top; ++i) w.String(top[i].first);
-  w.EndArray().EndObject();
 
   std::int64_t c7 = 0, c30 = 0, c90 = 0;
   for (const auto& [d, n] : p.conv_days) {
@@ -515,56 +514,52 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
     if (in_window(d, 30)) c30 += n;
     if (in_window(d, 90)) c90 += n;
   }
-  w.ObjectField("contacts")
-      .Field("conversations_7d", c7)
-      .Field("conversations_30d", c30)
-      .Field("conversations_90d", c90)
-      .Field("conversations_total", p.conversations);
-  w.ObjectField("channels");
+  w.Lit(R"(]},"contacts":{"conversations_7d":)").Int(c7);
+  w.Lit(R"(,"conversations_30d":)").Int(c30);
+  w.Lit(R"(,"conversations_90d":)").Int(c90);
+  w.Lit(R"(,"conversations_total":)").Int(p.conversations);
+  w.Lit(R"(,"channels":{)");
   std::size_t preferred = 0;
   for (std::size_t c = 1; c < p.channels.size(); ++c) {
     if (p.channels[c] == 0) continue;
     w.Field(JsonKey::Known(ToString(static_cast<Channel>(c))), p.channels[c]);
     if (preferred == 0 || p.channels[c] > p.channels[preferred]) preferred = c;
   }
-  w.EndObject();
   if (preferred)
-    w.PlainField("preferred_channel", JsonKey::Known(ToString(static_cast<Channel>(preferred))));
+    w.Lit(R"(},"preferred_channel":)").PlainString(JsonKey::Known(ToString(static_cast<Channel>(preferred))));
   else
-    w.NullField("preferred_channel");
-  w.Field("repeat_contacts", p.repeats);
+    w.Lit(R"(},"preferred_channel":null)");
+  w.Lit(R"(,"repeat_contacts":)").Int(p.repeats);
   if (p.conversations > 0)
-    w.Field("first_contact_resolution_rate",
-            1.0 - static_cast<double>(p.repeats) / static_cast<double>(p.conversations));
+    w.Lit(R"(,"first_contact_resolution_rate":)")
+        .Double(1.0 - static_cast<double>(p.repeats) / static_cast<double>(p.conversations));
   else
-    w.NullField("first_contact_resolution_rate");
-  w.EndObject();
+    w.Lit(R"(,"first_contact_resolution_rate":null)");
 
-  w.ObjectField("satisfaction");
   if (p.csat_count > 0)
-    w.Field("csat_average", static_cast<double>(p.csat_sum) / static_cast<double>(p.csat_count))
-        .Field("csat_last", p.csat_last);
+    w.Lit(R"(},"satisfaction":{"csat_average":)")
+        .Double(static_cast<double>(p.csat_sum) / static_cast<double>(p.csat_count))
+        .Lit(R"(,"csat_last":)")
+        .Int(p.csat_last);
   else
-    w.NullField("csat_average").NullField("csat_last");
-  w.Field("low_csat", p.low_csat).Field("negative_messages", p.negative).EndObject();
+    w.Lit(R"(},"satisfaction":{"csat_average":null,"csat_last":null)");
+  w.Lit(R"(,"low_csat":)").Int(p.low_csat);
+  w.Lit(R"(,"negative_messages":)").Int(p.negative);
 
   const std::int64_t complaints = p.cases[static_cast<std::size_t>(CaseKind::kComplaint)];
   const double refund_rate = paid_base > 0 ? refunded_base / paid_base : 0;
-  w.ObjectField("aftersales").ObjectField("cases");
+  w.Lit(R"(},"aftersales":{"cases":{)");
   for (std::size_t k = 1; k < p.cases.size(); ++k)
     if (p.cases[k]) w.Field(JsonKey::Known(ToString(static_cast<CaseKind>(k))), p.cases[k]);
-  w.EndObject()
-      .Field("complaints", complaints)
-      .Field("escalations", p.escalations)
-      .Field("refunds", p.refunds);
-  w.ObjectField("refunded");
+  w.Lit(R"(},"complaints":)").Int(complaints);
+  w.Lit(R"(,"escalations":)").Int(p.escalations);
+  w.Lit(R"(,"refunds":)").Int(p.refunds);
+  w.Lit(R"(,"refunded":{)");
   for (const auto& [c, x] : p.refunded_amount) w.DynamicKey(c).Double(x);
-  w.EndObject();
   if (paid_base > 0)
-    w.Field("refund_rate", refund_rate);
+    w.Lit(R"(},"refund_rate":)").Double(refund_rate);
   else
-    w.NullField("refund_rate");
-  w.EndObject();
+    w.Lit(R"(},"refund_rate":null)");
 
   std::array<std::int64_t, kMetricCount> b30{}, b90{};
   std::int64_t breaches_30d = 0;
@@ -575,20 +570,16 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
     }
     if (in_window(b[0], 90)) b90[static_cast<std::size_t>(b[1])] += b[2];
   }
-  w.ObjectField("service");
+  w.Lit(R"(},"service":{"sla_breaches_30d":{)");
   for (const auto* arr : {&b30, &b90}) {
-    w.ObjectField(arr == &b30 ? JsonKey("sla_breaches_30d") : JsonKey("sla_breaches_90d"));
+    if (arr == &b90) w.Lit(R"(},"sla_breaches_90d":{)");
     for (int m = 0; m < kMetricCount; ++m)
       if ((*arr)[static_cast<std::size_t>(m)])
         w.Field(JsonKey::Known(ToString(static_cast<Metric>(m))), (*arr)[static_cast<std::size_t>(m)]);
-    w.EndObject();
   }
-  w.EndObject();
 
-  w.ObjectField("now")
-      .Field("open_conversations", static_cast<std::int64_t>(p.open_conversations.size()))
-      .Field("open_cases", static_cast<std::int64_t>(p.open_cases.size()))
-      .EndObject();
+  w.Lit(R"(}},"now":{"open_conversations":)").Int(static_cast<std::int64_t>(p.open_conversations.size()));
+  w.Lit(R"(,"open_cases":)").Int(static_cast<std::int64_t>(p.open_cases.size()));
 
   // Scores.
   const double recency_days = p.last_order == Timestamp::Min()
@@ -656,23 +647,24 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
     for (; j > 0 && contributions[j - 1].first < x.first; --j) contributions[j] = contributions[j - 1];
     contributions[j] = x;
   }
-  w.ObjectField("scores");
   if (recency_days >= 0)
-    w.Field("recency_days", recency_days);
+    w.Lit(R"(},"scores":{"recency_days":)").Double(recency_days);
   else
-    w.NullField("recency_days");
-  w.ObjectField("rfm").Field("r", r).Field("f", f).Field("m", m).EndObject();
-  w.PlainField("segment", JsonKey::Known(segment))
-      .Field("tier", tier)
-      .Field("churn_risk", 1.0 / (1.0 + std::exp(-z)));
-  w.Key("churn_factors").BeginArray();
-  for (std::size_t i = 0; i < contributions.size() && i < 3; ++i)
-    w.BeginObject()
-        .PlainField("factor", JsonKey::Known(contributions[i].second))
-        .Field("contribution", contributions[i].first)
-        .EndObject();
-  w.EndArray().EndObject();
-  w.EndObject();
+    w.Lit(R"(},"scores":{"recency_days":null)");
+  w.Lit(R"(,"rfm":{"r":)").Int(r).Lit(R"(,"f":)").Int(f).Lit(R"(,"m":)").Int(m);
+  w.Lit(R"(},"segment":)").PlainString(JsonKey::Known(segment));
+  w.Lit(R"(,"tier":)").String(tier);
+  w.Lit(R"(,"churn_risk":)").Double(1.0 / (1.0 + std::exp(-z)));
+  w.Lit(R"(,"churn_factors":[)");
+  for (std::size_t i = 0; i < contributions.size() && i < 3; ++i) {
+    if (i == 0)
+      w.Lit(R"({"factor":)");
+    else
+      w.Lit(R"(,{"factor":)");
+    w.PlainString(JsonKey::Known(contributions[i].second));
+    w.Lit(R"(,"contribution":)").Double(contributions[i].first).Lit("}");
+  }
+  w.Lit("]}}");
 }
 
 }  // namespace cx::processors

@@ -202,6 +202,27 @@ TEST(JsonWriterTest, MillisecondsAreWrittenAsDoubleWritesTheirSeconds) {
   }
 }
 
+// A document written as constant runs between its values (Lit, with the
+// commas in the runs) is the one the key-by-key calls write, dynamic keys,
+// known-key members and arrays inside it included.
+TEST(JsonWriterTest, ConstantRunsBetweenValuesWriteWhatKeysAndValuesWrite) {
+  JsonWriter a, b;
+  a.BeginObject().Field("id", "c\"1").Field("n", 7).ObjectField("m");
+  a.DynamicKey("EUR").Double(1.5).DynamicKey("USD").Double(2);
+  a.EndObject().PlainField("kind", "refund").Key("list").BeginArray().String("x").String("y").EndArray();
+  a.ObjectField("counts").Field(JsonKey::Known("web"), 2).Field(JsonKey::Known("app"), 3).EndObject();
+  a.NullField("none").TimeField("ts", Timestamp{0}).EndObject();
+
+  b.Lit(R"({"id":)").String("c\"1").Lit(R"(,"n":)").Int(7).Lit(R"(,"m":{)");
+  b.DynamicKey("EUR").Double(1.5).DynamicKey("USD").Double(2);
+  b.Lit(R"(},"kind":)").PlainString("refund").Lit(R"(,"list":[)").String("x").String("y");
+  b.Lit(R"(],"counts":{)").Field(JsonKey::Known("web"), 2).Field(JsonKey::Known("app"), 3);
+  b.Lit(R"(},"none":null,"ts":)").Time(Timestamp{0}).Lit("}");
+  EXPECT_EQ(b.str(), a.str());
+  EXPECT_EQ(a.str(), R"({"id":"c\"1","n":7,"m":{"EUR":1.5,"USD":2},"kind":"refund","list":["x","y"],)"
+                     R"("counts":{"web":2,"app":3},"none":null,"ts":"1970-01-01T00:00:00.000Z"})");
+}
+
 TEST(JsonWriterTest, OneStepMembersWriteWhatKeyAndValueApartWrite) {
   for (const std::int64_t n : {std::int64_t{0}, std::int64_t{7}, std::int64_t{10}, std::int64_t{-3},
                                std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}) {
