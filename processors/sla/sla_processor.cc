@@ -865,30 +865,30 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   if (what == "pause" || what == "resume") number(id, '/', c.pauses);
 
   JsonWriter w(512);  // an SLA record is about 400 bytes
-  w.BeginObject()
-      .Field("id", id)
-      .Field("customer_id", c.customer_id)
-      .PlainField("metric", JsonKey::Known(ToString(c.metric)))
-      .PlainField("subject_type", JsonKey::Known(ToString(c.type)))
-      .Field("subject_id", c.subject_id)
-      .Field("policy", c.policy)
-      .PlainField("event", JsonKey::Known(what))
-      .MillisField("target_s", c.target)
-      .MillisField("elapsed_s", Elapsed(c, ts));
+  // Constant runs (JsonWriter::Lit) between the values.
+  w.Lit(R"({"id":)").String(id);
+  w.Lit(R"(,"customer_id":)").String(c.customer_id);
+  w.Lit(R"(,"metric":)").PlainString(JsonKey::Known(ToString(c.metric)));
+  w.Lit(R"(,"subject_type":)").PlainString(JsonKey::Known(ToString(c.type)));
+  w.Lit(R"(,"subject_id":)").String(c.subject_id);
+  w.Lit(R"(,"policy":)").String(c.policy);
+  w.Lit(R"(,"event":)").PlainString(JsonKey::Known(what));
+  w.Lit(R"(,"target_s":)").Millis(c.target);
+  w.Lit(R"(,"elapsed_s":)").Millis(Elapsed(c, ts));
   if (c.deadline != Timestamp::Max())
-    w.TimeField("deadline", c.deadline);
+    w.Lit(R"(,"deadline":)").Time(c.deadline);
   else
-    w.NullField("deadline");
-  w.TimeField("ts", ts);
-  if (!c.queue.empty()) w.Field("queue", c.queue);
-  if (c.channel != Channel::kUnknown) w.PlainField("channel", JsonKey::Known(ToString(c.channel)));
-  if (c.type != SubjectType::kOrder) w.PlainField("priority", JsonKey::Known(ToString(c.priority)));
-  if (c.kind != CaseKind::kUnknown) w.PlainField("kind", JsonKey::Known(ToString(c.kind)));
-  if (!c.agent_id.empty()) w.Field("agent_id", c.agent_id);
-  if (!c.tenant.empty()) w.Field("tenant", c.tenant);
-  if (!c.calendar.empty()) w.Field("calendar", c.calendar);
-  if (what == "fulfill") w.Field("breached", c.breached);
-  w.EndObject();
+    w.Lit(R"(,"deadline":null)");
+  w.Lit(R"(,"ts":)").Time(ts);
+  if (!c.queue.empty()) w.Lit(R"(,"queue":)").String(c.queue);
+  if (c.channel != Channel::kUnknown) w.Lit(R"(,"channel":)").PlainString(JsonKey::Known(ToString(c.channel)));
+  if (c.type != SubjectType::kOrder) w.Lit(R"(,"priority":)").PlainString(JsonKey::Known(ToString(c.priority)));
+  if (c.kind != CaseKind::kUnknown) w.Lit(R"(,"kind":)").PlainString(JsonKey::Known(ToString(c.kind)));
+  if (!c.agent_id.empty()) w.Lit(R"(,"agent_id":)").String(c.agent_id);
+  if (!c.tenant.empty()) w.Lit(R"(,"tenant":)").String(c.tenant);
+  if (!c.calendar.empty()) w.Lit(R"(,"calendar":)").String(c.calendar);
+  if (what == "fulfill") w.Lit(R"(,"breached":)").Bool(c.breached);
+  w.Lit("}");
   OutputTags tags;
   tags.metric = ToString(c.metric);
   tags.event = what;
