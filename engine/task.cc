@@ -266,7 +266,7 @@ class Task::Context final : public processors::ProcessorContext {
   // ("<processor>/<name>") with its hash, valid until the next call. Each
   // processor's last name is kept made: most calls name the record the
   // previous call of the same processor named.
-  RecordName Name(std::string_view name) {
+  [[gnu::always_inline]] RecordName Name(std::string_view name) {
     NameMemo& m = names_[current_index_];
     if (!swar::Same(name, std::string_view(m.full.data() + m.prefix_size, m.full.size() - m.prefix_size))) {
       m.full.resize(m.prefix_size);
