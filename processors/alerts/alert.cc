@@ -1,5 +1,8 @@
 #include "processors/alerts/alert.h"
 
+#include <algorithm>
+#include <cstring>
+
 
 #include "core/encoding.h"
 #include "core/hash.h"
@@ -28,25 +31,64 @@ void AppendKey(std::string_view key, std::string& members) {
 
 }  // namespace
 
-void Alert::Label(std::string_view k, std::string_view v) {
-  if (v.empty()) return;
-  AppendJsonMember(k, v, labels);
-  if (k == "queue") queue.assign(v);
+namespace {
+
+// Appends the member ,"key":"value" to `members` (no comma when first):
+// the key checked when compiled, the value escaped when it must be; built
+// on the stack and appended in one step.
+void AppendMember(JsonKey key, std::string_view value, std::string& members) {
+  const std::string_view k = key.view();
+  constexpr std::size_t kRoom = 160;
+  if (k.size() + value.size() + 6 > kRoom || JsonNeedsEscape(value)) {
+    AppendJsonMember(k, value, members);
+    return;
+  }
+  char buf[kRoom];
+  char* p = buf;
+  if (!members.empty()) *p++ = ',';
+  *p++ = '"';
+  std::memcpy(p, k.data(), k.size());
+  p += k.size();
+  std::memcpy(p, "\":\"", 3);
+  p += 3;
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '"';
+  const auto n = static_cast<std::size_t>(p - buf);
+  // Room for what an alert's labels or details usually hold (128 to 256
+  // bytes), so that adding them grows the string once.
+  if (members.capacity() < members.size() + n) members.reserve(std::max<std::size_t>(256, 2 * (members.size() + n)));
+  members.append(buf, n);
 }
 
-void Alert::DetailString(std::string_view k, std::string_view v) {
+}  // namespace
+
+void Alert::Label(JsonKey k, std::string_view v) {
   if (v.empty()) return;
-  AppendJsonMember(k, v, details);
+  AppendMember(k, v, labels);
+  if (k.view() == "queue") queue.assign(v);
 }
 
-void Alert::DetailNumber(std::string_view k, double v) {
+void Alert::DetailString(JsonKey k, std::string_view v) {
+  if (v.empty()) return;
+  AppendMember(k, v, details);
+}
+
+void Alert::DetailNumber(JsonKey k, double v) {
   JsonWriter w(32);
   w.Double(v);
-  AppendKey(k, details);
+  AppendKey(k.view(), details);
   details.append(w.str());
 }
 
-void Alert::DetailTime(std::string_view k, Timestamp t) {
+void Alert::DetailSeconds(JsonKey k, DurationMs ms) {
+  JsonWriter w(32);
+  w.Millis(ms);
+  AppendKey(k.view(), details);
+  details.append(w.str());
+}
+
+void Alert::DetailTime(JsonKey k, Timestamp t) {
   if (t == Timestamp::Min() || t == Timestamp::Max()) return;
   char buf[kRfc3339Bytes];
   DetailString(k, std::string_view(buf, static_cast<std::size_t>(WriteRfc3339(t, buf) - buf)));
@@ -124,7 +166,9 @@ bool Alert::Decode(std::string_view in) {
   queue.clear();
   for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
     const std::string_view k = r.String(), x = r.String();
-    Label(k, x);
+    if (x.empty()) continue;  // as Label: a label without a value is left out
+    AppendJsonMember(k, x, labels);
+    if (k == "queue") queue.assign(x);
   }
   for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
     const std::string_view k = r.String(), x = r.String();

@@ -7,11 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/json_writer.h"
 #include "core/time.h"
-
-namespace cx {
-class JsonWriter;
-}  // namespace cx
 
 namespace cx::processors {
 
@@ -31,10 +28,12 @@ struct Alert {
   std::string grouped_under;  // the storm alert's dedup_key, when grouped
 
   // Adds a label/detail unless the value is empty.
-  void Label(std::string_view k, std::string_view v);
-  void DetailString(std::string_view k, std::string_view v);
-  void DetailNumber(std::string_view k, double v);
-  void DetailTime(std::string_view k, Timestamp t);
+  void Label(JsonKey k, std::string_view v);
+  void DetailString(JsonKey k, std::string_view v);
+  void DetailNumber(JsonKey k, double v);
+  // A duration in milliseconds, as DetailNumber(k, ms / 1000.0) writes it.
+  void DetailSeconds(JsonKey k, DurationMs ms);
+  void DetailTime(JsonKey k, Timestamp t);
 
   std::string ToJson(std::string_view source) const;
   void WriteJson(std::string_view source, JsonWriter& w) const;

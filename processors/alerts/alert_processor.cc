@@ -318,8 +318,8 @@ void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
   a.DetailString("subject_id", subject);
   a.DetailString("metric", s.detail);
   a.DetailString("policy", d.policy);
-  a.DetailNumber("target_s", static_cast<double>(d.target) / 1000.0);
-  a.DetailNumber("elapsed_s", static_cast<double>(d.elapsed) / 1000.0);
+  a.DetailSeconds("target_s", d.target);
+  a.DetailSeconds("elapsed_s", d.elapsed);
   a.DetailTime("deadline", d.deadline);
   a.DetailString("customer_tier", d.customer_tier);
   a.DetailString("agent_id", d.agent_id);
