@@ -798,22 +798,28 @@ bool SlaProcessor::NextTimer(const Clock& c, Timestamp& when, char& kind) const 
   return false;
 }
 
+const std::string& SlaProcessor::TimerTag(char kind, const Clock& c) {
+  std::string& tag = tag_scratch_;
+  tag.assign(1, kind);
+  tag.append("c/");
+  tag.push_back(static_cast<char>('a' + static_cast<int>(c.metric)));
+  tag.push_back('/');
+  tag.append(c.subject_id);
+  return tag;
+}
+
 void SlaProcessor::SetTimers(const Clock& c, ProcessorContext& ctx) {
   Timestamp when;
   char kind;
   if (!NextTimer(c, when, kind)) return;
-  std::string tag(1, kind);
-  tag.append(c.Key());
-  ctx.SetTimer(when, c.customer_id, tag);
+  ctx.SetTimer(when, c.customer_id, TimerTag(kind, c));
 }
 
 void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
   Timestamp when;
   char kind;
   if (c.phase != Phase::kRunning || !NextTimer(c, when, kind)) return;
-  std::string tag(1, kind);
-  tag.append(c.Key());
-  ctx.CancelTimer(when, c.customer_id, tag);
+  ctx.CancelTimer(when, c.customer_id, TimerTag(kind, c));
 }
 
 void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,

@@ -82,6 +82,9 @@ class SlaProcessor final : public Processor {
   DurationMs Elapsed(const Clock& c, Timestamp ts) const;
   const BusinessCalendar* CalendarOf(const Clock& c) const;
 
+  // A clock's timer tag: `kind` ('w' warning, 'b' breach), then its key
+  // (ClockKey), in tag_scratch_.
+  const std::string& TimerTag(char kind, const Clock& c);
   // Adds `delta` to the open clocks of (m, queue), in open_counts_.
   void CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx);
   // The record name of (m, queue)'s count, in count_scratch_.
@@ -102,7 +105,7 @@ class SlaProcessor final : public Processor {
   // between calls so that building them allocates nothing. A processor
   // serves one task, on one thread; neither call reaches the other while
   // its scratch is in use.
-  std::string id_scratch_, count_scratch_;
+  std::string id_scratch_, count_scratch_, tag_scratch_;
   // The open-clock counts changed since the last commit, per metric and
   // queue: what each record will hold (0: no record). Read from state on a
   // pair's first change in an interval and written back by BeforeCommit,
