@@ -178,10 +178,10 @@ bool Alert::Decode(std::string_view in) {
   return r.ok() && r.done();
 }
 
-std::string DedupKey(std::string_view kind, std::initializer_list<std::string_view> parts) {
+void DedupKeyTo(std::string& k, std::string_view kind, std::initializer_list<std::string_view> parts) {
   std::size_t size = kind.size();
   for (std::string_view p : parts) size += 1 + p.size();
-  std::string k;
+  k.clear();
   k.reserve(size);
   k.append(kind);
   for (std::string_view p : parts) {
@@ -189,7 +189,7 @@ std::string DedupKey(std::string_view kind, std::initializer_list<std::string_vi
     k.append(p);
   }
   constexpr std::size_t kMax = 255;
-  if (k.size() <= kMax) return k;
+  if (k.size() <= kMax) return;
   std::string hash = "~";
   PutHex64(hash, StableHash64(k));
   k.resize(kMax - 17);
@@ -197,6 +197,11 @@ std::string DedupKey(std::string_view kind, std::initializer_list<std::string_vi
   while (!k.empty() && (static_cast<unsigned char>(k.back()) & 0xC0) == 0x80) k.pop_back();
   if (!k.empty() && (static_cast<unsigned char>(k.back()) & 0x80)) k.pop_back();
   k.append(hash);
+}
+
+std::string DedupKey(std::string_view kind, std::initializer_list<std::string_view> parts) {
+  std::string k;
+  DedupKeyTo(k, kind, parts);
   return k;
 }
 

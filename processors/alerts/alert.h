@@ -48,5 +48,7 @@ struct Alert {
 // A dedup key from its parts, "kind:part:part...", cut to 255 characters
 // with a hash of the whole so that it stays unique.
 std::string DedupKey(std::string_view kind, std::initializer_list<std::string_view> parts);
+// The same into `out` (its room reused).
+void DedupKeyTo(std::string& out, std::string_view kind, std::initializer_list<std::string_view> parts);
 
 }  // namespace cx::processors

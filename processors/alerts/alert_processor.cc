@@ -17,12 +17,17 @@ constexpr std::string_view kRecord = "customer";
 
 // An open alert's name in CustomerAlerts::open: "<subject>/<dedup_key>",
 // so that a subject's open alerts are one range.
-std::string OpenName(std::string_view subject, std::string_view dedup) {
-  std::string k;
+const std::string& OpenNameTo(std::string& k, std::string_view subject, std::string_view dedup) {
+  k.clear();
   k.reserve(subject.size() + 1 + dedup.size());
   k.append(subject);
   k.push_back('/');
   k.append(dedup);
+  return k;
+}
+std::string OpenName(std::string_view subject, std::string_view dedup) {
+  std::string k;
+  OpenNameTo(k, subject, dedup);
   return k;
 }
 
@@ -295,18 +300,22 @@ void AlertProcessor::OnSignal(const Signal& s, ProcessorContext& ctx) {
   Scope scope(customer, ctx);
   // The end of a clock resolves its open alerts: most customers have none.
   if (!warning && !breach && (!scope.peek() || scope.peek()->open.empty())) return;
-  const std::string subject(s.subject);
-  std::string warning_key = DedupKey("sla_warning", {d.clock});
-  if (!warning) Resolve(scope, OpenName(subject, warning_key), s.ts);  // a breach supersedes the warning
-  std::string key = warning ? std::move(warning_key) : DedupKey("sla_breach", {d.clock});
+  const std::string_view subject = s.subject;
+  // Keys and names in buffers kept from signal to signal.
+  std::string &key = key_scratch_, &name = name_scratch_;
+  if (!warning) {
+    DedupKeyTo(key, "sla_warning", {d.clock});
+    Resolve(scope, OpenNameTo(name, subject, key), s.ts);  // a breach supersedes the warning
+  }
+  DedupKeyTo(key, warning ? "sla_warning" : "sla_breach", {d.clock});
   const AlertKind kind = warning ? AlertKind::kSlaWarning : AlertKind::kSlaBreach;
   if (!warning && !breach) {
-    Resolve(scope, OpenName(subject, key), s.ts);
+    Resolve(scope, OpenNameTo(name, subject, key), s.ts);
     return;
   }
-  if (!Enabled(kind) || scope.IsOpen(OpenName(subject, key))) return;  // nothing to say again
+  if (!Enabled(kind) || scope.IsOpen(OpenNameTo(name, subject, key))) return;  // nothing to say again
   Alert a;
-  a.dedup_key = std::move(key);
+  a.dedup_key = key;
   a.ts = s.ts;
   a.Label("queue", d.queue);
   a.Label("channel", d.channel);

@@ -91,6 +91,7 @@ class AlertProcessor final : public Processor {
   bool Enabled(AlertKind k) const { return options_.Enabled(k); }
 
   const AlertOptions options_;
+  std::string key_scratch_, name_scratch_;  // OnSignal's dedup key and open-alert name
 };
 
 // The queue stage: SLA breach alerts of one queue, held `group_wait` so that
