@@ -122,6 +122,16 @@ class CountingStore final : public state::Store {
   StoreCounts& counts_;
 };
 
+// What holds a replay's state, in the order it is made (and freed in
+// reverse: the task before the store it writes to and the sink it writes
+// to): kept past RunReplay with ReplayOptions::keep_state.
+struct ReplayState {
+  FileSink sink;
+  StoreCounts counts;
+  std::unique_ptr<state::Store> store;
+  std::unique_ptr<Task> task;
+};
+
 }  // namespace
 
 Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOptions& options) {
@@ -131,13 +141,15 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
     ins.emplace_back(path, std::ios::binary);
     if (!ins.back()) return Status::InvalidArgument("cannot read input " + path);
   }
-  FileSink sink;
+  auto held = std::make_shared<ReplayState>();
+  FileSink& sink = held->sink;
   if (Status s = sink.Open(options.out_dir); !s.ok()) return s;
 
-  StoreCounts counts;
+  StoreCounts& counts = held->counts;
   // Replay never rolls back; only counting committed records needs the
   // store's undo log (ForEachPending).
-  std::unique_ptr<state::Store> store = state::NewMemoryStore({.undo = options.count_store});
+  std::unique_ptr<state::Store>& store = held->store;
+  store = state::NewMemoryStore({.undo = options.count_store});
   if (options.count_store) store = std::make_unique<CountingStore>(std::move(store), counts);
   // Input 0: the event files; input 1: the repartition loop (one upstream
   // task, one next-stage partition), as in run mode with one partition.
@@ -149,7 +161,8 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   // The share of the memory budget a worker gives its decoded records.
   topts.object_budget =
       std::make_shared<ObjectBudget>(static_cast<std::size_t>(config.state.memory_budget_bytes) / 8);
-  Task task(topts, *store, sink, BuildCustomerProcessors(config, Mode::kReplay, 1));
+  held->task = std::make_unique<Task>(topts, *store, sink, BuildCustomerProcessors(config, Mode::kReplay, 1));
+  Task& task = *held->task;
   if (Status s = task.Open(); !s.ok()) return s;
   // Feeds what the task sent to the next stage back to it, as the
   // repartition topic would, before the next input record.
@@ -207,6 +220,7 @@ Result<ReplaySummary> RunReplay(const config::Config& config, const ReplayOption
   if (options.count_store) summary.store = counts;
   summary.objects = task.object_cache_stats();
   if (Status s = AddOpenSlaClocks(task, summary.open_clocks); !s.ok()) return s;
+  if (options.keep_state) summary.state = std::move(held);
   return summary;
 }
 

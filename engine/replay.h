@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,12 @@ struct ReplayOptions {
   // Counts the task's store operations (ReplaySummary::store); for the
   // replay benchmark (bench/replay), a few per cent slower.
   bool count_store = false;
+  // Hands the replay's state (store, task, every customer's records) to the
+  // caller in ReplaySummary::state instead of freeing it when RunReplay
+  // returns: a command that exits next leaves it to the operating system,
+  // which takes it back at once, where freeing it costs a call per
+  // allocation (about 6% of a replay of 100,000 events).
+  bool keep_state = false;
 };
 
 // What the task asked of its store over a replay (ReplayOptions::count_store).
@@ -52,6 +59,7 @@ struct ReplaySummary {
   OpenClockCounts open_clocks;  // SLA clocks still open at the end
   std::optional<StoreCounts> store;  // with ReplayOptions::count_store
   ObjectCacheStats objects;          // the task's object cache
+  std::shared_ptr<void> state;       // with ReplayOptions::keep_state
 };
 
 // The counts as one JSON object (`cxstream replay --stats`).
