@@ -104,5 +104,27 @@ TEST_F(EventTimeTest, OutputsDoNotDependOnHowTheWatermarkMoves) {
   }
 }
 
+// keep_state hands the replay's state to the caller (the command leaves it
+// to the exit) and nothing else changes; without it nothing is kept.
+TEST_F(EventTimeTest, AKeptStateChangesNoOutput) {
+  auto loaded = config::LoadConfigText("{}", [](const char*) -> const char* { return nullptr; });
+  ASSERT_TRUE(loaded.ok());
+  std::vector<std::string> sla[2];
+  for (int keep = 0; keep < 2; ++keep) {
+    ReplayOptions ro;
+    ro.inputs = {(dir_ / "in.ndjson").string()};
+    ro.out_dir = (dir_ / ("keep" + std::to_string(keep))).string();
+    ro.until = until_;
+    ro.keep_state = keep == 1;
+    auto summary = RunReplay(loaded.config, ro);
+    ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+    EXPECT_EQ(summary->state != nullptr, keep == 1);
+    std::ifstream in(std::filesystem::path(ro.out_dir) / "sla.ndjson");
+    for (std::string line; std::getline(in, line);) sla[keep].push_back(line);
+  }
+  EXPECT_GT(sla[0].size(), 100u);
+  EXPECT_EQ(sla[1], sla[0]);
+}
+
 }  // namespace
 }  // namespace cx::engine
