@@ -247,8 +247,12 @@ class StateCache {
   // the parts is comparing their concatenation).
   struct IndexLess {
     const StateCache* cache;
-    bool operator()(const IndexEntry& a, const IndexEntry& b) const {
+    // Inline for the usual case, two due times that differ.
+    [[gnu::always_inline]] bool operator()(const IndexEntry& a, const IndexEntry& b) const {
       if (a.when != b.when) return a.when < b.when;
+      return Tie(a, b);
+    }
+    bool Tie(const IndexEntry& a, const IndexEntry& b) const {
       if (a.processor != b.processor)
         return cache->encoded_processors_[a.processor] < cache->encoded_processors_[b.processor];
       return cache->index_owners_[a.owner] < cache->index_owners_[b.owner];
