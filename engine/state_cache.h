@@ -282,9 +282,7 @@ class StateCache {
   Node* Cached(std::string_view owner) { return IsLast(owner) ? last_ : CachedSlow(owner); }
   Node* CachedSlow(std::string_view owner);
   // The owner of the last call: inline, as most calls are.
-  bool IsLast(std::string_view owner) const {
-    return last_ != nullptr && swar::Same(last_->first, owner);
-  }
+  bool IsLast(std::string_view owner) const { return last_ != nullptr && swar::Same(last_->first, owner); }
   // The index of a processor's name (a name this task does not run is added:
   // its timers fire to nobody).
   std::size_t ProcessorIndex(std::string_view name);

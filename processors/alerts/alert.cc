@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "core/json_writer.h"
@@ -57,7 +56,8 @@ void AppendMember(JsonKey key, std::string_view value, std::string& members) {
   const auto n = static_cast<std::size_t>(p - buf);
   // Room for what an alert's labels or details usually hold (128 to 256
   // bytes), so that adding them grows the string once.
-  if (members.capacity() < members.size() + n) members.reserve(std::max<std::size_t>(256, 2 * (members.size() + n)));
+  if (members.capacity() < members.size() + n)
+    members.reserve(std::max<std::size_t>(256, 2 * (members.size() + n)));
   members.append(buf, n);
 }
 

@@ -887,8 +887,10 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
     w.Lit(R"(,"deadline":null)");
   w.Lit(R"(,"ts":)").Time(ts);
   if (!c.queue.empty()) w.Lit(R"(,"queue":)").String(c.queue);
-  if (c.channel != Channel::kUnknown) w.Lit(R"(,"channel":)").PlainString(JsonKey::Known(ToString(c.channel)));
-  if (c.type != SubjectType::kOrder) w.Lit(R"(,"priority":)").PlainString(JsonKey::Known(ToString(c.priority)));
+  if (c.channel != Channel::kUnknown)
+    w.Lit(R"(,"channel":)").PlainString(JsonKey::Known(ToString(c.channel)));
+  if (c.type != SubjectType::kOrder)
+    w.Lit(R"(,"priority":)").PlainString(JsonKey::Known(ToString(c.priority)));
   if (c.kind != CaseKind::kUnknown) w.Lit(R"(,"kind":)").PlainString(JsonKey::Known(ToString(c.kind)));
   if (!c.agent_id.empty()) w.Lit(R"(,"agent_id":)").String(c.agent_id);
   if (!c.tenant.empty()) w.Lit(R"(,"tenant":)").String(c.tenant);
