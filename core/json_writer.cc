@@ -111,6 +111,35 @@ void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
 }
 
+namespace {
+
+// ,"key":"value" (no comma when the first) for a key and a value that need
+// no escaping: room made for what an object's members usually hold (128 to
+// 256 bytes) so that adding them grows the string once, then one append of
+// a member built on the stack (longer ones: copied in place).
+[[gnu::always_inline]] inline void AppendPlainMember(std::string_view key, std::string_view value,
+                                                  std::string& members) {
+  const std::size_t at = members.size(), comma = at == 0 ? 0 : 1;
+  const std::size_t n = comma + key.size() + value.size() + 5;
+  if (members.capacity() < at + n) members.reserve(std::max<std::size_t>(256, 2 * (at + n)));
+  constexpr std::size_t kStackBytes = 160;
+  char buf[kStackBytes];
+  char* const start = n <= kStackBytes ? buf : (members.resize(at + n), members.data() + at);
+  char* p = start;
+  if (comma) *p++ = ',';
+  *p++ = '"';
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  std::memcpy(p, "\":\"", 3);
+  p += 3;
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p = '"';
+  if (start == buf) members.append(buf, n);
+}
+
+}  // namespace
+
 void AppendJsonMember(std::string_view key, std::string_view value, std::string& members) {
   if (JsonNeedsEscape(key) || JsonNeedsEscape(value)) {  // rare: the general way
     if (!members.empty()) members.push_back(',');
@@ -119,22 +148,12 @@ void AppendJsonMember(std::string_view key, std::string_view value, std::string&
     AppendJsonString(value, members);
     return;
   }
-  // ,"key":"value" in one step: one size check, then copies.
-  const std::size_t at = members.size(), comma = at == 0 ? 0 : 1;
-  const std::size_t n = comma + key.size() + value.size() + 5;
-  if (members.capacity() < at + n) members.reserve(std::max<std::size_t>(256, 2 * (at + n)));
-  members.resize(at + n);
-  char* p = members.data() + at;
-  if (comma) *p++ = ',';
-  *p++ = '"';
-  std::memcpy(p, key.data(), key.size());
-  p += key.size();
-  *p++ = '"';
-  *p++ = ':';
-  *p++ = '"';
-  std::memcpy(p, value.data(), value.size());
-  p += value.size();
-  *p = '"';
+  AppendPlainMember(key, value, members);
+}
+
+void AppendJsonMember(JsonKey key, std::string_view value, std::string& members) {
+  if (JsonNeedsEscape(value)) return AppendJsonMember(key.view(), value, members);
+  AppendPlainMember(key.view(), value, members);
 }
 
 void JsonWriter::Grow(std::size_t more) {

@@ -188,18 +188,10 @@ class JsonWriter {
     return *this;
   }
   JsonWriter& Field(JsonKey k, double v) { return Key(k).Double(v); }
-  // "key":seconds for a duration in milliseconds: the bytes Double(ms /
-  // 1000.0) writes (three decimals at most, trailing zeros cut), from the
-  // integer. Below 2^42 ms (139 years) the double's error is under half of
-  // the sixth decimal, so both write the exact value; beyond, Double.
-  [[gnu::always_inline]] JsonWriter& MillisField(JsonKey k, std::int64_t ms) {
-    if (ms >= (std::int64_t{1} << 42) || ms <= -(std::int64_t{1} << 42))
-      return Key(k).Double(static_cast<double>(ms) / 1000.0);
-    cur_ = PutMillis(PutKey(Room(k.view().size() + 4 + 24), k), ms);
-    need_comma_ = true;
-    return *this;
-  }
-  // The value alone (as MillisField writes it).
+  // Seconds for a duration in milliseconds: the bytes Double(ms / 1000.0)
+  // writes (three decimals at most, trailing zeros cut), from the integer.
+  // Below 2^42 ms (139 years) the double's error is under half of the sixth
+  // decimal, so both write the exact value; beyond, Double.
   [[gnu::always_inline]] JsonWriter& Millis(std::int64_t ms) {
     if (ms >= (std::int64_t{1} << 42) || ms <= -(std::int64_t{1} << 42))
       return Double(static_cast<double>(ms) / 1000.0);
@@ -333,5 +325,8 @@ void AppendJsonString(std::string_view s, std::string& out);
 // Appends the member "key":"value" (both escaped) to the members of an
 // object being built in `members`, after a comma unless it is the first.
 void AppendJsonMember(std::string_view key, std::string_view value, std::string& members);
+// The same for a key known when compiled (checked then: only the value is
+// looked at for escaping).
+void AppendJsonMember(JsonKey key, std::string_view value, std::string& members);
 
 }  // namespace cx

@@ -1,8 +1,5 @@
 #include "processors/alerts/alert.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "core/json_writer.h"
@@ -30,48 +27,15 @@ void AppendKey(std::string_view key, std::string& members) {
 
 }  // namespace
 
-namespace {
-
-// Appends the member ,"key":"value" to `members` (no comma when first):
-// the key checked when compiled, the value escaped when it must be; built
-// on the stack and appended in one step.
-void AppendMember(JsonKey key, std::string_view value, std::string& members) {
-  const std::string_view k = key.view();
-  constexpr std::size_t kRoom = 160;
-  if (k.size() + value.size() + 6 > kRoom || JsonNeedsEscape(value)) {
-    AppendJsonMember(k, value, members);
-    return;
-  }
-  char buf[kRoom];
-  char* p = buf;
-  if (!members.empty()) *p++ = ',';
-  *p++ = '"';
-  std::memcpy(p, k.data(), k.size());
-  p += k.size();
-  std::memcpy(p, "\":\"", 3);
-  p += 3;
-  std::memcpy(p, value.data(), value.size());
-  p += value.size();
-  *p++ = '"';
-  const auto n = static_cast<std::size_t>(p - buf);
-  // Room for what an alert's labels or details usually hold (128 to 256
-  // bytes), so that adding them grows the string once.
-  if (members.capacity() < members.size() + n)
-    members.reserve(std::max<std::size_t>(256, 2 * (members.size() + n)));
-  members.append(buf, n);
-}
-
-}  // namespace
-
 void Alert::Label(JsonKey k, std::string_view v) {
   if (v.empty()) return;
-  AppendMember(k, v, labels);
+  AppendJsonMember(k, v, labels);
   if (k.view() == "queue") queue.assign(v);
 }
 
 void Alert::DetailString(JsonKey k, std::string_view v) {
   if (v.empty()) return;
-  AppendMember(k, v, details);
+  AppendJsonMember(k, v, details);
 }
 
 void Alert::DetailNumber(JsonKey k, double v) {

@@ -21,12 +21,11 @@ constexpr std::string_view kRecord = "customer";
 
 enum class Phase : std::uint8_t { kRunning = 1, kPaused = 2 };
 
-std::string ClockKey(Metric m, std::string_view subject_id) {
-  std::string k = "c/";
+void AppendClockKey(std::string& k, Metric m, std::string_view subject_id) {
+  k.append("c/");
   k.push_back(static_cast<char>('a' + static_cast<int>(m)));
   k.push_back('/');
   k.append(subject_id);
-  return k;
 }
 
 }  // namespace
@@ -112,7 +111,6 @@ struct SlaProcessor::Clock {
   Priority priority = Priority::kNormal;
   CaseKind kind = CaseKind::kUnknown;
 
-  std::string Key() const { return ClockKey(metric, subject_id); }
 
   std::size_t MemoryBytes() const {
     std::size_t n = sizeof(Clock);
@@ -679,14 +677,13 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
 void SlaProcessor::CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx) {
   FlatMap<std::int64_t>& counts = open_counts_[static_cast<std::size_t>(m)];
   auto it = counts.find(queue);
-  if (it == counts.end()) {
+  std::int64_t* n = it != counts.end() ? &it->second : nullptr;
+  if (n == nullptr) {  // the pair's first change in the interval: what its record holds
     const OpenCount* kept = FindObject<OpenCount>(ctx, "", OpenCountName(m, queue));
-    const std::int64_t n = kept != nullptr ? kept->n : 0;
-    counts[queue] = n;
-    it = counts.find(queue);
+    n = &(counts[queue] = kept != nullptr ? kept->n : 0);
   }
   // A count that would fall below one has no record: it reads 0 after.
-  it->second = std::max<std::int64_t>(0, it->second + delta);
+  *n = std::max<std::int64_t>(0, *n + delta);
   open_counts_changed_ = true;
 }
 
@@ -801,10 +798,7 @@ bool SlaProcessor::NextTimer(const Clock& c, Timestamp& when, char& kind) const 
 const std::string& SlaProcessor::TimerTag(char kind, const Clock& c) {
   std::string& tag = tag_scratch_;
   tag.assign(1, kind);
-  tag.append("c/");
-  tag.push_back(static_cast<char>('a' + static_cast<int>(c.metric)));
-  tag.push_back('/');
-  tag.append(c.subject_id);
+  AppendClockKey(tag, c.metric, c.subject_id);
   return tag;
 }
 
@@ -825,7 +819,7 @@ void SlaProcessor::CancelTimers(const Clock& c, ProcessorContext& ctx) {
 void SlaProcessor::OnTimer(Timestamp when, std::string_view owner, std::string_view tag,
                            ProcessorContext& ctx) {
   // The tag: 'w' (warning) or 'b' (breach), then the clock's key,
-  // "c/<metric letter>/<subject id>" (ClockKey).
+  // "c/<metric letter>/<subject id>" (AppendClockKey).
   if (tag.size() < 6 || tag.substr(1, 2) != "c/" || tag[4] != '/') return;
   const int metric = tag[3] - 'a';
   if (metric < 0 || metric >= kMetricCount) return;

@@ -83,7 +83,7 @@ class SlaProcessor final : public Processor {
   const BusinessCalendar* CalendarOf(const Clock& c) const;
 
   // A clock's timer tag: `kind` ('w' warning, 'b' breach), then its key
-  // (ClockKey), in tag_scratch_.
+  // (AppendClockKey), in tag_scratch_.
   const std::string& TimerTag(char kind, const Clock& c);
   // Adds `delta` to the open clocks of (m, queue), in open_counts_.
   void CountOpen(Metric m, std::string_view queue, int delta, ProcessorContext& ctx);

@@ -197,7 +197,7 @@ TEST(JsonWriterTest, MillisecondsAreWrittenAsDoubleWritesTheirSeconds) {
   for (const std::int64_t ms : values) {
     JsonWriter a, b;
     a.BeginObject().Field("s", static_cast<double>(ms) / 1000.0).EndObject();
-    b.BeginObject().MillisField("s", ms).EndObject();
+    b.BeginObject().Key("s").Millis(ms).EndObject();
     ASSERT_EQ(b.str(), a.str()) << ms;
   }
 }
