@@ -149,6 +149,7 @@ struct StaffingConfig {
   DurationMs interval = 0;
   DurationMs provisional_every = 0;
   DurationMs announce_every = 0;
+  DurationMs announce_pace = 0;
   HandleTimeFrom handle_time_from = HandleTimeFrom::kFirstReply;
   double forecast_alpha = 0;
   double intraday_alpha = 0;

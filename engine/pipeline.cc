@@ -19,6 +19,7 @@ TaskOptions TaskOptionsFrom(const config::Config& c) {
   o.max_future_skew = c.limits.max_future_skew;
   o.dedup_per_key = static_cast<std::size_t>(c.dedup.per_customer);
   o.repartition_step = c.staffing.announce_every;
+  o.announce_pace = c.staffing.announce_pace;
   o.max_buffered = static_cast<std::size_t>(c.limits.max_buffered_events);
   return o;
 }

@@ -683,6 +683,9 @@ void Task::OnWallClock(Timestamp floor, const std::vector<bool>& caught_up) {
     input_floor_[i] = i < caught_up.size() && caught_up[i] ? floor : Timestamp::Min();
   }
   UpdateWatermark();
+  // A watermark that moved while the pace held its announcement back is
+  // announced once the pace allows, whether or not it moves again.
+  MaybeAnnounce();
 }
 
 void Task::AdvanceWatermark(Timestamp to) {
@@ -697,12 +700,16 @@ void Task::AdvanceWatermark(Timestamp to) {
 void Task::MaybeAnnounce() {
   if (options_.repartition_sources <= 0 || watermark_ == Timestamp::Min()) return;
   if (announced_ != Timestamp::Min() && watermark_ - announced_ < options_.repartition_step) return;
+  if (options_.announce_pace > 0 && now_source_ == NowSource::kWallClock && announced_at_ != Timestamp::Min() &&
+      now_ - announced_at_ < options_.announce_pace)
+    return;  // the wall-clock tick (OnWallClock) tries again
   AnnounceWatermark();
 }
 
 void Task::AnnounceWatermark() {
   if (options_.repartition_sources <= 0 || watermark_ == Timestamp::Min() || watermark_ <= announced_) return;
   announced_ = watermark_;
+  announced_at_ = now_;
   // To every partition: each next-stage task needs every upstream watermark.
   for (int p = 0; p < options_.repartition_sources; ++p) {
     std::string v;

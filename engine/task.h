@@ -51,6 +51,13 @@ struct TaskOptions {
   // The task announces its watermark to every repartition partition when it
   // has moved this much since the last announcement (staffing.announce_every).
   DurationMs repartition_step = 0;
+  // Run mode: at most one announcement per this much wall-clock time
+  // (staffing.announce_pace; 0: no limit). A backlog's event time runs far
+  // ahead of the wall clock, and one announcement per repartition_step of
+  // it would be N x N records per event-time step; the next-stage tasks
+  // need the watermark no more often than they can act on it. Replay's
+  // clock stands still: only the step applies there.
+  DurationMs announce_pace = 0;
   // Events waiting for the watermark (limits.max_buffered_events): beyond
   // it the oldest is applied at once, as if the watermark had reached it.
   std::size_t max_buffered = 0;
@@ -304,7 +311,8 @@ class Task {
   std::vector<std::deque<Waiting>> waiting_offsets_;
   // Marks a waiting event applied (run) and drops the applied front.
   void Applied(const Pending& p);
-  Timestamp announced_ = Timestamp::Min();  // the last watermark sent downstream
+  Timestamp announced_ = Timestamp::Min();     // the last watermark sent downstream
+  Timestamp announced_at_ = Timestamp::Min();  // now_ when it was sent (run mode's pace)
   std::vector<Timestamp> source_wm_;        // the last watermark heard from each upstream task
   // Next-stage records received since the last commit and not delivered
   // yet, by their store key: the store gets them at Checkpoint.

@@ -67,12 +67,21 @@ TaskOptions Options(int source_id) {
 // One upstream task over its own store; what it sends to partition kTarget.
 class Upstream {
  public:
-  explicit Upstream(int id) : store_(state::NewMemoryStore()) {
+  explicit Upstream(int id, DurationMs announce_pace = 0) : store_(state::NewMemoryStore()) {
     std::vector<std::unique_ptr<processors::Processor>> ps;
     ps.push_back(std::make_unique<Sender>());
-    task_ = std::make_unique<Task>(Options(id), *store_, sink_, std::move(ps));
+    TaskOptions o = Options(id);
+    o.announce_pace = announce_pace;
+    task_ = std::make_unique<Task>(o, *store_, sink_, std::move(ps));
     EXPECT_TRUE(task_->Open().ok());
   }
+  // The wall clock (run mode) reads `ms`; the worker's tick.
+  std::vector<std::string> Tick(std::int64_t ms) {
+    task_->set_now(Timestamp{ms});
+    task_->OnWallClock(Timestamp::Min(), {});
+    return Take();
+  }
+  void SetNow(std::int64_t ms) { task_->set_now(Timestamp{ms}); }
   // Processes one event; returns what it sent to the target partition.
   std::vector<std::string> Send(const std::string& id, int second) {
     InputRecord r;
@@ -229,6 +238,39 @@ TEST(RepartitionTest, ARecordOfAnOlderVersionGoesToEveryProcessorAcrossARestart)
   d.Feed(b.Advance(30));
   EXPECT_EQ(d.log, (std::vector<std::string>{"a10@10"}));
   EXPECT_EQ(d.other_log, (std::vector<std::string>{"a10@10"}));
+}
+
+// Run mode on a backlog: event time runs far ahead of the wall clock, and a
+// watermark announcement per announce_every of it would be N x N records
+// per event-time second (issue 19).
+TEST(RepartitionTest, ABacklogAnnouncesAtMostOncePerPaceOfWallClockTime) {
+  auto markers = [](const std::vector<std::string>& records) {
+    std::vector<std::string> out;
+    for (const auto& v : records)
+      if (!v.empty() && v[0] == 'W') out.push_back(v);
+    return out;
+  };
+  const std::int64_t wall = 1'800'000'000'000;
+  Upstream a(0, /*announce_pace=*/250), b(1, /*announce_pace=*/250);
+  Downstream d;
+  a.SetNow(wall);
+  std::vector<std::string> sent;
+  for (int second = 1; second <= 100; ++second)
+    for (auto& x : a.Send("a" + std::to_string(second), second)) sent.push_back(x);
+  // The first watermark goes at once; 99 more seconds of event time within
+  // the same wall-clock instant send none.
+  EXPECT_EQ(markers(sent).size(), 1u);
+  EXPECT_TRUE(markers(a.Tick(wall + 249)).empty());
+  // Once the pace allows, the tick announces what the events moved it to,
+  // and the next stage delivers up to there.
+  const auto late = a.Tick(wall + 250);
+  ASSERT_EQ(markers(late).size(), 1u);
+  EXPECT_TRUE(markers(a.Tick(wall + 600)).empty()) << "the watermark has not moved since";
+  d.Feed(sent);
+  d.Feed(late);
+  d.Feed(b.Advance(1000));
+  ASSERT_EQ(d.log.size(), 99u) << "event 100 is at the watermark, not before it";
+  EXPECT_EQ(d.log.back(), "a99@99");
 }
 
 }  // namespace
