@@ -309,6 +309,7 @@ StateCache::Node* StateCache::LoadSlow(std::string_view owner, Status& error) {
   previous_ = last_;
   last_ = node;
   if (const std::optional<std::string>& bytes = stored.value()) {
+    g.stored = true;
     Reader r(*bytes);
     Status s = ReadOwnerTimers(r, g.timers);
     if (s.ok()) {
@@ -603,9 +604,11 @@ void StateCache::SyncIndex(Node& node) {
       (!has || (g.timers.front().when == g.indexed_when && g.timers.front().processor == g.indexed_processor)))
     return;
   if (g.indexed) {
+    // The store holds the entry (or a write since the last commit gives it
+    // it): a delete without the look-up Store::Delete would make.
     EntryKey(node.first, Timer{g.indexed_when, g.indexed_processor, {}}, probe_);
     IndexKey(g.indexed_when.ms, probe_, key_);
-    store_.Delete(key_);
+    store_.Tombstone(key_);
   }
   g.indexed = has;
   if (has) {
@@ -823,8 +826,10 @@ void StateCache::WriteBack(Node& node) {
   }
   OwnerKeyTo(node.first, key_);
   if (records == 0 && g.timers.empty()) {
-    store_.Delete(key_);
+    if (g.stored) store_.Tombstone(key_);
+    g.stored = false;
   } else {
+    g.stored = true;
     scratch_.clear();
     scratch_.push_back(static_cast<char>(kStateFormat));
     PutVarint(scratch_, g.timers.size());

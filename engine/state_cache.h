@@ -229,6 +229,11 @@ class StateCache {
     bool indexed = false;
     Timestamp indexed_when;
     std::uint32_t indexed_processor = 0;
+    // The store holds the owner's record, or a write since the last commit
+    // gives it one. When it empties, a record the store never had needs no
+    // delete, and one it has needs no look-up to know that: a delete the
+    // store would have to check (Store::Delete) costs two RocksDB reads.
+    bool stored = false;
   };
   static constexpr std::size_t kClean = static_cast<std::size_t>(-1);
   // An index entry: per owner with timers, its earliest, ordered as the

@@ -824,7 +824,7 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
       processors_[j]->OnRepartitioned(key, ts, value, *ctx_);
     }
     if (from_store) {
-      store_.Delete(k);
+      store_.Tombstone(k);  // committed: a delete needs no look-up to know that
       if (fresh != fresh_end && fresh->first == k) ++fresh;  // the same record, also received since
       ++i;
     } else {

@@ -244,7 +244,8 @@ void Metrics::LimitQueues(std::set<std::string, std::less<>> named, std::size_t 
   max_queues_ = max_queues;
 }
 
-std::string Metrics::QueueLabel(const std::string& queue) {
+std::string Metrics::QueueLabelOf(const std::string& queue, bool& folded) {
+  folded = false;
   if (queue.empty()) return queue;
   std::lock_guard lock(labels_mu_);
   if (named_queues_.contains(queue) || seen_queues_.contains(queue)) return queue;
@@ -252,7 +253,7 @@ std::string Metrics::QueueLabel(const std::string& queue) {
     seen_queues_.insert(queue);
     return queue;
   }
-  queue_label_overflows.Increment();
+  folded = true;
   return "other";
 }
 

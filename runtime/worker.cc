@@ -252,6 +252,9 @@ class Worker::Impl {
   const config::Config& config_;
   Clock& clock_;
   Metrics& metrics_;
+  // Per-record counters by label values (the worker's thread only: it
+  // consumes, produces and serves delivery reports).
+  CounterCache consumed_counters_, produced_counters_, sla_counters_, alert_counters_;
   const std::vector<std::string> topics_;
   const std::vector<TopicKind> kinds_;
   const std::string changelog_;
@@ -650,7 +653,8 @@ void Worker::Impl::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*
     }
     return;
   }
-  self->metrics_.Produced(rd_kafka_topic_name(m->rkt)).Increment();
+  const char* topic = rd_kafka_topic_name(m->rkt);
+  self->produced_counters_.Increment({topic}, [&] { return CounterCache::Entry{&self->metrics_.Produced(topic)}; });
   if (self->exactly_once_ && rk != self->producer_.get()) {
     // A task producer's: its record is in the task's open transaction. (A
     // restoring task, whose producer the restore thread is making, has
@@ -1186,7 +1190,7 @@ void Worker::Impl::HandleMessage(rd_kafka_message_t* m) {
          {"expected", slot.next_offset[input]},
          {"got", m->offset}});
   }
-  metrics_.Consumed(topic).Increment();
+  consumed_counters_.Increment({topic}, [&] { return CounterCache::Entry{&metrics_.Consumed(topic)}; });
 
   engine::InputRecord rec;
   rec.value = std::string_view(static_cast<const char*>(m->payload ? m->payload : ""), m->len);
@@ -1270,10 +1274,24 @@ void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
   const OutputTags& tags = *r.tags;
   // The labels are copied into the metric's series whatever their type.
   auto s = [](std::string_view v) { return std::string(v); };
-  if (r.stream == Stream::kSla && !tags.event.empty())
-    metrics_.SlaEvents(s(tags.metric), s(tags.event), s(tags.queue)).Increment();
-  if (r.stream == Stream::kAlerts && !tags.kind.empty())
-    metrics_.Alerts(s(tags.kind), s(tags.event), s(tags.severity), s(tags.queue)).Increment();
+  // A folded queue's label is decided once (it stays folded); each update
+  // still counts in queue_label_overflows.
+  if (r.stream == Stream::kSla && !tags.event.empty()) {
+    sla_counters_.Increment({tags.metric, tags.event, tags.queue}, [&] {
+      bool folded = false;
+      const std::string label = metrics_.QueueLabelOf(s(tags.queue), folded);
+      return CounterCache::Entry{&metrics_.SlaEventsLabelled(s(tags.metric), s(tags.event), label),
+                                 folded ? &metrics_.queue_label_overflows : nullptr};
+    });
+  }
+  if (r.stream == Stream::kAlerts && !tags.kind.empty()) {
+    alert_counters_.Increment({tags.kind, tags.event, tags.severity, tags.queue}, [&] {
+      bool folded = false;
+      const std::string label = metrics_.QueueLabelOf(s(tags.queue), folded);
+      return CounterCache::Entry{&metrics_.AlertsLabelled(s(tags.kind), s(tags.event), s(tags.severity), label),
+                                 folded ? &metrics_.queue_label_overflows : nullptr};
+    });
+  }
   if (r.stream == Stream::kStaffing && !tags.queue.empty())
     metrics_.SetStaffing(s(tags.queue), tags.agents_online, tags.agents_required);
   if (r.stream == Stream::kDlq && r.headers != nullptr) {
