@@ -158,6 +158,9 @@ constexpr Option kOptions[] = {
   {"state.memory_budget_bytes", Kind::kBytes, "512MiB", 16.0 * 1024 * 1024, kMaxI, "",
    "Memory shared by all tasks for RocksDB block cache, write buffers and the state cache.",
    IntRef([](Config& c) -> std::int64_t& { return c.state.memory_budget_bytes; })},
+  {"state.restore_threads", Kind::kInt, "0", 0, 64, "",
+   "Tasks restored from the changelog at once, each by a thread with a consumer of its own; 0: as many as the cores the process may use.",
+   IntRef([](Config& c) -> std::int64_t& { return c.state.restore_threads; })},
 
   {"commit.interval", Kind::kDuration, "1000ms", 10, 600000, "",
    "How often a task commits state, timers and input offsets atomically (`commit.interval.ms`).",

@@ -65,6 +65,7 @@ struct DedupConfig {
 struct StateConfig {
   std::string dir;
   std::int64_t memory_budget_bytes = 0;
+  std::int64_t restore_threads = 0;  // 0: the cores the process may use
 };
 
 struct CommitConfig {

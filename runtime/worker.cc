@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -200,10 +201,11 @@ class Worker::Impl {
   // Creates an internal topic with `partitions`; compacted or with time retention.
   Status CreateTopic(const std::string& name, int partitions, bool compact);
   Status AwaitTopics(const std::vector<std::string>& topics, int partitions);
-  // Hands a slot (its task not running) to the restore thread.
+  // Hands a slot (its task not running) to the restore threads.
   void QueueRestore(Slot& slot);
-  void RestoreLoop();
-  Status Restore(Slot& slot);
+  // One restore thread's loop, with its own changelog consumer.
+  void RestoreLoop(rd_kafka_t* consumer);
+  Status Restore(Slot& slot, rd_kafka_t* consumer);
   void FinishRestores();
   void PositionTask(Slot& slot);
   void PositionTasks();
@@ -265,13 +267,15 @@ class Worker::Impl {
 
   KafkaHandle consumer_;
   KafkaHandle producer_;
-  KafkaHandle restore_consumer_;
+  // One per restore thread (state.restore_threads): a consumer reads one
+  // changelog partition at a time.
+  std::vector<KafkaHandle> restore_consumers_;
   std::map<int, std::unique_ptr<Slot>> slots_;
   int partitions_ = 0;  // of every input topic (checked at start)
   // Between an assignment and the next revoke (the Run() thread only).
   bool assigned_ = false;
 
-  std::thread restore_thread_;
+  std::vector<std::thread> restore_threads_;
   std::mutex restore_mu_;
   std::condition_variable restore_cv_;
   std::deque<Slot*> restore_queue_;
@@ -477,8 +481,14 @@ Status Worker::Impl::Start() {
   SetProperty(rconf->get(), "group.id", config_.kafka.application_id + "-restore");
   // Only committed frames; the watermark it reads is the last stable offset.
   if (exactly_once_) SetProperty(rconf->get(), "isolation.level", "read_committed");
-  restore_consumer_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, rconf->release(), err, sizeof err));
-  if (!restore_consumer_) return Status::Fatal(std::string("restore consumer: ") + err);
+  std::size_t restore_threads = static_cast<std::size_t>(config_.state.restore_threads);
+  if (restore_threads == 0) restore_threads = std::max(1U, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < restore_threads; ++i) {
+    // Each its own copy: rd_kafka_new takes the configuration.
+    KafkaHandle c(rd_kafka_new(RD_KAFKA_CONSUMER, rd_kafka_conf_dup(rconf->get()), err, sizeof err));
+    if (!c) return Status::Fatal(std::string("restore consumer: ") + err);
+    restore_consumers_.push_back(std::move(c));
+  }
 
   // Co-partitioning: every customer topic, and the changelog, must have the
   // same number of partitions, or partition p would not hold the same keys.
@@ -540,7 +550,8 @@ Status Worker::Impl::Start() {
   if (auto e = rd_kafka_subscribe(consumer_.get(), sub.get())) {
     return Status::Fatal(std::string("subscribe: ") + rd_kafka_err2str(e));
   }
-  restore_thread_ = std::thread([this] { RestoreLoop(); });
+  for (KafkaHandle& c : restore_consumers_)
+    restore_threads_.emplace_back([this, consumer = c.get()] { RestoreLoop(consumer); });
   Log(LogLevel::kInfo, "worker", "started",
       {{"group", std::string_view(config_.kafka.application_id)},
        {"partitions", static_cast<std::int64_t>(n)},
@@ -802,10 +813,11 @@ void Worker::Impl::StopRestoreThread() {
     for (auto& [p, slot] : slots_) slot->cancel_restore.store(true);
   }
   restore_cv_.notify_all();
-  if (restore_thread_.joinable()) restore_thread_.join();
+  for (std::thread& t : restore_threads_)
+    if (t.joinable()) t.join();
 }
 
-void Worker::Impl::RestoreLoop() {
+void Worker::Impl::RestoreLoop(rd_kafka_t* consumer) {
   while (true) {
     Slot* slot = nullptr;
     {
@@ -816,12 +828,12 @@ void Worker::Impl::RestoreLoop() {
       restore_queue_.pop_front();
     }
     slot->restore_cancelled = false;
-    Status s = Restore(*slot);
+    Status s = Restore(*slot, consumer);
     while (!s.ok() && s.retryable() && !slot->cancel_restore.load() && !slot->restore_cancelled) {
       Log(LogLevel::kWarn, "restore", "retrying",
           {{"task", static_cast<std::int64_t>(slot->partition)}, {"reason", std::string_view(s.message())}});
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      s = Restore(*slot);
+      s = Restore(*slot, consumer);
     }
     slot->restore_complete = s.ok();
     if (!s.ok() && !slot->cancel_restore.load() && !slot->restore_cancelled) {
@@ -836,7 +848,7 @@ void Worker::Impl::RestoreLoop() {
 
 // Runs on the restore thread; the slot's store is not touched by the Run()
 // thread until the slot is handed back through restored_.
-Status Worker::Impl::Restore(Slot& slot) {
+Status Worker::Impl::Restore(Slot& slot, rd_kafka_t* consumer) {
   const int p = slot.partition;
   state::Store& store = *slot.store;
   if (exactly_once_ && (slot.new_producer || !slot.producer)) {
@@ -850,12 +862,12 @@ Status Worker::Impl::Restore(Slot& slot) {
     if (Status s = OpenTaskProducer(slot); !s.ok()) return s;
   }
   std::int64_t lo = 0, hi = 0;
-  if (auto e = rd_kafka_query_watermark_offsets(restore_consumer_.get(), changelog_.c_str(), p, &lo, &hi,
+  if (auto e = rd_kafka_query_watermark_offsets(consumer, changelog_.c_str(), p, &lo, &hi,
                                                 kMetadataTimeoutMs)) {
     // After a broker restart the handle may keep asking a former leader
     // (seen on a real cluster: "Not leader for partition" for minutes):
     // fresh metadata before the retry.
-    (void)PartitionCounts(restore_consumer_.get(), {changelog_}, kMetadataTimeoutMs);
+    (void)PartitionCounts(consumer, {changelog_}, kMetadataTimeoutMs);
     return Status::Unavailable(std::string("changelog watermarks: ") + rd_kafka_err2str(e));
   }
   std::int64_t local = ReadInt64(store, kChangelogPositionKey).value_or(-1);
@@ -877,11 +889,15 @@ Status Worker::Impl::Restore(Slot& slot) {
   auto began = std::chrono::steady_clock::now();
   PartitionList list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), changelog_.c_str(), p)->offset = start;
-  if (auto e = rd_kafka_assign(restore_consumer_.get(), list.get())) {
+  if (auto e = rd_kafka_assign(consumer, list.get())) {
     return Status::Unavailable(std::string("assign changelog: ") + rd_kafka_err2str(e));
   }
-  // Records of the frame being read; its keys are the store's pending
-  // writes until its END marker commits them.
+  // Records of the frame being read; the loader holds them until its END
+  // marker commits them. Without the write-ahead log: a crash keeps a
+  // prefix of the frames, each with its position, and the next start
+  // resumes there; the store is made durable (Persist) before the task
+  // writes to it.
+  std::unique_ptr<state::BulkLoader> loader = store.NewBulkLoader();
   std::int64_t in_frame = 0;
   std::int64_t applied = 0, offset = start;
   auto& remaining = metrics_.RestoreRemaining(p);
@@ -892,7 +908,7 @@ Status Worker::Impl::Restore(Slot& slot) {
       result = Status::Unavailable("restore cancelled");
       break;
     }
-    KafkaMessage m(rd_kafka_consumer_poll(restore_consumer_.get(), 500));
+    KafkaMessage m(rd_kafka_consumer_poll(consumer, 500));
     if (!m) continue;
     // The restore consumer serves one task after another: ignore anything
     // (an end-of-partition event above all) left from a previous one.
@@ -911,9 +927,11 @@ Status Worker::Impl::Restore(Slot& slot) {
       // A whole commit: apply it atomically with the new position. The
       // local timer index no longer covers every owner: the task derives it
       // again when it opens.
-      PutInt64(store, kChangelogPositionKey, offset);
-      store.Delete(engine::kTimerIndexKey);
-      if (Status s = store.Commit(); !s.ok()) {
+      std::string position;
+      PutFixed64BE(position, static_cast<std::uint64_t>(offset));  // as PutInt64
+      loader->Put(kChangelogPositionKey, position);
+      loader->Delete(engine::kTimerIndexKey);
+      if (Status s = loader->CommitFrame(); !s.ok()) {
         result = s;
         break;
       }
@@ -922,24 +940,24 @@ Status Worker::Impl::Restore(Slot& slot) {
       remaining.Set(static_cast<double>(hi - offset));
       in_frame = 0;
     } else if (m->payload) {
-      store.Put(key, std::string_view(static_cast<const char*>(m->payload), m->len));
+      loader->Put(key, std::string_view(static_cast<const char*>(m->payload), m->len));
       ++in_frame;
     } else {
-      store.Delete(key);
+      // As the changelog says, without asking the store whether it holds
+      // the key (Store::Delete would: two RocksDB reads per delete).
+      loader->Delete(key);
       ++in_frame;
     }
   }
   // Records after the last END belong to a commit that never completed: they
   // are not applied, and the keys are re-written with their true value in
   // this task's first commit, so a later restore never sees them as current.
-  slot.repair.clear();
-  if (Status s = store.ForEachPending(
-          [&](std::string_view key, std::optional<std::string_view>) { slot.repair.emplace_back(key); });
-      !s.ok() && result.ok()) {
-    result = s;
-  }
-  store.Rollback();
-  rd_kafka_assign(restore_consumer_.get(), nullptr);
+  slot.repair = loader->DiscardFrame();
+  std::sort(slot.repair.begin(), slot.repair.end());
+  slot.repair.erase(std::unique(slot.repair.begin(), slot.repair.end()), slot.repair.end());
+  loader.reset();
+  if (Status s = store.Persist(); !s.ok() && result.ok()) result = s;
+  rd_kafka_assign(consumer, nullptr);
   // The timer index of what was restored, derived here, on the restore
   // thread, rather than when the task opens on the main loop (every owner
   // is read once; docs/replay.md#state-layout).

@@ -145,19 +145,22 @@ class RocksDbStore final : public Store {
   }
 
   Status Commit() override {
-    PruneDeletes();
-    if (pending_.empty()) return Status::Ok();
-    rocksdb::WriteBatch batch(pending_.bytes());
-    for (const auto& [k, v] : pending_.ordered()) {
-      if (v)
-        batch.Put(rocksdb::Slice(k), rocksdb::Slice(*v));
-      else
-        batch.Delete(rocksdb::Slice(k));
-    }
     rocksdb::WriteOptions wo;  // WAL on, no fsync: survives kill -9, not power loss
-    rocksdb::Status s = db_->Write(wo, &batch);
-    if (!s.ok()) return FromRocks(s, "state commit");
-    pending_.Clear();
+    return Write(wo);
+  }
+  Status CommitUnlogged() override {
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    unlogged_ = true;
+    return Write(wo);
+  }
+  std::unique_ptr<BulkLoader> NewBulkLoader() override;
+  Status Persist() override {
+    if (!unlogged_) return Status::Ok();
+    rocksdb::FlushOptions fo;  // waits
+    rocksdb::Status s = db_->Flush(fo);
+    if (!s.ok()) return FromRocks(s, "state flush");
+    unlogged_ = false;
     return Status::Ok();
   }
   void Rollback() override { pending_.Clear(); }
@@ -173,6 +176,26 @@ class RocksDbStore final : public Store {
  private:
   // Store::Delete: a key the database does not hold (its bloom filters say
   // so, or a read finds nothing) needs no delete. A failed read keeps it.
+  Status Write(const rocksdb::WriteOptions& wo) {
+    PruneDeletes();
+    if (pending_.empty()) return Status::Ok();
+    // One batch per store, kept: its buffer (a commit's bytes, often past
+    // malloc's mmap threshold) is not mapped and unmapped every commit. Up
+    // to kKeptBatchBytes: memory outside the budget's accounting.
+    batch_.Clear();
+    for (const auto& [k, v] : pending_.ordered()) {
+      if (v)
+        batch_.Put(rocksdb::Slice(k), rocksdb::Slice(*v));
+      else
+        batch_.Delete(rocksdb::Slice(k));
+    }
+    rocksdb::Status s = db_->Write(wo, &batch_);
+    if (batch_.GetDataSize() > kKeptBatchBytes) batch_ = rocksdb::WriteBatch();
+    if (!s.ok()) return FromRocks(s, "state commit");
+    pending_.Clear();
+    return Status::Ok();
+  }
+
   void PruneDeletes() {
     const rocksdb::ReadOptions ro;
     pending_.PruneDeletes([&](std::string_view key) {
@@ -187,7 +210,46 @@ class RocksDbStore final : public Store {
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<BackgroundErrors> errors_;
   PendingWrites pending_;
+  static constexpr std::size_t kKeptBatchBytes = 1 << 20;
+  rocksdb::WriteBatch batch_;
+  bool unlogged_ = false;  // commits without the WAL since the last Persist
 };
+
+// Frames written straight into a RocksDB write batch.
+class RocksDbLoader final : public BulkLoader {
+ public:
+  explicit RocksDbLoader(rocksdb::DB& db) : db_(db) {}
+  void Put(std::string_view key, std::string_view value) override {
+    batch_.Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  }
+  void Delete(std::string_view key) override { batch_.Delete(rocksdb::Slice(key.data(), key.size())); }
+  Status CommitFrame() override {
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    rocksdb::Status s = db_.Write(wo, &batch_);
+    batch_.Clear();
+    return s.ok() ? Status::Ok() : FromRocks(s, "state restore");
+  }
+  std::vector<std::string> DiscardFrame() override {
+    struct Keys final : rocksdb::WriteBatch::Handler {
+      std::vector<std::string> keys;
+      void Put(const rocksdb::Slice& k, const rocksdb::Slice&) override { keys.push_back(k.ToString()); }
+      void Delete(const rocksdb::Slice& k) override { keys.push_back(k.ToString()); }
+    } keys;
+    (void)batch_.Iterate(&keys);
+    batch_.Clear();
+    return std::move(keys.keys);
+  }
+
+ private:
+  rocksdb::DB& db_;
+  rocksdb::WriteBatch batch_;
+};
+
+std::unique_ptr<BulkLoader> RocksDbStore::NewBulkLoader() {
+  unlogged_ = true;  // Persist() flushes what it writes
+  return std::make_unique<RocksDbLoader>(*db_);
+}
 
 }  // namespace
 

@@ -228,3 +228,67 @@ TEST(RocksDbStoreTest, ARepairOnOpenIsReported) {
 }
 
 }  // namespace cx::state
+
+namespace cx::state {
+namespace {
+
+// A restore's writes (BulkLoader): frames applied whole, deletes written
+// as the changelog says, an unfinished frame discarded with its keys named.
+TEST_P(StoreTest, ABulkLoaderAppliesWholeFramesAndNamesTheKeysOfAnUnfinishedOne) {
+  auto s = Open();
+  s->Put("old", "0");
+  s->Put("gone", "0");
+  ASSERT_TRUE(s->Commit().ok());
+  {
+    auto loader = s->NewBulkLoader();
+    loader->Put("a", "1");
+    loader->Delete("gone");
+    loader->Delete("never");  // the store does not hold it: written all the same, no read
+    ASSERT_TRUE(loader->CommitFrame().ok());
+    loader->Put("a", "2");
+    loader->Put("b", "2");
+    loader->Delete("old");
+    std::vector<std::string> keys = loader->DiscardFrame();
+    EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "old"}));
+  }
+  ASSERT_TRUE(s->Persist().ok());
+  EXPECT_EQ(Get(*s, "a"), "1");
+  EXPECT_FALSE(Get(*s, "b"));
+  EXPECT_EQ(Get(*s, "old"), "0");
+  EXPECT_FALSE(Get(*s, "gone"));
+  EXPECT_FALSE(Get(*s, "never"));
+  // The store goes on as before: a commit after the restore.
+  s->Put("c", "3");
+  ASSERT_TRUE(s->Commit().ok());
+  EXPECT_EQ(Get(*s, "c"), "3");
+}
+
+// Persisted, bulk-loaded frames are there after a reopen (a restart right
+// after a restore) with what was committed before and after them.
+TEST(RocksDbStoreTest, PersistedBulkLoadedFramesSurviveAReopen) {
+  TempDir dir;
+  {
+    auto s = OpenRocksDbStore({.path = dir.path()});
+    ASSERT_TRUE(s.ok());
+    (*s)->Put("before", "0");
+    ASSERT_TRUE((*s)->Commit().ok());
+    auto loader = (*s)->NewBulkLoader();
+    for (int i = 0; i < 100; ++i) {
+      loader->Put("k" + std::to_string(i), std::to_string(i));
+      ASSERT_TRUE(loader->CommitFrame().ok());
+    }
+    loader.reset();
+    ASSERT_TRUE((*s)->Persist().ok());
+    (*s)->Put("after", "1");
+    ASSERT_TRUE((*s)->Commit().ok());
+  }
+  auto s = OpenRocksDbStore({.path = dir.path()});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(Get(**s, "before"), "0");
+  EXPECT_EQ(Get(**s, "k0"), "0");
+  EXPECT_EQ(Get(**s, "k99"), "99");
+  EXPECT_EQ(Get(**s, "after"), "1");
+}
+
+}  // namespace
+}  // namespace cx::state
