@@ -200,18 +200,25 @@ Status StateCache::RebuildIndex() {
   // nothing else pending (a task opening after a restore): memory stays
   // bounded whatever the number of owners. The entries are derived from
   // committed owners and local-only, so committing them early is safe.
+  // Committed batches go through a BulkLoader: one write batch each, with
+  // no pending writes of the store's and no read behind a delete.
   const bool commit_batches = store_.PendingBytes() == 0;
+  std::unique_ptr<state::BulkLoader> loader = commit_batches ? store_.NewBulkLoader() : nullptr;
   constexpr std::size_t kBatch = 65536;
   std::vector<std::string> batch;
   auto write = [&](bool put) -> Status {
     for (const std::string& k : batch) {
-      if (put)
+      if (loader && put)
+        loader->Put(k, {});
+      else if (loader)
+        loader->Delete(k);
+      else if (put)
         store_.Put(k, {});
       else
         store_.Delete(k);
     }
     batch.clear();
-    return commit_batches ? store_.Commit() : Status::Ok();
+    return loader ? loader->CommitFrame() : Status::Ok();
   };
   // Walks [begin, end) in batches: the store is not written while a scan
   // is open. fn(key, value) appends to `batch`.

@@ -893,10 +893,7 @@ Status Worker::Impl::Restore(Slot& slot, rd_kafka_t* consumer) {
     return Status::Unavailable(std::string("assign changelog: ") + rd_kafka_err2str(e));
   }
   // Records of the frame being read; the loader holds them until its END
-  // marker commits them. Without the write-ahead log: a crash keeps a
-  // prefix of the frames, each with its position, and the next start
-  // resumes there; the store is made durable (Persist) before the task
-  // writes to it.
+  // marker commits them, with the new position, in one write.
   std::unique_ptr<state::BulkLoader> loader = store.NewBulkLoader();
   std::int64_t in_frame = 0;
   std::int64_t applied = 0, offset = start;
@@ -925,8 +922,8 @@ Status Worker::Impl::Restore(Slot& slot, rd_kafka_t* consumer) {
     std::string_view key(static_cast<const char*>(m->key), m->key_len);
     if (key == kEndMarkerKey) {
       // A whole commit: apply it atomically with the new position. The
-      // local timer index no longer covers every owner: the task derives it
-      // again when it opens.
+      // local timer index no longer covers every owner: it is derived again
+      // below.
       std::string position;
       PutFixed64BE(position, static_cast<std::uint64_t>(offset));  // as PutInt64
       loader->Put(kChangelogPositionKey, position);
@@ -956,7 +953,6 @@ Status Worker::Impl::Restore(Slot& slot, rd_kafka_t* consumer) {
   std::sort(slot.repair.begin(), slot.repair.end());
   slot.repair.erase(std::unique(slot.repair.begin(), slot.repair.end()), slot.repair.end());
   loader.reset();
-  if (Status s = store.Persist(); !s.ok() && result.ok()) result = s;
   rd_kafka_assign(consumer, nullptr);
   // The timer index of what was restored, derived here, on the restore
   // thread, rather than when the task opens on the main loop (every owner

@@ -145,24 +145,26 @@ class RocksDbStore final : public Store {
   }
 
   Status Commit() override {
+    PruneDeletes();
+    if (pending_.empty()) return Status::Ok();
+    // One batch per store, kept: its buffer (a commit's bytes, often past
+    // malloc's mmap threshold) is not mapped and unmapped every commit. Up
+    // to kKeptBatchBytes: memory outside the budget's accounting.
+    batch_.Clear();
+    for (const auto& [k, v] : pending_.ordered()) {
+      if (v)
+        batch_.Put(rocksdb::Slice(k), rocksdb::Slice(*v));
+      else
+        batch_.Delete(rocksdb::Slice(k));
+    }
     rocksdb::WriteOptions wo;  // WAL on, no fsync: survives kill -9, not power loss
-    return Write(wo);
-  }
-  Status CommitUnlogged() override {
-    rocksdb::WriteOptions wo;
-    wo.disableWAL = true;
-    unlogged_ = true;
-    return Write(wo);
-  }
-  std::unique_ptr<BulkLoader> NewBulkLoader() override;
-  Status Persist() override {
-    if (!unlogged_) return Status::Ok();
-    rocksdb::FlushOptions fo;  // waits
-    rocksdb::Status s = db_->Flush(fo);
-    if (!s.ok()) return FromRocks(s, "state flush");
-    unlogged_ = false;
+    rocksdb::Status s = db_->Write(wo, &batch_);
+    if (batch_.GetDataSize() > kKeptBatchBytes) batch_ = rocksdb::WriteBatch();
+    if (!s.ok()) return FromRocks(s, "state commit");
+    pending_.Clear();
     return Status::Ok();
   }
+  std::unique_ptr<BulkLoader> NewBulkLoader() override;
   void Rollback() override { pending_.Clear(); }
 
   Status ForEachPending(const PendingFn& fn) override {
@@ -176,26 +178,6 @@ class RocksDbStore final : public Store {
  private:
   // Store::Delete: a key the database does not hold (its bloom filters say
   // so, or a read finds nothing) needs no delete. A failed read keeps it.
-  Status Write(const rocksdb::WriteOptions& wo) {
-    PruneDeletes();
-    if (pending_.empty()) return Status::Ok();
-    // One batch per store, kept: its buffer (a commit's bytes, often past
-    // malloc's mmap threshold) is not mapped and unmapped every commit. Up
-    // to kKeptBatchBytes: memory outside the budget's accounting.
-    batch_.Clear();
-    for (const auto& [k, v] : pending_.ordered()) {
-      if (v)
-        batch_.Put(rocksdb::Slice(k), rocksdb::Slice(*v));
-      else
-        batch_.Delete(rocksdb::Slice(k));
-    }
-    rocksdb::Status s = db_->Write(wo, &batch_);
-    if (batch_.GetDataSize() > kKeptBatchBytes) batch_ = rocksdb::WriteBatch();
-    if (!s.ok()) return FromRocks(s, "state commit");
-    pending_.Clear();
-    return Status::Ok();
-  }
-
   void PruneDeletes() {
     const rocksdb::ReadOptions ro;
     pending_.PruneDeletes([&](std::string_view key) {
@@ -212,7 +194,6 @@ class RocksDbStore final : public Store {
   PendingWrites pending_;
   static constexpr std::size_t kKeptBatchBytes = 1 << 20;
   rocksdb::WriteBatch batch_;
-  bool unlogged_ = false;  // commits without the WAL since the last Persist
 };
 
 // Frames written straight into a RocksDB write batch.
@@ -224,8 +205,7 @@ class RocksDbLoader final : public BulkLoader {
   }
   void Delete(std::string_view key) override { batch_.Delete(rocksdb::Slice(key.data(), key.size())); }
   Status CommitFrame() override {
-    rocksdb::WriteOptions wo;
-    wo.disableWAL = true;
+    rocksdb::WriteOptions wo;  // as Commit: the write-ahead log, no fsync
     rocksdb::Status s = db_.Write(wo, &batch_);
     batch_.Clear();
     return s.ok() ? Status::Ok() : FromRocks(s, "state restore");
@@ -246,10 +226,7 @@ class RocksDbLoader final : public BulkLoader {
   rocksdb::WriteBatch batch_;
 };
 
-std::unique_ptr<BulkLoader> RocksDbStore::NewBulkLoader() {
-  unlogged_ = true;  // Persist() flushes what it writes
-  return std::make_unique<RocksDbLoader>(*db_);
-}
+std::unique_ptr<BulkLoader> RocksDbStore::NewBulkLoader() { return std::make_unique<RocksDbLoader>(*db_); }
 
 }  // namespace
 

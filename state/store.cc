@@ -17,7 +17,7 @@ class PendingLoader final : public BulkLoader {
   }
   Status CommitFrame() override {
     keys_.clear();
-    return store_.CommitUnlogged();
+    return store_.Commit();
   }
   std::vector<std::string> DiscardFrame() override {
     store_.Rollback();

@@ -21,15 +21,14 @@ namespace cx::state {
 // A restore's writes to a store, applied a changelog frame at a time:
 // exactly what the changelog says, with no read of the store (a delete is
 // written whether or not the store holds the key) and no pending writes of
-// the store's own (its Get and Scan do not see an unfinished frame). Made
-// by Store::NewBulkLoader; used from one thread, with no other writes to
-// the store meanwhile, and then Store::Persist().
+// the store's own. Made by Store::NewBulkLoader; used from one thread, with
+// no other writes to the store meanwhile.
 class BulkLoader {
  public:
   virtual ~BulkLoader() = default;
   virtual void Put(std::string_view key, std::string_view value) = 0;
   virtual void Delete(std::string_view key) = 0;
-  // Applies the frame's writes, all or nothing, as Store::CommitUnlogged.
+  // Applies the frame's writes, all or nothing, durable as Store::Commit.
   virtual Status CommitFrame() = 0;
   // Forgets the frame's writes; returns their keys (in write order,
   // repeats possible).
@@ -62,16 +61,8 @@ class Store {
   // Discards every write since the last Commit.
   virtual void Rollback() = 0;
 
-  // Bulk loading (a restore filling a store from the changelog): Commit
-  // without the write-ahead log. Each such commit is still all or nothing,
-  // and after a crash the store holds a prefix of them (RocksDB flushes its
-  // memtables in order), never a later one without an earlier one; but it
-  // may hold none of them. Persist() makes them durable: call it before any
-  // Commit() follows them, or a crash could keep that one and lose them.
-  virtual Status CommitUnlogged() { return Commit(); }
-  virtual Status Persist() { return Status::Ok(); }
   // A BulkLoader of this store (with nothing pending). This one goes
-  // through Put, Tombstone and CommitUnlogged; RocksDB's writes batches.
+  // through Put, Tombstone and Commit; RocksDB's writes a batch.
   virtual std::unique_ptr<BulkLoader> NewBulkLoader();
 
   // Calls fn once per key written since the last Commit, in key order, with
