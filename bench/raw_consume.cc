@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "assign_all.h"
+
 namespace {
 
 int Fail(const std::string& why) {
@@ -62,20 +64,7 @@ int main(int argc, char** argv) {
   if (!rk) return Fail(err);
   rd_kafka_poll_set_consumer(rk);
 
-  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(64);
-  for (const std::string& t : topics) {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, t.c_str(), nullptr);
-    const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 ||
-        md->topics[0].err)
-      return Fail("no metadata for topic " + t);
-    for (int p = 0; p < md->topics[0].partition_cnt; ++p)
-      rd_kafka_topic_partition_list_add(parts, t.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-  }
-  if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return Fail("assign failed");
-  rd_kafka_topic_partition_list_destroy(parts);
+  if (std::string why = cx::bench::AssignAllFromStart(rk, topics); !why.empty()) return Fail(why);
 
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);

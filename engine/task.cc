@@ -700,8 +700,8 @@ void Task::AdvanceWatermark(Timestamp to) {
 void Task::MaybeAnnounce() {
   if (options_.repartition_sources <= 0 || watermark_ == Timestamp::Min()) return;
   if (announced_ != Timestamp::Min() && watermark_ - announced_ < options_.repartition_step) return;
-  if (options_.announce_pace > 0 && now_source_ == NowSource::kWallClock && announced_at_ != Timestamp::Min() &&
-      now_ - announced_at_ < options_.announce_pace)
+  if (options_.announce_pace > 0 && now_source_ == NowSource::kWallClock &&
+      announced_at_ != Timestamp::Min() && now_ - announced_at_ < options_.announce_pace)
     return;  // the wall-clock tick (OnWallClock) tries again
   AnnounceWatermark();
 }

@@ -266,6 +266,10 @@ class Worker::Impl {
   std::size_t max_pending_bytes_ = 0;
 
   KafkaHandle consumer_;
+  // The consumer's queue, read a batch at a time (Run); released before the
+  // consumer closes.
+  rd_kafka_queue_t* consumer_queue_ = nullptr;
+  std::vector<rd_kafka_message_t*> consumed_;
   KafkaHandle producer_;
   // One per restore thread (state.restore_threads): a consumer reads one
   // changelog partition at a time.
@@ -665,7 +669,8 @@ void Worker::Impl::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*
     return;
   }
   const char* topic = rd_kafka_topic_name(m->rkt);
-  self->produced_counters_.Increment({topic}, [&] { return CounterCache::Entry{&self->metrics_.Produced(topic)}; });
+  self->produced_counters_.Increment({topic},
+                                     [&] { return CounterCache::Entry{&self->metrics_.Produced(topic)}; });
   if (self->exactly_once_ && rk != self->producer_.get()) {
     // A task producer's: its record is in the task's open transaction. (A
     // restoring task, whose producer the restore thread is making, has
@@ -862,8 +867,8 @@ Status Worker::Impl::Restore(Slot& slot, rd_kafka_t* consumer) {
     if (Status s = OpenTaskProducer(slot); !s.ok()) return s;
   }
   std::int64_t lo = 0, hi = 0;
-  if (auto e = rd_kafka_query_watermark_offsets(consumer, changelog_.c_str(), p, &lo, &hi,
-                                                kMetadataTimeoutMs)) {
+  if (auto e =
+          rd_kafka_query_watermark_offsets(consumer, changelog_.c_str(), p, &lo, &hi, kMetadataTimeoutMs)) {
     // After a broker restart the handle may keep asking a former leader
     // (seen on a real cluster: "Not leader for partition" for minutes):
     // fresh metadata before the retry.
@@ -1302,8 +1307,9 @@ void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
     alert_counters_.Increment({tags.kind, tags.event, tags.severity, tags.queue}, [&] {
       bool folded = false;
       const std::string label = metrics_.QueueLabelOf(s(tags.queue), folded);
-      return CounterCache::Entry{&metrics_.AlertsLabelled(s(tags.kind), s(tags.event), s(tags.severity), label),
-                                 folded ? &metrics_.queue_label_overflows : nullptr};
+      return CounterCache::Entry{
+          &metrics_.AlertsLabelled(s(tags.kind), s(tags.event), s(tags.severity), label),
+          folded ? &metrics_.queue_label_overflows : nullptr};
     });
   }
   if (r.stream == Stream::kStaffing && !tags.queue.empty())
@@ -1710,10 +1716,33 @@ void Worker::Impl::UpdateGauges() {
 
 Status Worker::Impl::Run(const std::atomic<bool>& stop) {
   next_commit_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.commit.interval);
+  // Records a batch at a time: what librdkafka has fetched, up to
+  // kConsumeBatch, without waiting; the loop's other work (delivery
+  // reports, restores, the wall-clock tick and commits, profile queries)
+  // then runs once per batch, not once per record. With nothing fetched,
+  // one record is waited for (20 ms at most), so a quiet stream is not
+  // delayed. Rebalance callbacks are served by both calls, never within a
+  // batch.
+  constexpr std::size_t kConsumeBatch = 512;
+  consumer_queue_ = rd_kafka_queue_get_consumer(consumer_.get());
+  consumed_.resize(kConsumeBatch);
+  auto release_queue = [this] {
+    if (consumer_queue_ != nullptr) rd_kafka_queue_destroy(consumer_queue_);
+    consumer_queue_ = nullptr;
+  };
   while (!stop.load() && !fatal_flag_.load()) {
-    KafkaMessage m(rd_kafka_consumer_poll(consumer_.get(), 20));
+    const ssize_t n = rd_kafka_consume_batch_queue(consumer_queue_, 0, consumed_.data(), consumed_.size());
     loop_now_ = clock_.Now();
-    if (m) HandleMessage(m.get());
+    if (n > 0) {
+      for (ssize_t i = 0; i < n; ++i) {
+        KafkaMessage m(consumed_[static_cast<std::size_t>(i)]);
+        if (!fatal_flag_.load()) HandleMessage(m.get());
+      }
+    } else {
+      KafkaMessage m(rd_kafka_consumer_poll(consumer_.get(), 20));
+      loop_now_ = clock_.Now();
+      if (m) HandleMessage(m.get());
+    }
     rd_kafka_poll(producer_.get(), 0);
     FinishRestores();
     PositionTasks();
@@ -1725,6 +1754,7 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
     Log(LogLevel::kCritical, "worker", "stopping on a fatal error",
         {{"reason", std::string_view(s.message())}});
     StopRestoreThread();
+    release_queue();
     // Leave the group now, while every member of this object is alive: a
     // consumer destroyed unclosed runs its revoke callback from the
     // destructor, on slots already destroyed (that crashed, or hung, after
@@ -1744,6 +1774,7 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
   Log(LogLevel::kInfo, "worker", "shutting down: committing and leaving the group");
   Status s = CommitAll();
   StopRestoreThread();
+  release_queue();
   rd_kafka_consumer_close(consumer_.get());
   rd_kafka_flush(producer_.get(), 10'000);
   if (!s.ok()) return s;

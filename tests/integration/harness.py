@@ -41,6 +41,10 @@ def wait_for(what, predicate, timeout, interval=0.2):
 class Env:
     def __init__(self, binary, source):
         self.bin = binary
+        # The binary of the workers (`cxstream run`) when it is another build
+        # than the broker's and the tools' (scripts/tsan: a ThreadSanitizer
+        # worker against a plain devbroker).
+        self.worker_bin = os.environ.get("CXSTREAM_WORKER_BIN", binary)
         self.src = source
         self.dir = tempfile.mkdtemp(prefix="cx-it-")
         self.procs = []
@@ -185,7 +189,7 @@ log:
         self.starts += 1
         self.logfile = open(self.log, "a")
         start_pos = os.path.getsize(self.log)
-        self.proc = subprocess.Popen([self.env.bin, "run", "--config", self.config],
+        self.proc = subprocess.Popen([self.env.worker_bin, "run", "--config", self.config],
                                      stdout=subprocess.DEVNULL, stderr=self.logfile,
                                      env=dict(os.environ, **(env or {})))
         self.env.procs.append(self.proc)
