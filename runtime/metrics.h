@@ -20,6 +20,13 @@
 
 namespace cx::runtime {
 
+// What one update increments (CounterCache): its series, and
+// Metrics::queue_label_overflows too when its queue folded into "other".
+struct CounterEntry {
+  prometheus::Counter* series = nullptr;
+  prometheus::Counter* folded = nullptr;
+};
+
 class Metrics {
  private:
   // Declared first: every metric below registers with it.
@@ -77,6 +84,20 @@ class Metrics {
   prometheus::Counter& AlertsLabelled(const std::string& kind, const std::string& action,
                                       const std::string& severity, const std::string& queue_label) {
     return alerts_.Add({{"kind", kind}, {"action", action}, {"severity", severity}, {"queue", queue_label}});
+  }
+  // What one SLA event (one alert) increments, for a CounterCache that
+  // keeps it: the series of SlaEvents (Alerts), and the fold counted as
+  // QueueLabel counts it, once per update.
+  CounterEntry SlaEventsEntry(const std::string& metric, const std::string& event, const std::string& queue) {
+    bool folded = false;
+    const std::string label = QueueLabelOf(queue, folded);
+    return {&SlaEventsLabelled(metric, event, label), folded ? &queue_label_overflows : nullptr};
+  }
+  CounterEntry AlertsEntry(const std::string& kind, const std::string& action, const std::string& severity,
+                           const std::string& queue) {
+    bool folded = false;
+    const std::string label = QueueLabelOf(queue, folded);
+    return {&AlertsLabelled(kind, action, severity, label), folded ? &queue_label_overflows : nullptr};
   }
   // The latest staffing interval of a queue whose stage task runs here. Only
   // one worker owns a queue at a time; ClearStaffing() drops them at a revoke
@@ -149,13 +170,7 @@ class Metrics {
 class CounterCache {
  public:
   static constexpr std::size_t kMaxEntries = 4096;
-
-  // What one update of given label values increments: its series, and
-  // Metrics::queue_label_overflows too when its queue folded into "other".
-  struct Entry {
-    prometheus::Counter* series = nullptr;
-    prometheus::Counter* folded = nullptr;
-  };
+  using Entry = CounterEntry;
 
   // Increments the counters of `values`, which make() gives the first time.
   template <typename Make>

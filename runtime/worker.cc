@@ -1297,19 +1297,12 @@ void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
   // still counts in queue_label_overflows.
   if (r.stream == Stream::kSla && !tags.event.empty()) {
     sla_counters_.Increment({tags.metric, tags.event, tags.queue}, [&] {
-      bool folded = false;
-      const std::string label = metrics_.QueueLabelOf(s(tags.queue), folded);
-      return CounterCache::Entry{&metrics_.SlaEventsLabelled(s(tags.metric), s(tags.event), label),
-                                 folded ? &metrics_.queue_label_overflows : nullptr};
+      return metrics_.SlaEventsEntry(s(tags.metric), s(tags.event), s(tags.queue));
     });
   }
   if (r.stream == Stream::kAlerts && !tags.kind.empty()) {
     alert_counters_.Increment({tags.kind, tags.event, tags.severity, tags.queue}, [&] {
-      bool folded = false;
-      const std::string label = metrics_.QueueLabelOf(s(tags.queue), folded);
-      return CounterCache::Entry{
-          &metrics_.AlertsLabelled(s(tags.kind), s(tags.event), s(tags.severity), label),
-          folded ? &metrics_.queue_label_overflows : nullptr};
+      return metrics_.AlertsEntry(s(tags.kind), s(tags.event), s(tags.severity), s(tags.queue));
     });
   }
   if (r.stream == Stream::kStaffing && !tags.queue.empty())
@@ -1732,8 +1725,8 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
   };
   while (!stop.load() && !fatal_flag_.load()) {
     const ssize_t n = rd_kafka_consume_batch_queue(consumer_queue_, 0, consumed_.data(), consumed_.size());
-    loop_now_ = clock_.Now();
     if (n > 0) {
+      loop_now_ = clock_.Now();
       for (ssize_t i = 0; i < n; ++i) {
         KafkaMessage m(consumed_[static_cast<std::size_t>(i)]);
         if (!fatal_flag_.load()) HandleMessage(m.get());

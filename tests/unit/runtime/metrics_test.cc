@@ -13,12 +13,7 @@ namespace {
 // The worker's way to count an SLA event (runtime/worker.cc, Produce).
 void CountSlaEvent(Metrics& m, CounterCache& cache, const std::string& metric, const std::string& event,
                    const std::string& queue) {
-  cache.Increment({metric, event, queue}, [&] {
-    bool folded = false;
-    const std::string label = m.QueueLabelOf(queue, folded);
-    return CounterCache::Entry{&m.SlaEventsLabelled(metric, event, label),
-                               folded ? &m.queue_label_overflows : nullptr};
-  });
+  cache.Increment({metric, event, queue}, [&] { return m.SlaEventsEntry(metric, event, queue); });
 }
 
 TEST(CounterCacheTest, CountsAsTheFamilyLookUpDoesFoldedQueuesIncluded) {
