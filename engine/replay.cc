@@ -78,47 +78,43 @@ class FileSink final : public OutputSink {
 };
 
 // Counts what passes through to the store it wraps.
-class CountingStore final : public state::Store {
+class CountingStore final : public state::ForwardingStore {
  public:
   CountingStore(std::unique_ptr<state::Store> inner, StoreCounts& counts)
-      : inner_(std::move(inner)), counts_(counts) {}
+      : ForwardingStore(std::move(inner)), counts_(counts) {}
   Result<std::optional<std::string>> Get(std::string_view key) override {
     ++counts_.gets;
-    return inner_->Get(key);
+    return ForwardingStore::Get(key);
   }
   void Put(std::string_view key, std::string_view value) override {
     ++counts_.puts;
-    inner_->Put(key, value);
+    ForwardingStore::Put(key, value);
   }
   void Delete(std::string_view key) override {
     ++counts_.deletes;
-    inner_->Delete(key);
+    ForwardingStore::Delete(key);
   }
   void Tombstone(std::string_view key) override {
     ++counts_.deletes;
-    inner_->Tombstone(key);
+    ForwardingStore::Tombstone(key);
   }
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
     ++counts_.scans;
-    return inner_->Scan(begin, end, fn);
+    return ForwardingStore::Scan(begin, end, fn);
   }
   Status Commit() override {
     ++counts_.commits;
-    Status s = inner_->ForEachPending([&](std::string_view key, std::optional<std::string_view>) {
+    Status s = inner().ForEachPending([&](std::string_view key, std::optional<std::string_view>) {
       if (!key.empty() && key.front() == 'L')
         ++counts_.committed_local_records;  // local-only: never in the changelog
       else
         ++counts_.committed_records;
     });
     if (!s.ok()) return s;
-    return inner_->Commit();
+    return ForwardingStore::Commit();
   }
-  void Rollback() override { inner_->Rollback(); }
-  Status ForEachPending(const PendingFn& fn) override { return inner_->ForEachPending(fn); }
-  std::size_t PendingBytes() const override { return inner_->PendingBytes(); }
 
  private:
-  std::unique_ptr<state::Store> inner_;
   StoreCounts& counts_;
 };
 

@@ -93,22 +93,25 @@ Metrics::Metrics()
                                     "committed or aborted (outputs, repartition and changelog records)")
                               .Register(*registry_)
                               .Add({})),
-      transaction_delivered(BuildGauge()
-                                .Name("cxstream_transaction_delivered_records")
-                                .Help("exactly_once: records of the tasks' open transactions that the brokers have "
-                                      "acknowledged (an abort leaves them in the log, marked aborted)")
-                                .Register(*registry_)
-                                .Add({})),
+      transaction_delivered(
+          BuildGauge()
+              .Name("cxstream_transaction_delivered_records")
+              .Help("exactly_once: records of the tasks' open transactions that the brokers have "
+                    "acknowledged (an abort leaves them in the log, marked aborted)")
+              .Register(*registry_)
+              .Add({})),
       latency(BuildHistogram()
                   .Name("cxstream_processing_latency_seconds")
                   .Help("From a record's Kafka timestamp to the output it caused being produced")
                   .Register(*registry_)
                   .Add({}, LatencyBuckets())),
-      commit_seconds(BuildHistogram()
-                         .Name("cxstream_commit_duration_seconds")
-                         .Help("Duration of a commit: deliveries, changelog, state write, offsets")
-                         .Register(*registry_)
-                         .Add({}, LatencyBuckets())),
+      commit_seconds(
+          BuildHistogram()
+              .Name("cxstream_commit_duration_seconds")
+              .Help("Duration of a commit, from the seal of its epoch to its stores written (at_least_once; "
+                    "exactly_once: the whole transaction commit)")
+              .Register(*registry_)
+              .Add({}, LatencyBuckets())),
       breach_lag(BuildHistogram()
                      .Name("cxstream_breach_lag_seconds")
                      .Help("When a breach record was produced, minus its deadline (run mode)")

@@ -24,6 +24,7 @@
 #include "engine/task.h"
 #include "processors/alerts/alert_processor.h"
 #include "processors/profiles/profile_processor.h"
+#include "runtime/commit_pipeline.h"
 #include "runtime/kafka.h"
 #include "runtime/log.h"
 #include "state/store.h"
@@ -142,6 +143,8 @@ class Worker::Impl {
   }
 
   ~Impl() {
+    // No commit may touch a store or the producer once they go.
+    if (pipeline_) pipeline_->Stop();
     watchdog_stop_.store(true);
     if (watchdog_.joinable()) watchdog_.join();
     StopRestoreThread();
@@ -178,6 +181,19 @@ class Worker::Impl {
   }
 
  private:
+  // The commit pipeline's Kafka side (at_least_once): changelog frames from
+  // the committer thread, group offsets from the Run() thread.
+  class PipelineKafka final : public ChangelogWriter, public OffsetCommitter {
+   public:
+    explicit PipelineKafka(Impl& w) : w_(w) {}
+    Status Append(int partition, std::string_view key, std::optional<std::string_view> value,
+                  DeliveryMark* mark) override;
+    void Commit(const std::vector<std::pair<std::string, std::int64_t>>& offsets, int partition) override;
+
+   private:
+    Impl& w_;
+  };
+
   // Produces a task's outputs to Kafka as soon as they are made (in
   // exactly_once, into the task's open transaction).
   class KafkaSink final : public OutputSink {
@@ -211,13 +227,25 @@ class Worker::Impl {
   void PositionTasks();
   void HandleMessage(rd_kafka_message_t* m);
   void Tick(bool force_commit);
-  Status CommitAll();
+  // Commits every changed task. at_least_once: seals an epoch and returns
+  // (the commit pipeline finishes it while the tasks go on), or with `wait`
+  // also waits for it; exactly_once: commits the transactions, always
+  // waiting.
+  Status CommitAll(bool wait);
+  // at_least_once: the epoch in flight, if any, to its end.
+  Status DrainCommit();
+  // at_least_once: ends the epoch in flight if its commit has ended.
+  void FinishCommit();
   // exactly_once: commits each task's transaction (its outputs, changelog
   // frame and input offsets), then its state store.
   Status CommitTransactions(const std::vector<Slot*>& frames);
-  // The task's changed state keys and input offsets to its changelog
-  // partition, closed by an END marker (delivered: slot.end_offset).
+  // exactly_once: the task's changed state keys and input offsets to its
+  // changelog partition, closed by an END marker (delivered: slot.end_offset).
   Status WriteFrame(Slot& slot);
+  void SealTask(Slot& slot);
+  // Writes the offsets each input of the task resumes at (and has been read
+  // up to) into its store.
+  void PutResumeOffsets(Slot& slot);
   // The task's state store after its frame is in the changelog: one atomic
   // write with the changelog position after the END marker.
   Status CommitStore(Slot& slot);
@@ -236,6 +264,13 @@ class Worker::Impl {
   // none: its records leave cxstream_transaction_open_records.
   void EndTransaction(Slot& slot);
   std::size_t OutqLen() const;
+  // at_least_once: the opaque of a record produced now (counted in the
+  // current epoch); exactly_once: none (the transaction is the epoch).
+  void* EpochMark() {
+    if (!pipeline_) return nullptr;
+    pipeline_->current().Expect();
+    return pipeline_->current().AnyRecord();
+  }
   void Produce(const OutputView& r, Slot& slot);
   void ProduceRaw(rd_kafka_t* rk, const std::string& topic, int partition, std::string_view key,
                   std::optional<std::string_view> value, void* opaque,
@@ -264,6 +299,13 @@ class Worker::Impl {
   std::shared_ptr<state::RocksDbShared> memory_;
   std::shared_ptr<engine::ObjectBudget> object_budget_;  // shared by every task
   std::size_t max_pending_bytes_ = 0;
+
+  // at_least_once: epochs and their commits (docs/runtime.md#commits).
+  // Declared before the producer so that it goes after it: an epoch a
+  // failure left behind is kept while delivery reports may still name it.
+  PipelineKafka pipeline_kafka_{*this};
+  std::unique_ptr<CommitPipeline> pipeline_;
+  std::chrono::steady_clock::time_point epoch_sealed_at_;
 
   KafkaHandle consumer_;
   // The consumer's queue, read a batch at a time (Run); released before the
@@ -444,6 +486,21 @@ Status Worker::Impl::Start() {
   rd_kafka_conf_set_error_cb(pconf->get(), &Impl::OnError);
   producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, pconf->release(), err, sizeof err));
   if (!producer_) return Status::Fatal(std::string("producer: ") + err);
+  if (!exactly_once_) {
+    CommitPipelineOptions popts;
+    popts.end_key = std::string(kEndMarkerKey);
+    popts.local = [](std::string_view key) { return !key.empty() && key[0] == 'L'; };
+    popts.position = [](std::int64_t end_offset) {
+      std::string v;
+      PutFixed64BE(v, static_cast<std::uint64_t>(end_offset + 1));
+      return std::pair<std::string, std::string>(std::string(kChangelogPositionKey), std::move(v));
+    };
+    popts.write_started = &write_started_;
+    // The disk first: RocksDB is not handed a write a failed disk would
+    // refuse (see Tick). The probe writes a file of its own: any thread.
+    popts.before_write = [this] { return ProbeStateDir(); };
+    pipeline_ = std::make_unique<CommitPipeline>(pipeline_kafka_, pipeline_kafka_, std::move(popts));
+  }
 
   // Group consumer: range assignment gives partition p of every co-partitioned
   // topic to the same member; offsets live in our state, not in auto-commit.
@@ -661,11 +718,15 @@ void Worker::Impl::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*
     return;
   }
   if (m->err) {
-    std::lock_guard<std::mutex> l(self->delivery_mu_);
-    if (self->delivery_error_.empty()) {
-      self->delivery_error_ =
-          std::string("delivery to ") + rd_kafka_topic_name(m->rkt) + " failed: " + rd_kafka_err2str(m->err);
+    std::string why =
+        std::string("delivery to ") + rd_kafka_topic_name(m->rkt) + " failed: " + rd_kafka_err2str(m->err);
+    // The epoch the record belongs to fails: its stores are never written.
+    if (m->_private) {
+      const auto* mark = static_cast<const DeliveryMark*>(m->_private);
+      mark->epoch->Delivered(*mark, false, m->offset, why);
     }
+    std::lock_guard<std::mutex> l(self->delivery_mu_);
+    if (self->delivery_error_.empty()) self->delivery_error_ = std::move(why);
     return;
   }
   const char* topic = rd_kafka_topic_name(m->rkt);
@@ -683,7 +744,13 @@ void Worker::Impl::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*
       }
     }
   }
-  if (m->_private) *static_cast<std::int64_t*>(m->_private) = m->offset;
+  if (m->_private == nullptr) return;
+  if (self->exactly_once_) {
+    *static_cast<std::int64_t*>(m->_private) = m->offset;  // an END marker's (WriteFrame)
+  } else {
+    const auto* mark = static_cast<const DeliveryMark*>(m->_private);
+    mark->epoch->Delivered(*mark, true, m->offset, {});
+  }
 }
 
 void Worker::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -785,7 +852,7 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
 }
 
 void Worker::Impl::Revoke() {
-  Status s = CommitAll();
+  Status s = CommitAll(/*wait=*/true);
   if (!s.ok()) Fatal(s);
   // A restore still queued or running stops (the next assignment queues
   // it again if the task stays here); a task producer being made is
@@ -1286,8 +1353,8 @@ void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
     case Stream::kRepartition:
       // Internal: to the next stage, on the partition the task chose. Not an
       // output a user waits for, so not in the latency metrics.
-      ProduceRaw(rk, topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value, nullptr,
-                 nullptr);
+      ProduceRaw(rk, topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value,
+                 EpochMark(), nullptr);
       return;
   }
   const OutputTags& tags = *r.tags;
@@ -1312,7 +1379,7 @@ void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
       if (k == "cx.error.code") metrics_.DeadLettered(v).Increment();
     }
   }
-  ProduceRaw(rk, *topic, RD_KAFKA_PARTITION_UA, r.key, r.value, nullptr,
+  ProduceRaw(rk, *topic, RD_KAFKA_PARTITION_UA, r.key, r.value, EpochMark(),
              r.headers != nullptr && !r.headers->empty() ? r.headers : nullptr);
   const std::int64_t now = clock_.Now().ms;
   if (r.from_timer) {
@@ -1357,6 +1424,32 @@ void Worker::Impl::ProduceRaw(rd_kafka_t* rk, const std::string& topic, int part
     rd_kafka_poll(rk, 100);
     if (fatal_flag_.load()) return;
   }
+}
+
+// The committer thread's produce: no back-pressure pause (the consumer is
+// the Run() thread's), a short wait while the queue is full instead.
+Status Worker::Impl::PipelineKafka::Append(int partition, std::string_view key,
+                                           std::optional<std::string_view> value, DeliveryMark* mark) {
+  while (true) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        w_.producer_.get(), RD_KAFKA_V_TOPIC(w_.changelog_.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key.data(), key.size()),
+        RD_KAFKA_V_VALUE((value ? const_cast<char*>(value->data()) : nullptr), (value ? value->size() : 0)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(mark), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      return Status::Fatal("produce to " + w_.changelog_ + ": " + rd_kafka_err2str(e));
+    if (w_.fatal_flag_.load()) return Status::Fatal("stopping on an error");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the Run() thread serves the reports
+  }
+}
+
+void Worker::Impl::PipelineKafka::Commit(const std::vector<std::pair<std::string, std::int64_t>>& offsets,
+                                         int partition) {
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [topic, offset] : offsets)
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = offset;
+  rd_kafka_commit(w_.consumer_.get(), list.get(), /*async=*/1);
 }
 
 void Worker::Impl::PauseAll(bool pause) {
@@ -1411,19 +1504,26 @@ void Worker::Impl::Tick(bool force_commit) {
       if (!slot->task->error().ok()) Fatal(slot->task->error());
     }
   }
-  if (force_commit || steady >= next_commit_ || PendingBytes() > max_pending_bytes_) {
+  FinishCommit();
+  const bool over = PendingBytes() > max_pending_bytes_;
+  // A commit point while an epoch is in flight waits for it only when the
+  // writes buffered since have outgrown their share of the budget (or it is
+  // forced); otherwise it is taken when that epoch ends.
+  if (!force_commit && !over && pipeline_ && pipeline_->InFlight()) return;
+  if (force_commit || steady >= next_commit_ || over) {
     // The disk first: RocksDB is not handed a write a failed disk would
     // refuse (after a failed write-ahead log write, the Debian build of
     // RocksDB 7.8 aborts on its assertions rather than returning the error).
+    // at_least_once: the commit pipeline probes it just before it writes.
     Status s;
-    {
+    if (exactly_once_) {
       StateWrite timing(write_started_);
       s = ProbeStateDir();
     }
     for (auto& [p, slot] : slots_) {
       if (s.ok() && slot->task) s = slot->store->BackgroundError();
     }
-    if (s.ok()) s = CommitAll();
+    if (s.ok()) s = CommitAll(/*wait=*/force_commit);
     if (!s.ok()) {
       metrics_.commit_failures.Increment();
       Fatal(s);
@@ -1433,62 +1533,84 @@ void Worker::Impl::Tick(bool force_commit) {
   }
 }
 
-// The commit protocol (docs/runtime.md#commits), at_least_once:
-//  1. wait until every output produced so far is delivered;
-//  2. write each task's changed state keys to its changelog partition,
-//     closed by an END marker, and wait for their delivery;
-//  3. one atomic RocksDB write per task: state, timers, input offsets, and
-//     the changelog position after the END marker;
-//  4. commit the group offsets (for lag monitoring only).
-// exactly_once: steps 1 and 2 go into each task's transaction with its
-// input offsets, the transaction commits, then step 3 (CommitTransactions).
-Status Worker::Impl::CommitAll() {
-  auto began = std::chrono::steady_clock::now();
+// The commit protocol (docs/runtime.md#commits), at_least_once: each
+// changed task's state, timers and input offsets are sealed into an epoch
+// (the records produced since the last seal) and handed to the commit
+// pipeline, which writes the frames to the changelog, waits until every
+// record of the epoch is acknowledged, and then writes the stores; the
+// tasks go on processing meanwhile. exactly_once: each task's outputs and
+// changelog frame go into its transaction with its input offsets, the
+// transaction commits, then its store (CommitTransactions); the tasks wait.
+Status Worker::Impl::CommitAll(bool wait) {
   std::vector<Slot*> frames;
   for (auto& [p, slot] : slots_) {
     // A transaction must not stay open with records in it (a watermark
     // announcement, say): read_committed consumers wait at its first one.
     if (slot->task && (slot->dirty || slot->produced > 0)) frames.push_back(slot.get());
   }
-  if (frames.empty()) return Status::Ok();
   if (exactly_once_) {
+    if (frames.empty()) return Status::Ok();
+    auto began = std::chrono::steady_clock::now();
     if (Status s = CommitTransactions(frames); !s.ok()) return s;
     metrics_.commits.Increment();
     metrics_.commit_seconds.Observe(Seconds(std::chrono::steady_clock::now() - began));
     return Status::Ok();
   }
-  auto flush = [this]() -> Status {
-    while (rd_kafka_outq_len(producer_.get()) > 0) {
-      rd_kafka_flush(producer_.get(), 1000);
-      if (fatal_flag_.load()) return fatal_.ok() ? Status::Fatal("fatal Kafka client error") : fatal_;
-      std::lock_guard<std::mutex> l(delivery_mu_);
-      if (!delivery_error_.empty()) return Status::Fatal(delivery_error_);
-    }
+  if (Status s = DrainCommit(); !s.ok()) return s;
+  {
     std::lock_guard<std::mutex> l(delivery_mu_);
     if (!delivery_error_.empty()) return Status::Fatal(delivery_error_);
-    return Status::Ok();
-  };
-  if (Status s = flush(); !s.ok()) return s;
-
-  for (Slot* slot : frames) {
-    if (Status s = WriteFrame(*slot); !s.ok()) return s;
   }
-  if (Status s = flush(); !s.ok()) return s;
-
-  PartitionList offsets(rd_kafka_topic_partition_list_new(static_cast<int>(frames.size() * topics_.size())));
+  // Nothing changed: no epoch (what was produced stays in the current one).
+  if (frames.empty()) return Status::Ok();
+  std::vector<SealedTask> sealed;
+  sealed.reserve(frames.size());
   for (Slot* slot : frames) {
-    if (Status s = CommitStore(*slot); !s.ok()) return s;
-    AddResumeOffsets(*slot, offsets.get());
+    SealTask(*slot);
+    SealedTask t{.partition = slot->partition, .store = slot->store.get(), .offsets = {}};
+    for (std::size_t i = 0; i < topics_.size(); ++i) {
+      if (slot->resume_offset[i] >= 0) t.offsets.emplace_back(topics_[i], slot->resume_offset[i]);
+    }
+    sealed.push_back(std::move(t));
   }
-  if (offsets->cnt > 0) rd_kafka_commit(consumer_.get(), offsets.get(), /*async=*/1);
-  metrics_.commits.Increment();
-  metrics_.commit_seconds.Observe(Seconds(std::chrono::steady_clock::now() - began));
-  return Status::Ok();
+  epoch_sealed_at_ = std::chrono::steady_clock::now();
+  pipeline_->Seal(std::move(sealed));
+  return wait ? DrainCommit() : Status::Ok();
 }
 
-Status Worker::Impl::WriteFrame(Slot& slot) {
+Status Worker::Impl::DrainCommit() {
+  if (!pipeline_ || !pipeline_->InFlight()) return Status::Ok();
+  Status s =
+      pipeline_->Drain([this] { rd_kafka_poll(producer_.get(), 10); }, [this] { return fatal_flag_.load(); });
+  if (s.ok()) {
+    metrics_.commits.Increment();
+    metrics_.commit_seconds.Observe(Seconds(std::chrono::steady_clock::now() - epoch_sealed_at_));
+  }
+  return s;
+}
+
+void Worker::Impl::FinishCommit() {
+  if (!pipeline_ || !pipeline_->InFlight()) return;
+  Status s;
+  if (!pipeline_->Finish(&s)) return;
+  if (!s.ok()) {
+    metrics_.commit_failures.Increment();
+    return Fatal(s);
+  }
+  metrics_.commits.Increment();
+  metrics_.commit_seconds.Observe(Seconds(std::chrono::steady_clock::now() - epoch_sealed_at_));
+}
+
+// at_least_once: the task's changed state and the offsets its inputs resume
+// at, sealed in its store for the commit pipeline.
+void Worker::Impl::SealTask(Slot& slot) {
   slot.task->Checkpoint();
-  rd_kafka_t* rk = ProducerFor(slot);
+  PutResumeOffsets(slot);
+  slot.store->Seal();
+  slot.dirty = false;
+}
+
+void Worker::Impl::PutResumeOffsets(Slot& slot) {
   // Each input resumes at its earliest event still waiting for the
   // watermark (not applied, so not in this state); what is read again and
   // was applied is recognised as a repeat.
@@ -1503,6 +1625,12 @@ Status Worker::Impl::WriteFrame(Slot& slot) {
       slot.read_upto[i] = read_upto;
     }
   }
+}
+
+Status Worker::Impl::WriteFrame(Slot& slot) {
+  slot.task->Checkpoint();
+  rd_kafka_t* rk = ProducerFor(slot);
+  PutResumeOffsets(slot);
   Status s = slot.store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
     if (!key.empty() && key[0] == 'L') return;  // local-only
     ProduceRaw(rk, changelog_, slot.partition, key, value, nullptr, nullptr);
@@ -1746,6 +1874,8 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
     Status s = fatal_.ok() ? Status::Fatal("fatal Kafka client error (see the log line above)") : fatal_;
     Log(LogLevel::kCritical, "worker", "stopping on a fatal error",
         {{"reason", std::string_view(s.message())}});
+    // An epoch in flight is not committed: no store write after a failure.
+    if (pipeline_) pipeline_->Stop();
     StopRestoreThread();
     release_queue();
     // Leave the group now, while every member of this object is alive: a
@@ -1765,7 +1895,7 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
   }
   // SIGTERM: finish the batch, commit, leave the group.
   Log(LogLevel::kInfo, "worker", "shutting down: committing and leaving the group");
-  Status s = CommitAll();
+  Status s = CommitAll(/*wait=*/true);
   StopRestoreThread();
   release_queue();
   rd_kafka_consumer_close(consumer_.get());

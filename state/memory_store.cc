@@ -42,9 +42,39 @@ class MemoryStore final : public Store {
     return Status::Ok();
   }
   Status Commit() override {
+    if (sealed_held_) Unsupported("Commit with a sealed batch held");
     ClearLog();
     return Status::Ok();
   }
+  // The map already holds every write: a sealed batch is the log's keys and
+  // final values, kept for ForEachSealed; committing it is writing nothing.
+  void Seal() override {
+    if (sealed_held_) Unsupported("Seal with a sealed batch held");
+    sealed_.clear();
+    sealed_bytes_ = pending_bytes_;
+    if (undo_) {
+      (void)ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
+        sealed_.emplace_back(std::string(key),
+                             value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
+      });
+    }
+    ClearLog();
+    sealed_held_ = true;
+  }
+  void ForEachSealed(const PendingFn& fn) const override {
+    for (const auto& [k, v] : sealed_) fn(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
+  }
+  Status CommitSealed(const std::vector<std::pair<std::string, std::string>>& extra) override {
+    (void)extra;  // nothing outlives the process: the extra keys are for a restart
+    return Status::Ok();
+  }
+  void ReleaseSealed() override {
+    sealed_.clear();
+    sealed_bytes_ = 0;
+    sealed_held_ = false;
+  }
+  bool HasSealed() const override { return sealed_held_; }
+  std::size_t SealedBytes() const override { return sealed_bytes_; }
   void Rollback() override {
     if (!undo_) Unsupported("Rollback");
     for (auto& [key, undo] : log_) {
@@ -120,6 +150,9 @@ class MemoryStore final : public Store {
   std::unordered_map<std::string, Undo> log_;
   Undo no_log_;  // what Log gives without undo: written to, never read
   std::size_t pending_bytes_ = 0;
+  std::vector<std::pair<std::string, std::optional<std::string>>> sealed_;  // in key order
+  std::size_t sealed_bytes_ = 0;
+  bool sealed_held_ = false;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "state/pending_writes.h"
@@ -107,6 +108,7 @@ class RocksDbStore final : public Store {
 
   Result<std::optional<std::string>> Get(std::string_view key) override {
     if (const std::optional<std::string>* v = pending_.Find(key)) return *v;
+    if (const std::optional<std::string>* v = sealed_.Find(key)) return *v;
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
     if (s.IsNotFound()) return std::optional<std::string>();
@@ -123,28 +125,54 @@ class RocksDbStore final : public Store {
     ro.iterate_upper_bound = &upper;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
     it->Seek(rocksdb::Slice(begin.data(), begin.size()));
+    // Three layers, newest first: the pending writes, the sealed batch, the
+    // committed state. The smallest key next wins; a newer layer's write of
+    // a key hides the older layers' (a delete hides it and shows nothing).
     const PendingWrites::Map& pending = pending_.ordered();
+    const PendingWrites::Map& sealed = sealed_.ordered();
     auto p = pending.lower_bound(begin);
+    auto q = sealed.lower_bound(begin);
     while (true) {
       const bool db_ok = it->Valid();
       const bool p_ok = p != pending.end() && std::string_view(p->first) < end;
-      if (!db_ok && !p_ok) break;
+      const bool q_ok = q != sealed.end() && std::string_view(q->first) < end;
+      if (!db_ok && !p_ok && !q_ok) break;
       const std::string_view dk = db_ok ? std::string_view(it->key().data(), it->key().size()) : "";
-      if (p_ok && (!db_ok || std::string_view(p->first) <= dk)) {
-        // A pending write hides the committed value of its key.
-        if (db_ok && dk == p->first) it->Next();
-        if (p->second && !fn(p->first, *p->second)) return Status::Ok();
-        ++p;
+      // The smallest key among the layers that have one.
+      std::string_view key;
+      bool any = false;
+      auto consider = [&](bool ok, std::string_view k) {
+        if (ok && (!any || k < key)) {
+          key = k;
+          any = true;
+        }
+      };
+      consider(p_ok, p_ok ? std::string_view(p->first) : std::string_view());
+      consider(q_ok, q_ok ? std::string_view(q->first) : std::string_view());
+      consider(db_ok, dk);
+      const bool in_p = p_ok && std::string_view(p->first) == key;
+      const bool in_q = q_ok && std::string_view(q->first) == key;
+      const bool in_db = db_ok && dk == key;
+      bool go_on = true;
+      if (in_p) {
+        if (p->second) go_on = fn(p->first, *p->second);
+      } else if (in_q) {
+        if (q->second) go_on = fn(q->first, *q->second);
       } else {
-        if (!fn(dk, std::string_view(it->value().data(), it->value().size()))) return Status::Ok();
-        it->Next();
+        go_on = fn(dk, std::string_view(it->value().data(), it->value().size()));
       }
+      if (!go_on) return Status::Ok();
+      // fn has returned: the key's view may now be moved past.
+      if (in_p) ++p;
+      if (in_q) ++q;
+      if (in_db) it->Next();
     }
     if (!it->status().ok()) return FromRocks(it->status(), "state scan");
     return Status::Ok();
   }
 
   Status Commit() override {
+    if (!sealed_.empty()) Misuse("Commit with a sealed batch held");
     PruneDeletes();
     if (pending_.empty()) return Status::Ok();
     // One batch per store, kept: its buffer (a commit's bytes, often past
@@ -175,12 +203,49 @@ class RocksDbStore final : public Store {
 
   std::size_t PendingBytes() const override { return pending_.bytes(); }
 
+  void Seal() override {
+    if (has_sealed_) Misuse("Seal with a sealed batch held");
+    PruneDeletes();
+    sealed_ = std::move(pending_);
+    pending_.Clear();  // a moved-from map is valid but unspecified
+    has_sealed_ = true;
+  }
+  void ForEachSealed(const PendingFn& fn) const override { sealed_.ForEach(fn); }
+  Status CommitSealed(const std::vector<std::pair<std::string, std::string>>& extra) override {
+    // Its own batch: this may run on another thread than Commit().
+    rocksdb::WriteBatch batch;
+    for (const auto& [k, v] : sealed_.ordered()) {
+      if (v)
+        batch.Put(rocksdb::Slice(k), rocksdb::Slice(*v));
+      else
+        batch.Delete(rocksdb::Slice(k));
+    }
+    for (const auto& [k, v] : extra) batch.Put(rocksdb::Slice(k), rocksdb::Slice(v));
+    if (batch.Count() == 0) return Status::Ok();
+    rocksdb::WriteOptions wo;  // as Commit: the write-ahead log, no fsync
+    rocksdb::Status s = db_->Write(wo, &batch);
+    return s.ok() ? Status::Ok() : FromRocks(s, "state commit");
+  }
+  void ReleaseSealed() override {
+    sealed_.Clear();
+    has_sealed_ = false;
+  }
+  bool HasSealed() const override { return has_sealed_; }
+  std::size_t SealedBytes() const override { return sealed_.bytes(); }
+
  private:
+  [[noreturn]] static void Misuse(const char* what) {
+    std::fprintf(stderr, "cxstream: RocksDbStore: %s\n", what);
+    std::abort();
+  }
+
   // Store::Delete: a key the database does not hold (its bloom filters say
-  // so, or a read finds nothing) needs no delete. A failed read keeps it.
+  // so, or a read finds nothing) needs no delete, nor one the sealed batch
+  // deletes. A failed read keeps it.
   void PruneDeletes() {
     const rocksdb::ReadOptions ro;
     pending_.PruneDeletes([&](std::string_view key) {
+      if (const std::optional<std::string>* v = sealed_.Find(key)) return !v->has_value();
       const rocksdb::Slice k(key.data(), key.size());
       std::string ignored;
       if (!db_->KeyMayExist(ro, db_->DefaultColumnFamily(), k, &ignored)) return true;
@@ -192,6 +257,11 @@ class RocksDbStore final : public Store {
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<BackgroundErrors> errors_;
   PendingWrites pending_;
+  // The batch Seal() closed, until ReleaseSealed(): read by the owner's
+  // reads and by CommitSealed() and ForEachSealed() on another thread, never
+  // written meanwhile.
+  PendingWrites sealed_;
+  bool has_sealed_ = false;
   static constexpr std::size_t kKeptBatchBytes = 1 << 20;
   rocksdb::WriteBatch batch_;
 };

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -56,7 +57,8 @@ class Store {
   using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
   virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;
 
-  // Makes every write since the last Commit durable, all or nothing.
+  // Makes every write since the last Commit durable, all or nothing. Not
+  // while a sealed batch is held (a programming error).
   virtual Status Commit() = 0;
   // Discards every write since the last Commit.
   virtual void Rollback() = 0;
@@ -70,12 +72,69 @@ class Store {
   // The changelog is made from this.
   using PendingFn = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
   virtual Status ForEachPending(const PendingFn& fn) = 0;
-  // Bytes of writes buffered since the last Commit.
+  // Bytes of writes buffered since the last Commit (or Seal).
   virtual std::size_t PendingBytes() const = 0;
+
+  // A commit in two steps, for a runtime that goes on processing while the
+  // changelog frame of its previous commit is being acknowledged
+  // (docs/runtime.md#commits). Seal() closes the writes since the last
+  // commit or seal into a sealed batch, with the deletes a commit drops
+  // dropped; reads and scans then see new writes over the sealed batch over
+  // the committed state. At most one sealed batch at a time: Seal() with
+  // one present is a programming error (the store aborts). Owner's thread.
+  virtual void Seal() = 0;
+  // Calls fn once per key of the sealed batch, in key order, as
+  // ForEachPending does for the pending writes. Any thread, concurrently
+  // with the owner's reads and writes.
+  virtual void ForEachSealed(const PendingFn& fn) const = 0;
+  // Makes the sealed batch durable together with `extra` (puts written in
+  // the same atomic write: the changelog position, say), all or nothing.
+  // Any thread, concurrently with the owner's reads and writes; the sealed
+  // batch stays readable until ReleaseSealed().
+  virtual Status CommitSealed(const std::vector<std::pair<std::string, std::string>>& extra) = 0;
+  // Forgets the sealed batch once CommitSealed() has returned (or when it
+  // will never run: a revoke after a failure). Owner's thread.
+  virtual void ReleaseSealed() = 0;
+  virtual bool HasSealed() const = 0;
+  // Bytes of the sealed batch (0: none).
+  virtual std::size_t SealedBytes() const = 0;
   // A failure of the store's own background work (RocksDB's flushes and
   // compactions: a read-only or full disk shows there first); OK when none.
   // Thread-safe.
   virtual Status BackgroundError() const { return Status::Ok(); }
+};
+
+// A store that passes every call to another: the base of wrappers that
+// watch or change a few calls (replay's counting store, test fakes).
+class ForwardingStore : public Store {
+ public:
+  explicit ForwardingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  Result<std::optional<std::string>> Get(std::string_view key) override { return inner_->Get(key); }
+  void Put(std::string_view key, std::string_view value) override { inner_->Put(key, value); }
+  void Delete(std::string_view key) override { inner_->Delete(key); }
+  void Tombstone(std::string_view key) override { inner_->Tombstone(key); }
+  Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override {
+    return inner_->Scan(begin, end, fn);
+  }
+  Status Commit() override { return inner_->Commit(); }
+  void Rollback() override { inner_->Rollback(); }
+  Status ForEachPending(const PendingFn& fn) override { return inner_->ForEachPending(fn); }
+  std::size_t PendingBytes() const override { return inner_->PendingBytes(); }
+  void Seal() override { inner_->Seal(); }
+  void ForEachSealed(const PendingFn& fn) const override { inner_->ForEachSealed(fn); }
+  Status CommitSealed(const std::vector<std::pair<std::string, std::string>>& extra) override {
+    return inner_->CommitSealed(extra);
+  }
+  void ReleaseSealed() override { inner_->ReleaseSealed(); }
+  bool HasSealed() const override { return inner_->HasSealed(); }
+  std::size_t SealedBytes() const override { return inner_->SealedBytes(); }
+  Status BackgroundError() const override { return inner_->BackgroundError(); }
+
+ protected:
+  Store& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<Store> inner_;
 };
 
 // A store in memory only (replay, tests). Commit forgets the undo log.
