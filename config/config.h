@@ -79,6 +79,8 @@ struct ProcessingConfig {
   // form one Kafka transaction; read_committed consumers see each once.
   std::string guarantee;
   bool exactly_once() const { return guarantee == "exactly_once"; }
+  // Processing threads (group members) of one worker; 0: the usable cores.
+  std::int64_t threads = 0;
 };
 
 struct HttpConfig {

@@ -110,7 +110,21 @@ void CommitPipeline::Loop() {
   }
 }
 
+Status CommitPipeline::AwaitAcknowledged(Epoch& epoch) {
+  std::unique_lock<std::mutex> l(epoch.mu_);
+  while (epoch.unacked_.load(std::memory_order_acquire) > 0 && epoch.error_.empty()) {
+    if (stop_.load()) return Status::Fatal("stopped before the epoch was acknowledged");
+    epoch.acked_.wait_for(l, std::chrono::milliseconds(50));
+  }
+  if (!epoch.error_.empty()) return Status::Fatal(epoch.error_);
+  return Status::Ok();
+}
+
 Status CommitPipeline::CommitEpoch(Epoch& epoch) {
+  // The epoch's outputs and repartition records first: a frame in the
+  // changelog is state a restore applies, so it must never be there while
+  // an output of the events in it may still be lost.
+  if (Status s = AwaitAcknowledged(epoch); !s.ok()) return s;
   // The frames: each sealed task's changed keys, closed by its END marker.
   for (const auto& task : epoch.tasks_) {
     Status s;
@@ -125,16 +139,7 @@ Status CommitPipeline::CommitEpoch(Epoch& epoch) {
         !s.ok())
       return s;
   }
-  // Every record of the epoch acknowledged: its outputs, repartition
-  // records and frames.
-  {
-    std::unique_lock<std::mutex> l(epoch.mu_);
-    while (epoch.unacked_.load(std::memory_order_acquire) > 0 && epoch.error_.empty()) {
-      if (stop_.load()) return Status::Fatal("stopped before the epoch was acknowledged");
-      epoch.acked_.wait_for(l, std::chrono::milliseconds(50));
-    }
-    if (!epoch.error_.empty()) return Status::Fatal(epoch.error_);
-  }
+  if (Status s = AwaitAcknowledged(epoch); !s.ok()) return s;
   if (options_.before_write) {
     if (options_.write_started)
       options_.write_started->store(std::chrono::steady_clock::now().time_since_epoch().count());

@@ -6,11 +6,13 @@
 // a commit point the owner thread seals the epoch: each changed task's
 // store closes its writes since the last commit (state, timers, input
 // offsets) into a sealed batch (Store::Seal), and a new epoch begins; the
-// tasks go on processing into it at once. The committer thread then writes
-// each sealed task's changelog frame (its sealed keys and an END marker)
-// into the sealed epoch, waits until the brokers have acknowledged every
-// record of the epoch, and makes each sealed batch durable with the
-// changelog position after its END marker (Store::CommitSealed). Back on the
+// tasks go on processing into it at once. The committer thread then waits
+// until the brokers have acknowledged every record of the sealed epoch,
+// writes each sealed task's changelog frame (its sealed keys and an END
+// marker), waits for those too, and makes each sealed batch durable with
+// the changelog position after its END marker (Store::CommitSealed). A
+// frame is never in the changelog before the outputs of the events it holds
+// are acknowledged: a restore applies it. Back on the
 // owner thread, Finish() releases the sealed batches and commits the input
 // offsets to the group (for lag monitoring only: the store holds the
 // offsets the task resumes from).
@@ -164,6 +166,8 @@ class CommitPipeline {
  private:
   void Loop();
   Status CommitEpoch(Epoch& epoch);
+  // Waits until every record counted in `epoch` so far is acknowledged.
+  Status AwaitAcknowledged(Epoch& epoch);
 
   ChangelogWriter& writer_;
   OffsetCommitter& offsets_;

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace cx::runtime {
 namespace {
@@ -260,8 +262,25 @@ std::string Metrics::QueueLabelOf(const std::string& queue, bool& folded) {
   return "other";
 }
 
+void Metrics::SetPart(prometheus::Gauge& gauge, std::size_t member, double value, Combine how) {
+  std::lock_guard lock(parts_mu_);
+  std::vector<double>& parts = parts_[&gauge];
+  if (parts.size() <= member) parts.resize(member + 1, std::numeric_limits<double>::quiet_NaN());
+  parts[member] = value;
+  double total = how == Combine::kSum ? 0 : std::numeric_limits<double>::quiet_NaN();
+  for (double v : parts) {
+    if (std::isnan(v)) continue;
+    if (how == Combine::kSum)
+      total += v;
+    else if (std::isnan(total) || (how == Combine::kMax ? v > total : v < total))
+      total = v;
+  }
+  gauge.Set(total);
+}
+
 void Metrics::SetStaffing(const std::string& queue, double online, double required) {
   if (QueueLabel(queue) != queue) return;
+  std::lock_guard lock(staffing_mu_);
   staffing_queues_[queue] = std::chrono::steady_clock::now();
   staffing_online_.Add({{"queue", queue}}).Set(online);
   // An interval that computes no requirement (no handle time known yet, or
@@ -277,6 +296,7 @@ void Metrics::SetStaffing(const std::string& queue, double online, double requir
 void Metrics::ClearStaffing() { DropStaleStaffing(std::chrono::steady_clock::time_point::max()); }
 
 void Metrics::DropStaleStaffing(std::chrono::steady_clock::time_point updated_before) {
+  std::lock_guard lock(staffing_mu_);
   for (auto it = staffing_queues_.begin(); it != staffing_queues_.end();) {
     if (it->second >= updated_before) {
       ++it;

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace cx::runtime {
 
@@ -104,6 +105,12 @@ class Metrics {
   // so that a queue that moved is not reported twice, and DropStaleStaffing
   // those of queues that stopped (idle, docs/staffing.md#limits). A queue
   // folded into "other" has no staffing gauge.
+  // A gauge that the processing threads of one worker make up together
+  // (docs/runtime.md#threads): each sets its own part, the series shows
+  // their sum (or, for a flag, their maximum or minimum). Thread-safe.
+  enum class Combine { kSum, kMax, kMin };
+  void SetPart(prometheus::Gauge& gauge, std::size_t member, double value, Combine how = Combine::kSum);
+
   void SetStaffing(const std::string& queue, double online, double required);
   void ClearStaffing();
   void DropStaleStaffing(std::chrono::steady_clock::time_point updated_before);
@@ -152,7 +159,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& alerts_;
   prometheus::Family<prometheus::Gauge>& staffing_online_;
   prometheus::Family<prometheus::Gauge>& staffing_required_;
-  std::map<std::string, std::chrono::steady_clock::time_point> staffing_queues_;  // the worker's thread only
+  std::mutex staffing_mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> staffing_queues_;  // guarded by staffing_mu_
+
+  std::mutex parts_mu_;
+  std::unordered_map<prometheus::Gauge*, std::vector<double>> parts_;  // guarded by parts_mu_; NaN: none
 
   std::mutex labels_mu_;
   std::set<std::string, std::less<>> named_queues_;  // guarded by labels_mu_

@@ -2,15 +2,20 @@
 
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -27,6 +32,7 @@
 #include "runtime/commit_pipeline.h"
 #include "runtime/kafka.h"
 #include "runtime/log.h"
+#include "runtime/store_pool.h"
 #include "state/store.h"
 
 namespace cx::runtime {
@@ -58,6 +64,10 @@ constexpr int kMetadataTimeoutMs = 10'000;
 // stops (PositionTask): the consumer learns a topic created a moment ago
 // with its next metadata refresh, within seconds on a healthy cluster.
 constexpr std::chrono::seconds kPositionPatience{30};
+// How long an assigned partition's store may stay with another processing
+// thread of this worker (one ending a cancelled restore of it).
+constexpr std::chrono::milliseconds kStoreHandOverPatience{30'000};
+constexpr std::chrono::seconds kIdleStoreLifetime{60};
 
 std::string OffsetKey(const std::string& topic, int partition) {
   return "O" + topic + "/" + std::to_string(partition);
@@ -125,12 +135,30 @@ struct Slot {
   std::int64_t delivered = 0;
 };
 
+// What the processing threads of one worker share (docs/runtime.md#threads):
+// set up by the first thread's Start(), before the others start.
+struct Worker::Shared {
+  std::shared_ptr<state::RocksDbShared> memory;         // one block cache and write-buffer budget
+  std::shared_ptr<engine::ObjectBudget> object_budget;  // one budget for decoded records
+  // Set by the first thread that stops on a fatal error (which logs it).
+  std::atomic<bool> fatal_logged{false};
+  // The stores by partition, as a rebalance moves partitions between the
+  // threads (declared last: its stores close before the memory they use).
+  StorePool stores;
+};
+
+// One processing thread: a member of the consumer group with its own
+// consumer, producer, tasks, stores and loop (Kafka Streams' StreamThread).
 class Worker::Impl {
  public:
-  Impl(const config::Config& config, Clock& clock, Metrics& metrics)
+  Impl(const config::Config& config, Clock& clock, Metrics& metrics, std::size_t member, std::size_t members,
+       Worker::Shared& shared)
       : config_(config),
         clock_(clock),
         metrics_(metrics),
+        member_(member),
+        members_(members),
+        shared_(shared),
         // Customer topics, agents, and the queue stage's repartition topic:
         // task p reads partition p of each (docs/runtime.md#topics).
         topics_{config.topics.chat, config.topics.orders, config.topics.aftersales, config.topics.agents,
@@ -151,7 +179,8 @@ class Worker::Impl {
     if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the state directory
   }
 
-  Worker::Answer QueryProfile(const std::string& customer_id);
+  // Hands a profile query to this thread's loop (AnswerQueries).
+  std::future<Worker::Answer> PostQuery(const std::string& customer_id);
 
   Status Start();
   // One process per state directory: a lock held for the process's life.
@@ -162,7 +191,9 @@ class Worker::Impl {
   Status ProbeStateDir();
   // Ends the process with one clear line when a state write stalls.
   void Watchdog();
-  Status Run(const std::atomic<bool>& stop);
+  // Until `stop` (or `sibling_failed`: another thread of the worker stopped
+  // on an error) is set: then commits and leaves the group.
+  Status Run(const std::atomic<bool>& stop, const std::atomic<bool>& sibling_failed);
   bool Ready() const { return joined_.load() && restoring_.load() == 0 && fatal_flag_.load() == false; }
   bool Healthy() const {
     auto last = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(heartbeat_.load()));
@@ -171,10 +202,19 @@ class Worker::Impl {
   }
   // A state write (a commit, the probe) running for longer than the stall
   // limit: two commit intervals, at least a second.
-  bool WriteStalled() const {
-    const std::int64_t started = write_started_.load();
-    return started != 0 &&
-           std::chrono::steady_clock::now().time_since_epoch().count() - started > StallLimit().count();
+  bool WriteStalled() const { return StalledSince() != 0; }
+  // When the longest-running state write began, if it has run past the
+  // stall limit; 0 otherwise. The loop's writes and the commit thread's are
+  // timed apart: one ending must not hide the other hanging.
+  std::int64_t StalledSince() const {
+    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::int64_t since = 0;
+    for (const std::atomic<std::int64_t>* w : {&write_started_, &commit_write_started_}) {
+      const std::int64_t started = w->load();
+      if (started != 0 && now - started > StallLimit().count() && (since == 0 || started < since))
+        since = started;
+    }
+    return since;
   }
   std::chrono::nanoseconds StallLimit() const {
     return std::chrono::milliseconds(std::max<std::int64_t>(1000, 2 * config_.commit.interval));
@@ -213,7 +253,17 @@ class Worker::Impl {
 
   void Assign(rd_kafka_topic_partition_list_t* parts);
   void Revoke();
-  Status OpenSlot(int partition);
+  // The slot of a partition assigned here (of `assigned`, the whole
+  // assignment), its store opened or taken from the pool.
+  Status OpenSlot(int partition, const std::set<int>& assigned);
+  // Releases the slots whose cancelled restores have ended and that are not
+  // in `assigned`: another thread of the worker may be waiting for their
+  // stores while this one waits for one of its.
+  void ReleaseEndedRestores(const std::set<int>& assigned);
+  // Forgets a slot no longer assigned here; its store goes back to the pool
+  // (open) for whichever thread of the worker is assigned it next.
+  std::map<int, std::unique_ptr<Slot>>::iterator ReleaseSlot(
+      std::map<int, std::unique_ptr<Slot>>::iterator it);
   // Creates an internal topic with `partitions`; compacted or with time retention.
   Status CreateTopic(const std::string& name, int partitions, bool compact);
   Status AwaitTopics(const std::vector<std::string>& topics, int partitions);
@@ -289,6 +339,12 @@ class Worker::Impl {
   const config::Config& config_;
   Clock& clock_;
   Metrics& metrics_;
+  // This thread's number among the worker's processing threads (0: the
+  // one that also holds the state directory's lock and the process-wide
+  // gauges) and their count.
+  const std::size_t member_;
+  const std::size_t members_;
+  Worker::Shared& shared_;
   // Per-record counters by label values (the worker's thread only: it
   // consumes, produces and serves delivery reports).
   CounterCache consumed_counters_, produced_counters_, sla_counters_, alert_counters_;
@@ -340,6 +396,7 @@ class Worker::Impl {
   // watchdog and /healthz: a write that hangs (a stalled disk) blocks the
   // loop, so the loop cannot notice it itself.
   std::atomic<std::int64_t> write_started_{0};
+  std::atomic<std::int64_t> commit_write_started_{0};  // the same, the commit thread's writes
   std::atomic<bool> watchdog_stop_{false};
   std::thread watchdog_;
   Status fatal_;
@@ -416,7 +473,8 @@ Status Worker::Impl::LockStateDir() {
 }
 
 Status Worker::Impl::ProbeStateDir() {
-  const std::string path = config_.state.dir + "/.cxstream-probe";
+  // One file per processing thread: their commit threads probe at once.
+  const std::string path = config_.state.dir + "/.cxstream-probe-" + std::to_string(member_);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   bool ok = fd >= 0;
   int err = ok ? 0 : errno;
@@ -439,10 +497,10 @@ Status Worker::Impl::ProbeStateDir() {
 void Worker::Impl::Watchdog() {
   while (!watchdog_stop_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!WriteStalled()) continue;
-    const double seconds = static_cast<double>(std::chrono::steady_clock::now().time_since_epoch().count() -
-                                               write_started_.load()) /
-                           1e9;
+    const std::int64_t since = StalledSince();
+    if (since == 0) continue;
+    const double seconds =
+        static_cast<double>(std::chrono::steady_clock::now().time_since_epoch().count() - since) / 1e9;
     Log(LogLevel::kCritical, "worker", "stopping: a state write has not finished",
         {{"state_dir", std::string_view(config_.state.dir)},
          {"stalled_s", seconds},
@@ -455,20 +513,25 @@ void Worker::Impl::Watchdog() {
 }
 
 Status Worker::Impl::Start() {
-  SetLogLevel(ParseLogLevel(config_.log.level));
-  ExportKnownSeriesAtZero(config_, topics_, changelog_, metrics_);
-  std::error_code ec;
-  std::filesystem::create_directories(config_.state.dir, ec);
-  if (ec) return Status::Fatal("state.dir " + config_.state.dir + " cannot be created: " + ec.message());
-  if (Status s = LockStateDir(); !s.ok()) return s;
-  watchdog_ = std::thread([this] { Watchdog(); });
   // Three eighths of the budget for the block cache, a quarter for
   // memtables (charged to the same cache), a quarter for writes buffered
-  // between commits, an eighth for the tasks' decoded state records.
+  // between commits, an eighth for the tasks' decoded state records: for
+  // all processing threads together.
   const auto budget = static_cast<std::size_t>(config_.state.memory_budget_bytes);
-  memory_ = state::NewRocksDbShared(budget / 8 * 3, budget / 4);
-  max_pending_bytes_ = budget / 4;
-  object_budget_ = std::make_shared<engine::ObjectBudget>(budget / 8);
+  if (member_ == 0) {
+    SetLogLevel(ParseLogLevel(config_.log.level));
+    ExportKnownSeriesAtZero(config_, topics_, changelog_, metrics_);
+    std::error_code ec;
+    std::filesystem::create_directories(config_.state.dir, ec);
+    if (ec) return Status::Fatal("state.dir " + config_.state.dir + " cannot be created: " + ec.message());
+    if (Status s = LockStateDir(); !s.ok()) return s;
+    shared_.memory = state::NewRocksDbShared(budget / 8 * 3, budget / 4);
+    shared_.object_budget = std::make_shared<engine::ObjectBudget>(budget / 8);
+  }
+  watchdog_ = std::thread([this] { Watchdog(); });
+  memory_ = shared_.memory;
+  object_budget_ = shared_.object_budget;
+  max_pending_bytes_ = budget / 4 / members_;
 
   char err[512];
   // Producer: idempotent, so retries never duplicate or reorder.
@@ -495,7 +558,7 @@ Status Worker::Impl::Start() {
       PutFixed64BE(v, static_cast<std::uint64_t>(end_offset + 1));
       return std::pair<std::string, std::string>(std::string(kChangelogPositionKey), std::move(v));
     };
-    popts.write_started = &write_started_;
+    popts.write_started = &commit_write_started_;
     // The disk first: RocksDB is not handed a write a failed disk would
     // refuse (see Tick). The probe writes a file of its own: any thread.
     popts.before_write = [this] { return ProbeStateDir(); };
@@ -515,8 +578,10 @@ Status Worker::Impl::Start() {
       {"auto.offset.reset", "earliest"},
       {"queued.max.messages.kbytes", "16384"},
   };
+  // Static membership: one instance id per processing thread.
   if (!config_.kafka.group_instance_id.empty())
-    cprops.emplace_back("group.instance.id", config_.kafka.group_instance_id);
+    cprops.emplace_back("group.instance.id", config_.kafka.group_instance_id +
+                                                 (member_ == 0 ? "" : "-" + std::to_string(member_)));
   // Records of aborted transactions (a task's outputs to the repartition
   // topic among them) are never applied.
   if (exactly_once_) cprops.emplace_back("isolation.level", "read_committed");
@@ -542,8 +607,10 @@ Status Worker::Impl::Start() {
   SetProperty(rconf->get(), "group.id", config_.kafka.application_id + "-restore");
   // Only committed frames; the watermark it reads is the last stable offset.
   if (exactly_once_) SetProperty(rconf->get(), "isolation.level", "read_committed");
+  // state.restore_threads for the worker: shared among its processing threads.
   std::size_t restore_threads = static_cast<std::size_t>(config_.state.restore_threads);
-  if (restore_threads == 0) restore_threads = std::max(1U, std::thread::hardware_concurrency());
+  if (restore_threads == 0) restore_threads = UsableCores();
+  restore_threads = std::max<std::size_t>(1, restore_threads / members_);
   for (std::size_t i = 0; i < restore_threads; ++i) {
     // Each its own copy: rd_kafka_new takes the configuration.
     KafkaHandle c(rd_kafka_new(RD_KAFKA_CONSUMER, rd_kafka_conf_dup(rconf->get()), err, sizeof err));
@@ -615,6 +682,7 @@ Status Worker::Impl::Start() {
     restore_threads_.emplace_back([this, consumer = c.get()] { RestoreLoop(consumer); });
   Log(LogLevel::kInfo, "worker", "started",
       {{"group", std::string_view(config_.kafka.application_id)},
+       {"thread", static_cast<std::int64_t>(member_)},
        {"partitions", static_cast<std::int64_t>(n)},
        {"state_dir", std::string_view(config_.state.dir)}});
   return Status::Ok();
@@ -771,7 +839,7 @@ void Worker::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* op
 // ---------------------------------------------------------------------------
 // Assignment and restore
 
-Status Worker::Impl::OpenSlot(int partition) {
+Status Worker::Impl::OpenSlot(int partition, const std::set<int>& assigned) {
   auto slot = std::make_unique<Slot>();
   slot->partition = partition;
   std::string path = config_.state.dir + "/" + std::string(kStage) + "-" + std::to_string(partition);
@@ -782,7 +850,11 @@ Status Worker::Impl::OpenSlot(int partition) {
          {"path", std::string_view(path)},
          {"detail", std::string_view(note)}});
   };
-  auto store = state::OpenRocksDbStore(opts, memory_);
+  // From the pool: another thread of this worker may have had the partition
+  // (and may still be ending its restore).
+  auto store = shared_.stores.Take(
+      partition, [&] { return state::OpenRocksDbStore(opts, memory_); }, kStoreHandOverPatience,
+      [&] { ReleaseEndedRestores(assigned); });
   if (!store.ok()) return Status::Fatal("state store " + path + ": " + store.status().message());
   slot->store = std::move(store).value();
   slot->next_offset.assign(topics_.size(), -1);
@@ -792,6 +864,34 @@ Status Worker::Impl::OpenSlot(int partition) {
   slot->sink = std::make_unique<KafkaSink>(*this, *slot);
   slots_[partition] = std::move(slot);
   return Status::Ok();
+}
+
+std::map<int, std::unique_ptr<Slot>>::iterator Worker::Impl::ReleaseSlot(
+    std::map<int, std::unique_ptr<Slot>>::iterator it) {
+  Slot& slot = *it->second;
+  slot.task.reset();  // its processors before the store they use
+  shared_.stores.Give(slot.partition, std::move(slot.store));
+  return slots_.erase(it);
+}
+
+void Worker::Impl::ReleaseEndedRestores(const std::set<int>& assigned) {
+  std::vector<Slot*> ended;
+  {
+    std::lock_guard<std::mutex> l(restore_mu_);
+    for (auto it = restored_.begin(); it != restored_.end();) {
+      if (assigned.count((*it)->partition) == 0) {
+        ended.push_back(*it);
+        it = restored_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Slot* slot : ended) {
+    restoring_.fetch_sub(1);
+    slot->restoring.store(false);
+    ReleaseSlot(slots_.find(slot->partition));
+  }
 }
 
 void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
@@ -805,7 +905,7 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
         ++it;
         continue;
       }  // closed when its restore ends
-      it = slots_.erase(it);
+      it = ReleaseSlot(it);
     } else {
       ++it;
     }
@@ -819,7 +919,7 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
   std::map<std::pair<std::string, int>, std::int64_t> start;
   for (int p : numbers) {
     if (!slots_.count(p)) {
-      if (Status s = OpenSlot(p); !s.ok()) return Fatal(s);
+      if (Status s = OpenSlot(p, numbers); !s.ok()) return Fatal(s);
     }
     Slot& slot = *slots_[p];
     if (slot.restoring.load()) continue;  // its store belongs to the restore thread
@@ -846,7 +946,7 @@ void Worker::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
   rd_kafka_pause_partitions(consumer_.get(), parts);
   assigned_ = true;
   joined_.store(true);
-  metrics_.assigned_tasks.Set(static_cast<double>(numbers.size()));
+  metrics_.SetPart(metrics_.assigned_tasks, member_, static_cast<double>(numbers.size()));
   Log(LogLevel::kInfo, "worker", "partitions assigned",
       {{"tasks", static_cast<std::int64_t>(numbers.size())}});
 }
@@ -1109,7 +1209,7 @@ void Worker::Impl::FinishRestores() {
     restoring_.fetch_sub(1);
     slot->restoring.store(false);
     if (slot->cancel_restore.load()) {
-      slots_.erase(slot->partition);  // no longer assigned
+      ReleaseSlot(slots_.find(slot->partition));  // no longer assigned
       continue;
     }
     if (!slot->restore_complete) {
@@ -1155,8 +1255,8 @@ void Worker::Impl::FinishRestores() {
     slot->position_deadline = std::chrono::steady_clock::now() + kPositionPatience;
     PositionTask(*slot);
   }
-  metrics_.restoring_tasks.Set(restoring_.load());
-  metrics_.ready.Set(Ready() ? 1 : 0);
+  metrics_.SetPart(metrics_.restoring_tasks, member_, restoring_.load());
+  metrics_.SetPart(metrics_.ready, member_, Ready() ? 1 : 0, Metrics::Combine::kMin);
 }
 
 // Seeks a restored task's input partitions to where its state resumes them
@@ -1419,7 +1519,7 @@ void Worker::Impl::ProduceRaw(rd_kafka_t* rk, const std::string& topic, int part
     // Back-pressure: stop fetching input until the producer drains.
     if (!paused_for_backpressure_) {
       PauseAll(true);
-      metrics_.backpressure.Set(1);
+      metrics_.SetPart(metrics_.backpressure, member_, 1, Metrics::Combine::kMax);
     }
     rd_kafka_poll(rk, 100);
     if (fatal_flag_.load()) return;
@@ -1485,7 +1585,7 @@ void Worker::Impl::Tick(bool force_commit) {
   heartbeat_.store(steady.time_since_epoch().count());
   if (paused_for_backpressure_ && OutqLen() < 1000) {
     PauseAll(false);
-    metrics_.backpressure.Set(0);
+    metrics_.SetPart(metrics_.backpressure, member_, 0, Metrics::Combine::kMax);
   }
   if (steady - last_tick_ >= std::chrono::milliseconds(50)) {
     last_tick_ = steady;
@@ -1514,9 +1614,11 @@ void Worker::Impl::Tick(bool force_commit) {
     // The disk first: RocksDB is not handed a write a failed disk would
     // refuse (after a failed write-ahead log write, the Debian build of
     // RocksDB 7.8 aborts on its assertions rather than returning the error).
-    // at_least_once: the commit pipeline probes it just before it writes.
+    // At every commit point, whether or not anything changed: a disk that
+    // fails under an idle worker is noticed too. at_least_once: the commit
+    // pipeline probes it again just before it writes the stores.
     Status s;
-    if (exactly_once_) {
+    {
       StateWrite timing(write_started_);
       s = ProbeStateDir();
     }
@@ -1530,6 +1632,9 @@ void Worker::Impl::Tick(bool force_commit) {
     }
     next_commit_ = steady + std::chrono::milliseconds(config_.commit.interval);
     UpdateGauges();
+    // Stores of partitions that left this worker (not taken by another of
+    // its threads within a minute) are closed.
+    if (member_ == 0) shared_.stores.CloseIdle(kIdleStoreLifetime);
   }
 }
 
@@ -1808,8 +1913,8 @@ void Worker::Impl::UpdateGauges() {
       }
     }
   }
-  metrics_.pending_timers.Set(timers);
-  metrics_.buffered_events.Set(buffered);
+  metrics_.SetPart(metrics_.pending_timers, member_, timers);
+  metrics_.SetPart(metrics_.buffered_events, member_, buffered);
   // A queue that went idle (or whose records stopped for any reason) sends
   // nothing more: its gauges go after two intervals without an update.
   metrics_.DropStaleStaffing(std::chrono::steady_clock::now() -
@@ -1819,7 +1924,12 @@ void Worker::Impl::UpdateGauges() {
   for (const auto& [key, n] : open)
     open_clock_gauges_[{std::string(ToString(key.first)), metrics_.QueueLabel(key.second)}] += n;
   for (const auto& [key, n] : open_clock_gauges_)
-    metrics_.OpenClocks(key.first, key.second).Set(static_cast<double>(n));
+    metrics_.SetPart(metrics_.OpenClocks(key.first, key.second), member_, static_cast<double>(n));
+  metrics_.SetPart(metrics_.state_pending_bytes, member_, static_cast<double>(PendingBytes()));
+  metrics_.SetPart(metrics_.ready, member_, Ready() ? 1 : 0, Metrics::Combine::kMin);
+  metrics_.SetPart(metrics_.restoring_tasks, member_, restoring_.load());
+  if (member_ != 0) return;
+  // What the worker's threads share: reported by the first.
   metrics_.state_memory_bytes.Set(static_cast<double>(state::MemoryUsage(*memory_)));
   metrics_.object_cache_bytes.Set(static_cast<double>(object_budget_->used.load(std::memory_order_relaxed)));
   metrics_.resident_memory_bytes.Set(ResidentMemoryBytes());
@@ -1827,15 +1937,12 @@ void Worker::Impl::UpdateGauges() {
   const state::CacheCounts cache = state::CacheStats(*memory_);
   metrics_.cache_hits.Increment(static_cast<double>(cache.hits) - metrics_.cache_hits.Value());
   metrics_.cache_misses.Increment(static_cast<double>(cache.misses) - metrics_.cache_misses.Value());
-  metrics_.state_pending_bytes.Set(static_cast<double>(PendingBytes()));
-  metrics_.ready.Set(Ready() ? 1 : 0);
-  metrics_.restoring_tasks.Set(restoring_.load());
 }
 
 // ---------------------------------------------------------------------------
 // The loop
 
-Status Worker::Impl::Run(const std::atomic<bool>& stop) {
+Status Worker::Impl::Run(const std::atomic<bool>& stop, const std::atomic<bool>& sibling_failed) {
   next_commit_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.commit.interval);
   // Records a batch at a time: what librdkafka has fetched, up to
   // kConsumeBatch, without waiting; the loop's other work (delivery
@@ -1851,7 +1958,7 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
     if (consumer_queue_ != nullptr) rd_kafka_queue_destroy(consumer_queue_);
     consumer_queue_ = nullptr;
   };
-  while (!stop.load() && !fatal_flag_.load()) {
+  while (!stop.load() && !sibling_failed.load() && !fatal_flag_.load()) {
     const ssize_t n = rd_kafka_consume_batch_queue(consumer_queue_, 0, consumed_.data(), consumed_.size());
     if (n > 0) {
       loop_now_ = clock_.Now();
@@ -1872,8 +1979,15 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
   }
   if (fatal_flag_.load()) {
     Status s = fatal_.ok() ? Status::Fatal("fatal Kafka client error (see the log line above)") : fatal_;
-    Log(LogLevel::kCritical, "worker", "stopping on a fatal error",
-        {{"reason", std::string_view(s.message())}});
+    // One critical line per worker: a second thread that meets the same
+    // failure (the same disk, say) says so at a lower level.
+    if (!shared_.fatal_logged.exchange(true)) {
+      Log(LogLevel::kCritical, "worker", "stopping on a fatal error",
+          {{"reason", std::string_view(s.message())}});
+    } else {
+      Log(LogLevel::kWarn, "worker", "another processing thread stopping on a fatal error too",
+          {{"thread", static_cast<std::int64_t>(member_)}, {"reason", std::string_view(s.message())}});
+    }
     // An epoch in flight is not committed: no store write after a failure.
     if (pipeline_) pipeline_->Stop();
     StopRestoreThread();
@@ -1908,19 +2022,17 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop) {
 // ---------------------------------------------------------------------------
 // The profile API
 
-Worker::Answer Worker::Impl::QueryProfile(const std::string& customer_id) {
+std::future<Worker::Answer> Worker::Impl::PostQuery(const std::string& customer_id) {
   auto q = std::make_shared<Query>();
   q->customer_id = customer_id;
   std::future<Worker::Answer> f = q->answer.get_future();
-  {
-    std::lock_guard<std::mutex> l(queries_mu_);
-    if (queries_.size() >= 1000)
-      return {503, R"({"error":"busy","reason":"too many profile queries waiting"})"};
+  std::lock_guard<std::mutex> l(queries_mu_);
+  if (queries_.size() >= 1000) {
+    q->answer.set_value({503, R"({"error":"busy","reason":"too many profile queries waiting"})"});
+  } else {
     queries_.push_back(q);
   }
-  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
-    return {503, R"({"error":"timeout","reason":"the worker did not answer within 5 s"})"};
-  return f.get();
+  return f;
 }
 
 void Worker::Impl::AnswerQueries() {
@@ -1964,15 +2076,127 @@ Worker::Answer Worker::Impl::Answer(const std::string& customer_id) {
 
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// The CPU quota of the process's cgroup in cores, rounded up (a container's
+// CPU limit); 0 when there is none or it cannot be read. cgroup v2
+// (cpu.max: "<quota> <period>" or "max <period>"), else v1.
+std::size_t CgroupCpuQuota() {
+  auto read = [](const char* path) {
+    std::ifstream f(path);
+    std::string a, b;
+    f >> a >> b;
+    return std::pair<std::string, std::string>(a, b);
+  };
+  auto cores = [](const std::string& quota, const std::string& period) -> std::size_t {
+    char* end = nullptr;
+    const double q = std::strtod(quota.c_str(), &end);
+    const double p = std::strtod(period.c_str(), nullptr);
+    if (quota.empty() || end == quota.c_str() || q <= 0 || p <= 0) return 0;
+    return static_cast<std::size_t>(std::ceil(q / p));
+  };
+  if (auto [quota, period] = read("/sys/fs/cgroup/cpu.max"); !quota.empty())
+    return quota == "max" ? 0 : cores(quota, period);
+  auto [quota, ignored] = read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
+  auto [period, ignored2] = read("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  return cores(quota, period);
+}
+
+}  // namespace
+
+std::size_t UsableCores() {
+  std::size_t n = std::max(1U, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = static_cast<std::size_t>(std::max(1, CPU_COUNT(&set)));
+  if (const std::size_t quota = CgroupCpuQuota(); quota > 0) n = std::min(n, quota);
+  return n;
+}
+
 Worker::Worker(const config::Config& config, Clock& clock, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(config, clock, metrics)) {}
-Worker::~Worker() = default;
-Status Worker::Start() { return impl_->Start(); }
-Status Worker::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
-bool Worker::Ready() const { return impl_->Ready(); }
-bool Worker::Healthy() const { return impl_->Healthy(); }
+    : shared_(std::make_unique<Shared>()) {
+  const std::size_t n =
+      config.processing.threads > 0 ? static_cast<std::size_t>(config.processing.threads) : UsableCores();
+  for (std::size_t i = 0; i < n; ++i)
+    impls_.push_back(std::make_unique<Impl>(config, clock, metrics, i, n, *shared_));
+}
+
+Worker::~Worker() {
+  // The first thread's goes last: it holds the state directory's lock.
+  while (!impls_.empty()) impls_.pop_back();
+}
+
+Status Worker::Start() {
+  // One after the other: the first creates the topics the others find.
+  for (auto& impl : impls_) {
+    if (Status s = impl->Start(); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status Worker::Run(const std::atomic<bool>& stop) {
+  // A thread that stops on an error stops the others (they commit and
+  // leave the group cleanly); the worker returns that error.
+  std::atomic<bool> failed{false};
+  std::vector<Status> results(impls_.size());
+  auto run = [&](std::size_t i) {
+    results[i] = impls_[i]->Run(stop, failed);
+    if (!results[i].ok()) failed.store(true);
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < impls_.size(); ++i) {
+    threads.emplace_back([&run, i] {
+      const std::string name = "cx-proc-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      run(i);
+    });
+  }
+  run(0);
+  for (std::thread& t : threads) t.join();
+  for (const Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+bool Worker::Ready() const {
+  for (const auto& impl : impls_) {
+    if (!impl->Ready()) return false;
+  }
+  return true;
+}
+
+bool Worker::Healthy() const {
+  for (const auto& impl : impls_) {
+    if (!impl->Healthy()) return false;
+  }
+  return true;
+}
+
+// Every processing thread is asked at once; the one that owns the
+// customer's partition answers, the others say they do not own it (421),
+// which is the answer when none does.
 Worker::Answer Worker::QueryProfile(const std::string& customer_id) {
-  return impl_->QueryProfile(customer_id);
+  std::vector<std::future<Answer>> answers;
+  for (auto& impl : impls_) answers.push_back(impl->PostQuery(customer_id));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // The owner's answer wins; else "try again" (a thread starting, restoring
+  // or busy, or one that did not answer: perhaps the owner); else not owned.
+  Answer not_owned, unavailable;
+  for (auto& f : answers) {
+    if (f.wait_until(deadline) != std::future_status::ready) {
+      unavailable = {503, R"({"error":"timeout","reason":"the worker did not answer within 5 s"})"};
+      continue;
+    }
+    Answer a = f.get();
+    if (a.status == 421)
+      not_owned = std::move(a);
+    else if (a.status == 503)
+      unavailable = std::move(a);
+    else
+      return a;
+  }
+  return unavailable.status == 503 && !unavailable.body.empty() ? unavailable : not_owned;
 }
 
 }  // namespace cx::runtime

@@ -1,15 +1,19 @@
-// Worker: `cxstream run`. One consumer-group member that runs one task per
-// assigned partition number of the customer stage (docs/runtime.md).
+// Worker: `cxstream run`. One or more processing threads
+// (`processing.threads`, default the usable cores), each a member of the
+// consumer group that runs one task per partition number assigned to it
+// (docs/runtime.md#threads).
 //
-// Threads: Run() drives everything on the calling thread (poll, process,
-// wall-clock timers, commits, rebalance callbacks); one restore thread reads
-// changelogs for newly assigned tasks; librdkafka and civetweb have their
-// own. Ready() and Healthy() may be called from any thread.
+// Threads: Run() drives the first processing thread on the calling thread
+// and the others on threads of their own; each runs its own loop (poll,
+// process, wall-clock timers, rebalance callbacks, the commit's seal), a
+// commit thread, restore threads; librdkafka and civetweb have their own.
+// Ready(), Healthy() and QueryProfile() may be called from any thread.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/status.h"
@@ -48,7 +52,12 @@ class Worker {
 
  private:
   class Impl;
-  std::unique_ptr<Impl> impl_;
+  struct Shared;
+  std::unique_ptr<Shared> shared_;
+  std::vector<std::unique_ptr<Impl>> impls_;  // one per processing thread
 };
+
+// The cores this process may run on (its CPU affinity), at least 1.
+std::size_t UsableCores();
 
 }  // namespace cx::runtime

@@ -183,6 +183,12 @@ int RunDemo(const DemoOptions& d, const std::atomic<bool>& stop) {
   c.http.bind = "127.0.0.1";
   c.http.port = d.http_port;
   c.commit.interval = 500;
+  // One processing thread: the demo is paced by its simulator (about 1,500
+  // events/s), and librdkafka's mock cluster, run in this same process,
+  // stalled now and then (every request timed out, the simulator's too)
+  // when two group members of the process joined it at once (about one
+  // start in five; docs/runtime.md#the-devbroker-and-its-limits).
+  c.processing.threads = 1;
   // The simulator runs ahead of the wall clock (sped up): its timestamps
   // are "in the future" by up to the simulated span.
   c.limits.max_future_skew = 30LL * 86'400'000;

@@ -217,7 +217,8 @@ std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, Stat
 }
 
 void QueueStaffing::Retire(std::string_view queue, Stats& s, ProcessorContext& ctx) {
-  CloseUpTo(queue, s, s.last_fact + options_.idle_after, ctx);
+  std::optional<Timestamp> oldest;
+  CloseUpTo(queue, s, s.last_fact + options_.idle_after, oldest, ctx);
   std::vector<std::string> waiting;
   ctx.ForEach(queue, kWaiting, [&](std::string_view name, std::string_view) { waiting.emplace_back(name); });
   for (const std::string& w : waiting) ctx.Delete(queue, w);
@@ -239,7 +240,10 @@ void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, s
   const std::string_view queue = Track(fact_queue, ts, tracked, ctx);
   Stats& s = *tracked;
   s.last_fact = std::max(s.last_fact, ts);
-  if (ts >= s.start + options_.interval) CloseUpTo(queue, s, ts, ctx);
+  if (ts >= s.start + options_.interval) {
+    std::optional<Timestamp> oldest;
+    CloseUpTo(queue, s, ts, oldest, ctx);
+  }
 
   std::string& waiting_key = waiting_key_;
   waiting_key.assign(kWaiting);
@@ -316,18 +320,20 @@ void QueueStaffing::OnStageWatermark(Timestamp wm, ProcessorContext& ctx) {
     if (kept == nullptr) continue;  // retired when idle by wm
     Stats& s = *kept;
     const auto before = s.Fields();
-    if (wm >= s.start + options_.interval) CloseUpTo(q, s, wm, ctx);
+    std::optional<Timestamp> oldest;
+    if (wm >= s.start + options_.interval) CloseUpTo(q, s, wm, oldest, ctx);
     if (options_.provisional_every > 0 && wm > s.start &&
         (s.last_provisional == Timestamp::Min() ||
          wm.ms / options_.provisional_every > s.last_provisional.ms / options_.provisional_every)) {
       s.last_provisional = wm;
-      EmitRecord(q, s, wm, /*provisional=*/true, ctx);
+      EmitRecord(q, s, wm, /*provisional=*/true, oldest, ctx);
     }
     if (s.Fields() != before) ctx.MarkChanged(s);
   }
 }
 
-void QueueStaffing::CloseUpTo(std::string_view queue, Stats& s, Timestamp t, ProcessorContext& ctx) {
+void QueueStaffing::CloseUpTo(std::string_view queue, Stats& s, Timestamp t, std::optional<Timestamp>& oldest,
+                              ProcessorContext& ctx) {
   // After a long silence, the empty intervals of more than a day before `t`
   // are skipped (the forecast keeps one slot per interval of a day).
   int emitted = 0;
@@ -338,7 +344,7 @@ void QueueStaffing::CloseUpTo(std::string_view queue, Stats& s, Timestamp t, Pro
       emitted = 0;
       continue;
     }
-    EmitRecord(queue, s, s.start + options_.interval, /*provisional=*/false, ctx);
+    EmitRecord(queue, s, s.start + options_.interval, /*provisional=*/false, oldest, ctx);
     s.start = s.start + options_.interval;
     s.last_provisional = Timestamp::Min();
     s.ResetInterval();
@@ -347,17 +353,21 @@ void QueueStaffing::CloseUpTo(std::string_view queue, Stats& s, Timestamp t, Pro
 }
 
 void QueueStaffing::EmitRecord(std::string_view queue, const Stats& s, Timestamp as_of, bool provisional,
-                               ProcessorContext& ctx) {
+                               std::optional<Timestamp>& oldest_waiting, ProcessorContext& ctx) {
   const QueueTarget& target = TargetOf(queue);
   const Timestamp end = s.start + options_.interval;
   const auto slots_per_day = static_cast<std::size_t>(kDay / options_.interval);
 
   // Longest current wait: the earliest entry of the waiting set.
-  Timestamp oldest = Timestamp::Max();
-  ctx.ForEach(queue, kWaiting, [&](std::string_view, std::string_view v) {
-    Reader r(v);
-    oldest = std::min(oldest, Timestamp{r.VarintSigned()});
-  });
+  if (!oldest_waiting) {
+    Timestamp earliest = Timestamp::Max();
+    ctx.ForEach(queue, kWaiting, [&](std::string_view, std::string_view v) {
+      Reader r(v);
+      earliest = std::min(earliest, Timestamp{r.VarintSigned()});
+    });
+    oldest_waiting = earliest;
+  }
+  const Timestamp oldest = *oldest_waiting;
 
   Forecast fc;
   if (auto v = ctx.Get(queue, "fc"); !v || !fc.Decode(*v, slots_per_day)) fc.Reset(slots_per_day);

@@ -12,6 +12,7 @@
 #include <cctz/time_zone.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -82,9 +83,15 @@ class QueueStaffing final : public Processor {
   const QueueTarget& TargetOf(std::string_view queue) const;
   Timestamp IntervalStart(Timestamp t) const;
   // Closes every interval of `queue` that ends at or before `t`.
-  void CloseUpTo(std::string_view queue, Stats& s, Timestamp t, ProcessorContext& ctx);
+  // `oldest`: the arrival of the queue's longest-waiting conversation
+  // (Timestamp::Max() when none), read from its waiting set by the first
+  // record that needs it and kept for the next ones: the set does not change
+  // while records are emitted, and a closed day of intervals would otherwise
+  // scan it once per interval.
+  void CloseUpTo(std::string_view queue, Stats& s, Timestamp t, std::optional<Timestamp>& oldest,
+                 ProcessorContext& ctx);
   void EmitRecord(std::string_view queue, const Stats& s, Timestamp as_of, bool provisional,
-                  ProcessorContext& ctx);
+                  std::optional<Timestamp>& oldest, ProcessorContext& ctx);
 
   const QueueStaffingOptions options_;
   // Scratch of OnRepartitioned (the fact and its waiting record's name),

@@ -129,12 +129,18 @@ commit_ms = int(str(cfg["commit"]["interval"]).rstrip("ms"))
 check(spec["terminationGracePeriodSeconds"] > commit_ms / 1000 + 10 + 5,
       "terminationGracePeriodSeconds must exceed commit + flush + leave")
 
-# Scaling: never more replicas than partitions.
+# Scaling: never more group members than partitions.
 job = objects[("Job", "cxstream-topics")]
 jenv = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
 partitions = int(jenv["PARTITIONS"]["value"])
 so = objects[("ScaledObject", "cxstream")]
-check(so["spec"]["maxReplicaCount"] <= partitions, "maxReplicaCount must not exceed the partition count")
+# Each processing thread is a group member that takes whole partitions.
+threads = int(cfg.get("processing", {}).get("threads", 0))
+check(threads > 0, "the ConfigMap must set processing.threads (else a node's cores decide it)")
+cpu = float(str(c["resources"]["requests"]["cpu"]))
+check(cpu >= threads, f"the pod requests {cpu} cores for {threads} processing threads")
+check(so["spec"]["maxReplicaCount"] * threads <= partitions,
+      "maxReplicaCount x processing.threads must not exceed the partition count")
 check(so["spec"]["scaleTargetRef"]["name"] == "cxstream", "the ScaledObject must target the StatefulSet")
 check(so["spec"]["triggers"][0]["authenticationRef"]["name"] in
       [n for k, n in objects if k == "TriggerAuthentication"], "KEDA's authenticationRef is not defined")

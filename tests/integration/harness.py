@@ -163,6 +163,14 @@ class Worker:
         self.env = env
         self.name = name
         self.config = env.path(name + ".yaml")
+        # processing.threads from CX_PROCESSING_THREADS (CTest runs the fault
+        # suite with 1 and with 2); the worker's default otherwise.
+        threads = os.environ.get("CX_PROCESSING_THREADS")
+        if threads:
+            if "processing:" in extra_yaml:
+                extra_yaml = extra_yaml.replace("processing:", f"processing:\n  threads: {threads}", 1)
+            else:
+                extra_yaml = f"processing:\n  threads: {threads}\n" + extra_yaml
         with open(self.config, "w") as f:
             f.write(f"""kafka:
   bootstrap_servers: {env.bootstrap}

@@ -49,6 +49,10 @@ class FakeChangelog final : public ChangelogWriter {
     }
     return now.size();
   }
+  std::size_t unacked() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return unacked_.size();
+  }
   std::vector<Record> log() const {
     std::lock_guard<std::mutex> l(mu_);
     return log_;
@@ -152,9 +156,13 @@ TEST(CommitPipelineTest, TheStoreIsWrittenOnlyAfterEveryRecordOfTheEpochIsAcknow
   store.Put("Ltimer", "local");  // in the store, never in the changelog
   store.Seal();
   p.Seal({{.partition = 3, .store = &store, .offsets = {{"cx.chat", 42}}}});
-  // The output, the state record and the END marker: produced, not acknowledged.
-  producer.AwaitUnacked(3);
+  // The output first: no frame while it may still be lost.
   Status result;
+  EXPECT_FALSE(FinishWithin(p, &result, std::chrono::milliseconds(100)));
+  EXPECT_EQ(producer.unacked(), 1u);
+  producer.AckAll();
+  // Then the state record and the END marker: produced, not acknowledged.
+  producer.AwaitUnacked(2);
   EXPECT_FALSE(FinishWithin(p, &result, std::chrono::milliseconds(100)));
   EXPECT_EQ(store.durable_commits(), 0);
   EXPECT_TRUE(group.committed.empty());
@@ -209,23 +217,27 @@ TEST(CommitPipelineTest, ProcessingGoesOnWhileTheEpochIsInFlightAndBelongsToTheN
   EXPECT_EQ(group.committed.at("cx.chat/0"), 12);
 }
 
-TEST(CommitPipelineTest, AnEpochWaitsForItsOutputsEvenWhenItsFrameIsAcknowledged) {
+// A frame is state a restore applies: it must never be in the changelog
+// while an output of the events it holds may still be lost (a kill then
+// would lose that output for good).
+TEST(CommitPipelineTest, TheFrameIsWrittenOnlyAfterTheEpochsOutputsAreAcknowledged) {
   FakeChangelog producer;
   FakeGroup group;
   RecordingStore store;
   CommitPipeline p(producer, group, Options());
-  // An output of the epoch, acknowledged last.
+  // An output of the epoch, in flight (its report comes last).
   p.current().Expect();
   DeliveryMark* output = p.current().AnyRecord();
   store.Put("c/1", "v");
   store.Seal();
   p.Seal({{.partition = 0, .store = &store, .offsets = {}}});
-  producer.AwaitUnacked(2);
-  producer.AckAll();  // the frame
   Status result;
   EXPECT_FALSE(FinishWithin(p, &result, std::chrono::milliseconds(100)));
-  EXPECT_EQ(store.durable_commits(), 0);
+  EXPECT_EQ(producer.unacked(), 0u);  // no frame record yet
+  EXPECT_TRUE(producer.log().empty());
   output->epoch->Delivered(*output, true, 7, "");
+  producer.AwaitUnacked(2);  // now the frame
+  producer.AckAll();
   ASSERT_TRUE(FinishWithin(p, &result, std::chrono::seconds(5)));
   EXPECT_TRUE(result.ok());
   EXPECT_EQ(store.durable_commits(), 1);
@@ -240,14 +252,15 @@ TEST(CommitPipelineTest, AFailedDeliveryFailsTheEpochAndNoStoreIsWritten) {
   store.Put("c/1", "v");
   store.Seal();
   p.Seal({{.partition = 0, .store = &store, .offsets = {{"cx.chat", 5}}}});
-  producer.AwaitUnacked(3);
-  producer.AckAll(/*ok=*/false);
+  producer.AwaitUnacked(1);
+  producer.AckAll(/*ok=*/false);  // the output: the epoch ends before its frame
   Status result;
   ASSERT_TRUE(FinishWithin(p, &result, std::chrono::seconds(5)));
   EXPECT_FALSE(result.ok());
   EXPECT_NE(result.message().find("broker said no"), std::string::npos) << result.ToString();
   EXPECT_EQ(store.durable_commits(), 0);
   EXPECT_TRUE(group.committed.empty());
+  EXPECT_TRUE(producer.log().empty());  // no frame either
 }
 
 TEST(CommitPipelineTest, AFailedDiskCheckFailsTheEpochBeforeAnyStoreIsWritten) {
