@@ -534,14 +534,19 @@ Status Worker::Impl::Start() {
   max_pending_bytes_ = budget / 4 / members_;
 
   char err[512];
+  // librdkafka's queues (outputs waiting to be sent, records fetched
+  // ahead) are outside the state budget: 64 MiB and 16 MiB per worker,
+  // divided among its processing threads.
+  const std::string producer_queue_kib = std::to_string(std::max<std::size_t>(8192, 65536 / members_));
+  const std::string fetch_queue_kib = std::to_string(std::max<std::size_t>(4096, 16384 / members_));
   // Producer: idempotent, so retries never duplicate or reorder.
   auto pconf = BaseConf(config_, ClientKind::kProducer);
   if (!pconf.ok()) return pconf.status();
-  for (auto [k, v] :
-       std::initializer_list<std::pair<const char*, const char*>>{{"enable.idempotence", "true"},
-                                                                  {"linger.ms", "5"},
-                                                                  {"partitioner", "murmur2_random"},
-                                                                  {"queue.buffering.max.kbytes", "65536"}}) {
+  for (auto [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"enable.idempotence", "true"},
+           {"linger.ms", "5"},
+           {"partitioner", "murmur2_random"},
+           {"queue.buffering.max.kbytes", producer_queue_kib.c_str()}}) {
     if (Status s = SetProperty(pconf->get(), k, v); !s.ok()) return s;
   }
   rd_kafka_conf_set_opaque(pconf->get(), this);
@@ -576,7 +581,7 @@ Status Worker::Impl::Start() {
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "true"},
       {"auto.offset.reset", "earliest"},
-      {"queued.max.messages.kbytes", "16384"},
+      {"queued.max.messages.kbytes", fetch_queue_kib},
   };
   // Static membership: one instance id per processing thread.
   if (!config_.kafka.group_instance_id.empty())
