@@ -191,8 +191,9 @@ class Worker::Impl {
   Status ProbeStateDir();
   // Ends the process with one clear line when a state write stalls.
   void Watchdog();
-  // Until `stop` (or `sibling_failed`: another thread of the worker stopped
-  // on an error) is set: then commits and leaves the group.
+  // Until `stop` is set: then commits and leaves the group. Until
+  // `sibling_failed` (another thread of the worker stopped on an error) or
+  // an error of its own: then leaves the group without a commit.
   Status Run(const std::atomic<bool>& stop, const std::atomic<bool>& sibling_failed);
   bool Ready() const { return joined_.load() && restoring_.load() == 0 && fatal_flag_.load() == false; }
   bool Healthy() const {
@@ -968,14 +969,22 @@ void Worker::Impl::Revoke() {
   { std::lock_guard<std::mutex> l(producer_init_mu_); }
   // No task may run between a revoke and the next assignment: its partition
   // may now belong to another worker, and a timer fired here would produce
-  // outputs and changelog frames for state this worker no longer owns. The
-  // stores stay open; the next assignment checks them against the changelog.
-  for (auto& [p, slot] : slots_) {
-    if (slot->task) ReportStats(*slot);
-    slot->task.reset();
-    slot->reported = {};
-    slot->reported_objects = {};
-    slot->dirty = false;
+  // outputs and changelog frames for state this worker no longer owns.
+  // Every store goes back to the pool, open, at once: the next assignment
+  // may give the partition to another thread of this worker, which must not
+  // wait for this thread's assignment (that one may wait, in the group, for
+  // the other thread's). A store a restore thread holds goes back when its
+  // cancelled restore ends (FinishRestores). The next assignment checks each
+  // store against the changelog. After a failed commit the stores stay (the
+  // worker stops; the commit thread may still hold them).
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    Slot& slot = *it->second;
+    if (slot.task) ReportStats(slot);
+    slot.task.reset();
+    slot.reported = {};
+    slot.reported_objects = {};
+    slot.dirty = false;
+    it = (slot.restoring.load() || !s.ok()) ? std::next(it) : ReleaseSlot(it);
   }
   rd_kafka_assign(consumer_.get(), nullptr);
   assigned_ = false;
@@ -1982,11 +1991,23 @@ Status Worker::Impl::Run(const std::atomic<bool>& stop, const std::atomic<bool>&
     Tick(false);
     AnswerQueries();
   }
+  // Another thread stopped on an error: this one stops as that one does,
+  // without a commit, as a one-thread worker would. Most such errors are
+  // the state directory's, which the threads share; and a commit here would
+  // write state and offsets past records the failed thread produced and
+  // never committed. Whoever owns the partitions next resumes from the
+  // last commit. The error is the other thread's.
+  const bool with_sibling = !fatal_flag_.load() && sibling_failed.load() && !stop.load();
+  if (with_sibling) fatal_flag_.store(true);  // the revoke callback commits nothing either
   if (fatal_flag_.load()) {
     Status s = fatal_.ok() ? Status::Fatal("fatal Kafka client error (see the log line above)") : fatal_;
     // One critical line per worker: a second thread that meets the same
     // failure (the same disk, say) says so at a lower level.
-    if (!shared_.fatal_logged.exchange(true)) {
+    if (with_sibling) {
+      Log(LogLevel::kInfo, "worker", "processing thread stopping with the one that failed, without a commit",
+          {{"thread", static_cast<std::int64_t>(member_)}});
+      s = Status::Ok();
+    } else if (!shared_.fatal_logged.exchange(true)) {
       Log(LogLevel::kCritical, "worker", "stopping on a fatal error",
           {{"reason", std::string_view(s.message())}});
     } else {
@@ -2140,8 +2161,8 @@ Status Worker::Start() {
 }
 
 Status Worker::Run(const std::atomic<bool>& stop) {
-  // A thread that stops on an error stops the others (they commit and
-  // leave the group cleanly); the worker returns that error.
+  // A thread that stops on an error stops the others (without a commit,
+  // Impl::Run); the worker returns that error.
   std::atomic<bool> failed{false};
   std::vector<Status> results(impls_.size());
   auto run = [&](std::size_t i) {

@@ -982,6 +982,18 @@ def test_second_worker_on_one_state_dir_refuses(env):
     print("  refused: " + critical[0].strip()[:200])
 
 
+def thread_stacks(pid):
+    """Every thread's stack of a process that hangs, for the failure
+    message (gdb, when the machine has it)."""
+    if not shutil.which("gdb"):
+        return "(no gdb here to show them)"
+    try:
+        return subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 25"],
+                              capture_output=True, text=True, timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        return "(gdb did not answer within 120 s)"
+
+
 def test_state_disk_read_only_or_stalled_is_noticed(env):
     """Regression (issue 16.6): a disk that went read-only under a running
     worker was noticed after a minute or more (119 commits "succeeded",
@@ -1013,7 +1025,8 @@ def test_state_disk_read_only_or_stalled_is_noticed(env):
         try:
             rc = w.proc.wait(30)
         except subprocess.TimeoutExpired:
-            raise Failure(f"{fault}: the worker was still running 30 s after its disk failed")
+            raise Failure(f"{fault}: the worker was still running 30 s after its disk failed; its threads:\n"
+                          + thread_stacks(w.proc.pid))
         critical = [line for line in open(w.log) if '"level":"critical"' in line]
         if rc == 0 or len(critical) != 1 or "state" not in critical[0]:
             raise Failure(f"{fault}: exit {rc}, critical lines: {critical}")
