@@ -1,5 +1,8 @@
 #include "runtime/kafka.h"
 
+#include <functional>
+#include <utility>
+
 #include "runtime/log.h"
 
 namespace cx::runtime {
@@ -75,6 +78,97 @@ std::string ChangelogTopic(const config::Config& config, const std::string& stag
 
 std::string RepartitionTopic(const config::Config& config, const std::string& stage) {
   return config.kafka.application_id + "-" + stage + "-repartition";
+}
+
+namespace {
+
+class KafkaChangelogSource final : public ChangelogSource {
+ public:
+  KafkaChangelogSource(rd_kafka_t* consumer, std::string topic, int partition, int timeout_ms)
+      : consumer_(consumer),
+        topic_(std::move(topic)),
+        partition_(partition),
+        timeout_ms_(timeout_ms),
+        queue_(rd_kafka_queue_get_consumer(consumer)),
+        batch_(kBatch) {}
+  ~KafkaChangelogSource() override {
+    rd_kafka_queue_destroy(queue_);
+    if (assigned_) rd_kafka_assign(consumer_, nullptr);
+  }
+
+  Result<std::pair<std::int64_t, std::int64_t>> Watermarks() override {
+    std::int64_t lo = 0, hi = 0;
+    if (auto e =
+            rd_kafka_query_watermark_offsets(consumer_, topic_.c_str(), partition_, &lo, &hi, timeout_ms_)) {
+      // After a broker restart the handle may keep asking a former leader
+      // (seen on a real cluster: "Not leader for partition" for minutes):
+      // fresh metadata before the retry.
+      (void)PartitionCounts(consumer_, {topic_}, timeout_ms_);
+      return Status::Unavailable(std::string("changelog watermarks: ") + rd_kafka_err2str(e));
+    }
+    return std::pair<std::int64_t, std::int64_t>(lo, hi);
+  }
+
+  Status Seek(std::int64_t offset) override {
+    PartitionList list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition_)->offset = offset;
+    if (auto e = rd_kafka_assign(consumer_, list.get())) {
+      return Status::Unavailable(std::string("assign changelog: ") + rd_kafka_err2str(e));
+    }
+    assigned_ = true;
+    return Status::Ok();
+  }
+
+  Status Read(std::chrono::milliseconds wait,
+              const std::function<bool(const ChangelogRecord&)>& fn) override {
+    // What is fetched, a batch at a time without waiting (the batch call
+    // would wait until the batch is full); with nothing fetched, one record
+    // is waited for.
+    ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, batch_.data(), batch_.size());
+    if (n <= 0) {
+      batch_[0] = rd_kafka_consume_queue(queue_, static_cast<int>(wait.count()));
+      n = batch_[0] != nullptr ? 1 : 0;
+    }
+    Status status;
+    bool more = true;
+    for (ssize_t i = 0; i < n; ++i) {
+      KafkaMessage m(batch_[static_cast<std::size_t>(i)]);
+      if (!more || !status.ok()) continue;  // destroyed unread
+      // The consumer serves one partition after another: anything left from
+      // a previous one (an end-of-partition event above all) is skipped.
+      if (m->partition != partition_ || !m->rkt || topic_ != rd_kafka_topic_name(m->rkt)) continue;
+      ChangelogRecord r;
+      r.offset = m->offset;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        r.end = true;
+      } else if (m->err) {
+        status = Status::Unavailable(std::string("changelog read: ") + rd_kafka_message_errstr(m.get()));
+        continue;
+      } else {
+        r.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+        if (m->payload) r.value = std::string_view(static_cast<const char*>(m->payload), m->len);
+      }
+      more = fn(r);
+    }
+    return status;
+  }
+
+ private:
+  static constexpr std::size_t kBatch = 1024;
+  rd_kafka_t* consumer_;
+  std::string topic_;
+  int partition_;
+  int timeout_ms_;
+  rd_kafka_queue_t* queue_;
+  std::vector<rd_kafka_message_t*> batch_;
+  bool assigned_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ChangelogSource> NewKafkaChangelogSource(rd_kafka_t* consumer, std::string topic,
+                                                         int partition, int metadata_timeout_ms) {
+  return std::make_unique<KafkaChangelogSource>(consumer, std::move(topic), partition, metadata_timeout_ms);
 }
 
 }  // namespace cx::runtime

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "core/status.h"
+#include "runtime/changelog_restore.h"
 
 namespace cx::runtime {
 
@@ -41,6 +42,12 @@ Result<KafkaConf> BaseConf(const config::Config& config, ClientKind kind);
 // Partition count of each topic (-1 when absent), from one metadata request.
 Result<std::vector<int>> PartitionCounts(rd_kafka_t* rk, const std::vector<std::string>& topics,
                                          int timeout_ms);
+
+// Partition `partition` of changelog `topic`, read with `consumer` (one
+// without a group subscription, used by one thread, which this source
+// assigns the partition to and unassigns when it is destroyed).
+std::unique_ptr<ChangelogSource> NewKafkaChangelogSource(rd_kafka_t* consumer, std::string topic,
+                                                         int partition, int metadata_timeout_ms);
 
 // The name of a stage's changelog topic.
 std::string ChangelogTopic(const config::Config& config, const std::string& stage);

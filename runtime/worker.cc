@@ -29,6 +29,7 @@
 #include "engine/task.h"
 #include "processors/alerts/alert_processor.h"
 #include "processors/profiles/profile_processor.h"
+#include "runtime/changelog_restore.h"
 #include "runtime/commit_pipeline.h"
 #include "runtime/kafka.h"
 #include "runtime/log.h"
@@ -53,12 +54,6 @@ class StateWrite {
 };
 
 constexpr std::string_view kStage = "customer";
-// The END marker closes one commit's frame in the changelog. It cannot clash
-// with a state key: those start with a letter (docs/replay.md#state-layout).
-constexpr std::string_view kEndMarkerKey = std::string_view("\0end", 4);
-// Local-only keys (never in the changelog): the next changelog offset after
-// the last frame this store holds.
-constexpr std::string_view kChangelogPositionKey = "Lchangelog";
 constexpr int kMetadataTimeoutMs = 10'000;
 // How long a restored task's inputs may refuse a seek before the worker
 // stops (PositionTask): the consumer learns a topic created a moment ago
@@ -1036,7 +1031,6 @@ void Worker::Impl::RestoreLoop(rd_kafka_t* consumer) {
 // thread until the slot is handed back through restored_.
 Status Worker::Impl::Restore(Slot& slot, rd_kafka_t* consumer) {
   const int p = slot.partition;
-  state::Store& store = *slot.store;
   if (exactly_once_ && (slot.new_producer || !slot.producer)) {
     // Fence first: the previous owner's open transaction is aborted (or
     // completes) before the changelog's last stable offset is read.
@@ -1047,122 +1041,35 @@ Status Worker::Impl::Restore(Slot& slot, rd_kafka_t* consumer) {
     }
     if (Status s = OpenTaskProducer(slot); !s.ok()) return s;
   }
-  std::int64_t lo = 0, hi = 0;
-  if (auto e =
-          rd_kafka_query_watermark_offsets(consumer, changelog_.c_str(), p, &lo, &hi, kMetadataTimeoutMs)) {
-    // After a broker restart the handle may keep asking a former leader
-    // (seen on a real cluster: "Not leader for partition" for minutes):
-    // fresh metadata before the retry.
-    (void)PartitionCounts(consumer, {changelog_}, kMetadataTimeoutMs);
-    return Status::Unavailable(std::string("changelog watermarks: ") + rd_kafka_err2str(e));
-  }
-  std::int64_t local = ReadInt64(store, kChangelogPositionKey).value_or(-1);
-  std::int64_t start = local >= 0 ? local : lo;
-  if (local >= 0 && local < lo) {
-    Log(LogLevel::kError, "restore",
-        "changelog no longer holds what this store needs; restoring from its start",
-        {{"task", static_cast<std::int64_t>(p)}, {"local", local}, {"changelog_start", lo}});
-    start = lo;
-  }
-  if (local > hi) {
-    Log(LogLevel::kError, "restore",
-        "local state is ahead of the changelog (was the topic recreated?); keeping it",
-        {{"task", static_cast<std::int64_t>(p)}, {"local", local}, {"changelog_end", hi}});
-    return Status::Ok();
-  }
-  if (start >= hi) return Status::Ok();
-
   auto began = std::chrono::steady_clock::now();
-  PartitionList list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), changelog_.c_str(), p)->offset = start;
-  if (auto e = rd_kafka_assign(consumer, list.get())) {
-    return Status::Unavailable(std::string("assign changelog: ") + rd_kafka_err2str(e));
-  }
-  // Records of the frame being read; the loader holds them until its END
-  // marker commits them, with the new position, in one write.
-  std::unique_ptr<state::BulkLoader> loader = store.NewBulkLoader();
-  std::int64_t in_frame = 0;
-  std::int64_t applied = 0, offset = start;
   auto& remaining = metrics_.RestoreRemaining(p);
-  Status result = Status::Ok();
-  while (offset < hi) {
-    if (slot.cancel_restore.load()) {
-      slot.restore_cancelled = true;
-      result = Status::Unavailable("restore cancelled");
-      break;
-    }
-    KafkaMessage m(rd_kafka_consumer_poll(consumer, 500));
-    if (!m) continue;
-    // The restore consumer serves one task after another: ignore anything
-    // (an end-of-partition event above all) left from a previous one.
-    if (m->partition != p || !m->rkt || changelog_ != rd_kafka_topic_name(m->rkt)) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (m->offset >= hi) break;
-      continue;
-    }
-    if (m->err) {
-      result = Status::Unavailable(std::string("changelog read: ") + rd_kafka_message_errstr(m.get()));
-      break;
-    }
-    offset = m->offset + 1;
-    std::string_view key(static_cast<const char*>(m->key), m->key_len);
-    if (key == kEndMarkerKey) {
-      // A whole commit: apply it atomically with the new position. The
-      // local timer index no longer covers every owner: it is derived again
-      // below.
-      std::string position;
-      PutFixed64BE(position, static_cast<std::uint64_t>(offset));  // as PutInt64
-      loader->Put(kChangelogPositionKey, position);
-      loader->Delete(engine::kTimerIndexKey);
-      if (Status s = loader->CommitFrame(); !s.ok()) {
-        result = s;
-        break;
-      }
-      applied += in_frame;
-      metrics_.restored_records.Increment(static_cast<double>(in_frame));
-      remaining.Set(static_cast<double>(hi - offset));
-      in_frame = 0;
-    } else if (m->payload) {
-      loader->Put(key, std::string_view(static_cast<const char*>(m->payload), m->len));
-      ++in_frame;
-    } else {
-      // As the changelog says, without asking the store whether it holds
-      // the key (Store::Delete would: two RocksDB reads per delete).
-      loader->Delete(key);
-      ++in_frame;
-    }
-  }
-  // Records after the last END belong to a commit that never completed: they
-  // are not applied, and the keys are re-written with their true value in
-  // this task's first commit, so a later restore never sees them as current.
-  slot.repair = loader->DiscardFrame();
-  std::sort(slot.repair.begin(), slot.repair.end());
-  slot.repair.erase(std::unique(slot.repair.begin(), slot.repair.end()), slot.repair.end());
-  loader.reset();
-  rd_kafka_assign(consumer, nullptr);
-  // The timer index of what was restored, derived here, on the restore
-  // thread, rather than when the task opens on the main loop (every owner
-  // is read once; docs/replay.md#state-layout).
-  if (result.ok() && applied > 0) {
-    engine::StateCache index(store, nullptr, {});
-    result = index.Open();
-    if (result.ok()) {
-      index.Flush();
-      result = store.Commit();
-    }
-  }
+  RestoreOptions options{.task = p, .cancel = &slot.cancel_restore, .on_frame = nullptr};
+  options.on_frame = [&](std::int64_t records, std::int64_t left) {
+    metrics_.restored_records.Increment(static_cast<double>(records));
+    remaining.Set(static_cast<double>(left));
+  };
+  auto source = NewKafkaChangelogSource(consumer, changelog_, p, kMetadataTimeoutMs);
+  auto restored = RestoreStore(*slot.store, *source, options);
+  source.reset();  // the partition unassigned
   remaining.Set(0);
+  if (!restored.ok()) return restored.status();
+  if (restored->cancelled) {
+    slot.restore_cancelled = true;
+    return Status::Unavailable("restore cancelled");
+  }
+  slot.repair = std::move(restored->incomplete);
+  if (restored->from >= restored->end) return Status::Ok();  // nothing to read
   double secs = Seconds(std::chrono::steady_clock::now() - began);
   Log(LogLevel::kInfo, "restore", "restored from changelog",
       {{"task", static_cast<std::int64_t>(p)},
-       {"records", applied},
-       {"from", start},
-       {"to", offset},
-       {"end", hi},
+       {"records", restored->records},
+       {"from", restored->from},
+       {"to", restored->to},
+       {"end", restored->end},
        {"incomplete_frame_keys", static_cast<std::int64_t>(slot.repair.size())},
        {"seconds", secs},
-       {"records_per_s", secs > 0 ? static_cast<double>(applied) / secs : 0.0}});
-  return result;
+       {"records_per_s", secs > 0 ? static_cast<double>(restored->records) / secs : 0.0}});
+  return Status::Ok();
 }
 
 Status Worker::Impl::OpenTaskProducer(Slot& slot) {
