@@ -168,8 +168,8 @@ constexpr Option kOptions[] = {
   {"processing.guarantee", Kind::kEnum, "at_least_once", 0, 0, "at_least_once|exactly_once",
    "at_least_once: after a crash, outputs since the last commit are sent again (same ids and bytes). exactly_once: each task's outputs, changelog frame and input offsets of a commit are one Kafka transaction, so consumers with isolation.level=read_committed see every record once; needs a real Kafka cluster (docs/runtime.md#guarantees).",
    StrRef([](Config& c) -> std::string& { return c.processing.guarantee; })},
-  {"processing.threads", Kind::kInt, "1", 0, 64, "",
-   "Processing threads of one worker, each a member of the consumer group with its own tasks, state stores, timers and Kafka clients (Kafka Streams' stream threads); 0: as many as the cores the process may use. 1 by default until two open defects seen with two threads are fixed (docs/runtime.md#threads).",
+  {"processing.threads", Kind::kInt, "0", 0, 64, "",
+   "Processing threads of one worker, each a member of the consumer group with its own tasks, state stores, timers and Kafka clients (Kafka Streams' stream threads); 0: as many as the cores the process may use (docs/runtime.md#threads).",
    IntRef([](Config& c) -> std::int64_t& { return c.processing.threads; })},
 
   {"http.bind", Kind::kString, "0.0.0.0", 0, 0, "", "Address of the HTTP server (/metrics, /healthz, /readyz).",

@@ -80,7 +80,7 @@ struct ProcessingConfig {
   std::string guarantee;
   bool exactly_once() const { return guarantee == "exactly_once"; }
   // Processing threads (group members) of one worker; 0: the usable cores.
-  std::int64_t threads = 1;
+  std::int64_t threads = 0;
 };
 
 struct HttpConfig {
