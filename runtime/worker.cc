@@ -33,6 +33,7 @@
 #include "runtime/commit_pipeline.h"
 #include "runtime/kafka.h"
 #include "runtime/log.h"
+#include "runtime/record_collector.h"
 #include "runtime/store_pool.h"
 #include "state/store.h"
 
@@ -161,7 +162,14 @@ class Worker::Impl {
         kinds_{TopicKind::kChat, TopicKind::kOrders, TopicKind::kAftersales, TopicKind::kAgents,
                TopicKind::kRepartition},
         changelog_(ChangelogTopic(config, std::string(kStage))),
-        exactly_once_(config.processing.exactly_once()) {
+        exactly_once_(config.processing.exactly_once()),
+        collector_({.sla = config.topics.sla,
+                    .alerts = config.topics.alerts,
+                    .profiles = config.topics.profiles,
+                    .staffing = config.topics.staffing,
+                    .dlq = config.topics.dlq,
+                    .repartition = topics_.back()},
+                   metrics, clock) {
     metrics_.LimitQueues(config::NamedQueues(config), static_cast<std::size_t>(config.limits.max_queues));
   }
 
@@ -318,9 +326,9 @@ class Worker::Impl {
     return pipeline_->current().AnyRecord();
   }
   void Produce(const OutputView& r, Slot& slot);
-  void ProduceRaw(rd_kafka_t* rk, const std::string& topic, int partition, std::string_view key,
-                  std::optional<std::string_view> value, void* opaque,
-                  const std::vector<std::pair<std::string, std::string>>* headers);
+  // The processing thread's answer to a full producer queue: its input
+  // paused (until Tick sees the queue drain) and delivery reports served.
+  bool WhileProducerFull(rd_kafka_t* rk);
   void Fatal(Status s);
   int InputIndex(const char* topic) const;
   void PauseAll(bool pause);
@@ -342,12 +350,15 @@ class Worker::Impl {
   const std::size_t members_;
   Worker::Shared& shared_;
   // Per-record counters by label values (the worker's thread only: it
-  // consumes, produces and serves delivery reports).
-  CounterCache consumed_counters_, produced_counters_, sla_counters_, alert_counters_;
+  // consumes and serves delivery reports).
+  CounterCache consumed_counters_, produced_counters_;
   const std::vector<std::string> topics_;
   const std::vector<TopicKind> kinds_;
   const std::string changelog_;
   const bool exactly_once_;
+  RecordCollector collector_;  // outputs and the records of the commit
+  // WhileProducerFull, made once (not per record).
+  const RecordCollector::WhileFull while_full_{[this](rd_kafka_t* rk) { return WhileProducerFull(rk); }};
   std::shared_ptr<state::RocksDbShared> memory_;
   std::shared_ptr<engine::ObjectBudget> object_budget_;  // shared by every task
   std::size_t max_pending_bytes_ = 0;
@@ -1357,115 +1368,31 @@ std::size_t Worker::Impl::OutqLen() const {
 
 void Worker::Impl::Produce(const OutputView& r, Slot& slot) {
   rd_kafka_t* rk = ProducerFor(slot);
-  const std::string* topic = nullptr;
-  switch (r.stream) {
-    case Stream::kSla:
-      topic = &config_.topics.sla;
-      break;
-    case Stream::kAlerts:
-      topic = &config_.topics.alerts;
-      break;
-    case Stream::kProfiles:
-      topic = &config_.topics.profiles;
-      break;
-    case Stream::kStaffing:
-      topic = &config_.topics.staffing;
-      break;
-    case Stream::kDlq:
-      topic = &config_.topics.dlq;
-      break;
-    case Stream::kRepartition:
-      // Internal: to the next stage, on the partition the task chose. Not an
-      // output a user waits for, so not in the latency metrics.
-      ProduceRaw(rk, topics_.back(), r.partition.value_or(RD_KAFKA_PARTITION_UA), r.key, *r.value,
-                 EpochMark(), nullptr);
-      return;
-  }
-  const OutputTags& tags = *r.tags;
-  // The labels are copied into the metric's series whatever their type.
-  auto s = [](std::string_view v) { return std::string(v); };
-  // A folded queue's label is decided once (it stays folded); each update
-  // still counts in queue_label_overflows.
-  if (r.stream == Stream::kSla && !tags.event.empty()) {
-    sla_counters_.Increment({tags.metric, tags.event, tags.queue}, [&] {
-      return metrics_.SlaEventsEntry(s(tags.metric), s(tags.event), s(tags.queue));
-    });
-  }
-  if (r.stream == Stream::kAlerts && !tags.kind.empty()) {
-    alert_counters_.Increment({tags.kind, tags.event, tags.severity, tags.queue}, [&] {
-      return metrics_.AlertsEntry(s(tags.kind), s(tags.event), s(tags.severity), s(tags.queue));
-    });
-  }
-  if (r.stream == Stream::kStaffing && !tags.queue.empty())
-    metrics_.SetStaffing(s(tags.queue), tags.agents_online, tags.agents_required);
-  if (r.stream == Stream::kDlq && r.headers != nullptr) {
-    for (const auto& [k, v] : *r.headers) {
-      if (k == "cx.error.code") metrics_.DeadLettered(v).Increment();
-    }
-  }
-  ProduceRaw(rk, *topic, RD_KAFKA_PARTITION_UA, r.key, r.value, EpochMark(),
-             r.headers != nullptr && !r.headers->empty() ? r.headers : nullptr);
-  const std::int64_t now = clock_.Now().ms;
-  if (r.from_timer) {
-    // SLA warnings and breaches: produced minus due. Other timer outputs
-    // (a debounced profile) are not deadlines.
-    if (r.stream == Stream::kSla)
-      metrics_.breach_lag.Observe(static_cast<double>(now - r.cause_time.ms) / 1000.0);
-  } else if (r.ingest_ms > 0) {
-    // From the input record's broker time: its wait for the watermark
-    // included.
-    metrics_.latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now - r.ingest_ms)) / 1000.0);
-  }
+  Status s = collector_.Send(rk, r, EpochMark(), while_full_);
+  if (!s.ok() && !fatal_flag_.load()) Fatal(s);
 }
 
-void Worker::Impl::ProduceRaw(rd_kafka_t* rk, const std::string& topic, int partition, std::string_view key,
-                              std::optional<std::string_view> value, void* opaque,
-                              const std::vector<std::pair<std::string, std::string>>* headers) {
-  while (true) {
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (headers) {
-      hdrs = rd_kafka_headers_new(headers->size());
-      for (const auto& [k, v] : *headers)
-        rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
-                            static_cast<ssize_t>(v.size()));
-    }
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key.data(), key.size()),
-        RD_KAFKA_V_VALUE((value ? const_cast<char*>(value->data()) : nullptr), (value ? value->size() : 0)),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (hdrs) rd_kafka_headers_destroy(hdrs);
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      return Fatal(Status::Fatal("produce to " + topic + ": " + rd_kafka_err2str(e)));
-    }
-    // Back-pressure: stop fetching input until the producer drains.
-    if (!paused_for_backpressure_) {
-      PauseAll(true);
-      metrics_.SetPart(metrics_.backpressure, member_, 1, Metrics::Combine::kMax);
-    }
-    rd_kafka_poll(rk, 100);
-    if (fatal_flag_.load()) return;
+bool Worker::Impl::WhileProducerFull(rd_kafka_t* rk) {
+  // Back-pressure: stop fetching input until the producer drains.
+  if (!paused_for_backpressure_) {
+    PauseAll(true);
+    metrics_.SetPart(metrics_.backpressure, member_, 1, Metrics::Combine::kMax);
   }
+  rd_kafka_poll(rk, 100);
+  return !fatal_flag_.load();
 }
 
 // The committer thread's produce: no back-pressure pause (the consumer is
 // the Run() thread's), a short wait while the queue is full instead.
 Status Worker::Impl::PipelineKafka::Append(int partition, std::string_view key,
                                            std::optional<std::string_view> value, DeliveryMark* mark) {
-  while (true) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        w_.producer_.get(), RD_KAFKA_V_TOPIC(w_.changelog_.c_str()), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key.data(), key.size()),
-        RD_KAFKA_V_VALUE((value ? const_cast<char*>(value->data()) : nullptr), (value ? value->size() : 0)),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(mark), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      return Status::Fatal("produce to " + w_.changelog_ + ": " + rd_kafka_err2str(e));
-    if (w_.fatal_flag_.load()) return Status::Fatal("stopping on an error");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the Run() thread serves the reports
-  }
+  return RecordCollector::Produce(w_.producer_.get(), w_.changelog_, partition, key, value, mark, nullptr,
+                                  [this](rd_kafka_t*) {
+                                    if (w_.fatal_flag_.load()) return false;
+                                    // The Run() thread serves the delivery reports.
+                                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                                    return true;
+                                  });
 }
 
 void Worker::Impl::PipelineKafka::Commit(const std::vector<std::pair<std::string, std::int64_t>>& offsets,
@@ -1660,14 +1587,17 @@ Status Worker::Impl::WriteFrame(Slot& slot) {
   slot.task->Checkpoint();
   rd_kafka_t* rk = ProducerFor(slot);
   PutResumeOffsets(slot);
+  Status produced;
   Status s = slot.store->ForEachPending([&](std::string_view key, std::optional<std::string_view> value) {
-    if (!key.empty() && key[0] == 'L') return;  // local-only
-    ProduceRaw(rk, changelog_, slot.partition, key, value, nullptr, nullptr);
+    if (!produced.ok() || (!key.empty() && key[0] == 'L')) return;  // local-only
+    produced =
+        RecordCollector::Produce(rk, changelog_, slot.partition, key, value, nullptr, nullptr, while_full_);
   });
   if (!s.ok()) return s;
+  if (!produced.ok()) return produced;
   slot.end_offset = -1;
-  ProduceRaw(rk, changelog_, slot.partition, kEndMarkerKey, std::string_view("1"), &slot.end_offset, nullptr);
-  return Status::Ok();
+  return RecordCollector::Produce(rk, changelog_, slot.partition, kEndMarkerKey, std::string_view("1"),
+                                  &slot.end_offset, nullptr, while_full_);
 }
 
 // Each task's transaction holds what it produced since its last commit (its

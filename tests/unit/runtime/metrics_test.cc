@@ -12,7 +12,7 @@
 namespace cx::runtime {
 namespace {
 
-// The worker's way to count an SLA event (runtime/worker.cc, Produce).
+// The way an SLA event is counted (RecordCollector::Count).
 void CountSlaEvent(Metrics& m, CounterCache& cache, const std::string& metric, const std::string& event,
                    const std::string& queue) {
   cache.Increment({metric, event, queue}, [&] { return m.SlaEventsEntry(metric, event, queue); });
