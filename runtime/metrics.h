@@ -125,10 +125,10 @@ class Metrics {
   prometheus::Counter& restored_records;
   prometheus::Counter& commits;
   prometheus::Counter& commit_failures;
-  prometheus::Counter& transaction_aborts;  // exactly_once: a task's transaction aborted, the task restarted
-  prometheus::Gauge& transaction_records;   // exactly_once: records in the tasks' open transactions
+  prometheus::Counter& transaction_aborts;   // exactly_once: a task's transaction aborted, the task restarted
+  prometheus::Gauge& transaction_records;    // exactly_once: records in the tasks' open transactions
   prometheus::Gauge& transaction_delivered;  // exactly_once: those of them the brokers acknowledged
-  prometheus::Histogram& latency;           // ingest (record timestamp) to output produced
+  prometheus::Histogram& latency;            // ingest (record timestamp) to output produced
   prometheus::Histogram& commit_seconds;
   prometheus::Histogram& breach_lag;  // breach record produced minus its deadline (run mode)
   prometheus::Gauge& pending_timers;

@@ -1216,8 +1216,8 @@ void Worker::Impl::PositionTask(Slot& slot) {
     if (tp.err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     if (std::chrono::steady_clock::now() >= slot.position_deadline) {
       return Fatal(Status::Fatal(std::string("cannot position ") + tp.topic + " partition " +
-                                 std::to_string(tp.partition) + " at the offset its state holds: " +
-                                 rd_kafka_err2str(tp.err)));
+                                 std::to_string(tp.partition) +
+                                 " at the offset its state holds: " + rd_kafka_err2str(tp.err)));
     }
     slot.next_position_try = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
     return;

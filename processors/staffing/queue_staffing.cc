@@ -76,9 +76,9 @@ struct QueueStaffing::Stats final : StateObject {
   }
   // Every field, in the record's order.
   std::array<std::int64_t, 16> Fields() const {
-    return {start.ms,  last_provisional.ms, last_fact.ms,  arrivals,       transfers_in, answered,
-            answered_within, abandoned, handled, wait_answered, wait_abandoned, handle,
-            waiting,   in_progress,         agents,        slots};
+    return {start.ms,        last_provisional.ms, last_fact.ms, arrivals,      transfers_in,   answered,
+            answered_within, abandoned,           handled,      wait_answered, wait_abandoned, handle,
+            waiting,         in_progress,         agents,       slots};
   }
 
   static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
@@ -202,7 +202,8 @@ bool QueueStaffing::Admit(std::string_view queue, Timestamp ts, ProcessorContext
   return admitted;
 }
 
-std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, Stats*& s, ProcessorContext& ctx) {
+std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, Stats*& s,
+                                      ProcessorContext& ctx) {
   if ((s = Load(queue, ts, ctx))) return queue;
   if (!Admit(queue, ts, ctx)) {
     ctx.Count(ProcessorContext::Counter::kQueueOverflow);
