@@ -1019,6 +1019,11 @@ def test_state_disk_read_only_or_stalled_is_noticed(env):
         os.makedirs(state, exist_ok=True)
         w.start({"LD_PRELOAD": shim, "CX_IO_FAULT_DIR": state, "CX_IO_FAULT_TRIGGER": trigger})
         wait_for("commits", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 2, 60, interval=0.1)
+        # Every task restored and processing (with two threads the second
+        # one's tasks may still be restoring after the first one's commits):
+        # the disk fails under a running worker. A restore's own writes are
+        # not preceded by a probe (docs/runtime.md#failures).
+        wait_for("readiness", lambda: w.status("/readyz") == 200, 60, interval=0.1)
         with open(trigger, "w") as f:
             f.write(fault)
         began = time.time()
