@@ -159,7 +159,7 @@ constexpr Option kOptions[] = {
    "Memory shared by all tasks for RocksDB block cache, write buffers and the state cache.",
    IntRef([](Config& c) -> std::int64_t& { return c.state.memory_budget_bytes; })},
   {"state.restore_threads", Kind::kInt, "0", 0, 64, "",
-   "Tasks restored from the changelog at once, each by a thread with a consumer of its own; 0: as many as the cores the process may use.",
+   "Tasks restored from the changelog at once, each by a thread with a consumer of its own; 0: two per core the process may use (a thread waiting on the broker leaves its core to the other).",
    IntRef([](Config& c) -> std::int64_t& { return c.state.restore_threads; })},
 
   {"commit.interval", Kind::kDuration, "1000ms", 10, 600000, "",

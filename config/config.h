@@ -65,7 +65,7 @@ struct DedupConfig {
 struct StateConfig {
   std::string dir;
   std::int64_t memory_budget_bytes = 0;
-  std::int64_t restore_threads = 0;  // 0: the cores the process may use
+  std::int64_t restore_threads = 0;  // 0: two per core the process may use
 };
 
 struct CommitConfig {

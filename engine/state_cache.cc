@@ -272,6 +272,9 @@ Status StateCache::RebuildIndex() {
            });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
+  if (loader) {
+    if (Status f = loader->Finish(); !f.ok()) return f;
+  }
   timers_written_ = -1;  // the next Flush marks the index complete
   return Status::Ok();
 }

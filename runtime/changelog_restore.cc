@@ -92,6 +92,7 @@ Result<Restored> RestoreStore(state::Store& store, ChangelogSource& source, cons
   // applied; their keys are re-written with their true values in the task's
   // first commit, so a later restore never takes them for current.
   std::vector<std::string> incomplete = loader->DiscardFrame();
+  if (Status s = loader->Finish(); !s.ok()) return s;
   loader.reset();
   if (!out.cancelled) {
     std::sort(incomplete.begin(), incomplete.end());

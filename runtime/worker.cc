@@ -624,7 +624,10 @@ Status Worker::Impl::Start() {
   if (exactly_once_) SetProperty(rconf->get(), "isolation.level", "read_committed");
   // state.restore_threads for the worker: shared among its processing threads.
   std::size_t restore_threads = static_cast<std::size_t>(config_.state.restore_threads);
-  if (restore_threads == 0) restore_threads = UsableCores();
+  // Two per core by default: a restore alternates between waiting for the
+  // broker (about 45 ms to the first record of each assignment) and
+  // sorting and writing its SST runs, so two threads keep a core busy.
+  if (restore_threads == 0) restore_threads = 2 * UsableCores();
   restore_threads = std::max<std::size_t>(1, restore_threads / members_);
   for (std::size_t i = 0; i < restore_threads; ++i) {
     // Each its own copy: rd_kafka_new takes the configuration.

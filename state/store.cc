@@ -23,6 +23,7 @@ class PendingLoader final : public BulkLoader {
     store_.Rollback();
     return std::move(keys_);
   }
+  Status Finish() override { return Status::Ok(); }
 
  private:
   Store& store_;

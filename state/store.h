@@ -29,11 +29,18 @@ class BulkLoader {
   virtual ~BulkLoader() = default;
   virtual void Put(std::string_view key, std::string_view value) = 0;
   virtual void Delete(std::string_view key) = 0;
-  // Applies the frame's writes, all or nothing, durable as Store::Commit.
+  // Closes the frame: its writes are applied all or nothing, together
+  // with the frames closed before it, durable as Store::Commit, at the
+  // latest by Finish() (a loader may apply them here already, or gather
+  // several frames into one write).
   virtual Status CommitFrame() = 0;
-  // Forgets the frame's writes; returns their keys (in write order,
-  // repeats possible).
+  // Forgets the writes of the frame not closed yet; returns their keys (in
+  // write order, repeats possible).
   virtual std::vector<std::string> DiscardFrame() = 0;
+  // Applies every closed frame not applied yet. A loader dropped without it
+  // may leave closed frames unapplied (the store then is as after an
+  // earlier frame).
+  virtual Status Finish() = 0;
 };
 
 class Store {

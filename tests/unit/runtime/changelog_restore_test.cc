@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "core/encoding.h"
+#include "state/store.h"
 
 namespace cx::runtime {
 namespace {
@@ -77,8 +80,28 @@ std::int64_t Position(state::Store& s) {
   return v && v->size() == 8 ? static_cast<std::int64_t>(GetFixed64BE(v->data())) : -1;
 }
 
-TEST(ChangelogRestoreTest, AppliesWholeFramesWithTheirPosition) {
-  auto store = state::NewMemoryStore();
+// Every case against both stores: the in-memory one (replay, tests) and
+// RocksDB, whose bulk loader gathers frames into SST files.
+class ChangelogRestoreTest : public testing::TestWithParam<bool> {
+ protected:
+  ~ChangelogRestoreTest() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::unique_ptr<state::Store> NewStore() {
+    if (!GetParam()) return state::NewMemoryStore();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("cx-restore-test-" + std::to_string(std::random_device()()));
+    auto s = state::OpenRocksDbStore({.path = dir_.string()});
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : state::NewMemoryStore();
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+TEST_P(ChangelogRestoreTest, AppliesWholeFramesWithTheirPosition) {
+  auto store = NewStore();
   FakeSource src;
   src.Put("Oa", "1");
   src.Put("Ob", "1");
@@ -106,8 +129,8 @@ TEST(ChangelogRestoreTest, AppliesWholeFramesWithTheirPosition) {
 // A commit that never completed (the worker died between its frame and its
 // END marker): nothing of it applied, its keys named for the task to
 // re-write at its first commit.
-TEST(ChangelogRestoreTest, AFrameWithoutItsEndIsNotAppliedAndItsKeysAreNamed) {
-  auto store = state::NewMemoryStore();
+TEST_P(ChangelogRestoreTest, AFrameWithoutItsEndIsNotAppliedAndItsKeysAreNamed) {
+  auto store = NewStore();
   FakeSource src;
   src.Put("Oa", "1");
   src.End();
@@ -126,8 +149,8 @@ TEST(ChangelogRestoreTest, AFrameWithoutItsEndIsNotAppliedAndItsKeysAreNamed) {
 
 // A restart with its disk: the store's position is the changelog's end,
 // nothing is read.
-TEST(ChangelogRestoreTest, AStoreAtTheEndReadsNothing) {
-  auto store = state::NewMemoryStore();
+TEST_P(ChangelogRestoreTest, AStoreAtTheEndReadsNothing) {
+  auto store = NewStore();
   FakeSource src;
   src.Put("Oa", "1");
   src.End();
@@ -143,8 +166,8 @@ TEST(ChangelogRestoreTest, AStoreAtTheEndReadsNothing) {
 }
 
 // A store that was elsewhere in between: read from its position on.
-TEST(ChangelogRestoreTest, AStoreBehindReadsFromItsPosition) {
-  auto store = state::NewMemoryStore();
+TEST_P(ChangelogRestoreTest, AStoreBehindReadsFromItsPosition) {
+  auto store = NewStore();
   FakeSource src;
   src.Put("Oa", "1");
   src.End();
@@ -161,8 +184,8 @@ TEST(ChangelogRestoreTest, AStoreBehindReadsFromItsPosition) {
 
 // Compaction or retention removed what the store needs next: restored from
 // the changelog's start (which holds every key's latest value).
-TEST(ChangelogRestoreTest, AStoreBehindTheChangelogsStartRestoresFromTheStart) {
-  auto store = state::NewMemoryStore();
+TEST_P(ChangelogRestoreTest, AStoreBehindTheChangelogsStartRestoresFromTheStart) {
+  auto store = NewStore();
   std::string position;
   PutFixed64BE(position, 3);
   store->Put(kChangelogPositionKey, position);
@@ -179,8 +202,8 @@ TEST(ChangelogRestoreTest, AStoreBehindTheChangelogsStartRestoresFromTheStart) {
 }
 
 // A store ahead of its changelog (the topic recreated): kept as it is.
-TEST(ChangelogRestoreTest, AStoreAheadOfTheChangelogIsKept) {
-  auto store = state::NewMemoryStore();
+TEST_P(ChangelogRestoreTest, AStoreAheadOfTheChangelogIsKept) {
+  auto store = NewStore();
   std::string position;
   PutFixed64BE(position, 50);
   store->Put(kChangelogPositionKey, position);
@@ -198,8 +221,8 @@ TEST(ChangelogRestoreTest, AStoreAheadOfTheChangelogIsKept) {
 
 // A revoke cancels a restore: whole frames read so far stay applied with
 // their position, and the next restore goes on from there.
-TEST(ChangelogRestoreTest, ACancelledRestoreKeepsWholeFramesAndTheNextGoesOn) {
-  auto store = state::NewMemoryStore();
+TEST_P(ChangelogRestoreTest, ACancelledRestoreKeepsWholeFramesAndTheNextGoesOn) {
+  auto store = NewStore();
   FakeSource src;
   for (int i = 0; i < 4; ++i) {
     src.Put("Ok" + std::to_string(i), "v");
@@ -231,7 +254,7 @@ TEST(ChangelogRestoreTest, ACancelledRestoreKeepsWholeFramesAndTheNextGoesOn) {
 }
 
 // A read error is handed back as retryable; what was applied stays.
-TEST(ChangelogRestoreTest, AReadErrorIsRetryable) {
+TEST_P(ChangelogRestoreTest, AReadErrorIsRetryable) {
   class Failing final : public ChangelogSource {
    public:
     Result<std::pair<std::int64_t, std::int64_t>> Watermarks() override {
@@ -242,11 +265,16 @@ TEST(ChangelogRestoreTest, AReadErrorIsRetryable) {
       return Status::Unavailable("changelog read: broker gone");
     }
   } src;
-  auto store = state::NewMemoryStore();
+  auto store = NewStore();
   auto r = RestoreStore(*store, src, {});
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().retryable());
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, ChangelogRestoreTest, testing::Values(false, true),
+                         [](const testing::TestParamInfo<bool>& i) {
+                           return i.param ? "RocksDb" : "Memory";
+                         });
 
 }  // namespace
 }  // namespace cx::runtime

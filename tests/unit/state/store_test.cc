@@ -251,6 +251,7 @@ TEST_P(StoreTest, ABulkLoaderAppliesWholeFramesAndNamesTheKeysOfAnUnfinishedOne)
     loader->Delete("old");
     std::vector<std::string> keys = loader->DiscardFrame();
     EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "old"}));
+    ASSERT_TRUE(loader->Finish().ok());
   }
   EXPECT_EQ(Get(*s, "a"), "1");
   EXPECT_FALSE(Get(*s, "b"));
@@ -277,6 +278,7 @@ TEST(RocksDbStoreTest, BulkLoadedFramesSurviveAReopen) {
       loader->Put("k" + std::to_string(i), std::to_string(i));
       ASSERT_TRUE(loader->CommitFrame().ok());
     }
+    ASSERT_TRUE(loader->Finish().ok());
     loader.reset();
     (*s)->Put("after", "1");
     ASSERT_TRUE((*s)->Commit().ok());
@@ -287,6 +289,69 @@ TEST(RocksDbStoreTest, BulkLoadedFramesSurviveAReopen) {
   EXPECT_EQ(Get(**s, "k0"), "0");
   EXPECT_EQ(Get(**s, "k99"), "99");
   EXPECT_EQ(Get(**s, "after"), "1");
+}
+
+// A restore larger than what a RocksDB loader gathers in memory goes in as
+// several runs (SST files ingested in order): a key written in a later run
+// wins over an earlier run's, a delete in a later run removes it, a frame
+// left open when a run goes out is still discarded whole, and no run's
+// file is left in the store's directory.
+TEST(RocksDbStoreTest, ABulkLoadInSeveralRunsKeepsTheLastWriteOfEachKey) {
+  TempDir dir;
+  auto s = OpenRocksDbStore({.path = dir.path()});
+  ASSERT_TRUE(s.ok());
+  auto loader = (*s)->NewBulkLoader();
+  const std::string big(1 << 20, 'x');  // 48 frames of about 1 MiB: more than one run
+  for (int i = 0; i < 48; ++i) {
+    loader->Put("big" + std::to_string(i % 4), big + std::to_string(i));
+    loader->Put("n", std::to_string(i));
+    if (i == 10) loader->Put("deleted", "1");
+    if (i == 40) loader->Delete("deleted");
+    if (i == 20) loader->Put("kept", "20");
+    ASSERT_TRUE(loader->CommitFrame().ok());
+  }
+  loader->Put("n", "open");
+  loader->Put("unfinished", "1");
+  EXPECT_EQ(loader->DiscardFrame(), (std::vector<std::string>{"n", "unfinished"}));
+  ASSERT_TRUE(loader->Finish().ok());
+  loader.reset();
+  EXPECT_EQ(Get(**s, "n"), "47");
+  EXPECT_EQ(Get(**s, "big3"), big + "47");
+  EXPECT_EQ(Get(**s, "big0"), big + "44");
+  EXPECT_EQ(Get(**s, "kept"), "20");
+  EXPECT_FALSE(Get(**s, "deleted"));
+  EXPECT_FALSE(Get(**s, "unfinished"));
+  for (const auto& f : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(f.path().filename().string().rfind("cx-restore-", 0), std::string::npos) << f.path();
+}
+
+// A restore cut off (the process died, or the task was taken away): the
+// store holds whole runs only, each ending at a frame's end, and a run left
+// half written on disk is removed when the store opens again.
+TEST(RocksDbStoreTest, ABulkLoadCutOffLeavesWholeFramesAndNoStrayRun) {
+  TempDir dir;
+  {
+    auto s = OpenRocksDbStore({.path = dir.path()});
+    ASSERT_TRUE(s.ok());
+    auto loader = (*s)->NewBulkLoader();
+    const std::string big(1 << 20, 'x');
+    for (int i = 0; i < 40; ++i) {
+      loader->Put("position", std::to_string(i));
+      loader->Put("big" + std::to_string(i), big);
+      ASSERT_TRUE(loader->CommitFrame().ok());
+    }
+    loader.reset();  // no Finish: frames after the last run are not applied
+    auto position = Get(**s, "position");
+    ASSERT_TRUE(position);
+    const int last = std::stoi(*position);
+    EXPECT_LT(last, 39);
+    for (int i = 0; i < 40; ++i) EXPECT_EQ(Get(**s, "big" + std::to_string(i)).has_value(), i <= last) << i;
+  }
+  const std::string stray = dir.path() + "/cx-restore-3.sst";
+  std::ofstream(stray) << "half a run";
+  auto s = OpenRocksDbStore({.path = dir.path()});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(stray));
 }
 
 }  // namespace
