@@ -1,6 +1,8 @@
 #include "runtime/kafka.h"
 
+#include <chrono>
 #include <functional>
+#include <thread>
 #include <utility>
 
 #include "runtime/log.h"
@@ -169,6 +171,64 @@ class KafkaChangelogSource final : public ChangelogSource {
 std::unique_ptr<ChangelogSource> NewKafkaChangelogSource(rd_kafka_t* consumer, std::string topic,
                                                          int partition, int metadata_timeout_ms) {
   return std::make_unique<KafkaChangelogSource>(consumer, std::move(topic), partition, metadata_timeout_ms);
+}
+
+Status AwaitTopics(rd_kafka_t* rk, const std::vector<std::string>& topics, int partitions, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto counts = PartitionCounts(rk, topics, timeout_ms);
+    if (counts.ok()) {
+      last.clear();
+      for (std::size_t i = 0; i < topics.size(); ++i) {
+        if ((*counts)[i] != partitions)
+          last += topics[i] + " shows " + std::to_string((*counts)[i]) + " partitions; ";
+      }
+      if (last.empty()) return Status::Ok();
+    } else {
+      last = counts.status().message();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::Fatal("created internal topics did not appear in the metadata within " +
+                       std::to_string(timeout_ms / 1000) + " s: " + last);
+}
+
+Status CreateTopic(rd_kafka_t* rk, const std::string& name, int partitions, bool compact, int timeout_ms) {
+  char err[512];
+  rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(name.c_str(), partitions, -1, err, sizeof err);
+  if (!topic) return Status::InvalidArgument(err);
+  if (compact)
+    rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
+  else
+    rd_kafka_NewTopic_set_config(topic, "retention.ms", "86400000");
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, err, sizeof err);
+  rd_kafka_CreateTopics(rk, &topic, 1, options, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, timeout_ms + 5000);
+  Status result = Status::Unavailable("no answer to CreateTopics");
+  if (ev) {
+    if (rd_kafka_event_error(ev)) {
+      result = Status::Unavailable(rd_kafka_event_error_string(ev));
+    } else if (const rd_kafka_CreateTopics_result_t* r = rd_kafka_event_CreateTopics_result(ev)) {
+      std::size_t n = 0;
+      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(r, &n);
+      result = Status::Ok();
+      for (std::size_t i = 0; i < n; ++i) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          const char* msg = rd_kafka_topic_result_error_string(results[i]);
+          result = Status::Unavailable(msg ? msg : rd_kafka_err2str(e));
+        }
+      }
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_NewTopic_destroy(topic);
+  return result;
 }
 
 }  // namespace cx::runtime

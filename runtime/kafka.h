@@ -43,6 +43,16 @@ Result<KafkaConf> BaseConf(const config::Config& config, ClientKind kind);
 Result<std::vector<int>> PartitionCounts(rd_kafka_t* rk, const std::vector<std::string>& topics,
                                          int timeout_ms);
 
+// Creates an internal topic with `partitions` and the broker's default
+// replication: compacted (a changelog) or deleting after a day (a
+// repartition topic: its records are consumed within seconds). One that
+// exists already is not an error.
+Status CreateTopic(rd_kafka_t* rk, const std::string& name, int partitions, bool compact, int timeout_ms);
+// A topic just created is in the controller's metadata before every
+// broker's: waits (up to timeout_ms) until metadata shows each of `topics`
+// with `partitions`.
+Status AwaitTopics(rd_kafka_t* rk, const std::vector<std::string>& topics, int partitions, int timeout_ms);
+
 // Partition `partition` of changelog `topic`, read with `consumer` (one
 // without a group subscription, used by one thread, which this source
 // assigns the partition to and unassigns when it is destroyed).
