@@ -41,7 +41,9 @@ void IndexKey(std::int64_t when, std::string_view entry, std::string& out) {
   out.append(entry);
 }
 
-std::size_t IndexBytes(std::string_view key) { return kIndexOverhead + (key.size() > 15 ? key.size() + 1 : 0); }
+std::size_t IndexBytes(std::string_view key) {
+  return kIndexOverhead + (key.size() > 15 ? key.size() + 1 : 0);
+}
 
 // The parts of the format, shared by EncodeOwner and the cache's writer.
 void PutTimer(std::string& out, Timestamp when, std::string_view processor, std::string_view tag) {
@@ -528,7 +530,8 @@ void StateCache::Refresh(Record& r) {
 // ---------------------------------------------------------------------------
 // Timers
 
-int StateCache::TimerOrder(const Timer& a, Timestamp when, std::uint32_t processor, std::string_view tag) const {
+int StateCache::TimerOrder(const Timer& a, Timestamp when, std::uint32_t processor,
+                           std::string_view tag) const {
   if (a.when != when) return a.when < when ? -1 : 1;
   if (a.processor != processor)
     return encoded_processors_[a.processor] < encoded_processors_[processor] ? -1 : 1;
@@ -551,7 +554,8 @@ void StateCache::EntryKey(std::string_view owner, const Timer& t, std::string& o
   PutString(out, owner);
 }
 
-StateCache::IndexEntry StateCache::MakeEntry(std::int64_t when, std::uint32_t processor, std::string_view owner) {
+StateCache::IndexEntry StateCache::MakeEntry(std::int64_t when, std::uint32_t processor,
+                                             std::string_view owner) {
   std::uint32_t slot;
   if (free_owner_slots_.empty()) {
     slot = static_cast<std::uint32_t>(index_owners_.size());
@@ -610,8 +614,8 @@ void StateCache::TrimFront() {
 void StateCache::SyncIndex(Node& node) {
   Group& g = node.second;
   const bool has = !g.timers.empty();
-  if (has == g.indexed &&
-      (!has || (g.timers.front().when == g.indexed_when && g.timers.front().processor == g.indexed_processor)))
+  if (has == g.indexed && (!has || (g.timers.front().when == g.indexed_when &&
+                                    g.timers.front().processor == g.indexed_processor)))
     return;
   if (g.indexed) {
     // The store holds the entry (or a write since the last commit gives it
@@ -672,8 +676,9 @@ Status StateCache::Refill() {
   return Status::Ok();
 }
 
-std::vector<StateCache::Timer>::iterator StateCache::TimerAt(Group& g, Timestamp when, std::uint32_t processor,
-                                                             std::string_view tag, bool& found) const {
+std::vector<StateCache::Timer>::iterator StateCache::TimerAt(Group& g, Timestamp when,
+                                                             std::uint32_t processor, std::string_view tag,
+                                                             bool& found) const {
   auto before = [&](const Timer& a) { return TimerOrder(a, when, processor, tag) < 0; };
   auto it = std::partition_point(g.timers.begin(), g.timers.end(), before);
   found = it != g.timers.end() && TimerOrder(*it, when, processor, tag) == 0;
@@ -798,8 +803,8 @@ void StateCache::Recharge(std::size_t& charged, std::size_t now) {
 }
 
 void StateCache::Charge(Record& r) {
-  Recharge(r.charged,
-           kRecordOverhead + r.name.capacity() + r.bytes.capacity() + (r.object ? r.object->MemoryBytes() : 0));
+  Recharge(r.charged, kRecordOverhead + r.name.capacity() + r.bytes.capacity() +
+                          (r.object ? r.object->MemoryBytes() : 0));
 }
 
 void StateCache::ChargeGroup(Node& node) {

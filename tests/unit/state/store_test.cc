@@ -169,7 +169,7 @@ TEST_P(StoreTest, ADeleteOfWhatTheCommittedStateDoesNotHoldIsDroppedUnlessATombs
   s->Put("brief", "x");  // created and deleted within one interval
   s->Delete("brief");
   s->Delete("never");
-  s->Delete("kept");     // committed: its delete is written
+  s->Delete("kept");       // committed: its delete is written
   s->Tombstone("forced");  // absent, and written all the same
   std::vector<std::string> seen;
   ASSERT_TRUE(s->ForEachPending([&](std::string_view k, std::optional<std::string_view> v) {
