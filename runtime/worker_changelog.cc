@@ -35,10 +35,13 @@ void Worker::Impl::RestoreLoop(rd_kafka_t* consumer) {
       s = Restore(*slot, consumer);
     }
     slot->restore_complete = s.ok();
+    slot->restore_error = Status::Ok();
     if (!s.ok() && !slot->cancel_restore.load() && !slot->restore_cancelled) {
-      Log(LogLevel::kCritical, "restore", "failed",
-          {{"task", static_cast<std::int64_t>(slot->partition)}, {"reason", std::string_view(s.message())}});
-      fatal_flag_.store(true);
+      // The Run() thread stops the worker with it: one critical line, and
+      // the stores left as after a crash (a disk that failed under a
+      // restore refuses the writes a clean close would make).
+      slot->restore_error =
+          Status::Fatal("restore of task " + std::to_string(slot->partition) + " failed: " + s.message());
     }
     std::lock_guard<std::mutex> l(restore_mu_);
     restored_.push_back(slot);

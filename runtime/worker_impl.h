@@ -136,6 +136,9 @@ struct Slot {
   // restore ran to its end (not cancelled by a revoke, say).
   bool restore_complete = false;
   bool restore_cancelled = false;
+  // Why the restore failed (not cancelled, not retryable): the Run() thread
+  // stops the worker with it (FinishRestores).
+  Status restore_error;
   // Its inputs are seeked to where its state resumes them and may be read
   // (PositionTask); until then they stay paused.
   bool positioned = false;

@@ -185,6 +185,7 @@ void Worker::Impl::FinishRestores() {
       ReleaseSlot(slots_.find(slot->partition));  // no longer assigned
       continue;
     }
+    if (!slot->restore_error.ok()) return Fatal(slot->restore_error);
     if (!slot->restore_complete) {
       QueueRestore(*slot);  // cancelled by a revoke, then assigned again
       continue;

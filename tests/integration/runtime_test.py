@@ -1021,8 +1021,8 @@ def test_state_disk_read_only_or_stalled_is_noticed(env):
         wait_for("commits", lambda: metric_sum(w.metrics(), "cxstream_commits_total") >= 2, 60, interval=0.1)
         # Every task restored and processing (with two threads the second
         # one's tasks may still be restoring after the first one's commits):
-        # the disk fails under a running worker. A restore's own writes are
-        # not preceded by a probe (docs/runtime.md#failures).
+        # the disk fails under a running worker (under a restore:
+        # test_state_disk_fails_during_a_restore).
         wait_for("readiness", lambda: w.status("/readyz") == 200, 60, interval=0.1)
         with open(trigger, "w") as f:
             f.write(fault)
@@ -1045,6 +1045,57 @@ def test_state_disk_read_only_or_stalled_is_noticed(env):
         w.terminate()
         results.append(f"{fault}: stopped after {took:.2f} s (exit {rc}): {json.loads(critical[0]).get('reason', '')[:90]}")
     print("  " + "; ".join(results))
+
+
+def test_state_disk_fails_during_a_restore(env):
+    """A disk that refuses a restore's writes (the SST files it ingests)
+    stops the worker with one critical line naming the task and the reason,
+    instead of the RocksDB abort a failed write-ahead log write led to; once
+    the disk is fine, the restarted worker restores and becomes ready, and no
+    half-written restore file is left. Only task 0's restore files fail (the
+    shim's directory is a path prefix), so the rest of the store works."""
+    shim = env.path("io_fault_shim.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim,
+                    os.path.join(os.path.dirname(__file__), "io_fault_shim.c"), "-ldl"], check=True, timeout=60)
+    env.start_broker(partitions=2)
+    data = make_input(env, 300, seed=13)
+    with open(data) as f:
+        records = sum(1 for _ in f)
+    env.produce(data)
+    # Every input record processed and committed, so that both tasks'
+    # changelogs hold state: then a commit more.
+    a = env.worker("a").start()
+    wait_for("the input consumed", lambda: metric_sum(a.metrics(), "cxstream_records_consumed_total") >= records,
+             90, interval=0.2)
+    commits = metric_sum(a.metrics(), "cxstream_commits_total")
+    wait_for("a commit after it", lambda: metric_sum(a.metrics(), "cxstream_commits_total") >= commits + 2, 30,
+             interval=0.1)
+    a.terminate()
+    # A fresh state directory in the same group: every task is restored.
+    b = env.worker("b")
+    task0 = os.path.join(os.path.realpath(env.path("b-state")), "customer-0")
+    os.makedirs(task0, exist_ok=True)
+    trigger = env.path("trigger-restore")
+    with open(trigger, "w") as f:
+        f.write("erofs")
+    b.start({"LD_PRELOAD": shim, "CX_IO_FAULT_DIR": os.path.join(task0, "cx-restore-"),
+             "CX_IO_FAULT_TRIGGER": trigger})
+    try:
+        rc = b.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        raise Failure("the worker was still running 60 s after its restore's writes failed; its threads:\n"
+                      + thread_stacks(b.proc.pid))
+    critical = [json.loads(line) for line in open(b.log) if '"level":"critical"' in line]
+    if rc in (0, -6) or len(critical) != 1 or "restore of task 0 failed" not in critical[0].get("reason", ""):
+        raise Failure(f"exit {rc}, critical lines: {critical}")
+    os.remove(trigger)  # the disk is fine again
+    b.start()
+    wait_for("readiness after the disk recovered", lambda: b.status("/readyz") == 200, 60)
+    b.terminate()
+    left = [n for n in os.listdir(task0) if n.startswith("cx-restore-")]
+    if left:
+        raise Failure(f"restore files left in {task0}: {left}")
+    print(f"  exit {rc}: {critical[0]['reason'][:120]}")
 
 
 def test_many_queue_names_stay_bounded(env):
