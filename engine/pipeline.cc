@@ -139,9 +139,16 @@ processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& 
   return o;
 }
 
-processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config& c) {
+processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config& c, Mode mode) {
   processors::StaffingSourceOptions o;
   o.handle_time_from_open = c.staffing.handle_time_from == config::HandleTimeFrom::kOpened;
+  // Buckets end where the queue stage's records are made: at interval ends,
+  // and at provisional points where it makes them (run mode).
+  o.interval = c.staffing.interval;
+  o.provisional_every = mode == Mode::kRun ? c.staffing.provisional_every : 0;
+  o.sl_threshold = c.staffing.sl_threshold;
+  for (const auto& [name, q] : c.staffing.queues)
+    if (q.sl_threshold) o.thresholds.emplace(name, *q.sl_threshold);
   return o;
 }
 
@@ -149,7 +156,7 @@ std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(cons
                                                                             Mode mode, int stage_partitions) {
   std::vector<std::unique_ptr<processors::Processor>> ps;
   ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c)));
-  ps.push_back(std::make_unique<processors::StaffingSource>(StaffingSourceOptionsFrom(c)));
+  ps.push_back(std::make_unique<processors::StaffingSource>(StaffingSourceOptionsFrom(c, mode)));
   ps.push_back(
       std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode, stage_partitions)));
   ps.push_back(std::make_unique<processors::ProfileProcessor>(ProfileOptionsFrom(c)));

@@ -37,7 +37,7 @@ processors::QueueStaffingOptions QueueStaffingOptionsFrom(const config::Config& 
                                                           int stage_partitions);
 processors::ProfileOptions ProfileOptionsFrom(const config::Config& config);
 processors::AlertOptions AlertOptionsFrom(const config::Config& config);
-processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config& config);
+processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config& config, Mode mode);
 // The SLA policies of the configuration (its own, or the shipped defaults).
 std::vector<processors::Policy> SlaPolicies(const config::Config& config);
 // The SLA engine's options: policies, business-hours calendars, warnings.

@@ -43,6 +43,17 @@ constexpr char kBufferPrefix = 'R';
 constexpr char kFact = 'F';
 constexpr char kSentFact = 'S';
 constexpr char kMarker = 'W';
+// A partial aggregate (ProcessorContext::RepartitionPartial): its sender,
+// key and bucket are its identity. Held under the input kPartialInput, the
+// bucket's start as position, and its key after the sender's name.
+constexpr char kPartial = 'P';
+constexpr std::uint32_t kPartialInput = 0xFFFFFFFF;
+// An envelope: records of the kinds above, each length-prefixed, sent to one
+// next-stage partition as one Kafka record (docs/runtime.md#repartitioning).
+// Each keeps its own identity; the envelope is transport only.
+constexpr char kEnvelope = 'B';
+// An envelope is sent once it holds this much, whatever else is due.
+constexpr std::size_t kEnvelopeBytes = 256 * 1024;
 // A held fact's key: the prefix, (ts, source, input, position, sub), then
 // the sender's name (PutString) when the fact names one.
 constexpr std::size_t kBufferKeyBytes = 1 + 8 + 4 + 4 + 8 + 4;
@@ -212,10 +223,10 @@ class Task::Context final : public processors::ProcessorContext {
     task_.EraseOwner(customer);
   }
   int partition() const override { return task_.options_.source_id; }
-  void Count(Counter counter) override {
+  void Count(Counter counter, std::uint64_t n) override {
     switch (counter) {
       case Counter::kQueueOverflow:
-        ++task_.stats_.queue_overflows;
+        task_.stats_.queue_overflows += n;
         break;
     }
   }
@@ -236,8 +247,7 @@ class Task::Context final : public processors::ProcessorContext {
     // number within that record. The same record re-processed after a crash
     // gives the same identity, which the next stage recognises.
     // The time of what causes it: the event, or the timer firing.
-    const Timestamp cause = task_.firing_ ? *task_.firing_ : task_.current_ts_;
-    const Timestamp ts = std::max(at == Timestamp::Min() ? cause : at, task_.announced_);
+    const Timestamp ts = std::max(at == Timestamp::Min() ? Cause() : at, task_.announced_);
     const std::string_view sender = task_.processors_[current_index_]->name();
     std::string v;
     v.reserve(48 + sender.size() + key.size() + value.size());  // the header's varints: at most 46 bytes
@@ -251,17 +261,33 @@ class Task::Context final : public processors::ProcessorContext {
     PutString(v, sender);
     PutString(v, key);
     v.append(value);
-    ++task_.stats_.outputs[static_cast<int>(Stream::kRepartition)];
-    OutputView r;
-    r.stream = Stream::kRepartition;
-    r.key = key;
-    r.value = v;
-    r.partition = static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources));
-    r.cause_time = cause;
-    task_.sink_.Emit(r);
+    task_.SendRepartition(
+        static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources)), v);
+  }
+  Timestamp RepartitionTime() const override { return std::max(Cause(), task_.announced_); }
+  void RepartitionPartial(std::string_view key, std::string value, Timestamp start, Timestamp end) override {
+    const TaskOptions& o = task_.options_;
+    if (o.repartition_sources <= 0) return;
+    // At or after the last announcement: the bucket was still open then.
+    const Timestamp ts = end - 1;
+    const std::string_view sender = task_.processors_[current_index_]->name();
+    std::string v;
+    v.reserve(32 + sender.size() + key.size() + value.size());
+    v.push_back(kPartial);
+    PutVarint(v, static_cast<std::uint64_t>(o.source_id));
+    PutVarintSigned(v, start.ms);
+    PutVarintSigned(v, ts.ms);
+    PutString(v, sender);
+    PutString(v, key);
+    v.append(value);
+    task_.SendRepartition(
+        static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources)), v);
   }
 
  private:
+  // The time of what is being handled: the event, or the timer firing.
+  Timestamp Cause() const { return task_.firing_ ? *task_.firing_ : task_.current_ts_; }
+
   // The state cache's name of the current processor's record `name`
   // ("<processor>/<name>") with its hash, valid until the next call. Each
   // processor's last name is kept made: most calls name the record the
@@ -708,22 +734,56 @@ void Task::MaybeAnnounce() {
 
 void Task::AnnounceWatermark() {
   if (options_.repartition_sources <= 0 || watermark_ == Timestamp::Min() || watermark_ <= announced_) return;
+  // Combining processors send what can no longer grow before the marker.
+  for (std::size_t i = 0; i < processors_.size(); ++i) {
+    ctx_->set_current(i);
+    processors_[i]->BeforeAnnounce(watermark_, *ctx_);
+  }
   announced_ = watermark_;
   announced_at_ = now_;
   // To every partition: each next-stage task needs every upstream watermark.
+  // The marker ends the envelope that carries what was queued before it.
+  std::string v;
+  v.push_back(kMarker);
+  PutVarint(v, static_cast<std::uint64_t>(options_.source_id));
+  PutVarintSigned(v, announced_.ms);
   for (int p = 0; p < options_.repartition_sources; ++p) {
-    std::string v;
-    v.push_back(kMarker);
-    PutVarint(v, static_cast<std::uint64_t>(options_.source_id));
-    PutVarintSigned(v, announced_.ms);
-    OutputView r;
-    r.stream = Stream::kRepartition;
-    r.value = v;
-    r.partition = p;
-    r.cause_time = announced_;
-    ++stats_.outputs[static_cast<int>(Stream::kRepartition)];
-    sink_.Emit(r);
+    SendRepartition(p, v);
+    FlushRepartition(p);
   }
+}
+
+void Task::SendRepartition(int partition, std::string_view value) {
+  if (outbox_.empty()) outbox_.resize(static_cast<std::size_t>(options_.repartition_sources));
+  Outbox& box = outbox_[static_cast<std::size_t>(partition)];
+  PutString(box.records, value);
+  ++box.count;
+  if (value.empty() || value[0] != kMarker) ++stats_.repartition_facts;
+  if (box.records.size() >= kEnvelopeBytes) FlushRepartition(partition);
+}
+
+void Task::FlushRepartition(int partition) {
+  if (outbox_.empty()) return;
+  Outbox& box = outbox_[static_cast<std::size_t>(partition)];
+  if (box.count == 0) return;
+  envelope_.clear();
+  envelope_.push_back(kEnvelope);
+  PutVarint(envelope_, static_cast<std::uint64_t>(options_.source_id));
+  PutVarint(envelope_, box.count);
+  envelope_.append(box.records);
+  box.records.clear();
+  box.count = 0;
+  OutputView r;
+  r.stream = Stream::kRepartition;
+  r.value = envelope_;
+  r.partition = partition;
+  r.cause_time = announced_;
+  ++stats_.outputs[static_cast<int>(Stream::kRepartition)];
+  sink_.Emit(r);
+}
+
+void Task::FlushRepartitions() {
+  for (int p = 0; p < static_cast<int>(outbox_.size()); ++p) FlushRepartition(p);
 }
 
 Timestamp Task::StageWatermark() const {
@@ -733,7 +793,24 @@ Timestamp Task::StageWatermark() const {
 
 void Task::ProcessRepartitioned(const InputRecord& record) {
   ++stats_.repartitioned_in;
+  if (record.value.empty() || record.value[0] != kEnvelope)
+    return ProcessRepartitionedOne(record.value, record);
   Reader r(record.value);
+  r.Byte();
+  r.Varint();  // the sending task; each record names it again
+  for (std::uint64_t n = r.Varint(); n > 0 && r.ok() && error_.ok(); --n) {
+    const std::string_view one = r.String();
+    if (r.ok()) ProcessRepartitionedOne(one, record);
+  }
+  if (!r.ok() || !r.done()) {
+    Fail(Status::Corruption("malformed repartition envelope at " + record.source.topic + "/" +
+                            std::to_string(record.source.partition) + "/" +
+                            std::to_string(record.source.offset)));
+  }
+}
+
+void Task::ProcessRepartitionedOne(std::string_view value, const InputRecord& record) {
+  Reader r(value);
   const char kind = static_cast<char>(r.Byte());
   const auto source = static_cast<std::uint32_t>(r.Varint());
   if (!r.ok() || source >= source_wm_.size()) {
@@ -753,12 +830,22 @@ void Task::ProcessRepartitioned(const InputRecord& record) {
     if (stage > stage_wm_) DeliverUpTo(stage);
     return;
   }
-  const std::uint64_t input = r.Varint();
-  const std::int64_t position = r.VarintSigned();
-  const std::uint64_t sub = r.Varint();
-  const Timestamp ts{r.VarintSigned()};
-  const std::string_view sender = kind == kSentFact ? r.String() : std::string_view();
-  if (!r.ok() || (kind != kFact && kind != kSentFact)) {
+  std::uint64_t input = kPartialInput, sub = 0;
+  std::int64_t position = 0;
+  Timestamp ts;
+  std::string_view sender;
+  if (kind == kPartial) {
+    position = r.VarintSigned();  // the bucket's start
+    ts = Timestamp{r.VarintSigned()};
+    sender = r.String();
+  } else {
+    input = r.Varint();
+    position = r.VarintSigned();
+    sub = r.Varint();
+    ts = Timestamp{r.VarintSigned()};
+    if (kind == kSentFact) sender = r.String();
+  }
+  if (!r.ok() || (kind != kFact && kind != kSentFact && kind != kPartial)) {
     Fail(Status::Corruption("malformed repartition record at " + record.source.topic + "/" +
                             std::to_string(record.source.partition) + "/" +
                             std::to_string(record.source.offset)));
@@ -783,9 +870,10 @@ void Task::ProcessRepartitioned(const InputRecord& record) {
   PutFixed32BE(key, static_cast<std::uint32_t>(input));
   PutOrderedInt64(key, position);
   PutFixed32BE(key, static_cast<std::uint32_t>(sub));
-  if (kind == kSentFact) PutString(key, sender);
-  unsaved_facts_.insert_or_assign(std::move(key),
-                                  std::string(record.value.substr(record.value.size() - r.remaining())));
+  if (kind != kFact) PutString(key, sender);
+  const std::string_view rest = value.substr(value.size() - r.remaining());
+  if (kind == kPartial) key.append(Reader(rest).String());  // one bucket of one key
+  unsaved_facts_.insert_or_assign(std::move(key), std::string(rest));
 }
 
 void Task::DeliverUpTo(Timestamp stage_wm) {
@@ -879,6 +967,8 @@ void Task::SettleProcessors() {
 
 void Task::Checkpoint() {
   SettleProcessors();
+  // What was sent to the next stage belongs to this commit.
+  FlushRepartitions();
   state_.Flush();
   std::string bytes;
   for (auto& [key, kept] : record_objects_) {

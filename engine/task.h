@@ -117,6 +117,7 @@ struct TaskStats {
   std::uint64_t outputs[kStreamCount] = {};
   std::uint64_t by_type[kEventTypeCount] = {};
   std::uint64_t erased = 0;               // customers erased
+  std::uint64_t repartition_facts = 0;    // records sent to the next stage, in its envelopes
   std::uint64_t repartitioned_in = 0;     // next-stage records received
   std::uint64_t repartition_dropped = 0;  // of which re-sent after delivery (ignored)
 };
@@ -267,6 +268,13 @@ class Task {
   // Repartitioning: announcing this task's watermark, and receiving.
   void MaybeAnnounce();
   void ProcessRepartitioned(const InputRecord& record);
+  void ProcessRepartitionedOne(std::string_view value, const InputRecord& record);
+  // Queues a record for next-stage partition `partition`: what the task
+  // sends there goes in envelopes (one Kafka record each), sent when it
+  // announces its watermark, when it checkpoints, or when one is full.
+  void SendRepartition(int partition, std::string_view value);
+  void FlushRepartition(int partition);
+  void FlushRepartitions();
   void DeliverUpTo(Timestamp stage_wm);
   Timestamp StageWatermark() const;
 
@@ -314,6 +322,14 @@ class Task {
   Timestamp announced_ = Timestamp::Min();     // the last watermark sent downstream
   Timestamp announced_at_ = Timestamp::Min();  // now_ when it was sent (run mode's pace)
   std::vector<Timestamp> source_wm_;        // the last watermark heard from each upstream task
+  // Per next-stage partition: the records queued for its next envelope
+  // (each length-prefixed), and how many.
+  struct Outbox {
+    std::string records;
+    std::uint64_t count = 0;
+  };
+  std::vector<Outbox> outbox_;
+  std::string envelope_;  // FlushRepartition's buffer, reused
   // Next-stage records received since the last commit and not delivered
   // yet, by their store key: the store gets them at Checkpoint.
   std::map<std::string, std::string, std::less<>> unsaved_facts_;

@@ -148,6 +148,22 @@ class ProcessorContext {
   }
   virtual void RepartitionAt(std::string_view key, std::string value, Timestamp at) = 0;
 
+  // Combining (docs/runtime.md#combining): a processor that folds what it
+  // would repartition into partial aggregates per key and time bucket
+  // sends one record per bucket instead of one per fact.
+  //
+  // The time a record repartitioned now would carry (the cause's, or the
+  // last announced watermark if later): the bucket a fact belongs to. Only
+  // while handling an event or a timer.
+  virtual Timestamp RepartitionTime() const = 0;
+  // Sends the partial aggregate of `key` over the bucket [start, end): it
+  // is delivered at end - 1, after every record before `end`. Its identity
+  // is (task, sender, key, start): a copy re-sent after a restart is
+  // recognised. From Processor::BeforeAnnounce, for buckets that end at or
+  // before the watermark being announced (none can grow after it).
+  virtual void RepartitionPartial(std::string_view key, std::string value, Timestamp start,
+                                  Timestamp end) = 0;
+
   // Calls OnSignal of every other processor of the task, now.
   virtual void Broadcast(const Signal& signal) = 0;
 
@@ -160,9 +176,9 @@ class ProcessorContext {
   // records of what the task alone counts (the queue stage's `other`).
   virtual int partition() const = 0;
 
-  // Counts something the runtime reports as a metric (TaskStats).
+  // Counts `n` of something the runtime reports as a metric (TaskStats).
   enum class Counter { kQueueOverflow };
-  virtual void Count(Counter counter) = 0;
+  virtual void Count(Counter counter, std::uint64_t n) = 0;
 };
 
 // FindObject with T's decoder (static std::unique_ptr<StateObject>
@@ -226,6 +242,10 @@ class Processor {
   virtual void OnStageWatermark(Timestamp /*wm*/, ProcessorContext& /*ctx*/) {}
   // Another processor of the task broadcast `signal` (see ProcessorContext).
   virtual void OnSignal(const Signal& /*signal*/, ProcessorContext& /*ctx*/) {}
+  // The task is about to announce `wm` to the next stage: every record sent
+  // before `wm` must have been sent by now. A processor that combines
+  // (ProcessorContext::RepartitionPartial) sends its finished buckets here.
+  virtual void BeforeAnnounce(Timestamp /*wm*/, ProcessorContext& /*ctx*/) {}
   // The task is about to write its state back (a commit), or a reader
   // outside the processors is about to look at it: what the processor keeps
   // in memory between records of a commit interval goes into its records

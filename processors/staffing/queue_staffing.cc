@@ -202,11 +202,11 @@ bool QueueStaffing::Admit(std::string_view queue, Timestamp ts, ProcessorContext
   return admitted;
 }
 
-std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, Stats*& s,
+std::string_view QueueStaffing::Track(std::string_view queue, Timestamp ts, std::int64_t facts, Stats*& s,
                                       ProcessorContext& ctx) {
   if ((s = Load(queue, ts, ctx))) return queue;
   if (!Admit(queue, ts, ctx)) {
-    ctx.Count(ProcessorContext::Counter::kQueueOverflow);
+    ctx.Count(ProcessorContext::Counter::kQueueOverflow, static_cast<std::uint64_t>(facts));
     queue = kOther;
     if ((s = Load(queue, ts, ctx))) return queue;
   }
@@ -235,68 +235,56 @@ void QueueStaffing::Retire(std::string_view queue, Stats& s, ProcessorContext& c
 
 void QueueStaffing::OnRepartitioned(std::string_view fact_queue, Timestamp ts, std::string_view value,
                                     ProcessorContext& ctx) {
-  StaffingFact& f = fact_;
-  if (!f.Decode(value)) return;  // written by this build's StaffingSource: cannot happen
+  // A bucket's partial, or a single fact (sent by a version before
+  // combining, or held since): the partial of itself.
+  StaffingPartial& p = partial_;
+  if (!p.Decode(value)) {
+    if (!fact_.Decode(value)) return;  // written by a StaffingSource: cannot happen
+    p = StaffingPartial{};
+    p.Add(fact_, ts, TargetOf(fact_queue).sl_threshold);
+  }
+  if (p.empty()) return;
   Stats* tracked = nullptr;
-  const std::string_view queue = Track(fact_queue, ts, tracked, ctx);
+  const std::string_view queue = Track(fact_queue, p.first, p.facts, tracked, ctx);
   Stats& s = *tracked;
-  s.last_fact = std::max(s.last_fact, ts);
-  if (ts >= s.start + options_.interval) {
+  s.last_fact = std::max(s.last_fact, p.last);
+  if (p.first >= s.start + options_.interval) {
     std::optional<Timestamp> oldest;
-    CloseUpTo(queue, s, ts, oldest, ctx);
+    CloseUpTo(queue, s, p.first, oldest, ctx);
   }
 
+  s.arrivals += p.arrivals;
+  s.transfers_in += p.transfers_in;
+  s.answered += p.answered;
+  s.answered_within += p.answered_within;
+  s.abandoned += p.abandoned;
+  s.handled += p.handled;
+  s.wait_answered += p.wait_answered;
+  s.wait_abandoned += p.wait_abandoned;
+  s.handle += p.handle;
+  // Those that stopped waiting had started in an earlier bucket; one may
+  // have started again since (transferred out and back).
   std::string& waiting_key = waiting_key_;
-  waiting_key.assign(kWaiting);
-  waiting_key.append(f.conversation);
-  auto stop_waiting = [&] {
+  for (const std::string& conversation : p.stopped) {
+    waiting_key.assign(kWaiting);
+    waiting_key.append(conversation);
     if (ctx.Get(queue, waiting_key)) {
       ctx.Delete(queue, waiting_key);
       s.waiting = std::max<std::int64_t>(0, s.waiting - 1);
     }
-  };
-  switch (f.kind) {
-    case StaffingFact::Kind::kArrival:
-      ++s.arrivals;
-      if (f.transfer) ++s.transfers_in;
-      if (f.answered) {
-        ++s.in_progress;
-      } else {
-        std::string v;
-        PutVarintSigned(v, ts.ms);
-        ctx.Put(queue, waiting_key, v);
-        ++s.waiting;
-      }
-      break;
-    case StaffingFact::Kind::kAnswer:
-      ++s.answered;
-      s.wait_answered += f.duration;
-      if (f.duration <= TargetOf(queue).sl_threshold) ++s.answered_within;
-      stop_waiting();
-      ++s.in_progress;
-      break;
-    case StaffingFact::Kind::kAbandon:
-      ++s.abandoned;
-      s.wait_abandoned += f.duration;
-      stop_waiting();
-      break;
-    case StaffingFact::Kind::kClose:
-    case StaffingFact::Kind::kTransferOut:
-      if (f.answered) {
-        s.in_progress = std::max<std::int64_t>(0, s.in_progress - 1);
-        if (f.kind == StaffingFact::Kind::kClose) {
-          ++s.handled;
-          s.handle += f.duration;
-        }
-      } else {
-        stop_waiting();
-      }
-      break;
-    case StaffingFact::Kind::kAgents:
-      s.agents = std::max<std::int64_t>(0, s.agents + f.agents);
-      s.slots = std::max<std::int64_t>(0, s.slots + f.slots);
-      break;
   }
+  std::string at;
+  for (const auto& [conversation, since] : p.started) {
+    waiting_key.assign(kWaiting);
+    waiting_key.append(conversation);
+    at.clear();
+    PutVarintSigned(at, since.ms);
+    ctx.Put(queue, waiting_key, at);
+    ++s.waiting;
+  }
+  s.in_progress = std::max<std::int64_t>(0, s.in_progress + p.in_progress);
+  s.agents = std::max<std::int64_t>(0, s.agents + p.agents);
+  s.slots = std::max<std::int64_t>(0, s.slots + p.slots);
   ctx.MarkChanged(s);
 }
 

@@ -68,9 +68,11 @@ class QueueStaffing final : public Processor {
   struct Forecast;
 
  private:
-  // The queue a fact at `ts` is counted under (`queue`, or `other` when no
-  // more queues may be tracked), with its state loaded or started.
-  std::string_view Track(std::string_view queue, Timestamp ts, Stats*& s, ProcessorContext& ctx);
+  // The queue `facts` facts from `ts` on are counted under (`queue`, or
+  // `other` when no more queues may be tracked), with its state loaded or
+  // started.
+  std::string_view Track(std::string_view queue, Timestamp ts, std::int64_t facts, Stats*& s,
+                         ProcessorContext& ctx);
   // The state of a tracked queue; one idle at `t` is retired first
   // (nullptr, as for a queue not tracked).
   Stats* Load(std::string_view queue, Timestamp t, ProcessorContext& ctx);
@@ -98,6 +100,7 @@ class QueueStaffing final : public Processor {
   // kept from record to record so that reading one allocates nothing. A
   // processor serves one task, on one thread.
   StaffingFact fact_;
+  StaffingPartial partial_;
   std::string waiting_key_;
 };
 

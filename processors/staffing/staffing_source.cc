@@ -84,11 +84,105 @@ std::string FactId(std::string_view customer, std::string_view conversation) {
   return hex;
 }
 
-void Send(ProcessorContext& ctx, const std::string& queue, const StaffingFact& f) {
-  ctx.Repartition(queue, f.Encode());
-}
+// The task's open buckets (task-level record, owner "").
+constexpr std::string_view kBuckets = "buckets";
+constexpr std::uint8_t kBucketsFormat = 1;
 
 }  // namespace
+
+// Every open bucket of the task: by start, then queue. Few (the queues, in
+// the one or two buckets the watermark has not passed), written back once
+// per commit like any other object: a restart resumes them, and a bucket is
+// sent once, whole, whatever happened in between.
+struct StaffingSource::Buckets final : StateObject {
+  std::map<std::int64_t, std::map<std::string, StaffingPartial, std::less<>>> open;
+
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+    auto b = std::make_unique<Buckets>();
+    if (!b->Decode(in)) return nullptr;
+    return b;
+  }
+  std::size_t MemoryBytes() const override {
+    std::size_t bytes = sizeof(Buckets);
+    for (const auto& [start, queues] : open) {
+      bytes += 64;
+      for (const auto& [queue, p] : queues) bytes += 64 + HeapBytes(queue) + p.MemoryBytes();
+    }
+    return bytes;
+  }
+  void EncodeTo(std::string& v) const override {
+    v.push_back(static_cast<char>(kBucketsFormat));
+    PutVarint(v, open.size());
+    std::string p;
+    for (const auto& [start, queues] : open) {
+      PutVarintSigned(v, start);
+      PutVarint(v, queues.size());
+      for (const auto& [queue, partial] : queues) {
+        PutString(v, queue);
+        p.clear();
+        partial.EncodeTo(p);
+        PutString(v, p);
+      }
+    }
+  }
+  bool Decode(std::string_view in) {
+    Reader r(in);
+    if (r.Byte() != kBucketsFormat) return false;
+    for (std::uint64_t n = r.Varint(); n > 0 && r.ok(); --n) {
+      auto& queues = open[r.VarintSigned()];
+      for (std::uint64_t m = r.Varint(); m > 0 && r.ok(); --m) {
+        std::string queue(r.String());
+        if (!queues[std::move(queue)].Decode(r.String())) return false;
+      }
+    }
+    return r.ok() && r.done();
+  }
+};
+
+Timestamp StaffingSource::BucketStart(Timestamp t) const {
+  Timestamp start{StepsSinceEpoch(t, options_.interval) * options_.interval};
+  if (options_.provisional_every > 0)
+    start = std::max(start,
+                     Timestamp{StepsSinceEpoch(t, options_.provisional_every) * options_.provisional_every});
+  return start;
+}
+
+Timestamp StaffingSource::BucketEnd(Timestamp start) const {
+  Timestamp end{(StepsSinceEpoch(start, options_.interval) + 1) * options_.interval};
+  if (options_.provisional_every > 0)
+    end = std::min(end, Timestamp{(StepsSinceEpoch(start, options_.provisional_every) + 1) *
+                                  options_.provisional_every});
+  return end;
+}
+
+void StaffingSource::Send(ProcessorContext& ctx, std::string_view queue, const StaffingFact& f) {
+  Buckets* b = FindObject<Buckets>(ctx, "", kBuckets);
+  if (b == nullptr) b = AddObject(ctx, "", kBuckets, std::make_unique<Buckets>());
+  const Timestamp ts = ctx.RepartitionTime();
+  auto& queues = b->open[BucketStart(ts).ms];
+  auto it = queues.find(queue);
+  if (it == queues.end()) it = queues.emplace(std::string(queue), StaffingPartial{}).first;
+  const auto threshold = options_.thresholds.find(queue);
+  it->second.Add(f, ts, threshold == options_.thresholds.end() ? options_.sl_threshold : threshold->second);
+  ctx.MarkChanged(*b);
+}
+
+void StaffingSource::BeforeAnnounce(Timestamp wm, ProcessorContext& ctx) {
+  Buckets* b = FindObject<Buckets>(ctx, "", kBuckets);
+  if (b == nullptr || b->open.empty() || BucketEnd(Timestamp{b->open.begin()->first}) > wm) return;
+  std::string v;
+  for (auto it = b->open.begin(); it != b->open.end();) {
+    const Timestamp start{it->first}, end = BucketEnd(start);
+    if (end > wm) break;
+    for (const auto& [queue, partial] : it->second) {
+      v.clear();
+      partial.EncodeTo(v);
+      ctx.RepartitionPartial(queue, v, start, end);
+    }
+    it = b->open.erase(it);
+  }
+  ctx.MarkChanged(*b);
+}
 
 void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
   if (e.type == EventType::kAgentStatus) return OnAgent(e, ctx);

@@ -95,12 +95,29 @@ class Upstream {
     task_->AdvanceWatermark(Timestamp{Receiver::kBase + second * 1000LL});
     return Take();
   }
+  // What the task has queued for the next stage goes now (as at a commit).
+  std::vector<std::string> Checkpoint() {
+    task_->Checkpoint();
+    return Take();
+  }
+  // The Kafka records (envelopes) that carried what the last call returned.
+  const std::vector<std::string>& envelopes() const { return envelopes_; }
 
  private:
+  // The records inside the envelopes sent to the target partition: each is
+  // also a Kafka record value the next stage accepts on its own (as a
+  // version before envelopes sent it).
   std::vector<std::string> Take() {
     std::vector<std::string> out;
-    for (auto& r : sink_.records) {
-      if (r.stream == Stream::kRepartition && r.partition == kTarget) out.push_back(*r.value);
+    envelopes_.clear();
+    for (auto& rec : sink_.records) {
+      if (rec.stream != Stream::kRepartition || rec.partition != kTarget) continue;
+      const std::string& v = envelopes_.emplace_back(*rec.value);
+      Reader r(v);
+      EXPECT_EQ(r.Byte(), 'B');
+      r.Varint();  // source
+      for (std::uint64_t n = r.Varint(); n > 0 && r.ok(); --n) out.emplace_back(r.String());
+      EXPECT_TRUE(r.ok() && r.done());
     }
     sink_.records.clear();
     return out;
@@ -109,6 +126,7 @@ class Upstream {
   CollectingSink sink_;
   std::unique_ptr<Task> task_;
   std::int64_t offset_ = 0;
+  std::vector<std::string> envelopes_;
 };
 
 class Downstream {
@@ -173,6 +191,35 @@ TEST(RepartitionTest, TheOrderDoesNotDependOnHowTheInputsInterleave) {
   const std::vector<std::string> want = {"a10@10", "b10@10", "b11@11", "a12@12"};
   EXPECT_EQ(run(true), want);
   EXPECT_EQ(run(false), want);
+}
+
+// Transport: one Kafka record per partition and announcement (or commit)
+// carries what the task sent there since, and the marker after it.
+TEST(RepartitionTest, RecordsTravelInOneEnvelopePerPartitionAndAnnouncement) {
+  Upstream a(0), b(1);
+  Downstream d;
+  const auto first = a.Send("a10", 10);  // the first watermark: announced at once
+  ASSERT_EQ(first.size(), 2u) << "the fact, then the marker";
+  EXPECT_EQ(first[1][0], 'W');
+  const std::vector<std::string> first_envelopes = a.envelopes();
+  EXPECT_EQ(first_envelopes.size(), 1u);
+  EXPECT_TRUE(a.Send("a10b", 10).empty()) << "the watermark has not moved: the fact waits";
+  const auto second = a.Send("a11", 11);
+  ASSERT_EQ(second.size(), 3u) << "both facts, then the marker";
+  EXPECT_EQ(second[2][0], 'W');
+  const std::vector<std::string> second_envelopes = a.envelopes();
+  EXPECT_EQ(second_envelopes.size(), 1u);
+  d.Feed(first_envelopes);  // as Kafka carries them
+  d.Feed(second_envelopes);
+  d.Feed(a.Advance(30));
+  d.Feed(b.Advance(30));
+  EXPECT_EQ(d.log, (std::vector<std::string>{"a10@10", "a10b@10", "a11@11"}));
+  // Between announcements, a checkpoint sends what is queued: it belongs to
+  // the commit (at-least-once: produced before the offsets are).
+  a.Send("a30", 30);
+  const auto at_commit = a.Checkpoint();
+  ASSERT_EQ(at_commit.size(), 1u);
+  EXPECT_EQ(at_commit[0][0], 'S');
 }
 
 TEST(RepartitionTest, ACopySentAgainIsDeliveredOnce) {
