@@ -3,6 +3,11 @@
 // processing threads.
 #include "runtime/worker_impl.h"
 
+#include <sched.h>
+
+#include <cmath>
+#include <fstream>
+
 namespace cx::runtime {
 
 // Series whose label values are known in advance exist at zero from the

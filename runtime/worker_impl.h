@@ -16,22 +16,17 @@
 // units of their own.
 #pragma once
 
-#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
-#include <sched.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>

@@ -159,7 +159,7 @@ class Env:
 
 class Worker:
     def __init__(self, env, name, extra_yaml, properties, application_id="cxstream", budget="64MiB",
-                 commit="500ms", log_level="debug"):
+                 commit="500ms", log_level="debug", restore_threads=None):
         self.env = env
         self.name = name
         self.config = env.path(name + ".yaml")
@@ -181,7 +181,7 @@ class Worker:
 {''.join(f'    {k}: "{v}"' + chr(10) for k, v in properties.items())}state:
   dir: {env.path(name + '-state')}
   memory_budget_bytes: {budget}
-commit:
+{f'  restore_threads: {restore_threads}' + chr(10) if restore_threads is not None else ''}commit:
   interval: {commit}
 http:
   port: 0
