@@ -258,11 +258,7 @@ class Task::Context final : public processors::ProcessorContext {
     if (task_.sub_from_timer_) task_.SubFromTimer();
     PutVarint(v, task_.repartition_sub_++);
     PutVarintSigned(v, ts.ms);
-    PutString(v, sender);
-    PutString(v, key);
-    v.append(value);
-    task_.SendRepartition(
-        static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources)), v);
+    Send(v, sender, key, value);
   }
   Timestamp RepartitionTime() const override { return std::max(Cause(), task_.announced_); }
   void RepartitionPartial(std::string_view key, std::string value, Timestamp start, Timestamp end) override {
@@ -277,14 +273,21 @@ class Task::Context final : public processors::ProcessorContext {
     PutVarint(v, static_cast<std::uint64_t>(o.source_id));
     PutVarintSigned(v, start.ms);
     PutVarintSigned(v, ts.ms);
-    PutString(v, sender);
-    PutString(v, key);
-    v.append(value);
-    task_.SendRepartition(
-        static_cast<int>(StableHash64(key) % static_cast<std::uint64_t>(o.repartition_sources)), v);
+    Send(v, sender, key, value);
   }
 
  private:
+  // Ends `v`, a next-stage record begun with its kind and identity, with
+  // its sender, key and value, and queues it for the partition that owns
+  // `key`.
+  void Send(std::string& v, std::string_view sender, std::string_view key, std::string_view value) {
+    PutString(v, sender);
+    PutString(v, key);
+    v.append(value);
+    const auto partitions = static_cast<std::uint64_t>(task_.options_.repartition_sources);
+    task_.SendRepartition(static_cast<int>(StableHash64(key) % partitions), v);
+  }
+
   // The time of what is being handled: the event, or the timer firing.
   Timestamp Cause() const { return task_.firing_ ? *task_.firing_ : task_.current_ts_; }
 
