@@ -13,13 +13,13 @@
 // compression does not flatter the disk figure.
 //
 // usage: cx_state_bench --dir DIR --customers N --budget-bytes B [--updates N]
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,10 +35,15 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// This process's own peak (VmHWM). Not getrusage's ru_maxrss: Linux keeps
+// that across execve, so it starts at whatever the parent held when it
+// forked (a bench/run that had just compared a million output records).
 double PeakRssBytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) * 1024.0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) * 1024.0;
+  }
+  return 0;
 }
 
 std::string Owner(std::uint64_t customer) { return "cust-" + std::to_string(customer); }

@@ -155,7 +155,7 @@ Timestamp StaffingSource::BucketEnd(Timestamp start) const {
   return end;
 }
 
-void StaffingSource::Send(ProcessorContext& ctx, std::string_view queue, const StaffingFact& f) {
+void StaffingSource::AddFact(ProcessorContext& ctx, std::string_view queue, const StaffingFact& f) {
   Buckets* b = FindObject<Buckets>(ctx, "", kBuckets);
   if (b == nullptr) b = AddObject(ctx, "", kBuckets, std::make_unique<Buckets>());
   const Timestamp ts = ctx.RepartitionTime();
@@ -200,7 +200,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
       f.kind = StaffingFact::Kind::kTransferOut;
       f.conversation = FactId(e.customer_id, id);
       f.answered = c.answered;
-      Send(ctx, c.queue, f);
+      AddFact(ctx, c.queue, f);
     }
     return;
   }
@@ -238,7 +238,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
       c.queue = e.queue;
       c.opened = c.entered = e.ts;
       f.kind = StaffingFact::Kind::kArrival;
-      Send(ctx, c.queue, f);
+      AddFact(ctx, c.queue, f);
       save();
       return;
     case EventType::kMessageAgent:
@@ -247,19 +247,19 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
       c.answered_at = e.ts;
       f.kind = StaffingFact::Kind::kAnswer;
       f.duration = std::max<DurationMs>(0, e.ts - c.entered);
-      Send(ctx, c.queue, f);
+      AddFact(ctx, c.queue, f);
       save();
       return;
     case EventType::kConversationTransferred: {
       if (!exists || e.queue == c.queue) return;
       f.kind = StaffingFact::Kind::kTransferOut;
       f.answered = c.answered;
-      Send(ctx, c.queue, f);
+      AddFact(ctx, c.queue, f);
       c.queue = e.queue;
       c.entered = e.ts;
       f.kind = StaffingFact::Kind::kArrival;
       f.transfer = true;
-      Send(ctx, c.queue, f);
+      AddFact(ctx, c.queue, f);
       save();
       return;
     }
@@ -274,7 +274,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
         f.kind = StaffingFact::Kind::kAbandon;
         f.duration = std::max<DurationMs>(0, e.ts - c.entered);
       }
-      Send(ctx, c.queue, f);
+      AddFact(ctx, c.queue, f);
       ctx.DeleteObject(e.customer_id, key);
       return;
     case EventType::kConversationClosed:
@@ -284,7 +284,7 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
       if (c.answered)
         f.duration =
             std::max<DurationMs>(0, e.ts - (options_.handle_time_from_open ? c.opened : c.answered_at));
-      Send(ctx, c.queue, f);
+      AddFact(ctx, c.queue, f);
       ctx.DeleteObject(e.customer_id, key);
       return;
     default:
@@ -320,7 +320,7 @@ void StaffingSource::OnAgent(const Event& e, ProcessorContext& ctx) {
     f.kind = StaffingFact::Kind::kAgents;
     f.agents = a1 - a0;
     f.slots = s1 - s0;
-    Send(ctx, q, f);
+    AddFact(ctx, q, f);
   }
   if (after.online)  // an agent not online counts nowhere: nothing to keep
     ctx.Put(e.agent_id, "agent", after.Encode());

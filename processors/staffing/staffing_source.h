@@ -47,7 +47,7 @@ class StaffingSource final : public Processor {
  private:
   void OnAgent(const Event& e, ProcessorContext& ctx);
   // Adds `f` about `queue` to its bucket (the time it would be sent at).
-  void Send(ProcessorContext& ctx, std::string_view queue, const StaffingFact& f);
+  void AddFact(ProcessorContext& ctx, std::string_view queue, const StaffingFact& f);
   Timestamp BucketStart(Timestamp t) const;
   Timestamp BucketEnd(Timestamp start) const;
 
