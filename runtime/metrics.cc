@@ -57,6 +57,12 @@ Metrics::Metrics()
                                       "(limits.max_queues)")
                                 .Register(*registry_)
                                 .Add({})),
+      repartition_dropped(BuildCounter()
+                              .Name("cxstream_repartition_dropped_total")
+                              .Help("Next-stage records received after the stage watermark had passed "
+                                    "them (re-sent by an upstream task after a restart) and ignored")
+                              .Register(*registry_)
+                              .Add({})),
       buffered_events(BuildGauge()
                           .Name("cxstream_buffered_events")
                           .Help("Events waiting for the watermark to be applied in event-time order")

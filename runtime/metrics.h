@@ -120,6 +120,7 @@ class Metrics {
   prometheus::Counter& reorder_overflows;
   prometheus::Counter& queue_overflows;        // staffing facts counted under `other`
   prometheus::Counter& queue_label_overflows;  // metric updates folded into queue="other"
+  prometheus::Counter& repartition_dropped;    // next-stage records received again after delivery
   prometheus::Gauge& buffered_events;
   prometheus::Counter& timers_fired;
   prometheus::Counter& restored_records;

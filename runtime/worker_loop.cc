@@ -235,6 +235,8 @@ void Worker::Impl::ReportStats(Slot& slot) {
   metrics_.queue_overflows.Increment(
       static_cast<double>(now.queue_overflows - slot.reported.queue_overflows));
   metrics_.timers_fired.Increment(static_cast<double>(now.timers_fired - slot.reported.timers_fired));
+  metrics_.repartition_dropped.Increment(
+      static_cast<double>(now.repartition_dropped - slot.reported.repartition_dropped));
   slot.reported = now;
   const engine::ObjectCacheStats& objects = slot.task->object_cache_stats();
   metrics_.object_cache_hits.Increment(static_cast<double>(objects.hits - slot.reported_objects.hits));
