@@ -65,12 +65,12 @@ std::string OwnerValue(std::mt19937_64& rng, std::uint64_t customer, std::int64_
   cx::engine::OwnerState s;
   s.records.push_back({"#dedup", Value(rng, 8 * (1 + rng() % 16))});
   s.records.push_back({"profile/p", Value(rng, 180 + rng() % 120)});
-  s.timers.push_back({cx::Timestamp{now_ms + 86'400'000LL * 30 + static_cast<std::int64_t>(rng() % 1000)}, "profile",
-                      "expire"});
+  s.timers.push_back({cx::Timestamp{now_ms + 86'400'000LL * 30 + static_cast<std::int64_t>(rng() % 1000)},
+                      "profile", "expire"});
   if (customer % 3 == 0) {
     s.records.push_back({"sla/s/conv-" + std::to_string(rng() % 100000), Value(rng, 60 + rng() % 60)});
-    s.timers.push_back({cx::Timestamp{now_ms + static_cast<std::int64_t>(rng() % 3'600'000)}, "sla",
-                        "conv/first_response"});
+    s.timers.push_back(
+        {cx::Timestamp{now_ms + static_cast<std::int64_t>(rng() % 3'600'000)}, "sla", "conv/first_response"});
   }
   return cx::engine::EncodeOwner(s);
 }
@@ -179,8 +179,7 @@ int main(int argc, char** argv) {
       "\"updates\":%llu,\"updates_per_s\":%.0f,\"found\":%llu}\n",
       static_cast<unsigned long long>(customers), budget, PeakRssBytes(),
       static_cast<unsigned long long>(disk), static_cast<double>(customers) / load_s, startup_s, rebuild_s,
-      static_cast<long long>(timers),
-      static_cast<unsigned long long>(updates), static_cast<double>(updates) / update_s,
-      static_cast<unsigned long long>(found));
+      static_cast<long long>(timers), static_cast<unsigned long long>(updates),
+      static_cast<double>(updates) / update_s, static_cast<unsigned long long>(found));
   return found == updates ? 0 : 1;
 }

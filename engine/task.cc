@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "core/encoding.h"
-#include "core/swar.h"
 #include "core/hash.h"
 #include "core/json_writer.h"
+#include "core/swar.h"
 
 namespace cx::engine {
 namespace {
@@ -935,8 +935,13 @@ void Task::DeliverUpTo(Timestamp stage_wm) {
 void Task::SubFromTimer() {
   sub_from_timer_ = false;
   // StableHash64 of "<processor>/<owner>/<tag>".
-  const std::uint64_t h =
-      StableHasher().Add(processors_[due_.processor]->name()).Add("/").Add(due_.owner).Add("/").Add(due_.tag).Finish();
+  const std::uint64_t h = StableHasher()
+                              .Add(processors_[due_.processor]->name())
+                              .Add("/")
+                              .Add(due_.owner)
+                              .Add("/")
+                              .Add(due_.tag)
+                              .Finish();
   repartition_sub_ = static_cast<std::uint32_t>(h) << 4;
 }
 
@@ -1017,7 +1022,8 @@ void Task::DeadLetter(const InputRecord& record, const Rejection& why) {
     // From Kafka: the original bytes, unchanged, with headers naming the
     // source and the reason (the convention of Kafka Connect's DLQ), so the
     // record can be re-produced to its topic once the producer is fixed.
-    const std::string key = src.topic + "/" + std::to_string(src.partition) + "/" + std::to_string(src.offset);
+    const std::string key =
+        src.topic + "/" + std::to_string(src.partition) + "/" + std::to_string(src.offset);
     const std::vector<std::pair<std::string, std::string>> headers = {
         {"cx.source.topic", src.topic},
         {"cx.source.partition", std::to_string(src.partition)},

@@ -321,7 +321,7 @@ class Task {
   void Applied(const Pending& p);
   Timestamp announced_ = Timestamp::Min();     // the last watermark sent downstream
   Timestamp announced_at_ = Timestamp::Min();  // now_ when it was sent (run mode's pace)
-  std::vector<Timestamp> source_wm_;        // the last watermark heard from each upstream task
+  std::vector<Timestamp> source_wm_;           // the last watermark heard from each upstream task
   // Per next-stage partition: the records queued for its next envelope
   // (each length-prefixed), and how many.
   struct Outbox {

@@ -1,12 +1,12 @@
 // Worker wiring: start-up of a processing thread (its clients, the
 // internal topics, the restore threads) and the public Worker over the
 // processing threads.
-#include "runtime/worker_impl.h"
-
 #include <sched.h>
 
 #include <cmath>
 #include <fstream>
+
+#include "runtime/worker_impl.h"
 
 namespace cx::runtime {
 

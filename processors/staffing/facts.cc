@@ -9,7 +9,7 @@ namespace cx::processors {
 namespace {
 constexpr std::uint8_t kFormat = 1;
 constexpr std::uint8_t kPartialFormat = 2;
-}
+}  // namespace
 
 std::string StaffingFact::Encode() const {
   std::string v;

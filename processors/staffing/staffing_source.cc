@@ -23,9 +23,7 @@ struct Conversation final : StateObject {
     if (!c->Decode(in)) return nullptr;
     return c;
   }
-  std::size_t MemoryBytes() const override {
-    return sizeof(Conversation) + HeapBytes(queue);
-  }
+  std::size_t MemoryBytes() const override { return sizeof(Conversation) + HeapBytes(queue); }
   void EncodeTo(std::string& v) const override {
     v.push_back(static_cast<char>(kFormat));
     PutString(v, queue);
