@@ -761,7 +761,6 @@ void Task::SendRepartition(int partition, std::string_view value) {
   Outbox& box = outbox_[static_cast<std::size_t>(partition)];
   PutString(box.records, value);
   ++box.count;
-  if (value.empty() || value[0] != kMarker) ++stats_.repartition_facts;
   if (box.records.size() >= kEnvelopeBytes) FlushRepartition(partition);
 }
 

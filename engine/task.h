@@ -117,7 +117,6 @@ struct TaskStats {
   std::uint64_t outputs[kStreamCount] = {};
   std::uint64_t by_type[kEventTypeCount] = {};
   std::uint64_t erased = 0;               // customers erased
-  std::uint64_t repartition_facts = 0;    // records sent to the next stage, in its envelopes
   std::uint64_t repartitioned_in = 0;     // next-stage records received
   std::uint64_t repartition_dropped = 0;  // of which re-sent after delivery (ignored)
 };
