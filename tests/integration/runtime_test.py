@@ -1384,9 +1384,15 @@ def test_exactly_once_backlog_matches_replay(env):
         raise Failure(f"exactly_once: {dups} repeated SLA, alert or profile records, {repeats}")
     if metric_sum(m, "cxstream_commits_total") < 1 or metric_sum(m, "cxstream_transaction_aborts_total") != 0:
         raise Failure("exactly_once: no commit, or a transaction aborted without any fault")
-    log = open(w.log).read()
-    if log.count('"msg":"task producer ready"') != 6:
-        raise Failure("exactly_once: not one transactional producer per task")
+    # One transactional id per task. A task whose partition moves between
+    # the processing threads (each a group member; the second may join after
+    # a first assignment when the machine is loaded) opens its producer
+    # again under the same id, which fences the previous one.
+    ready = [json.loads(line) for line in open(w.log) if '"msg":"task producer ready"' in line]
+    ids = {r["task"]: r["transactional_id"] for r in ready}
+    if sorted(ids) != list(range(6)) or len(set(ids.values())) != 6 or any(
+            r["transactional_id"] != ids[r["task"]] for r in ready):
+        raise Failure(f"exactly_once: not one transactional producer per task: {ready}")
     if w.terminate() != 0:
         raise Failure("SIGTERM: exit code not 0")
     print(f"  {len(got)} SLA records as replay, none twice; {int(metric_sum(m, 'cxstream_commits_total'))} "
