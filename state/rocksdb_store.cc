@@ -422,9 +422,10 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options,
     // memtables: a bloom filter per memtable (2% of its size) answers them
     // without searching its skip list (perf of a run worker on a backlog:
     // the skip-list search went from 3.8% of the processing threads to
-    // 0.35%). Table files get no filters: on the 10,000,000-customer state
-    // benchmark they took the peak resident memory from 489 MB to 560 MB,
-    // past the 512 MB budget (bench/run; docs/runtime.md#state-layout).
+    // 0.23% of the worker). Table files get no filters: on the
+    // 10,000,000-customer state benchmark they took the peak resident
+    // memory from 489 MB to 560 MB, past the 512 MB budget (bench/run;
+    // docs/runtime.md#memory).
     o.memtable_whole_key_filtering = true;
     o.memtable_prefix_bloom_size_ratio = 0.02;
     o.write_buffer_manager = shared->write_buffers;
