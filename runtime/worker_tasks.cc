@@ -246,7 +246,11 @@ void Worker::Impl::PositionTask(Slot& slot) {
     rd_kafka_topic_partition_list_add(list.get(), topics_[i].c_str(), slot.partition)->offset =
         slot.next_offset[i] >= 0 ? slot.next_offset[i] : RD_KAFKA_OFFSET_BEGINNING;
   }
-  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 10'000)) {
+  // A short wait: what is not positioned yet is tried again on a later turn,
+  // and a loop held here does not serve its rebalances (a thread holding a
+  // task's store for 10 s seeks while leaders moved made the thread taking
+  // that task over give up after 30 s: kafka_leaders_move_under_producers).
+  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), list.get(), 1'000)) {
     Log(LogLevel::kWarn, "worker", "seek failed", {{"reason", std::string_view(rd_kafka_error_string(e))}});
     rd_kafka_error_destroy(e);
   }
