@@ -440,7 +440,7 @@ void StateCache::ForEachWhile(std::string_view owner, std::string_view begin, st
 // Decoded records
 
 processors::StateObject* StateCache::Find(std::string_view owner, RecordName name,
-                                          processors::ObjectDecoder decode, Status& error) {
+                                          const processors::ObjectDecoder& decode, Status& error) {
   Node* n = Load(owner, error);
   if (n == nullptr) return nullptr;
   Record* r = FindRecord(n->second, name);

@@ -120,7 +120,7 @@ class Task::Context final : public processors::ProcessorContext {
     if (!error.ok()) task_.Fail(error);
   }
   processors::StateObject* FindObject(std::string_view owner, std::string_view name,
-                                      processors::ObjectDecoder decode) override {
+                                      const processors::ObjectDecoder& decode) override {
     if (task_.per_record_[current_index_]) {
       const std::string_view key = RecordKey(owner, name);
       if (auto it = task_.record_objects_.find(key); it != task_.record_objects_.end())

@@ -75,8 +75,23 @@ struct ObjectHome {
 // What a string holds on the heap, for MemoryBytes: nothing while it fits
 // inline (15 bytes in libstdc++ on 64 bits).
 inline std::size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
-// Decodes a stored record; nullptr when the bytes are not one.
-using ObjectDecoder = std::unique_ptr<StateObject> (*)(std::string_view bytes);
+// Decodes a stored record; nullptr when the bytes are not one. A decoder
+// may take an argument of its processor's (its Vocabulary), passed with it.
+class ObjectDecoder {
+ public:
+  using Plain = std::unique_ptr<StateObject> (*)(std::string_view bytes);
+  using WithArg = std::unique_ptr<StateObject> (*)(std::string_view bytes, void* arg);
+  ObjectDecoder(Plain f) : plain_(f) {}  // NOLINT: implicit, as the function it holds
+  ObjectDecoder(WithArg f, void* arg) : with_arg_(f), arg_(arg) {}
+  std::unique_ptr<StateObject> operator()(std::string_view bytes) const {
+    return plain_ != nullptr ? plain_(bytes) : with_arg_(bytes, arg_);
+  }
+
+ private:
+  Plain plain_ = nullptr;
+  WithArg with_arg_ = nullptr;
+  void* arg_ = nullptr;
+};
 
 // What the task gives a processor while it handles one event or timer.
 class ProcessorContext {
@@ -100,7 +115,8 @@ class ProcessorContext {
   //
   // The object `name` of `owner`, decoded from the store on first use;
   // nullptr when absent or not decodable.
-  virtual StateObject* FindObject(std::string_view owner, std::string_view name, ObjectDecoder decode) = 0;
+  virtual StateObject* FindObject(std::string_view owner, std::string_view name,
+                                  const ObjectDecoder& decode) = 0;
   // Makes `object` the record `name` of `owner` (unsaved until MarkChanged).
   virtual StateObject* AddObject(std::string_view owner, std::string_view name,
                                  std::unique_ptr<StateObject> object) = 0;
@@ -186,6 +202,14 @@ class ProcessorContext {
 template <typename T>
 T* FindObject(ProcessorContext& ctx, std::string_view owner, std::string_view name) {
   return static_cast<T*>(ctx.FindObject(owner, name, &T::DecodeObject));
+}
+// The same with a decoder that takes `arg` (static std::unique_ptr<StateObject>
+// DecodeObject(std::string_view, A*)).
+template <typename T, typename A>
+T* FindObject(ProcessorContext& ctx, std::string_view owner, std::string_view name, A* arg) {
+  ObjectDecoder decode([](std::string_view bytes, void* a) { return T::DecodeObject(bytes, static_cast<A*>(a)); },
+                       arg);
+  return static_cast<T*>(ctx.FindObject(owner, name, decode));
 }
 template <typename T>
 T* AddObject(ProcessorContext& ctx, std::string_view owner, std::string_view name,

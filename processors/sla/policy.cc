@@ -9,6 +9,9 @@ template <typename T>
 bool In(const std::vector<T>& list, const T& v) {
   return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
 }
+bool In(const std::vector<std::string>& list, const Name& v) {
+  return list.empty() || std::find(list.begin(), list.end(), v.view()) != list.end();
+}
 
 }  // namespace
 

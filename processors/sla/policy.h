@@ -16,6 +16,7 @@
 #include "core/event.h"
 #include "core/sla_metric.h"
 #include "core/time.h"
+#include "processors/vocabulary.h"
 
 namespace cx::processors {
 
@@ -29,10 +30,10 @@ SubjectType SubjectOf(Metric m);
 // What a policy's conditions are matched against.
 struct SubjectAttributes {
   Channel channel = Channel::kUnknown;  // unknown: no channel (orders)
-  std::string queue;
+  Name queue;
   Priority priority = Priority::kNormal;
-  std::string customer_tier;
-  std::string tenant;
+  Name customer_tier;
+  Name tenant;
   CaseKind kind = CaseKind::kUnknown;
 };
 

@@ -52,8 +52,8 @@ struct SlaProcessor::Subject {
   std::uint32_t cycle = 1;
 
   std::size_t MemoryBytes() const {
-    return sizeof(Subject) + HeapBytes(id) + HeapBytes(customer_id) + HeapBytes(attrs.queue) +
-           HeapBytes(attrs.customer_tier) + HeapBytes(attrs.tenant) + HeapBytes(agent_id);
+    // Names are the vocabulary's, shared: not counted per subject.
+    return sizeof(Subject) + HeapBytes(id) + HeapBytes(customer_id) + HeapBytes(agent_id);
   }
   void EncodeTo(ByteWriter& w) const {
     w.Byte(static_cast<std::uint8_t>(type));
@@ -71,15 +71,15 @@ struct SlaProcessor::Subject {
     w.VarintSigned(reply_at.ms);
     w.Varint(cycle);
   }
-  void DecodeFrom(Reader& r) {
+  void DecodeFrom(Reader& r, Vocabulary& v) {
     type = static_cast<SubjectType>(r.Byte());
     id.assign(r.String());
     customer_id.assign(r.String());
     attrs.channel = static_cast<Channel>(r.Byte());
-    attrs.queue.assign(r.String());
+    attrs.queue = v.Intern(r.String());
     attrs.priority = static_cast<Priority>(r.Byte());
-    attrs.customer_tier.assign(r.String());
-    attrs.tenant.assign(r.String());
+    attrs.customer_tier = v.Intern(r.String());
+    attrs.tenant = v.Intern(r.String());
     attrs.kind = static_cast<CaseKind>(r.Byte());
     agent_id.assign(r.String());
     std::uint8_t f = r.Byte();
@@ -105,8 +105,10 @@ struct SlaProcessor::Clock {
   Timestamp start, deadline, warn_at, paused_at;
   DurationMs target = 0, paused_total = 0;
   std::uint32_t pauses = 0;
-  std::string policy, queue, agent_id, customer_tier, tenant;
-  std::string calendar;  // business-hours calendar; empty: calendar time
+  Name policy, queue;
+  std::string agent_id;
+  Name customer_tier, tenant;
+  Name calendar;  // business-hours calendar; empty: calendar time
   Channel channel = Channel::kUnknown;
   Priority priority = Priority::kNormal;
   CaseKind kind = CaseKind::kUnknown;
@@ -114,9 +116,8 @@ struct SlaProcessor::Clock {
 
   std::size_t MemoryBytes() const {
     std::size_t n = sizeof(Clock);
-    for (const std::string* x : {&subject_id, &customer_id, &policy, &queue, &agent_id, &customer_tier, &tenant,
-                                 &calendar})
-      n += HeapBytes(*x);
+    // Names are the vocabulary's, shared: not counted per clock.
+    for (const std::string* x : {&subject_id, &customer_id, &agent_id}) n += HeapBytes(*x);
     return n;
   }
   void EncodeTo(ByteWriter& w) const {
@@ -131,13 +132,17 @@ struct SlaProcessor::Clock {
     w.VarintSigned(target);
     w.VarintSigned(paused_total);
     w.Varint(pauses);
-    for (const std::string* x : {&policy, &queue, &agent_id, &customer_tier, &tenant}) w.String(*x);
+    w.String(policy);
+    w.String(queue);
+    w.String(agent_id);
+    w.String(customer_tier);
+    w.String(tenant);
     w.Byte(static_cast<std::uint8_t>(channel));
     w.Byte(static_cast<std::uint8_t>(priority));
     w.Byte(static_cast<std::uint8_t>(kind));
     w.String(calendar);
   }
-  void DecodeFrom(Reader& r) {
+  void DecodeFrom(Reader& r, Vocabulary& v) {
     metric = static_cast<Metric>(r.Byte());
     type = static_cast<SubjectType>(r.Byte());
     subject_id.assign(r.String());
@@ -151,11 +156,15 @@ struct SlaProcessor::Clock {
     target = r.VarintSigned();
     paused_total = r.VarintSigned();
     pauses = static_cast<std::uint32_t>(r.Varint());
-    for (std::string* s : {&policy, &queue, &agent_id, &customer_tier, &tenant}) s->assign(r.String());
+    policy = v.Intern(r.String());
+    queue = v.Intern(r.String());
+    agent_id.assign(r.String());
+    customer_tier = v.Intern(r.String());
+    tenant = v.Intern(r.String());
     channel = static_cast<Channel>(r.Byte());
     priority = static_cast<Priority>(r.Byte());
     kind = static_cast<CaseKind>(r.Byte());
-    calendar.assign(r.String());
+    calendar = v.Intern(r.String());
   }
 };
 
@@ -179,14 +188,14 @@ struct SlaProcessor::Customer final : StateObject {
     });
   }
 
-  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
+  static std::unique_ptr<StateObject> DecodeObject(std::string_view in, Vocabulary* v) {
     auto c = std::make_unique<Customer>();
     Reader r(in);
     if (r.Byte() != kCustomerFormat) return nullptr;
     for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i)
-      c->subjects.emplace_back(std::make_unique<Subject>())->DecodeFrom(r);
+      c->subjects.emplace_back(std::make_unique<Subject>())->DecodeFrom(r, *v);
     for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i)
-      c->clocks.emplace_back(std::make_unique<Clock>())->DecodeFrom(r);
+      c->clocks.emplace_back(std::make_unique<Clock>())->DecodeFrom(r, *v);
     if (!r.ok() || !r.done()) return nullptr;
     return c;
   }
@@ -233,7 +242,7 @@ class SlaProcessor::Scope {
   Customer* peek() {
     if (!looked_) {
       looked_ = true;
-      record_ = FindObject<Customer>(ctx_, customer_, kRecord);
+      record_ = FindObject<Customer>(ctx_, customer_, kRecord, &processor_.vocabulary_);
     }
     return record_;
   }
@@ -334,6 +343,13 @@ bool OwesRefund(CaseKind kind, bool compensation) {
 // ---------------------------------------------------------------------------
 // Events
 
+SlaProcessor::SlaProcessor(SlaOptions options) : options_(std::move(options)) {
+  for (const Policy& p : options_.policies) {
+    policy_names_.push_back(vocabulary_.Intern(p.name));
+    policy_calendars_.push_back(vocabulary_.Intern(p.calendar));
+  }
+}
+
 void SlaProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
   Scope scope(*this, e.customer_id, ctx);
   switch (TopicOf(e.type)) {
@@ -377,7 +393,8 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       s.type = SubjectType::kConversation;
       s.id = e.conversation_id;
       s.customer_id = e.customer_id;
-      s.attrs = {e.channel, e.queue, e.priority, e.customer_tier, e.tenant, CaseKind::kUnknown};
+      s.attrs = {e.channel, vocabulary_.Intern(e.queue), e.priority, vocabulary_.Intern(e.customer_tier),
+                 vocabulary_.Intern(e.tenant), CaseKind::kUnknown};
       s.cycle = 0;  // no next-response wait yet
       Start(Metric::kFirstResponse, s, e, ctx);
       Start(Metric::kResolution, s, e, ctx);
@@ -449,7 +466,7 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       return;
     case EventType::kConversationTransferred:
       if (!exists || s.placeholder) return;
-      s.attrs.queue = e.queue;
+      s.attrs.queue = vocabulary_.Intern(e.queue);
       for (Metric m : {Metric::kFirstResponse, Metric::kNextResponse, Metric::kResolution})
         Retarget(m, s, e, ctx);
       scope_->SaveSubject(found, s);
@@ -480,7 +497,7 @@ void SlaProcessor::OnCase(const Event& e, ProcessorContext& ctx) {
     s.type = SubjectType::kCase;
     s.id = e.case_id;
     s.customer_id = e.customer_id;
-    s.attrs = {e.channel, "", Priority::kNormal, "", e.tenant, e.kind};
+    s.attrs = {e.channel, Name(), Priority::kNormal, Name(), vocabulary_.Intern(e.tenant), e.kind};
     s.compensation = e.amount.value_or(0) > 0;
     Start(Metric::kAftersalesApproval, s, e, ctx);
     Start(Metric::kAftersalesResolution, s, e, ctx);
@@ -534,7 +551,7 @@ void SlaProcessor::OnOrder(const Event& e, ProcessorContext& ctx) {
     s.type = SubjectType::kOrder;
     s.id = e.order_id;
     s.customer_id = e.customer_id;
-    s.attrs.tenant = e.tenant;
+    s.attrs.tenant = vocabulary_.Intern(e.tenant);
   }
   switch (e.type) {
     case EventType::kOrderPaid:
@@ -582,8 +599,8 @@ bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorCo
   c.subject_id = s.id;
   c.customer_id = s.customer_id;
   c.cycle = cycled ? s.cycle : 1;
-  c.policy = applied->policy->name;
-  c.calendar = applied->policy->calendar;
+  c.policy = policy_names_[applied->policy - options_.policies.data()];
+  c.calendar = policy_calendars_[applied->policy - options_.policies.data()];
   c.target = applied->target;
   c.start = e.ts;
   Schedule(c);
@@ -661,8 +678,8 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
     // The clock keeps its start and the time already elapsed; only the
     // target changes to the new queue's, so the deadline moves.
     if (c->phase == Phase::kRunning) CancelTimers(*c, ctx);
-    c->policy = applied->policy->name;
-    c->calendar = applied->policy->calendar;
+    c->policy = policy_names_[applied->policy - options_.policies.data()];
+    c->calendar = policy_calendars_[applied->policy - options_.policies.data()];
     c->target = applied->target;
     Schedule(*c);
     // A paused clock's deadline excludes the current pause; Resume adds it.
@@ -734,7 +751,7 @@ bool SlaProcessor::ParseOpenCount(std::string_view name, std::string_view value,
 
 const BusinessCalendar* SlaProcessor::CalendarOf(const Clock& c) const {
   if (c.calendar.empty()) return nullptr;
-  auto it = options_.calendars.find(c.calendar);
+  auto it = options_.calendars.find(c.calendar.view());
   // A calendar removed from the configuration since the clock started:
   // the clock goes on in calendar time.
   return it == options_.calendars.end() ? nullptr : &it->second;
@@ -871,7 +888,7 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   w.Lit(R"(,"metric":)").PlainString(JsonKey::Known(ToString(c.metric)));
   w.Lit(R"(,"subject_type":)").PlainString(JsonKey::Known(ToString(c.type)));
   w.Lit(R"(,"subject_id":)").String(c.subject_id);
-  w.Lit(R"(,"policy":)").String(c.policy);
+  c.policy.WriteJson(w.Lit(R"(,"policy":)"));
   w.Lit(R"(,"event":)").PlainString(JsonKey::Known(what));
   w.Lit(R"(,"target_s":)").Millis(c.target);
   w.Lit(R"(,"elapsed_s":)").Millis(Elapsed(c, ts));
@@ -880,15 +897,15 @@ void SlaProcessor::Emit(const Clock& c, std::string_view what, Timestamp ts, Pro
   else
     w.Lit(R"(,"deadline":null)");
   w.Lit(R"(,"ts":)").Time(ts);
-  if (!c.queue.empty()) w.Lit(R"(,"queue":)").String(c.queue);
+  if (!c.queue.empty()) c.queue.WriteJson(w.Lit(R"(,"queue":)"));
   if (c.channel != Channel::kUnknown)
     w.Lit(R"(,"channel":)").PlainString(JsonKey::Known(ToString(c.channel)));
   if (c.type != SubjectType::kOrder)
     w.Lit(R"(,"priority":)").PlainString(JsonKey::Known(ToString(c.priority)));
   if (c.kind != CaseKind::kUnknown) w.Lit(R"(,"kind":)").PlainString(JsonKey::Known(ToString(c.kind)));
   if (!c.agent_id.empty()) w.Lit(R"(,"agent_id":)").String(c.agent_id);
-  if (!c.tenant.empty()) w.Lit(R"(,"tenant":)").String(c.tenant);
-  if (!c.calendar.empty()) w.Lit(R"(,"calendar":)").String(c.calendar);
+  if (!c.tenant.empty()) c.tenant.WriteJson(w.Lit(R"(,"tenant":)"));
+  if (!c.calendar.empty()) c.calendar.WriteJson(w.Lit(R"(,"calendar":)"));
   if (what == "fulfill") w.Lit(R"(,"breached":)").Bool(c.breached);
   w.Lit("}");
   OutputTags tags;

@@ -23,6 +23,7 @@
 #include "processors/processor.h"
 #include "processors/sla/calendar.h"
 #include "processors/sla/policy.h"
+#include "processors/vocabulary.h"
 
 namespace cx::processors {
 
@@ -38,7 +39,7 @@ struct SlaOptions {
 
 class SlaProcessor final : public Processor {
  public:
-  explicit SlaProcessor(SlaOptions options) : options_(std::move(options)) {}
+  explicit SlaProcessor(SlaOptions options);
 
   std::string_view name() const override { return "sla"; }
   void OnEvent(const Event& event, ProcessorContext& ctx) override;
@@ -101,6 +102,11 @@ class SlaProcessor final : public Processor {
   class Scope;
 
   const SlaOptions options_;
+  // The names the customers' records repeat (queues, tenants, tiers,
+  // policies, calendars), each held once; and each policy's name and
+  // calendar, interned when the processor is made.
+  Vocabulary vocabulary_;
+  std::vector<Name> policy_names_, policy_calendars_;
   // Scratch of Emit (the decision id) and CountOpen (the record name), kept
   // between calls so that building them allocates nothing. A processor
   // serves one task, on one thread; neither call reaches the other while
