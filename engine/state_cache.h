@@ -154,8 +154,8 @@ class StateCache {
                     Status& error);
 
   // Decoded records (see processors::ProcessorContext).
-  processors::StateObject* Find(std::string_view owner, RecordName name, const processors::ObjectDecoder& decode,
-                                Status& error);
+  processors::StateObject* Find(std::string_view owner, RecordName name,
+                                const processors::ObjectDecoder& decode, Status& error);
   processors::StateObject* Add(std::string_view owner, RecordName name,
                                std::unique_ptr<processors::StateObject> object, Status& error);
   bool MarkChanged(std::string_view owner, RecordName name);

@@ -207,8 +207,8 @@ T* FindObject(ProcessorContext& ctx, std::string_view owner, std::string_view na
 // DecodeObject(std::string_view, A*)).
 template <typename T, typename A>
 T* FindObject(ProcessorContext& ctx, std::string_view owner, std::string_view name, A* arg) {
-  ObjectDecoder decode([](std::string_view bytes, void* a) { return T::DecodeObject(bytes, static_cast<A*>(a)); },
-                       arg);
+  ObjectDecoder decode(
+      [](std::string_view bytes, void* a) { return T::DecodeObject(bytes, static_cast<A*>(a)); }, arg);
   return static_cast<T*>(ctx.FindObject(owner, name, decode));
 }
 template <typename T>

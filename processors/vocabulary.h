@@ -70,7 +70,7 @@ class Name {
   struct Entry {
     std::string text;
     std::uint32_t holders = 0;
-    bool plain = false;               // needs no JSON escaping
+    bool plain = false;                // needs no JSON escaping
     Vocabulary* vocabulary = nullptr;  // nullptr once it is gone
   };
   explicit Name(Entry* e) : e_(e) { ++e_->holders; }

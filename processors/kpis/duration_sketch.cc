@@ -72,7 +72,8 @@ DurationMs DurationSketch::Quantile(double q) const {
   if (count_ == 0) return 0;
   // The nearest rank: the ceil(q n)-th smallest, at least the first.
   const auto rank = std::max<std::int64_t>(
-      1, std::min<std::int64_t>(count_, static_cast<std::int64_t>(std::ceil(q * static_cast<double>(count_)))));
+      1,
+      std::min<std::int64_t>(count_, static_cast<std::int64_t>(std::ceil(q * static_cast<double>(count_)))));
   std::int64_t seen = 0;
   for (const auto& [bucket, n] : buckets_) {
     seen += n;

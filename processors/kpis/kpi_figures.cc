@@ -94,8 +94,8 @@ void KpiFigures::EncodeTo(std::string& out) const {
     for (std::int64_t v : {s.ended, s.attained, s.breaches, s.total}) PutVarintSigned(out, v);
     s.times.EncodeTo(out);
   }
-  for (std::int64_t v : {fcr_closed, fcr_resolved, csat_responses, csat_sum, csat_satisfied, handled, handle_total,
-                         cases_opened})
+  for (std::int64_t v : {fcr_closed, fcr_resolved, csat_responses, csat_sum, csat_satisfied, handled,
+                         handle_total, cases_opened})
     PutVarintSigned(out, v);
 }
 

@@ -393,8 +393,12 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
       s.type = SubjectType::kConversation;
       s.id = e.conversation_id;
       s.customer_id = e.customer_id;
-      s.attrs = {e.channel, vocabulary_.Intern(e.queue), e.priority, vocabulary_.Intern(e.customer_tier),
-                 vocabulary_.Intern(e.tenant), CaseKind::kUnknown};
+      s.attrs = {e.channel,
+                 vocabulary_.Intern(e.queue),
+                 e.priority,
+                 vocabulary_.Intern(e.customer_tier),
+                 vocabulary_.Intern(e.tenant),
+                 CaseKind::kUnknown};
       s.cycle = 0;  // no next-response wait yet
       Start(Metric::kFirstResponse, s, e, ctx);
       Start(Metric::kResolution, s, e, ctx);

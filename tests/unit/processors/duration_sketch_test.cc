@@ -13,7 +13,8 @@ namespace {
 // The nearest-rank q-quantile of `v`: the ceil(q n)-th smallest.
 DurationMs Exact(std::vector<DurationMs> v, double q) {
   std::sort(v.begin(), v.end());
-  const auto rank = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size()))));
+  const auto rank =
+      std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size()))));
   return v[std::min(rank, v.size()) - 1];
 }
 
