@@ -17,11 +17,21 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/swar.h"
+
 namespace cx::state {
 
 class PendingWrites {
  public:
-  using Map = std::map<std::string, std::optional<std::string>, std::less<>>;
+  // Keys in byte order (as RocksDB's default comparator), compared a word
+  // at a time inline: the keys of one kind share a long prefix
+  // ("r/alert_queue/<queue>/held/..."), which memcmp would go through
+  // byte by byte from a call per comparison.
+  struct KeyLess {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return swar::Compare(a, b) < 0; }
+  };
+  using Map = std::map<std::string, std::optional<std::string>, KeyLess>;
 
   // nullptr: not written since the last Clear(); else the final value.
   const std::optional<std::string>* Find(std::string_view key) const {
@@ -29,11 +39,11 @@ class PendingWrites {
     return it == index_.end() ? nullptr : &it->second->second;
   }
 
-  void Put(std::string_view key, std::string_view value) { Set(key, std::optional<std::string>(value)); }
-  void Delete(std::string_view key) { Set(key, std::nullopt); }
+  void Put(std::string_view key, std::string_view value) { Set(key, &value); }
+  void Delete(std::string_view key) { Set(key, nullptr); }
   // A delete PruneDeletes keeps, whatever the committed state holds.
   void Tombstone(std::string_view key) {
-    Set(key, std::nullopt);
+    Set(key, nullptr);
     forced_.emplace(key);
   }
 
@@ -80,16 +90,24 @@ class PendingWrites {
   }
 
  private:
-  void Set(std::string_view key, std::optional<std::string> value) {
+  // Writes `value` (nullptr: a delete); an overwrite keeps the room the
+  // key's last value had.
+  void Set(std::string_view key, const std::string_view* value) {
     pruned_ = false;
     const std::size_t add = value ? value->size() : 0;
     if (auto it = index_.find(key); it != index_.end()) {
       std::optional<std::string>& v = it->second->second;
       bytes_ = bytes_ - (v ? v->size() : 0) + add;
-      v = std::move(value);
+      if (value == nullptr)
+        v.reset();
+      else if (v)
+        v->assign(value->data(), value->size());
+      else
+        v.emplace(*value);
       return;
     }
-    auto [node, inserted] = ordered_.emplace(std::string(key), std::move(value));
+    auto [node, inserted] =
+        ordered_.emplace(std::string(key), value ? std::optional<std::string>(*value) : std::nullopt);
     (void)inserted;
     // The map's nodes never move: its key can back the index's view.
     index_.emplace(std::string_view(node->first), node);
@@ -100,9 +118,13 @@ class PendingWrites {
   // (libstdc++, 64-bit), so that the commit threshold measures memory.
   static constexpr std::size_t kNodeBytes = 160;
 
+  struct KeyHash {
+    std::size_t operator()(std::string_view s) const { return swar::Hash(s); }
+  };
+
   Map ordered_;
-  std::unordered_map<std::string_view, Map::iterator> index_;
-  std::set<std::string, std::less<>> forced_;  // Tombstone's keys, rare
+  std::unordered_map<std::string_view, Map::iterator, KeyHash> index_;
+  std::set<std::string, KeyLess> forced_;  // Tombstone's keys (the timer index's moved entries)
   std::size_t bytes_ = 0;
   bool pruned_ = false;  // PruneDeletes ran since the last write
 };

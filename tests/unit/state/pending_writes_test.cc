@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,29 @@ TEST(PendingWritesTest, EveryKeyStaysFindableAcrossRehashes) {
     EXPECT_EQ(**v, std::to_string(i));
   }
   EXPECT_EQ(w.size(), 20000u);
+}
+
+// The order is RocksDB's bytewise order (bytes compared unsigned, a prefix
+// first), whatever the keys: long shared prefixes, bytes above 0x7f, NULs.
+TEST(PendingWritesTest, KeysInRocksDbsByteOrder) {
+  std::mt19937 rng(5);
+  PendingWrites w;
+  std::set<std::string> reference;  // std::string orders bytes as unsigned (char_traits<char>::lt)
+  for (int i = 0; i < 5000; ++i) {
+    std::string key = i % 2 ? "r/alert_queue/billing/held/" : "";
+    for (std::size_t n = rng() % 12; n > 0; --n)
+      key.push_back(static_cast<char>(rng() % 4 == 0 ? rng() % 256 : 'a' + rng() % 3));
+    w.Put(key, "v");
+    reference.insert(key);
+  }
+  ASSERT_EQ(w.size(), reference.size());
+  auto r = reference.begin();
+  for (const auto& [k, v] : w.ordered()) EXPECT_EQ(k, *r++);
+  // Overwrites and deletes keep the value's room and the bytes right.
+  w.Put(*reference.begin(), std::string(64, 'x'));
+  w.Delete(*reference.rbegin());
+  EXPECT_EQ(**w.Find(*reference.begin()), std::string(64, 'x'));
+  EXPECT_FALSE(w.Find(*reference.rbegin())->has_value());
 }
 
 }  // namespace
