@@ -47,7 +47,11 @@ class Name {
     if (e_ != nullptr && --e_->holders == 0) Drop(e_);
   }
 
-  std::string_view view() const { return e_ != nullptr ? std::string_view(e_->text) : std::string_view(); }
+  // The empty name's view points at "" (never at nullptr: a copy of it is a
+  // memcpy of 0 bytes, which must not be given a null pointer).
+  std::string_view view() const {
+    return e_ != nullptr ? std::string_view(e_->text) : std::string_view("", 0);
+  }
   operator std::string_view() const { return view(); }  // NOLINT: a name reads as its text
   bool empty() const { return e_ == nullptr; }
   std::size_t size() const { return view().size(); }

@@ -26,6 +26,7 @@ TEST(VocabularyTest, EmptyTextIsTheEmptyName) {
   EXPECT_TRUE(e.empty());
   EXPECT_EQ(e, Name());
   EXPECT_EQ(e.view(), "");
+  EXPECT_NE(e.view().data(), nullptr);  // copied with memcpy: never a null source
   EXPECT_EQ(v.size(), 0u);
 }
 
