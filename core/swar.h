@@ -118,4 +118,20 @@ inline int Compare(std::string_view a, std::string_view b) {
   return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
 }
 
+// The functions above as transparent function objects, for containers of
+// std::string looked up by string_view: byte order (RocksDB's default
+// comparator's), hash and equality, each inline.
+struct KeyLess {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return Compare(a, b) < 0; }
+};
+struct KeyHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return Hash(s); }
+};
+struct KeyEqual {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return Same(a, b); }
+};
+
 }  // namespace cx::swar

@@ -104,7 +104,7 @@ Status DecodeOwner(std::string_view bytes, OwnerState& out);
 // within an owner compare first: made once where the name is made (a
 // processor's context keeps the last name of each processor with it).
 struct RecordName {
-  RecordName(std::string_view n) : name(n), hash(Hash(n)) {}  // NOLINT: implicit, by design
+  RecordName(std::string_view n) : name(n), hash(Hash(n)) {}             // NOLINT: implicit, by design
   RecordName(const char* n) : RecordName(std::string_view(n)) {}         // NOLINT
   RecordName(const std::string& n) : RecordName(std::string_view(n)) {}  // NOLINT
   RecordName(std::string_view n, std::uint32_t h) : name(n), hash(h) {}
@@ -207,15 +207,7 @@ class StateCache {
   };
   struct Group;
   // Owners looked up by string_view, without a string made for the lookup.
-  struct OwnerHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return swar::Hash(s); }
-  };
-  struct OwnerEqual {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return swar::Same(a, b); }
-  };
-  using Groups = std::unordered_map<std::string, Group, OwnerHash, OwnerEqual>;
+  using Groups = std::unordered_map<std::string, Group, swar::KeyHash, swar::KeyEqual>;
   // Elements of an unordered_map keep their address when it rehashes.
   using Node = Groups::value_type;
   struct Group {
@@ -297,15 +289,17 @@ class StateCache {
   Record& InsertRecord(Group& g, RecordName name);
   // <0, 0, >0 as timer `a` fires before, with or after (when, processor, tag).
   int TimerOrder(const Timer& a, Timestamp when, std::uint32_t processor, std::string_view tag) const;
-  bool TimerLess(const Timer& a, const Timer& b) const { return TimerOrder(a, b.when, b.processor, b.tag) < 0; }
+  bool TimerLess(const Timer& a, const Timer& b) const {
+    return TimerOrder(a, b.when, b.processor, b.tag) < 0;
+  }
   // Reads an owner record's format byte and timers into `out`, in firing order.
   Status ReadOwnerTimers(Reader& r, std::vector<Timer>& out);
   // The index entry's key of the owner's timer t: PutString(processor) PutString(owner).
   void EntryKey(std::string_view owner, const Timer& t, std::string& out) const;
   // Where the timer (when, processor, tag) is in the owner's timers, or
   // would go; `found` says whether it is there.
-  std::vector<Timer>::iterator TimerAt(Group& g, Timestamp when, std::uint32_t processor, std::string_view tag,
-                                       bool& found) const;
+  std::vector<Timer>::iterator TimerAt(Group& g, Timestamp when, std::uint32_t processor,
+                                       std::string_view tag, bool& found) const;
   // Adds the owner's earliest timer t to the index in memory. An entry is
   // never erased there: one that no longer is its owner's earliest timer
   // (set earlier, cancelled, fired, or its owner erased) is dropped when it

@@ -97,11 +97,8 @@ class Vocabulary {
 
  private:
   friend class Name;
-  struct Hash {
-    std::size_t operator()(std::string_view s) const { return swar::Hash(s); }
-  };
   // By the entry's own text.
-  std::unordered_map<std::string_view, Name::Entry*, Hash> names_;
+  std::unordered_map<std::string_view, Name::Entry*, swar::KeyHash, swar::KeyEqual> names_;
 };
 
 }  // namespace cx::processors

@@ -141,11 +141,7 @@ class MemoryStore final : public Store {
   static constexpr std::size_t kEntryBytes = 160;
 
   // Keys in byte order (as RocksDB's default comparator), compared inline.
-  struct KeyLess {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return swar::Compare(a, b) < 0; }
-  };
-  std::map<std::string, std::string, KeyLess> data_;
+  std::map<std::string, std::string, swar::KeyLess> data_;
   const bool undo_;
   std::unordered_map<std::string, Undo> log_;
   Undo no_log_;  // what Log gives without undo: written to, never read

@@ -24,14 +24,10 @@ namespace cx::state {
 class PendingWrites {
  public:
   // Keys in byte order (as RocksDB's default comparator), compared a word
-  // at a time inline: the keys of one kind share a long prefix
+  // at a time inline (swar::KeyLess): the keys of one kind share a long prefix
   // ("r/alert_queue/<queue>/held/..."), which memcmp would go through
   // byte by byte from a call per comparison.
-  struct KeyLess {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return swar::Compare(a, b) < 0; }
-  };
-  using Map = std::map<std::string, std::optional<std::string>, KeyLess>;
+  using Map = std::map<std::string, std::optional<std::string>, swar::KeyLess>;
 
   // nullptr: not written since the last Clear(); else the final value.
   const std::optional<std::string>* Find(std::string_view key) const {
@@ -118,13 +114,9 @@ class PendingWrites {
   // (libstdc++, 64-bit), so that the commit threshold measures memory.
   static constexpr std::size_t kNodeBytes = 160;
 
-  struct KeyHash {
-    std::size_t operator()(std::string_view s) const { return swar::Hash(s); }
-  };
-
   Map ordered_;
-  std::unordered_map<std::string_view, Map::iterator, KeyHash> index_;
-  std::set<std::string, KeyLess> forced_;  // Tombstone's keys (the timer index's moved entries)
+  std::unordered_map<std::string_view, Map::iterator, swar::KeyHash, swar::KeyEqual> index_;
+  std::set<std::string, swar::KeyLess> forced_;  // Tombstone's keys (the timer index's moved entries)
   std::size_t bytes_ = 0;
   bool pruned_ = false;  // PruneDeletes ran since the last write
 };

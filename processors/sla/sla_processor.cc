@@ -113,7 +113,6 @@ struct SlaProcessor::Clock {
   Priority priority = Priority::kNormal;
   CaseKind kind = CaseKind::kUnknown;
 
-
   std::size_t MemoryBytes() const {
     std::size_t n = sizeof(Clock);
     // Names are the vocabulary's, shared: not counted per clock.
@@ -338,7 +337,6 @@ bool OwesRefund(CaseKind kind, bool compensation) {
 }
 
 }  // namespace
-
 
 // ---------------------------------------------------------------------------
 // Events
@@ -603,9 +601,7 @@ bool SlaProcessor::Start(Metric m, const Subject& s, const Event& e, ProcessorCo
   c.subject_id = s.id;
   c.customer_id = s.customer_id;
   c.cycle = cycled ? s.cycle : 1;
-  c.policy = policy_names_[applied->policy - options_.policies.data()];
-  c.calendar = policy_calendars_[applied->policy - options_.policies.data()];
-  c.target = applied->target;
+  Apply(*applied, c);
   c.start = e.ts;
   Schedule(c);
   c.queue = s.attrs.queue;
@@ -682,9 +678,7 @@ void SlaProcessor::Retarget(Metric m, const Subject& s, const Event& e, Processo
     // The clock keeps its start and the time already elapsed; only the
     // target changes to the new queue's, so the deadline moves.
     if (c->phase == Phase::kRunning) CancelTimers(*c, ctx);
-    c->policy = policy_names_[applied->policy - options_.policies.data()];
-    c->calendar = policy_calendars_[applied->policy - options_.policies.data()];
-    c->target = applied->target;
+    Apply(*applied, *c);
     Schedule(*c);
     // A paused clock's deadline excludes the current pause; Resume adds it.
     if (c->phase == Phase::kRunning) {
@@ -751,6 +745,13 @@ bool SlaProcessor::ParseOpenCount(std::string_view name, std::string_view value,
   metric = *m;
   queue.assign(name.substr(slash + 1));
   return true;
+}
+
+void SlaProcessor::Apply(const Applied& applied, Clock& c) const {
+  const auto i = static_cast<std::size_t>(applied.policy - options_.policies.data());
+  c.policy = policy_names_[i];
+  c.calendar = policy_calendars_[i];
+  c.target = applied.target;
 }
 
 const BusinessCalendar* SlaProcessor::CalendarOf(const Clock& c) const {

@@ -81,6 +81,8 @@ class SlaProcessor final : public Processor {
   // in the clock's calendar (business time) or in calendar time.
   void Schedule(Clock& c) const;
   DurationMs Elapsed(const Clock& c, Timestamp ts) const;
+  // Gives the clock the applied policy's name, calendar and target.
+  void Apply(const Applied& applied, Clock& c) const;
   const BusinessCalendar* CalendarOf(const Clock& c) const;
 
   // A clock's timer tag: `kind` ('w' warning, 'b' breach), then its key
