@@ -54,7 +54,6 @@ class Name {
   }
   operator std::string_view() const { return view(); }  // NOLINT: a name reads as its text
   bool empty() const { return e_ == nullptr; }
-  std::size_t size() const { return view().size(); }
   // Two names of one vocabulary are equal when they are the same name.
   friend bool operator==(const Name& a, const Name& b) { return a.e_ == b.e_; }
 
