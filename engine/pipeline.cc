@@ -4,6 +4,7 @@
 #include <set>
 
 #include "processors/alerts/alert_processor.h"
+#include "processors/conversations/conversation_keeper.h"
 #include "processors/profiles/profile_processor.h"
 #include "processors/sla/sla_processor.h"
 #include "processors/staffing/staffing_source.h"
@@ -155,13 +156,18 @@ processors::StaffingSourceOptions StaffingSourceOptionsFrom(const config::Config
 std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(const config::Config& c,
                                                                             Mode mode, int stage_partitions) {
   std::vector<std::unique_ptr<processors::Processor>> ps;
+  // Last: the others read each conversation as it was before the event.
+  auto keeper = std::make_unique<processors::ConversationKeeper>();
+  processors::ConversationKeeper& conversations = *keeper;
   ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c)));
-  ps.push_back(std::make_unique<processors::StaffingSource>(StaffingSourceOptionsFrom(c, mode)));
+  ps.push_back(
+      std::make_unique<processors::StaffingSource>(StaffingSourceOptionsFrom(c, mode), conversations));
   ps.push_back(
       std::make_unique<processors::QueueStaffing>(QueueStaffingOptionsFrom(c, mode, stage_partitions)));
-  ps.push_back(std::make_unique<processors::ProfileProcessor>(ProfileOptionsFrom(c)));
-  ps.push_back(std::make_unique<processors::AlertProcessor>(AlertOptionsFrom(c)));
+  ps.push_back(std::make_unique<processors::ProfileProcessor>(ProfileOptionsFrom(c), conversations));
+  ps.push_back(std::make_unique<processors::AlertProcessor>(AlertOptionsFrom(c), conversations));
   ps.push_back(std::make_unique<processors::AlertQueueStage>(AlertOptionsFrom(c)));
+  ps.push_back(std::move(keeper));
   return ps;
 }
 

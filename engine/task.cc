@@ -143,6 +143,24 @@ class Task::Context final : public processors::ProcessorContext {
     if (!error.ok()) task_.Fail(error);
     return o;
   }
+  const processors::StateObject* FindObjectOf(std::string_view processor, std::string_view owner,
+                                              std::string_view name,
+                                              const processors::ObjectDecoder& decode) override {
+    std::size_t index = other_index_;
+    if (index >= task_.processors_.size() || task_.processors_[index]->name() != processor) {
+      index = 0;
+      while (index < task_.processors_.size() && task_.processors_[index]->name() != processor) ++index;
+      if (index == task_.processors_.size() || task_.per_record_[index]) {
+        task_.Fail(Status::Fatal("no per-owner processor '" + std::string(processor) + "' in the task"));
+        return nullptr;
+      }
+      other_index_ = index;
+    }
+    Status error;
+    processors::StateObject* o = task_.state_.Find(owner, NameAt(index, name), decode, error);
+    if (!error.ok()) task_.Fail(error);
+    return o;
+  }
   processors::StateObject* AddObject(std::string_view owner, std::string_view name,
                                      std::unique_ptr<processors::StateObject> object) override {
     if (task_.per_record_[current_index_]) {
@@ -295,8 +313,10 @@ class Task::Context final : public processors::ProcessorContext {
   // ("<processor>/<name>") with its hash, valid until the next call. Each
   // processor's last name is kept made: most calls name the record the
   // previous call of the same processor named.
-  [[gnu::always_inline]] RecordName Name(std::string_view name) {
-    NameMemo& m = names_[current_index_];
+  [[gnu::always_inline]] RecordName Name(std::string_view name) { return NameAt(current_index_, name); }
+  // The same for the processor at `index`.
+  [[gnu::always_inline]] RecordName NameAt(std::size_t index, std::string_view name) {
+    NameMemo& m = names_[index];
     if (!swar::Same(name, std::string_view(m.full.data() + m.prefix_size, m.full.size() - m.prefix_size))) {
       m.full.resize(m.prefix_size);
       m.full.append(name);
@@ -314,6 +334,7 @@ class Task::Context final : public processors::ProcessorContext {
   Task& task_;
   processors::Processor* current_ = nullptr;
   std::size_t current_index_ = 0;
+  std::size_t other_index_ = SIZE_MAX;  // FindObjectOf's last processor
   std::string name_;
   // Name's, per processor: its last record name, after its "<processor>/".
   struct NameMemo {

@@ -117,6 +117,12 @@ class ProcessorContext {
   // nullptr when absent or not decodable.
   virtual StateObject* FindObject(std::string_view owner, std::string_view name,
                                   const ObjectDecoder& decode) = 0;
+  // The object `name` of `owner` kept by `processor`, another processor of
+  // the task with the per-owner layout, as it would find it: for reading a
+  // record the processors share (processors/conversations), which only its
+  // keeper changes. nullptr when absent or not decodable.
+  virtual const StateObject* FindObjectOf(std::string_view processor, std::string_view owner,
+                                          std::string_view name, const ObjectDecoder& decode) = 0;
   // Makes `object` the record `name` of `owner` (unsaved until MarkChanged).
   virtual StateObject* AddObject(std::string_view owner, std::string_view name,
                                  std::unique_ptr<StateObject> object) = 0;

@@ -428,7 +428,9 @@ class Worker::Impl {
   Worker::Answer Answer(const std::string& customer_id);
   std::mutex queries_mu_;
   std::deque<std::shared_ptr<Query>> queries_;
-  processors::ProfileProcessor profile_renderer_{engine::ProfileOptionsFrom(config_)};
+  processors::ConversationKeeper renderer_conversations_;  // unused: the renderer handles no event
+  processors::ProfileProcessor profile_renderer_{engine::ProfileOptionsFrom(config_),
+                                                 renderer_conversations_};
   std::chrono::steady_clock::time_point next_commit_;
   int lock_fd_ = -1;  // the state directory's lock (LockStateDir, thread 0)
   std::chrono::steady_clock::time_point last_tick_;

@@ -12,7 +12,9 @@
 namespace cx::processors {
 namespace {
 
-constexpr std::uint8_t kFormat = 1;
+// Format 2: the open conversations moved to the shared record
+// (processors/conversations).
+constexpr std::uint8_t kFormat = 2;
 constexpr std::string_view kRecord = "customer";
 
 // An open alert's name in CustomerAlerts::open: "<subject>/<dedup_key>",
@@ -74,29 +76,19 @@ struct AlertProcessor::OpenAlert {
 };
 
 // Everything the customer stage keeps about one customer, in one record
-// decoded once and changed in place: its open conversations, the
-// after-sales cases that may become overdue, recent contacts (for
+// decoded once and changed in place: the after-sales cases that may become overdue, recent contacts (for
 // repeat_contact), each open alert with where it went and what it said (its
 // resolve carries the same labels: Alertmanager knows an alert by its
 // labels), and every alert key sent for the customer, so that an erasure
 // can end each with a tombstone on the compacted topic (kept after the
 // resolve). Entries are in key order, as the output order depends on it.
 struct AlertProcessor::CustomerAlerts final : StateObject {
-  struct Conversation {
-    Timestamp opened;
-    bool answered = false, vip = false;
-    Channel channel = Channel::kUnknown;
-    std::string queue, tenant, tier;
-  };
-  FlatMap<Conversation> conversations;  // by conversation id
   FlatMap<CaseKind> cases;              // by case id: open, with an overdue timer
   FlatMap<OpenAlert> open;              // by OpenName
   FlatMap<std::string> sent;            // dedup_key -> where it went
   RecentContacts contacts;
 
-  bool empty() const {
-    return conversations.empty() && cases.empty() && open.empty() && sent.empty() && contacts.size() == 0;
-  }
+  bool empty() const { return cases.empty() && open.empty() && sent.empty() && contacts.size() == 0; }
 
   static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
     auto s = std::make_unique<CustomerAlerts>();
@@ -105,10 +97,8 @@ struct AlertProcessor::CustomerAlerts final : StateObject {
   }
   std::size_t MemoryBytes() const override {
     std::size_t n = sizeof(CustomerAlerts) + contacts.MemoryBytes();
-    n += conversations.capacity() * sizeof(*conversations.begin()) + cases.capacity() * sizeof(*cases.begin()) +
-         open.capacity() * sizeof(*open.begin()) + sent.capacity() * sizeof(*sent.begin());
-    for (const auto& [id, c] : conversations)
-      n += HeapBytes(id) + HeapBytes(c.queue) + HeapBytes(c.tenant) + HeapBytes(c.tier);
+    n += cases.capacity() * sizeof(*cases.begin()) + open.capacity() * sizeof(*open.begin()) +
+         sent.capacity() * sizeof(*sent.begin());
     for (const auto& [id, k] : cases) n += HeapBytes(id);
     for (const auto& [name, o] : open) {
       n += HeapBytes(name) + HeapBytes(o.where);
@@ -120,16 +110,8 @@ struct AlertProcessor::CustomerAlerts final : StateObject {
     return n;
   }
   void EncodeTo(std::string& v) const override {
-    ByteWriter w(v, 16 + 48 * (conversations.size() + cases.size() + sent.size()) + 256 * open.size());
+    ByteWriter w(v, 16 + 48 * (cases.size() + sent.size()) + 256 * open.size());
     w.Byte(kFormat);
-    w.Varint(conversations.size());
-    for (const auto& [id, c] : conversations) {
-      w.String(id);
-      w.VarintSigned(c.opened.ms);
-      w.Byte(static_cast<std::uint8_t>((c.answered ? 1 : 0) | (c.vip ? 2 : 0)));
-      w.Byte(static_cast<std::uint8_t>(c.channel));
-      for (const std::string* x : {&c.queue, &c.tenant, &c.tier}) w.String(*x);
-    }
     w.Varint(cases.size());
     for (const auto& [id, kind] : cases) {
       w.String(id);
@@ -154,17 +136,6 @@ struct AlertProcessor::CustomerAlerts final : StateObject {
   bool Decode(std::string_view in) {
     Reader r(in);
     if (r.Byte() != kFormat) return false;
-    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
-      Conversation c;
-      std::string id(r.String());
-      c.opened.ms = r.VarintSigned();
-      const std::uint8_t f = r.Byte();
-      c.answered = f & 1;
-      c.vip = f & 2;
-      c.channel = static_cast<Channel>(r.Byte());
-      for (std::string* x : {&c.queue, &c.tenant, &c.tier}) x->assign(r.String());
-      conversations.push_back({std::move(id), std::move(c)});
-    }
     for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
       std::string id(r.String());
       cases.push_back({std::move(id), static_cast<CaseKind>(r.Byte())});
@@ -361,25 +332,14 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     a.DetailString("subject_id", subject);
     return a;
   };
-  // The open conversation of the event, nullptr when none is.
-  auto conversation = [&]() -> const CustomerAlerts::Conversation* {
-    const CustomerAlerts* kept = scope.peek();
-    if (!kept) return nullptr;
-    auto it = kept->conversations.find(e.conversation_id);
-    return it == kept->conversations.end() ? nullptr : &it->second;
-  };
+  // The open conversation of the event before it (the keeper applies the
+  // event after us), nullptr when none is.
+  auto conversation = [&] { return conversations_.Find(ctx, customer, e.conversation_id); };
   switch (e.type) {
     case EventType::kConversationOpened: {
       if (conversation()) return;  // opened twice
       CustomerAlerts& s = scope.edit();
-      CustomerAlerts::Conversation& c = s.conversations[e.conversation_id];
-      c.opened = e.ts;
-      c.queue = e.queue;
-      c.channel = e.channel;
-      c.tenant = e.tenant;
-      c.tier = e.customer_tier;
-      c.vip = !e.customer_tier.empty() && e.customer_tier == options_.vip_tier;
-      if (c.vip && Enabled(AlertKind::kVipWaiting))
+      if (IsVip(e.customer_tier) && Enabled(AlertKind::kVipWaiting))
         ctx.SetTimer(e.ts + options_.vip_wait, customer, "vip/" + e.conversation_id);
       // Repeat contacts (processors/contacts): the repeat_count-th contact
       // about the same order or topic within the window.
@@ -400,12 +360,10 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     }
     case EventType::kMessageAgent: {
       if (!e.is_public || e.is_auto) return;
-      const CustomerAlerts::Conversation* c = conversation();
+      const OpenConversation* c = conversation();
       if (!c || c->answered) return;
-      CustomerAlerts::Conversation& changed = scope.edit().conversations[e.conversation_id];
-      changed.answered = true;
-      if (changed.vip) {
-        ctx.CancelTimer(changed.opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
+      if (IsVip(c->customer_tier)) {
+        ctx.CancelTimer(c->opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
         const std::string vip = DedupKey("vip_waiting", {customer, e.conversation_id});
         Resolve(scope, OpenName(e.conversation_id, vip), e.ts);
       }
@@ -416,10 +374,10 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
           JudgeMessage(e.sentiment, e.text, options_.negative_sentiment, options_.keywords);
       if (why == Negativity::kNone) return;
       const bool keyword = why == Negativity::kKeyword;
-      const CustomerAlerts::Conversation* c = conversation();
+      const OpenConversation* c = conversation();
       if (!c) return;
       Alert a = base(AlertKind::kNegativeSentiment, "conversation", e.conversation_id);
-      a.Label("queue", c->queue);
+      a.Label("queue", c->opening_queue);
       a.Label("channel", ToString(c->channel));
       if (e.sentiment) a.DetailNumber("sentiment", *e.sentiment);
       a.DetailString("reason", keyword ? "escalation_keyword" : "negative_sentiment");
@@ -430,12 +388,10 @@ void AlertProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     }
     case EventType::kConversationClosed:
     case EventType::kConversationAbandoned: {
-      const CustomerAlerts::Conversation* c = conversation();
+      const OpenConversation* c = conversation();
       if (!c) return;
-      if (c->vip && !c->answered)
+      if (IsVip(c->customer_tier) && !c->answered)
         ctx.CancelTimer(c->opened + options_.vip_wait, customer, "vip/" + e.conversation_id);
-      auto& conversations = scope.edit().conversations;
-      conversations.erase(conversations.find(e.conversation_id));
       // Low-CSAT alerts of the conversation resolve by their own timer, SLA
       // alerts with their clocks.
       ResolveSubject(scope, e.conversation_id, e.ts, [](std::string_view name) {
@@ -515,22 +471,22 @@ void AlertProcessor::OnTimer(Timestamp when, std::string_view owner, std::string
   const std::string_view t(tag);
   if (t.substr(0, 4) == "vip/") {
     const std::string conv(t.substr(4));
-    if (!kept) return;
-    auto it = kept->conversations.find(conv);
-    if (it == kept->conversations.end() || it->second.answered) return;
-    const CustomerAlerts::Conversation& c = it->second;
+    const OpenConversation* found = conversations_.Find(ctx, customer, conv);
+    if (found == nullptr || found->answered) return;
+    const OpenConversation& c = *found;
     Alert a;
     a.dedup_key = DedupKey("vip_waiting", {customer, conv});
     a.ts = when;
-    a.Label("queue", c.queue);
+    a.Label("queue", c.opening_queue);
     a.Label("channel", ToString(c.channel));
     a.Label("tenant", c.tenant);
     a.DetailString("customer_id", customer);
     a.DetailString("subject_type", "conversation");
     a.DetailString("subject_id", conv);
-    a.DetailString("customer_tier", c.tier);
+    a.DetailString("customer_tier", c.customer_tier);
     a.DetailNumber("waiting_s", static_cast<double>(when - c.opened) / 1000.0);
-    a.summary = "VIP customer " + customer + " waiting " + Seconds(when - c.opened) + " in " + c.queue;
+    a.summary = "VIP customer " + customer + " waiting " + Seconds(when - c.opened) + " in ";
+    a.summary.append(c.opening_queue.view());
     Trigger(scope, conv, std::move(a), AlertKind::kVipWaiting);
   } else if (t.substr(0, 5) == "csat/") {
     const std::string conv(t.substr(5));

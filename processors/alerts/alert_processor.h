@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "processors/alerts/alert.h"
+#include "processors/conversations/conversation_keeper.h"
 #include "processors/processor.h"
 
 namespace cx::processors {
@@ -60,7 +61,10 @@ struct AlertOptions {
 
 class AlertProcessor final : public Processor {
  public:
-  explicit AlertProcessor(AlertOptions options) : options_(std::move(options)) {}
+  // `conversations`: the keeper of the task's conversations, which it runs
+  // after this processor.
+  AlertProcessor(AlertOptions options, ConversationKeeper& conversations)
+      : options_(std::move(options)), conversations_(conversations) {}
 
   std::string_view name() const override { return "alerts"; }
   void OnEvent(const Event& event, ProcessorContext& ctx) override;
@@ -68,8 +72,8 @@ class AlertProcessor final : public Processor {
   void OnSignal(const Signal& signal, ProcessorContext& ctx) override;
 
  private:
-  // A customer's record (its conversations, cases, recent contacts, open
-  // and sent alerts), and the handle on it while one call is handled.
+  // A customer's record (its cases, recent contacts, open and sent alerts),
+  // and the handle on it while one call is handled.
   struct CustomerAlerts;
   class Scope;
   struct OpenAlert;
@@ -89,8 +93,12 @@ class AlertProcessor final : public Processor {
   // Sends the resolve of an open alert taken out of the record.
   void SendResolve(OpenAlert open, Timestamp ts, ProcessorContext& ctx) const;
   bool Enabled(AlertKind k) const { return options_.Enabled(k); }
+  bool IsVip(std::string_view customer_tier) const {
+    return !customer_tier.empty() && customer_tier == options_.vip_tier;
+  }
 
   const AlertOptions options_;
+  ConversationKeeper& conversations_;
   std::string key_scratch_, name_scratch_;  // OnSignal's dedup key and open-alert name
 };
 

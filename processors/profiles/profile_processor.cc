@@ -15,8 +15,10 @@ namespace cx::processors {
 namespace {
 
 // Format 2 keeps recent contacts with their times (RecentContacts) instead
-// of format 1's orders and last close; format 1 still decodes.
-constexpr std::uint8_t kFormat = 2;
+// of format 1's orders and last close; format 3 counts the open
+// conversations, which the shared record (processors/conversations) names,
+// where formats 1 and 2 listed their ids. Formats 1 and 2 still decode.
+constexpr std::uint8_t kFormat = 3;
 constexpr DurationMs kDay = 86'400'000;
 constexpr int kWindowDays = 90;
 constexpr std::size_t kMaxCategories = 32, kMaxRecentOrders = 64, kMaxOpen = 64;
@@ -45,7 +47,7 @@ struct ProfileProcessor::Profile final : StateObject {
   std::array<std::int64_t, 7> channels{};                        // by Channel
   std::int64_t conversations = 0, repeats = 0;
   RecentContacts contacts;  // for repeat contacts
-  std::vector<std::string> open_conversations;
+  std::int64_t open_conversations = 0;  // opened, not yet closed or abandoned
   // Satisfaction.
   std::int64_t csat_count = 0, csat_sum = 0, csat_last = 0, low_csat = 0, negative = 0;
   // After-sales.
@@ -76,10 +78,8 @@ struct ProfileProcessor::Profile final : StateObject {
       n += l->capacity() * 64;
       for (const auto& [a, b] : *l) n += HeapBytes(a) + HeapBytes(b);
     }
-    for (const auto* l : {&open_conversations, &open_cases}) {
-      n += l->capacity() * 32;
-      for (const auto& x : *l) n += HeapBytes(x);
-    }
+    n += open_cases.capacity() * 32;
+    for (const auto& x : open_cases) n += HeapBytes(x);
     n += conv_days.capacity() * 8 + breaches.capacity() * 12 + contacts.MemoryBytes();
     return n;
   }
@@ -120,10 +120,9 @@ struct ProfileProcessor::Profile final : StateObject {
     for (std::int64_t x : channels) w.VarintSigned(x);
     for (std::int64_t x : cases) w.VarintSigned(x);
     contacts.EncodeTo(w);
-    for (const auto* l : {&open_conversations, &open_cases}) {
-      w.Varint(l->size());
-      for (const std::string& x : *l) w.String(x);
-    }
+    w.VarintSigned(open_conversations);
+    w.Varint(open_cases.size());
+    for (const std::string& x : open_cases) w.String(x);
     w.Varint(breaches.size());
     for (const auto& b : breaches)
       for (std::int32_t x : b) w.VarintSigned(x);
@@ -133,7 +132,7 @@ struct ProfileProcessor::Profile final : StateObject {
   bool Decode(std::string_view in) {
     Reader r(in);
     const std::uint8_t format = r.Byte();
-    if (format != 1 && format != kFormat) return false;
+    if (format < 1 || format > kFormat) return false;
     version = r.Varint();
     for (Timestamp* t : {&first_seen, &last_activity, &first_order, &last_order}) t->ms = r.VarintSigned();
     if (format == 1) r.VarintSigned();  // the last close, no longer kept
@@ -175,10 +174,14 @@ struct ProfileProcessor::Profile final : StateObject {
     } else if (!contacts.DecodeFrom(r)) {
       return false;
     }
-    for (auto* l : {&open_conversations, &open_cases}) {
-      l->clear();
-      for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) l->emplace_back(r.String());
+    if (format < 3) {  // the ids of the open conversations
+      open_conversations = static_cast<std::int64_t>(r.Varint());
+      for (std::int64_t i = 0; i < open_conversations && r.ok(); ++i) r.String();
+    } else {
+      open_conversations = r.VarintSigned();
     }
+    open_cases.clear();
+    for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) open_cases.emplace_back(r.String());
     breaches.clear();
     for (std::uint64_t n = r.Varint(), i = 0; i < n && r.ok(); ++i) {
       std::array<std::int32_t, 3> b{};
@@ -247,11 +250,17 @@ void ProfileProcessor::OnEvent(const Event& e, ProcessorContext& ctx) {
     p = AddObject(ctx, e.customer_id, kRecord, std::make_unique<Profile>());
     p->first_seen = e.ts;
   }
-  const bool changed = Apply(e, *p);
+  // Whether the event's conversation is open, before the event: the
+  // keeper applies it after this processor.
+  bool open = false;
+  if (e.type == EventType::kConversationOpened || e.type == EventType::kConversationClosed ||
+      e.type == EventType::kConversationAbandoned)
+    open = conversations_.Find(ctx, e.customer_id, e.conversation_id) != nullptr;
+  const bool changed = Apply(e, open, *p);
   Save(e.customer_id, *p, e.ts, changed, ctx);
 }
 
-bool ProfileProcessor::Apply(const Event& e, Profile& p) const {
+bool ProfileProcessor::Apply(const Event& e, bool open, Profile& p) const {
   // Whether a stored field changes, case by case: a counter that moves, an
   // entry added or removed, a later activity (the encoded record differs
   // exactly when this says so).
@@ -283,7 +292,7 @@ bool ProfileProcessor::Apply(const Event& e, Profile& p) const {
       ++p.cancelled;
       return true;
     case EventType::kConversationOpened: {
-      if (Contains(p.open_conversations, e.conversation_id)) return changed;  // opened twice
+      if (open) return changed;  // opened twice
       // A repeat contact (processors/contacts): about the same order or
       // topic as one opened within the window; the alert uses the same rule.
       if (p.contacts.Record(RecentContacts::About(e), e.ts, options_.repeat_window) > 1) ++p.repeats;
@@ -299,13 +308,14 @@ bool ProfileProcessor::Apply(const Event& e, Profile& p) const {
       }
       ++p.channels[static_cast<std::size_t>(e.channel)];
       if (!e.customer_tier.empty()) p.tier = e.customer_tier;
-      p.open_conversations.push_back(e.conversation_id);
-      Bound(p.open_conversations, kMaxOpen);
+      ++p.open_conversations;
       return true;
     }
     case EventType::kConversationClosed:
     case EventType::kConversationAbandoned:
-      return Remove(p.open_conversations, e.conversation_id) || changed;
+      if (!open) return changed;
+      --p.open_conversations;
+      return true;
     case EventType::kConversationRated:
       ++p.csat_count;
       p.csat_sum += e.csat;
@@ -578,7 +588,7 @@ void ProfileProcessor::WriteJson(const Profile& p, std::string_view customer, Ti
         w.Field(JsonKey::Known(ToString(static_cast<Metric>(m))), (*arr)[static_cast<std::size_t>(m)]);
   }
 
-  w.Lit(R"(}},"now":{"open_conversations":)").Int(static_cast<std::int64_t>(p.open_conversations.size()));
+  w.Lit(R"(}},"now":{"open_conversations":)").Int(p.open_conversations);
   w.Lit(R"(,"open_cases":)").Int(static_cast<std::int64_t>(p.open_cases.size()));
 
   // Scores.

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "processors/conversations/conversation_keeper.h"
 #include "processors/processor.h"
 
 namespace cx {
@@ -39,7 +40,10 @@ struct ProfileOptions {
 
 class ProfileProcessor final : public Processor {
  public:
-  explicit ProfileProcessor(ProfileOptions options) : options_(std::move(options)) {}
+  // `conversations`: the keeper of the task's conversations, which it runs
+  // after this processor.
+  ProfileProcessor(ProfileOptions options, ConversationKeeper& conversations)
+      : options_(std::move(options)), conversations_(conversations) {}
 
   std::string_view name() const override { return "profile"; }
   void OnEvent(const Event& event, ProcessorContext& ctx) override;
@@ -59,14 +63,16 @@ class ProfileProcessor final : public Processor {
   static constexpr std::string_view kRecordName = "p";
 
  private:
-  // Applies `e` to `p`; true when it changed a stored field.
-  bool Apply(const Event& e, Profile& p) const;
+  // Applies `e` to `p` (`open`: the event's conversation is open before
+  // it); true when it changed a stored field.
+  bool Apply(const Event& e, bool open, Profile& p) const;
   // Marks `p` changed for the next commit; when it `changed`, makes sure an
   // emission is pending.
   void Save(std::string_view customer, Profile& p, Timestamp ts, bool changed, ProcessorContext& ctx);
   void Forget(std::string_view customer, const Profile& p, ProcessorContext& ctx);
 
   const ProfileOptions options_;
+  ConversationKeeper& conversations_;
 };
 
 }  // namespace cx::processors

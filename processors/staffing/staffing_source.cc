@@ -11,39 +11,6 @@ namespace {
 
 constexpr std::uint8_t kFormat = 1;
 
-// One open conversation, as the queue stage needs it.
-struct Conversation final : StateObject {
-  std::string queue;
-  Timestamp opened, entered;  // entered: into the current queue
-  Timestamp answered_at;
-  bool answered = false;
-
-  static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
-    auto c = std::make_unique<Conversation>();
-    if (!c->Decode(in)) return nullptr;
-    return c;
-  }
-  std::size_t MemoryBytes() const override { return sizeof(Conversation) + HeapBytes(queue); }
-  void EncodeTo(std::string& v) const override {
-    v.push_back(static_cast<char>(kFormat));
-    PutString(v, queue);
-    PutVarintSigned(v, opened.ms);
-    PutVarintSigned(v, entered.ms);
-    PutVarintSigned(v, answered_at.ms);
-    v.push_back(answered ? 1 : 0);
-  }
-  bool Decode(std::string_view in) {
-    Reader r(in);
-    if (r.Byte() != kFormat) return false;
-    queue.assign(r.String());
-    opened.ms = r.VarintSigned();
-    entered.ms = r.VarintSigned();
-    answered_at.ms = r.VarintSigned();
-    answered = r.Byte() != 0;
-    return r.ok() && r.done();
-  }
-};
-
 // One agent: online or not, in which queues, how many chats at once.
 struct Agent {
   bool online = false;
@@ -70,8 +37,6 @@ struct Agent {
     return r.ok() && r.done();
   }
 };
-
-std::string ConversationKey(std::string_view conversation_id) { return "v/" + std::string(conversation_id); }
 
 // The queue stage knows a conversation by a hash: no customer id lives in
 // its state (erasure deletes a customer's keys from the customer stage).
@@ -187,13 +152,9 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
   if (e.type == EventType::kCustomerErased) {
     // Its open conversations leave their queues (like a transfer out); the
     // task deletes the records.
-    std::vector<std::pair<std::string, std::string>> open;  // (conversation id, record)
-    ctx.ForEach(e.customer_id, "v/", [&](std::string_view name, std::string_view v) {
-      open.emplace_back(std::string(name.substr(2)), std::string(v));
-    });
-    for (const auto& [id, v] : open) {
-      Conversation c;
-      if (!c.Decode(v)) continue;
+    const CustomerConversations* all = conversations_.Find(ctx, e.customer_id);
+    if (all == nullptr) return;
+    for (const auto& [id, c] : all->all()) {
       StaffingFact f;
       f.kind = StaffingFact::Kind::kTransferOut;
       f.conversation = FactId(e.customer_id, id);
@@ -202,88 +163,55 @@ void StaffingSource::OnEvent(const Event& e, ProcessorContext& ctx) {
     }
     return;
   }
-  if (TopicOf(e.type) != TopicKind::kChat) return;
-  switch (e.type) {  // the chat events that matter here
-    case EventType::kConversationOpened:
-    case EventType::kMessageAgent:
-    case EventType::kConversationTransferred:
-    case EventType::kConversationAbandoned:
-    case EventType::kConversationClosed:
-      break;
-    default:
-      return;
-  }
-  const std::string key = ConversationKey(e.conversation_id);
-  Conversation* found = FindObject<Conversation>(ctx, e.customer_id, key);
-  const bool exists = found != nullptr;
-  if (e.type == EventType::kMessageAgent && (!exists || found->answered || !e.is_public || e.is_auto))
-    return;  // bots and notes do not answer; an answered conversation is answered
-  Conversation local;
-  Conversation& c = exists ? *found : local;
+  if (!ConversationKeeper::Concerns(e)) return;  // bots and notes do not answer either
+  // The conversation before this event (the keeper applies it after us).
+  const OpenConversation* c = conversations_.Find(ctx, e.customer_id, e.conversation_id);
   StaffingFact f;
+  if (e.type == EventType::kConversationOpened) {
+    if (c != nullptr) return;  // opened twice: the first counts
+    f.conversation = FactId(e.customer_id, e.conversation_id);
+    f.kind = StaffingFact::Kind::kArrival;
+    AddFact(ctx, e.queue, f);
+    return;
+  }
+  if (c == nullptr) return;
   f.conversation = FactId(e.customer_id, e.conversation_id);
-  // `c` changed: the cached record, or a new one.
-  auto save = [&] {
-    if (exists)
-      ctx.MarkChanged(*found);
-    else
-      AddChanged(ctx, e.customer_id, key, std::move(local));
+  // Handle time runs to the close from the opening or the first answer.
+  auto handled = [&] {
+    return std::max<DurationMs>(0, e.ts - (options_.handle_time_from_open ? c->opened : c->answered_at));
   };
-
   switch (e.type) {
-    case EventType::kConversationOpened:
-      if (exists) return;  // opened twice: the first counts
-      c.queue = e.queue;
-      c.opened = c.entered = e.ts;
-      f.kind = StaffingFact::Kind::kArrival;
-      AddFact(ctx, c.queue, f);
-      save();
-      return;
     case EventType::kMessageAgent:
-      if (!exists || c.answered || !e.is_public || e.is_auto) return;  // bots and notes do not answer
-      c.answered = true;
-      c.answered_at = e.ts;
+      if (c->answered) return;  // an answered conversation is answered
       f.kind = StaffingFact::Kind::kAnswer;
-      f.duration = std::max<DurationMs>(0, e.ts - c.entered);
-      AddFact(ctx, c.queue, f);
-      save();
+      f.duration = std::max<DurationMs>(0, e.ts - c->entered);
+      AddFact(ctx, c->queue, f);
       return;
-    case EventType::kConversationTransferred: {
-      if (!exists || e.queue == c.queue) return;
+    case EventType::kConversationTransferred:
+      if (e.queue == c->queue.view()) return;
       f.kind = StaffingFact::Kind::kTransferOut;
-      f.answered = c.answered;
-      AddFact(ctx, c.queue, f);
-      c.queue = e.queue;
-      c.entered = e.ts;
+      f.answered = c->answered;
+      AddFact(ctx, c->queue, f);
       f.kind = StaffingFact::Kind::kArrival;
       f.transfer = true;
-      AddFact(ctx, c.queue, f);
-      save();
+      AddFact(ctx, e.queue, f);
       return;
-    }
     case EventType::kConversationAbandoned:
-      if (!exists) return;
-      if (c.answered) {  // left after an answer: the conversation is simply over
+      if (c->answered) {  // left after an answer: the conversation is simply over
         f.kind = StaffingFact::Kind::kClose;
         f.answered = true;
-        f.duration =
-            std::max<DurationMs>(0, e.ts - (options_.handle_time_from_open ? c.opened : c.answered_at));
+        f.duration = handled();
       } else {
         f.kind = StaffingFact::Kind::kAbandon;
-        f.duration = std::max<DurationMs>(0, e.ts - c.entered);
+        f.duration = std::max<DurationMs>(0, e.ts - c->entered);
       }
-      AddFact(ctx, c.queue, f);
-      ctx.DeleteObject(e.customer_id, key);
+      AddFact(ctx, c->queue, f);
       return;
     case EventType::kConversationClosed:
-      if (!exists) return;
       f.kind = StaffingFact::Kind::kClose;
-      f.answered = c.answered;
-      if (c.answered)
-        f.duration =
-            std::max<DurationMs>(0, e.ts - (options_.handle_time_from_open ? c.opened : c.answered_at));
-      AddFact(ctx, c.queue, f);
-      ctx.DeleteObject(e.customer_id, key);
+      f.answered = c->answered;
+      if (c->answered) f.duration = handled();
+      AddFact(ctx, c->queue, f);
       return;
     default:
       return;

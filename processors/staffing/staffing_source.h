@@ -1,15 +1,16 @@
 // StaffingSource: the customer-stage half of staffing (docs/staffing.md).
 //
 // Follows each conversation (queue, when it entered it, whether and when it
-// was answered) and each agent (status, queues, concurrency), and sends what
-// the queue stage counts as facts keyed by queue. Keeps one small record per
-// open conversation and one per agent; computes nothing per queue itself, so
-// no worker's local view is ever reported.
+// was answered: the shared record, processors/conversations) and each agent
+// (status, queues, concurrency), and sends what the queue stage counts as
+// facts keyed by queue. Keeps one small record per agent; computes nothing
+// per queue itself, so no worker's local view is ever reported.
 #pragma once
 
 #include <map>
 #include <string>
 
+#include "processors/conversations/conversation_keeper.h"
 #include "processors/processor.h"
 #include "processors/staffing/facts.h"
 
@@ -34,7 +35,10 @@ struct StaffingSourceOptions {
 
 class StaffingSource final : public Processor {
  public:
-  explicit StaffingSource(StaffingSourceOptions options) : options_(options) {}
+  // `conversations`: the keeper of the task's conversations, which it
+  // runs after this processor.
+  StaffingSource(StaffingSourceOptions options, ConversationKeeper& conversations)
+      : options_(options), conversations_(conversations) {}
 
   std::string_view name() const override { return "staffing"; }
   void OnEvent(const Event& event, ProcessorContext& ctx) override;
@@ -52,6 +56,7 @@ class StaffingSource final : public Processor {
   Timestamp BucketEnd(Timestamp start) const;
 
   const StaffingSourceOptions options_;
+  ConversationKeeper& conversations_;
 };
 
 }  // namespace cx::processors

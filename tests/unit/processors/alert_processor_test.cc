@@ -38,7 +38,11 @@ struct AlertTask {
   }
   std::unique_ptr<engine::Task> NewTask() {
     std::vector<std::unique_ptr<Processor>> ps;
-    ps.push_back(std::make_unique<AlertProcessor>(engine::AlertOptionsFrom(cx::testing::Defaults())));
+    // The conversations' keeper runs last, as the pipeline wires it.
+    auto keeper = std::make_unique<ConversationKeeper>();
+    ps.push_back(
+        std::make_unique<AlertProcessor>(engine::AlertOptionsFrom(cx::testing::Defaults()), *keeper));
+    ps.push_back(std::move(keeper));
     return std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store, sink,
                                           std::move(ps));
   }

@@ -17,7 +17,10 @@ class ProfileJsonTest : public ::testing::Test {
  protected:
   ProfileJsonTest() : store_(state::NewMemoryStore()) {
     std::vector<std::unique_ptr<Processor>> ps;
-    ps.push_back(std::make_unique<ProfileProcessor>(engine::ProfileOptionsFrom(cx::testing::Defaults())));
+    auto keeper = std::make_unique<ConversationKeeper>();  // last, as the pipeline wires it
+    ps.push_back(
+        std::make_unique<ProfileProcessor>(engine::ProfileOptionsFrom(cx::testing::Defaults()), *keeper));
+    ps.push_back(std::move(keeper));
     task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
                                            std::move(ps));
     EXPECT_TRUE(task_->Open().ok());

@@ -185,7 +185,10 @@ TEST(StaffingCombineTest, BucketsEndAtIntervalEndsAndProvisionalPointsAndGoBefor
   o.allowed_lateness = 0;
   o.repartition_step = 60 * 60'000;  // announced only when the test says so
   std::vector<std::unique_ptr<Processor>> ps;
-  ps.push_back(std::make_unique<StaffingSource>(engine::StaffingSourceOptionsFrom(c, engine::Mode::kRun)));
+  auto keeper = std::make_unique<ConversationKeeper>();  // last, as the pipeline wires it
+  ps.push_back(
+      std::make_unique<StaffingSource>(engine::StaffingSourceOptionsFrom(c, engine::Mode::kRun), *keeper));
+  ps.push_back(std::move(keeper));
   auto store = state::NewMemoryStore();
   cx::testing::CollectingSink sink;
   engine::Task task(o, *store, sink, std::move(ps));
