@@ -13,9 +13,11 @@ namespace cx::processors {
 namespace {
 
 // Format 2 added the storm's open grouped breaches, format 3 the earliest
-// release of a held breach; older formats decode with none grouped and an
-// unknown release (the held breaches are looked at on the next step).
-constexpr std::uint8_t kFormat = 3;
+// release of a held breach, format 4 the last release (where format 3 kept
+// it in a record of its own, "released"); older formats decode with none
+// grouped and an unknown release (the held breaches are looked at on the
+// next step).
+constexpr std::uint8_t kFormat = 4;
 constexpr std::string_view kIndex = "q/";  // owner "": queues with held alerts or a storm
 
 }  // namespace
@@ -38,8 +40,16 @@ struct QueueAlerts final : StateObject {
   // The earliest release time of a held breach: Max when none is held, Min
   // when unknown (decoded from an older format).
   Timestamp next_release = Timestamp::Max();
+  // The held name of the last breach released (its release time and an
+  // empty dedup key): a scan for the next due starts after it, not among
+  // the tombstones of those released before. Empty: none yet.
+  std::string released;
 
-  bool Empty() const { return !active && recent.empty() && next_release == Timestamp::Max(); }
+  // Nothing to keep. Once a breach has been released the record stays, as
+  // where releases are up to keeps later scans off the tombstones.
+  bool Empty() const {
+    return !active && recent.empty() && next_release == Timestamp::Max() && released.empty();
+  }
   void EndStorm() {
     active = false;
     key.clear();
@@ -57,9 +67,10 @@ struct QueueAlerts final : StateObject {
     PutVarintSigned(v, open_grouped);
     PutVarintSigned(v, last_cleared.ms);
     PutVarintSigned(v, next_release.ms);
+    PutString(v, released);
   }
   std::size_t MemoryBytes() const override {
-    return sizeof(QueueAlerts) + HeapBytes(key) + recent.capacity() * sizeof(Timestamp);
+    return sizeof(QueueAlerts) + HeapBytes(key) + HeapBytes(released) + recent.capacity() * sizeof(Timestamp);
   }
   static std::unique_ptr<StateObject> DecodeObject(std::string_view in) {
     auto s = std::make_unique<QueueAlerts>();
@@ -80,6 +91,7 @@ struct QueueAlerts final : StateObject {
     open_grouped = format >= 2 ? r.VarintSigned() : 0;
     last_cleared.ms = format >= 2 ? r.VarintSigned() : Timestamp::Min().ms;
     next_release.ms = format >= 3 ? r.VarintSigned() : Timestamp::Min().ms;
+    if (format >= 4) released.assign(r.String());
     return r.ok() && r.done();
   }
 };
@@ -267,7 +279,6 @@ bool AlertQueueStage::Advance(std::string_view queue, Timestamp up_to, QueueAler
     // after the last release rather than among their tombstones.
     std::vector<std::pair<std::string, std::string>> due;
     Timestamp next = Timestamp::Max();
-    const std::string from = ctx.Get(queue, "released").value_or(std::string());
     ctx.ForEachWhile(
         queue, "held/",
         [&](std::string_view name, std::string_view v) {
@@ -280,8 +291,8 @@ bool AlertQueueStage::Advance(std::string_view queue, Timestamp up_to, QueueAler
           due.emplace_back(name, v);
           return true;
         },
-        from);
-    if (!due.empty()) ctx.Put(queue, "released", HeldName(ReleaseOf(due.back().first), ""));
+        s.released);
+    if (!due.empty()) s.released = HeldName(ReleaseOf(due.back().first), "");
     for (const auto& [name, v] : due) {
       // In time order: a storm whose end came before this release no longer
       // groups it.
