@@ -159,7 +159,7 @@ std::vector<std::unique_ptr<processors::Processor>> BuildCustomerProcessors(cons
   // Last: the others read each conversation as it was before the event.
   auto keeper = std::make_unique<processors::ConversationKeeper>();
   processors::ConversationKeeper& conversations = *keeper;
-  ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c)));
+  ps.push_back(std::make_unique<processors::SlaProcessor>(SlaOptionsFrom(c), conversations));
   ps.push_back(
       std::make_unique<processors::StaffingSource>(StaffingSourceOptionsFrom(c, mode), conversations));
   ps.push_back(

@@ -67,8 +67,8 @@ struct ObjectCacheStats {
 // ("sla/customer": subjects and clocks) where format 3 had one record per
 // subject and one per clock, and a running clock has one timer, not two.
 // 5: a customer's open conversations are one record ("conv/open") that the
-// staffing source, the alerts and the profile read, where format 4 had a
-// copy in each (a "staffing/v/<id>" record per conversation).
+// SLA engine, the staffing source, the alerts and the profile read, where
+// format 4 had a copy in each (a "staffing/v/<id>" record per conversation).
 inline constexpr std::uint8_t kStateFormat = 5;
 // The store key of the format marker, and of an owner's record.
 inline constexpr std::string_view kFormatKey = "Mformat";

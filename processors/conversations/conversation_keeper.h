@@ -3,8 +3,8 @@
 //
 // A conversation is kept once, here: when and where it was opened, the
 // queue it is in now and since when, whether and when a human agent first
-// answered it in public. The staffing source and the alerts read it instead
-// of keeping copies of their own.
+// answered it in public. The SLA engine, the staffing source, the alerts and
+// the profile read it instead of keeping copies of their own.
 //
 // The keeper runs after every other processor of the task (the wiring puts
 // it last), so a processor handling an event reads the conversation as it
@@ -72,6 +72,11 @@ class ConversationKeeper final : public Processor {
   // task: before the event being handled is applied, as the keeper runs
   // last. nullptr when the customer has no open conversation.
   const CustomerConversations* Find(ProcessorContext& ctx, std::string_view customer);
+  // The names the records hold (queues, tenants, tiers), for processors
+  // whose records hold the same names (names of two vocabularies never
+  // compare equal).
+  Vocabulary& names() { return names_; }
+
   // The open conversation `id` of `customer`, nullptr when none is.
   const OpenConversation* Find(ProcessorContext& ctx, std::string_view customer, std::string_view id) {
     const CustomerConversations* all = Find(ctx, customer);

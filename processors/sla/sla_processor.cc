@@ -14,8 +14,10 @@ namespace {
 
 // The format of a customer's record (SlaProcessor::Customer). State format
 // 4 made it one record per customer, where format 3 had one per subject and
-// one per clock.
-constexpr std::uint8_t kCustomerFormat = 1;
+// one per clock. Format 2 (state format 5): an open conversation's
+// attributes are the shared record's (processors/conversations), not kept
+// again here.
+constexpr std::uint8_t kCustomerFormat = 2;
 // The customer's record, under the processor's name.
 constexpr std::string_view kRecord = "customer";
 
@@ -50,6 +52,13 @@ struct SlaProcessor::Subject {
   // its resolution clock measures (reopened starts another); for a
   // conversation, the number of next-response waits so far.
   std::uint32_t cycle = 1;
+  // An open conversation decoded from state: `attrs` are still to be taken
+  // from the shared record (processors/conversations), which keeps them.
+  bool attrs_shared = false;
+
+  // Whether `attrs` are kept here: an open conversation's are the shared
+  // record's.
+  bool KeepsAttrs() const { return type != SubjectType::kConversation || placeholder; }
 
   std::size_t MemoryBytes() const {
     // Names are the vocabulary's, shared: not counted per subject.
@@ -57,31 +66,24 @@ struct SlaProcessor::Subject {
   }
   void EncodeTo(ByteWriter& w) const {
     w.Byte(static_cast<std::uint8_t>(type));
-    w.String(id);
-    w.String(customer_id);
-    w.Byte(static_cast<std::uint8_t>(attrs.channel));
-    w.String(attrs.queue);
-    w.Byte(static_cast<std::uint8_t>(attrs.priority));
-    w.String(attrs.customer_tier);
-    w.String(attrs.tenant);
-    w.Byte(static_cast<std::uint8_t>(attrs.kind));
-    w.String(agent_id);
     w.Byte(static_cast<std::uint8_t>((placeholder ? 1 : 0) | (agent_replied ? 2 : 0) | (approved ? 4 : 0) |
                                      (item_received ? 8 : 0) | (compensation ? 16 : 0) | (shipped ? 32 : 0)));
+    w.String(id);
+    w.String(customer_id);
+    if (KeepsAttrs()) {
+      w.Byte(static_cast<std::uint8_t>(attrs.channel));
+      w.String(attrs.queue);
+      w.Byte(static_cast<std::uint8_t>(attrs.priority));
+      w.String(attrs.customer_tier);
+      w.String(attrs.tenant);
+      w.Byte(static_cast<std::uint8_t>(attrs.kind));
+    }
+    w.String(agent_id);
     w.VarintSigned(reply_at.ms);
     w.Varint(cycle);
   }
   void DecodeFrom(Reader& r, Vocabulary& v) {
     type = static_cast<SubjectType>(r.Byte());
-    id.assign(r.String());
-    customer_id.assign(r.String());
-    attrs.channel = static_cast<Channel>(r.Byte());
-    attrs.queue = v.Intern(r.String());
-    attrs.priority = static_cast<Priority>(r.Byte());
-    attrs.customer_tier = v.Intern(r.String());
-    attrs.tenant = v.Intern(r.String());
-    attrs.kind = static_cast<CaseKind>(r.Byte());
-    agent_id.assign(r.String());
     std::uint8_t f = r.Byte();
     placeholder = f & 1;
     agent_replied = f & 2;
@@ -89,6 +91,18 @@ struct SlaProcessor::Subject {
     item_received = f & 8;
     compensation = f & 16;
     shipped = f & 32;
+    id.assign(r.String());
+    customer_id.assign(r.String());
+    attrs_shared = !KeepsAttrs();
+    if (!attrs_shared) {
+      attrs.channel = static_cast<Channel>(r.Byte());
+      attrs.queue = v.Intern(r.String());
+      attrs.priority = static_cast<Priority>(r.Byte());
+      attrs.customer_tier = v.Intern(r.String());
+      attrs.tenant = v.Intern(r.String());
+      attrs.kind = static_cast<CaseKind>(r.Byte());
+    }
+    agent_id.assign(r.String());
     reply_at.ms = r.VarintSigned();
     cycle = static_cast<std::uint32_t>(r.Varint());
   }
@@ -341,7 +355,8 @@ bool OwesRefund(CaseKind kind, bool compensation) {
 // ---------------------------------------------------------------------------
 // Events
 
-SlaProcessor::SlaProcessor(SlaOptions options) : options_(std::move(options)) {
+SlaProcessor::SlaProcessor(SlaOptions options, ConversationKeeper& conversations)
+    : options_(std::move(options)), conversations_(conversations), vocabulary_(conversations.names()) {
   for (const Policy& p : options_.policies) {
     policy_names_.push_back(vocabulary_.Intern(p.name));
     policy_calendars_.push_back(vocabulary_.Intern(p.calendar));
@@ -380,6 +395,13 @@ void SlaProcessor::OnConversation(const Event& e, ProcessorContext& ctx) {
   Subject local;
   Subject& s = found != nullptr ? *found : local;
   const bool exists = found != nullptr;
+  if (exists && s.attrs_shared) {
+    // As the shared record holds them before this event (the keeper runs
+    // after this processor): the queue is the one a transfer leaves.
+    if (const OpenConversation* c = conversations_.Find(ctx, e.customer_id, e.conversation_id))
+      s.attrs = {c->channel, c->queue, c->priority, c->customer_tier, c->tenant, CaseKind::kUnknown};
+    s.attrs_shared = false;
+  }
 
   switch (e.type) {
     case EventType::kConversationOpened: {

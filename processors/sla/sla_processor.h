@@ -19,6 +19,7 @@
 
 #include "core/sla_metric.h"
 #include "core/time.h"
+#include "processors/conversations/conversation_keeper.h"
 #include "processors/flat_map.h"
 #include "processors/processor.h"
 #include "processors/sla/calendar.h"
@@ -39,7 +40,10 @@ struct SlaOptions {
 
 class SlaProcessor final : public Processor {
  public:
-  explicit SlaProcessor(SlaOptions options);
+  // `conversations`: the keeper of the task's conversations, which it runs
+  // after this processor, and whose names (queues, tenants, tiers) the SLA
+  // engine's records share.
+  SlaProcessor(SlaOptions options, ConversationKeeper& conversations);
 
   std::string_view name() const override { return "sla"; }
   void OnEvent(const Event& event, ProcessorContext& ctx) override;
@@ -104,10 +108,13 @@ class SlaProcessor final : public Processor {
   class Scope;
 
   const SlaOptions options_;
+  ConversationKeeper& conversations_;
   // The names the customers' records repeat (queues, tenants, tiers,
-  // policies, calendars), each held once; and each policy's name and
-  // calendar, interned when the processor is made.
-  Vocabulary vocabulary_;
+  // policies, calendars), each held once: the conversations' keeper's,
+  // so that a queue read from the shared record and one from a clock are
+  // the same name; and each policy's name and calendar, interned when the
+  // processor is made.
+  Vocabulary& vocabulary_;
   std::vector<Name> policy_names_, policy_calendars_;
   // Scratch of Emit (the decision id) and CountOpen (the record name), kept
   // between calls so that building them allocates nothing. A processor

@@ -12,6 +12,16 @@ namespace {
 
 using cx::testing::CollectingSink;
 
+// The SLA engine and the conversations' keeper it reads, run after it as
+// the pipeline wires them.
+std::vector<std::unique_ptr<Processor>> SlaProcessors(SlaOptions o) {
+  std::vector<std::unique_ptr<Processor>> ps;
+  auto keeper = std::make_unique<ConversationKeeper>();
+  ps.push_back(std::make_unique<SlaProcessor>(std::move(o), *keeper));
+  ps.push_back(std::move(keeper));
+  return ps;
+}
+
 // Runs the SLA processor in a real task over an in-memory store. Times are
 // seconds after 10:00:00Z; lateness is 5 s.
 class SlaProcessorTest : public ::testing::Test {
@@ -19,8 +29,8 @@ class SlaProcessorTest : public ::testing::Test {
   SlaProcessorTest() : store_(state::NewMemoryStore()) { NewTask(); }
   // A task over the store (after a commit: as after a restart).
   void NewTask() {
-    std::vector<std::unique_ptr<Processor>> ps;
-    ps.push_back(std::make_unique<SlaProcessor>(engine::SlaOptionsFrom(cx::testing::Defaults())));
+    std::vector<std::unique_ptr<Processor>> ps =
+        SlaProcessors(engine::SlaOptionsFrom(cx::testing::Defaults()));
     task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
                                            std::move(ps));
     EXPECT_TRUE(task_->Open().ok());
@@ -189,8 +199,7 @@ TEST_F(SlaProcessorTest, APolicyAppliesAsAWholeAndDoesNotFallThroughPerMetric) {
   rest.SetTarget(Metric::kResolution, 3'600'000);
   rest.SetTarget(Metric::kOrderShip, 3'600'000);
   o.policies = {first, rest};
-  std::vector<std::unique_ptr<Processor>> ps;
-  ps.push_back(std::make_unique<SlaProcessor>(o));
+  std::vector<std::unique_ptr<Processor>> ps = SlaProcessors(o);
   task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
                                          std::move(ps));
   ASSERT_TRUE(task_->Open().ok());
@@ -287,8 +296,7 @@ TEST_F(SlaMetricsTest, TransferKeepsElapsedTimeAndTakesTheNewTarget) {
   vipq.queues = {"vipdesk"};
   vipq.SetTarget(Metric::kFirstResponse, 20'000);
   o.policies.insert(o.policies.begin(), vipq);
-  std::vector<std::unique_ptr<Processor>> ps;
-  ps.push_back(std::make_unique<SlaProcessor>(o));
+  std::vector<std::unique_ptr<Processor>> ps = SlaProcessors(o);
   store_ = state::NewMemoryStore();
   sink_ = CollectingSink();
   task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
@@ -313,8 +321,8 @@ TEST_F(SlaMetricsTest, TheCustomerRecordReadBackDecidesAsTheOneInMemory) {
     store_ = state::NewMemoryStore();
     sink_ = CollectingSink();
     auto start = [&] {
-      std::vector<std::unique_ptr<Processor>> ps;
-      ps.push_back(std::make_unique<SlaProcessor>(engine::SlaOptionsFrom(cx::testing::Defaults())));
+      std::vector<std::unique_ptr<Processor>> ps =
+          SlaProcessors(engine::SlaOptionsFrom(cx::testing::Defaults()));
       task_ = std::make_unique<engine::Task>(engine::TaskOptionsFrom(cx::testing::Defaults()), *store_, sink_,
                                              std::move(ps));
       ASSERT_TRUE(task_->Open().ok());
@@ -334,6 +342,12 @@ TEST_F(SlaMetricsTest, TheCustomerRecordReadBackDecidesAsTheOneInMemory) {
     }
     Open(29, "v2");  // the placeholder's reply (at 30) answers it
     Raw("conversation.status", 40, R"(,"conversation_id":"v1","status":"open")");
+    // An open conversation's attributes come from the shared record once
+    // read back: a wait started now is of the channel it was opened on, and
+    // after the transfer of its queue.
+    Reply(41, "v1");
+    Feed("message.customer", 42, "v1");  // next_response, cycle 3
+    Raw("conversation.transferred", 45, R"(,"conversation_id":"v1","queue":"returns")");
     Raw("aftersales.approved", 50, R"(,"case_id":"k1")");
     Raw("order.shipped", 60, R"(,"order_id":"o1")");
     Until(100000);
@@ -344,6 +358,9 @@ TEST_F(SlaMetricsTest, TheCustomerRecordReadBackDecidesAsTheOneInMemory) {
   EXPECT_GT(kept.size(), 12u);
   EXPECT_EQ(F("first_response", "fulfill", "subject_id", 1), "v2");
   EXPECT_EQ(F("next_response", "breach", "subject_id"), "v1");
+  EXPECT_EQ(F("next_response", "breach", "queue"), "returns");
+  EXPECT_EQ(F("next_response", "breach", "channel"), "web");
+  EXPECT_EQ(F("next_response", "activate", "channel", 1), "web");
 }
 
 TEST_F(SlaMetricsTest, AbandonAfterTheDeadlineIsPrecededByTheBreach) {
