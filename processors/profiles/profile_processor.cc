@@ -46,7 +46,7 @@ struct ProfileProcessor::Profile final : StateObject {
   std::vector<std::pair<std::int32_t, std::int32_t>> conv_days;  // (day, conversations opened)
   std::array<std::int64_t, 7> channels{};                        // by Channel
   std::int64_t conversations = 0, repeats = 0;
-  RecentContacts contacts;  // for repeat contacts
+  RecentContacts contacts;              // for repeat contacts
   std::int64_t open_conversations = 0;  // opened, not yet closed or abandoned
   // Satisfaction.
   std::int64_t csat_count = 0, csat_sum = 0, csat_last = 0, low_csat = 0, negative = 0;
