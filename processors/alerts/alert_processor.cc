@@ -76,12 +76,14 @@ struct AlertProcessor::OpenAlert {
 };
 
 // Everything the customer stage keeps about one customer, in one record
-// decoded once and changed in place: the after-sales cases that may become overdue, recent contacts (for
-// repeat_contact), each open alert with where it went and what it said (its
-// resolve carries the same labels: Alertmanager knows an alert by its
-// labels), and every alert key sent for the customer, so that an erasure
-// can end each with a tombstone on the compacted topic (kept after the
-// resolve). Entries are in key order, as the output order depends on it.
+// decoded once and changed in place: the after-sales cases that may become
+// overdue, recent contacts (for repeat_contact), each open alert with where
+// it went and what it said (its resolve carries the same labels:
+// Alertmanager knows an alert by its labels), and every alert key sent for
+// the customer, so that an erasure can end each with a tombstone on the
+// compacted topic (kept after the resolve). Its open conversations are the
+// shared record's (processors/conversations). Entries are in key order, as
+// the output order depends on it.
 struct AlertProcessor::CustomerAlerts final : StateObject {
   FlatMap<CaseKind> cases;              // by case id: open, with an overdue timer
   FlatMap<OpenAlert> open;              // by OpenName
